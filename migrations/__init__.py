@@ -1,0 +1,1 @@
+"""Alembic migrations (packaged so `precache db upgrade` finds them after install)."""

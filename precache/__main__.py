@@ -1,0 +1,3 @@
+from precache.cli import main
+
+main()

@@ -1,0 +1,208 @@
+"""The `precache` command line."""
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from precache.config import ConfigError, load_settings
+from precache.queueing import ALL_QUEUES, GENERATION_QUEUES
+
+
+def settings_or_exit():
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def context():
+    from precache.context import Context
+
+    return Context(settings_or_exit())
+
+
+@click.group()
+def main():
+    """precache: instant answers for slow LLMs."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (default PRECACHE_WEB_HOST).")
+@click.option("--port", type=int, default=None, help="Listen port (default PRECACHE_WEB_PORT).")
+def web(host, port):
+    """Serve the HTTP API with gunicorn."""
+    s = settings_or_exit()
+    bind = f"{host or s.web_host}:{port or s.web_port}"
+    argv = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(s.web_workers),
+            "--worker-class", "gthread", "--threads", str(s.web_threads), "--access-logfile", "-",
+            "web:create_app()"]
+    os.execv(sys.executable, argv)
+
+
+def worker_argv(gpu: str | None, queues: str | None, loglevel: str) -> tuple[list[str], dict]:
+    """Return the celery command line and environment of a worker."""
+    env = dict(os.environ)
+    chosen = queues.split(",") if queues else list(GENERATION_QUEUES if gpu is not None else ALL_QUEUES)
+    unknown = set(chosen) - set(ALL_QUEUES)
+    if unknown:
+        raise click.BadParameter(f"unknown queue(s) {sorted(unknown)}; choose from {list(ALL_QUEUES)}")
+    generates = bool(set(chosen) & set(GENERATION_QUEUES))
+    # One process holds the model: CUDA (and llama.cpp threads) do not survive a fork.
+    pool = ["--pool", "solo"] if generates else ["--pool", "prefork", "--concurrency", "2"]
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu  # before the worker process imports torch
+        name = f"gpu{gpu}@%h"
+    else:
+        name = "cpu@%h"
+    argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--hostname", name,
+            "--queues", ",".join(chosen), "--loglevel", loglevel, *pool]
+    return argv, env
+
+
+@main.command()
+@click.option("--gpu", default=None, help="Pin this worker to GPU N (sets CUDA_VISIBLE_DEVICES=N).")
+@click.option("--queues", default=None, help="Comma-separated queues (default: all; with --gpu: generation).")
+@click.option("--loglevel", default="info", show_default=True)
+def worker(gpu, queues, loglevel):
+    """Run a Celery worker (a GPU worker with --gpu N, else a CPU worker)."""
+    if gpu is not None and not gpu.isdigit():
+        raise click.BadParameter("--gpu takes a device number such as 0", param_hint="--gpu")
+    settings_or_exit()
+    argv, env = worker_argv(gpu, queues, loglevel)
+    os.execve(sys.executable, argv, env)
+
+
+@main.command()
+@click.option("--loglevel", default="info", show_default=True)
+def beat(loglevel):
+    """Run Celery beat: the scheduled precompute jobs."""
+    s = settings_or_exit()
+    s.var_dir.mkdir(parents=True, exist_ok=True)
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", loglevel])
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Listen port (default PRECACHE_FLOWER_PORT).")
+def flower(port):
+    """Run Flower, the monitor of workers, queues and tasks."""
+    s = settings_or_exit()
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "worker", "flower",
+                              f"--port={port or s.flower_port}", "--address=127.0.0.1"])
+
+
+@main.group()
+def db():
+    """Database schema commands."""
+
+
+@db.command()
+def upgrade():
+    """Migrate the database to the newest schema."""
+    from precache.db import upgrade as run_upgrade
+
+    s = settings_or_exit()
+    run_upgrade(s.database_url)
+    click.echo(f"database at {s.database_url} is up to date")
+
+
+@main.group()
+def faq():
+    """FAQ entries."""
+
+
+@faq.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def faq_import(file):
+    """Import FAQ entries from a CSV, JSON or JSONL file (`question`, optional `answer`)."""
+    from tqdm import tqdm
+
+    from precache.faq import FaqFileError, import_faq, read_faq
+
+    try:
+        entries = read_faq(file)
+    except FaqFileError as exc:
+        for problem in exc.problems:
+            click.echo(f"{file}: {problem}", err=True)
+        raise click.ClickException(str(exc)) from None
+    with tqdm(total=len(entries), desc="importing", unit="q") as bar:
+        counts = import_faq(context(), entries, progress=lambda: bar.update())
+    click.echo(f"imported {counts['questions']} questions, {counts['curated_answers']} curated answers")
+
+
+@main.command()
+@click.option("--wait", is_flag=True, help="Show progress until every queued answer is done.")
+def precompute(wait):
+    """Queue generation for every FAQ question without an answer."""
+    from precache.precompute import queue_unanswered
+
+    ctx = context()
+    job_ids = queue_unanswered(ctx)
+    click.echo(f"queued {len(job_ids)} questions")
+    if wait and job_ids:
+        _wait_for_jobs(ctx, job_ids)
+
+
+def _wait_for_jobs(ctx, job_ids: list[str]) -> None:
+    from tqdm import tqdm
+
+    pending, failed = set(job_ids), 0
+    with tqdm(total=len(job_ids), desc="generating", unit="q") as bar:
+        while pending:
+            for job_id in list(pending):
+                record = ctx.jobs.get(job_id)
+                if record is None or record["status"] != "pending":
+                    pending.discard(job_id)
+                    failed += record is None or record["status"] == "failed"
+                    bar.update()
+            time.sleep(0.5)
+    click.echo(f"done: {len(job_ids) - failed} answered, {failed} failed")
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--wait-ms", type=int, default=30000, show_default=True, help="How long to wait for a new answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole response as JSON.")
+def ask(question, wait_ms, as_json):
+    """Ask a question through the answer ladder, as the web does."""
+    from web import create_app
+
+    response = create_app().test_client().post("/v1/ask", json={"question": question, "wait_ms": wait_ms})
+    body = response.get_json()
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+    elif "error" in body and "answer" not in body:
+        raise click.ClickException(body["error"]["message"])
+    else:
+        click.echo(f"[{body['source']}] {body['answer']}")
+
+
+@main.command()
+def stats():
+    """Print asks by source, answers stored and queue depths."""
+    from precache.stats import collect
+
+    for section, rows in collect(context()).items():
+        click.echo(f"{section}:")
+        for key, value in rows.items():
+            click.echo(f"  {key:<14} {value}")
+
+
+@main.command()
+def up():
+    """Start web, worker, beat and flower on the embedded defaults (Ctrl-C stops them all)."""
+    from precache.up import run
+
+    run(settings_or_exit())
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0

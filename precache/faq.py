@@ -1,0 +1,97 @@
+"""FAQ files (CSV, JSON, JSONL with `question` and optional `answer`): read all, or report every bad line."""
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class FaqFileError(ValueError):
+    """The file has bad entries; `problems` lists them as "line N: what is wrong"."""
+
+    def __init__(self, path: Path, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{path}: {len(problems)} bad entr{'y' if len(problems) == 1 else 'ies'}; nothing imported")
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    line: int
+    question: str
+    answer: str | None
+
+
+def _records(path: Path):
+    """Yield (line number, record) pairs; a record that cannot be parsed is yielded as an error string."""
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if "question" not in (reader.fieldnames or []):
+            yield 1, "the header row has no 'question' column"
+            return
+        for row in reader:
+            yield reader.line_num, row
+    elif suffix == ".jsonl":
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    yield number, json.loads(line)
+                except ValueError as exc:
+                    yield number, f"not valid JSON: {exc}"
+    elif suffix == ".json":
+        data = json.loads(text)
+        if not isinstance(data, list):
+            yield 1, "a .json FAQ file must hold a list of objects"
+            return
+        yield from enumerate(data, 1)
+    else:
+        yield 0, f"unknown file type {suffix!r}; use .csv, .json or .jsonl"
+
+
+def _entry(number: int, record) -> FaqEntry | str:
+    if isinstance(record, str):
+        return record
+    if not isinstance(record, dict):
+        return "expected an object with a 'question'"
+    question, answer = record.get("question"), record.get("answer")
+    if not isinstance(question, str) or not question.strip():
+        return "'question' is missing or empty"
+    if answer is not None and not isinstance(answer, str):
+        return "'answer' must be text"
+    return FaqEntry(number, question.strip(), answer.strip() if answer and answer.strip() else None)
+
+
+def read_faq(path: Path) -> list[FaqEntry]:
+    """Return every entry of the file, or raise FaqFileError listing every bad one."""
+    try:
+        records = list(_records(path))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FaqFileError(path, [f"cannot read the file: {exc}"]) from None
+    entries, problems = [], []
+    for number, record in records:
+        result = _entry(number, record)
+        if isinstance(result, str):
+            problems.append(f"line {number}: {result}" if number else result)
+        else:
+            entries.append(result)
+    if problems:
+        raise FaqFileError(path, problems)
+    return entries
+
+
+def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:
+    """Store entries as FAQ questions; a given answer becomes a curated answer served as is."""
+    from precache.normalize import normalize, question_hash
+
+    counts = {"questions": 0, "curated_answers": 0}
+    for entry in entries:
+        normalized = normalize(entry.question)
+        qid = ctx.store.ensure_question(entry.question, normalized, question_hash(normalized), is_faq=True)
+        counts["questions"] += 1
+        if entry.answer is not None and not ctx.store.has_curated(qid, entry.answer):
+            ctx.store.save_answer(qid, entry.answer, curated=True, quality=1.0,
+                                  quality_components={"curated": True})
+            counts["curated_answers"] += 1
+        progress()
+    return counts

@@ -1,0 +1,83 @@
+"""Jobs: single-flight enqueueing of misses, their state in Redis, and waiting for them."""
+
+import time
+import uuid
+
+from precache import keys
+from precache.queueing import GENERATE_QUICK, GENERATION_TIME_LIMIT_S
+
+PENDING, READY, FAILED = "pending", "ready", "failed"
+
+
+class Jobs:
+    """Create, join, finish and wait for generation jobs."""
+
+    def __init__(self, redis_client, settings, celery=None):
+        self.redis = redis_client
+        self.settings = settings
+        self.celery = celery
+
+    def enqueue(self, ns: str, qhash: str, question_id_of) -> tuple[str, bool]:
+        """Return (job_id, joined): one job per question; concurrent askers join it.
+
+        `question_id_of()` stores the question and returns its id; it runs only for the
+        first asker, and the task is sent only after that commit.
+        """
+        lock = keys.pending(ns, qhash)
+        ttl = GENERATION_TIME_LIMIT_S * 2  # a crashed job's lock frees itself
+        while True:
+            job_id = str(uuid.uuid4())
+            self._write(job_id, status=PENDING, ns=ns, qhash=qhash, created=time.time())
+            if self.redis.set(lock, job_id, nx=True, ex=ttl):
+                break
+            self.redis.delete(keys.job(job_id))
+            existing = self.redis.get(lock)
+            if existing is not None:
+                return existing.decode(), True
+        try:
+            question_id = question_id_of()
+            self._write(job_id, question_id=question_id)
+            self.celery.send_task(GENERATE_QUICK, args=[question_id, job_id], task_id=job_id)
+        except Exception:
+            self.redis.delete(lock)
+            self.redis.delete(keys.job(job_id))
+            raise
+        return job_id, False
+
+    def _write(self, job_id: str, **fields) -> None:
+        name = keys.job(job_id)
+        pipe = self.redis.pipeline()
+        pipe.hset(name, mapping={k: str(v) for k, v in fields.items()})
+        pipe.expire(name, self.settings.job_ttl_s)
+        pipe.execute()
+
+    def get(self, job_id: str) -> dict | None:
+        """Return the job record, or None if there is no such job."""
+        raw = self.redis.hgetall(keys.job(job_id))
+        return {k.decode(): v.decode() for k, v in raw.items()} or None
+
+    def finish(self, job_id: str, ns: str, qhash: str, *, answer_id=None, error=None) -> None:
+        """Mark a job ready (with its answer) or failed, release its lock and wake waiters."""
+        if error is None:
+            self._write(job_id, status=READY, answer_id=answer_id)
+        else:
+            self._write(job_id, status=FAILED, error=error)
+        lock = keys.pending(ns, qhash)
+        if self.redis.get(lock) == job_id.encode():
+            self.redis.delete(lock)
+        self.redis.publish(keys.job_done(job_id), "1")
+
+    def wait(self, job_id: str, timeout_s: float) -> dict | None:
+        """Wait up to `timeout_s` for the job to leave pending; return its record."""
+        deadline = time.monotonic() + timeout_s
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(keys.job_done(job_id))
+            while True:
+                record = self.get(job_id)
+                remaining = deadline - time.monotonic()
+                if record is None or record["status"] != PENDING or remaining <= 0:
+                    return record
+                pubsub.get_message(timeout=remaining)
+        finally:
+            pubsub.close()

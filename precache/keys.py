@@ -1,0 +1,33 @@
+"""Every Redis key precache uses, in one place.
+
+Redis database numbers: the URL in PRECACHE_REDIS_URL picks one (default 0) and holds the
+hot cache, locks and job records; the Celery broker uses PRECACHE_BROKER_URL (default: the
+same database). The test suite uses database 15.
+"""
+
+PREFIX = "precache"
+
+
+def answer(ns: str, qhash: str) -> str:
+    """Hot-cache entry: the JSON of the answer served for a question."""
+    return f"{PREFIX}:answer:{ns}:{qhash}"
+
+
+def pending(ns: str, qhash: str) -> str:
+    """Single-flight lock: holds the job id generating this question."""
+    return f"{PREFIX}:pending:{ns}:{qhash}"
+
+
+def job(job_id: str) -> str:
+    """Job record (a hash): status, question id, answer id."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_done(job_id: str) -> str:
+    """Pub/sub channel announcing that a job finished."""
+    return f"{PREFIX}:done:{job_id}"
+
+
+def generations() -> str:
+    """Counter of generations run by workers (all namespaces)."""
+    return f"{PREFIX}:count:generations"

@@ -1,0 +1,71 @@
+"""Database models: questions (FAQ and asked), their answers, and the ask log."""
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Question(Base):
+    """A distinct normalised question: an FAQ entry or one that somebody asked."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    qhash: Mapped[str] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    normalized: Mapped[str] = mapped_column(Text)
+    is_faq: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    answers: Mapped[list["Answer"]] = relationship(back_populates="question")
+
+
+class Answer(Base):
+    """An answer to a question: curated (given by a person) or generated in a namespace."""
+
+    __tablename__ = "answers"
+    __table_args__ = (Index("ix_answers_question_namespace", "question_id", "namespace"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    namespace: Mapped[str] = mapped_column(String(255))
+    level: Mapped[str] = mapped_column(String(16))  # quick | detailed
+    text: Mapped[str] = mapped_column(Text)
+    curated: Mapped[bool] = mapped_column(Boolean, default=False)
+    model: Mapped[str | None] = mapped_column(String(255))
+    quality: Mapped[float | None] = mapped_column(Float)
+    quality_components: Mapped[dict] = mapped_column(JSON, default=dict)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    mean_logprob: Mapped[float | None] = mapped_column(Float)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    question: Mapped[Question] = relationship(back_populates="answers")
+
+
+class AskLog(Base):
+    """One request to the ask endpoint: what was asked, which tier answered, how fast."""
+
+    __tablename__ = "ask_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    question: Mapped[str] = mapped_column(Text)
+    qhash: Mapped[str] = mapped_column(String(64), index=True)
+    namespace: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16))  # exact | template | generated | fallback
+    latency_ms: Mapped[float] = mapped_column(Float)
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
+    job_id: Mapped[str | None] = mapped_column(String(64))

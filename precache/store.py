@@ -1,0 +1,136 @@
+"""The answer store: SQL is the source of truth, Redis the hot cache in front of it."""
+
+import json
+import logging
+from datetime import timedelta
+
+import redis
+from sqlalchemy import case, select
+from sqlalchemy.exc import IntegrityError
+
+from precache import keys
+from precache.db import session_scope
+from precache.models import Answer, Question, utcnow
+from precache.normalize import namespace_id
+
+log = logging.getLogger(__name__)
+
+
+def answer_payload(answer: Answer, question: Question) -> dict:
+    """Return the cacheable, JSON-able view of an answer."""
+    return {
+        "answer_id": answer.id,
+        "answer": answer.text,
+        "quality": answer.quality,
+        "matched_question": question.text,
+        "level": answer.level,
+        "curated": answer.curated,
+    }
+
+
+class AnswerStore:
+    """Read and write answers for one namespace."""
+
+    def __init__(self, sessions, redis_client: redis.Redis, settings):
+        self.sessions = sessions
+        self.redis = redis_client
+        self.settings = settings
+        self.namespace = settings.namespace
+        self.ns = namespace_id(settings.namespace)
+
+    def lookup(self, qhash: str) -> tuple[dict, str] | None:
+        """Return (answer, "redis" | "sql") for a question hash, refilling Redis on an SQL hit."""
+        try:
+            cached = self.redis.get(keys.answer(self.ns, qhash))
+            if cached is not None:
+                return json.loads(cached), "redis"
+        except redis.RedisError as exc:
+            log.warning("hot cache unavailable, reading SQL: %s", exc)
+        payload = self._best_answer(qhash)
+        if payload is None:
+            return None
+        self._cache(qhash, payload)
+        return payload, "sql"
+
+    def _best_answer(self, qhash: str) -> dict | None:
+        # Curated first, then detailed over quick, then the newest.
+        query = (
+            select(Answer, Question)
+            .join(Question)
+            .where(Question.qhash == qhash)
+            .where((Answer.namespace == self.namespace) | Answer.curated)
+            .order_by(
+                Answer.curated.desc(),
+                case((Answer.level == "detailed", 0), else_=1),
+                Answer.created_at.desc(),
+            )
+            .limit(1)
+        )
+        with self.sessions() as session:
+            row = session.execute(query).first()
+        return answer_payload(*row) if row else None
+
+    def _cache(self, qhash: str, payload: dict) -> None:
+        try:
+            self.redis.set(keys.answer(self.ns, qhash), json.dumps(payload), ex=self.settings.cache_ttl_s)
+        except redis.RedisError as exc:
+            log.warning("hot cache unavailable, answer %s only in SQL: %s", payload["answer_id"], exc)
+
+    def ensure_question(self, text: str, normalized: str, qhash: str, is_faq: bool = False) -> int:
+        """Return the id of the question with this hash, creating it if needed."""
+        with self.sessions() as session:
+            found = session.scalar(select(Question).where(Question.qhash == qhash))
+            if found is not None:
+                if is_faq and not found.is_faq:
+                    found.is_faq = True
+                    session.commit()
+                return found.id
+            question = Question(qhash=qhash, text=text, normalized=normalized, is_faq=is_faq)
+            session.add(question)
+            try:
+                session.commit()
+            except IntegrityError:  # another process created it first
+                session.rollback()
+                return session.scalar(select(Question.id).where(Question.qhash == qhash))
+            return question.id
+
+    def save_answer(self, question_id: int, text: str, level: str = "quick", **fields) -> dict:
+        """Store an answer in SQL, then put it in the hot cache; return its payload."""
+        curated = fields.pop("curated", False)
+        expires = None if curated else utcnow() + timedelta(seconds=self.settings.answer_ttl_s)
+        with session_scope(self.sessions) as session:
+            question = session.get(Question, question_id)
+            answer = Answer(
+                question=question,
+                namespace=self.namespace,
+                level=level,
+                text=text,
+                curated=curated,
+                expires_at=expires,
+                **fields,
+            )
+            session.add(answer)
+            session.flush()
+            payload = answer_payload(answer, question)
+            qhash = question.qhash
+        self._cache(qhash, payload)
+        return payload
+
+    def answer_by_id(self, answer_id: int) -> dict | None:
+        """Return the payload of one stored answer."""
+        with self.sessions() as session:
+            answer = session.get(Answer, answer_id)
+            return answer_payload(answer, answer.question) if answer else None
+
+    def has_answer(self, question_id: int) -> bool:
+        """Tell whether a question already has an answer servable in this namespace."""
+        query = select(Answer.id).where(Answer.question_id == question_id)
+        query = query.where((Answer.namespace == self.namespace) | Answer.curated).limit(1)
+        with self.sessions() as session:
+            return session.scalar(query) is not None
+
+    def has_curated(self, question_id: int, text: str) -> bool:
+        """Tell whether this exact curated answer is already stored."""
+        query = select(Answer.id).where(Answer.question_id == question_id, Answer.curated, Answer.text == text)
+        with self.sessions() as session:
+            return session.scalar(query.limit(1)) is not None

@@ -1,0 +1,95 @@
+"""`precache up`: the whole system on one machine, stopped together on Ctrl-C."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+import click
+import redis
+
+from precache.db import upgrade
+
+PROCESSES = ("web", "worker", "beat", "flower")
+
+
+def redis_reachable(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_private_redis(settings) -> subprocess.Popen:
+    """Start a redis-server for this run on the configured port; say so."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise click.ClickException(
+            f"no Redis at {settings.redis_url} and no redis-server on the PATH; "
+            "install one (apt-get install redis-server) or set PRECACHE_REDIS_URL")
+    url = urlparse(settings.redis_url)
+    port = url.port or 6379
+    data = settings.var_dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(data.resolve())], stdout=subprocess.DEVNULL)
+    for _ in range(50):
+        if redis_reachable(settings.redis_url):
+            click.echo(f"no Redis was running: started a private redis-server on 127.0.0.1:{port}")
+            return proc
+        time.sleep(0.1)
+    proc.terminate()
+    raise click.ClickException(f"started redis-server on port {port} but it does not answer")
+
+
+def run(settings) -> None:
+    """Start every process, print where to reach them, and stop them all on Ctrl-C or SIGTERM."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    children: dict[str, subprocess.Popen] = {}
+    if not redis_reachable(settings.redis_url):
+        children["redis"] = start_private_redis(settings)
+    upgrade(settings.database_url)
+    for name in PROCESSES:
+        children[name] = subprocess.Popen([sys.executable, "-m", "precache", name])
+    click.echo(f"precache is up: API http://{settings.web_host}:{settings.web_port}/v1/ask, "
+               f"Flower http://127.0.0.1:{settings.flower_port}; Ctrl-C stops everything")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        _watch(children)
+    except KeyboardInterrupt:
+        click.echo("stopping ...")
+    finally:
+        _stop(children)
+
+
+def _watch(children: dict[str, subprocess.Popen]) -> None:
+    reported = set()
+    while True:
+        for name, proc in children.items():
+            if proc.poll() is not None and name not in reported:
+                reported.add(name)
+                click.echo(f"{name} exited with code {proc.returncode}; the others keep running", err=True)
+        if len(reported) == len(children):
+            return
+        time.sleep(0.5)
+
+
+def _stop(children: dict[str, subprocess.Popen]) -> None:
+    # Stop the app processes first and Redis last, so nothing loses its broker mid-shutdown.
+    apps = [proc for name, proc in children.items() if name != "redis"]
+    _terminate(apps)
+    if "redis" in children:
+        _terminate([children["redis"]])
+
+
+def _terminate(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,36 @@
+"""GET /healthz (liveness) and GET /readyz (each dependency's state)."""
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+def _check(probe) -> dict:
+    try:
+        probe()
+        return {"ok": True}
+    except Exception as exc:  # any failure means "not ready", with the reason shown
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+@bp.get("/readyz")
+def readyz():
+    ctx = current_app.extensions["precache"]
+
+    def database():
+        with ctx.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def broker():
+        with ctx.jobs.celery.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+
+    checks = {"redis": _check(ctx.redis.ping), "database": _check(database), "broker": _check(broker)}
+    ready = all(c["ok"] for c in checks.values())
+    return jsonify({"status": "ready" if ready else "degraded", "checks": checks}), 200 if ready else 503

@@ -1,0 +1,28 @@
+"""GET /v1/jobs/<job_id>: the state of a generation job."""
+
+from flask import Blueprint, current_app, jsonify
+
+from precache.jobs import FAILED, READY
+from web.ask import ready_body
+from web.errors import ApiError
+
+bp = Blueprint("jobs", __name__)
+
+
+@bp.get("/v1/jobs/<job_id>")
+def job(job_id: str):
+    ctx = current_app.extensions["precache"]
+    record = ctx.jobs.get(job_id) if len(job_id) <= 64 else None
+    if record is None:
+        raise ApiError(404, "job_not_found",
+                       f"no job {job_id[:64]!r}; use the job_id from POST /v1/ask (jobs expire after "
+                       f"{ctx.settings.job_ttl_s} s)")
+    if record["status"] == READY:
+        payload = ctx.store.answer_by_id(int(record["answer_id"]))
+        if payload is not None:
+            return jsonify(ready_body(payload, "generated") | {"job_id": job_id})
+    body = {"status": record["status"], "job_id": job_id, "answer": ctx.settings.fallback_answer,
+            "source": "fallback"}
+    if record["status"] == FAILED:
+        body["error"] = record.get("error", "generation failed")
+    return jsonify(body)

@@ -1,0 +1,38 @@
+"""The generation backend interface: a batch of chats in, texts with token counts and confidence out."""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+
+
+class BackendError(RuntimeError):
+    """A backend cannot load its model or generate; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated answer."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    mean_logprob: float  # mean log-probability of the generated tokens, <= 0
+    finish_reason: str  # "stop" (end of turn) or "length" (max tokens reached)
+
+
+class Backend(ABC):
+    """A loaded model. Built once per worker process; `generate` may be called many times."""
+
+    name: str
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the model; raise BackendError with a one-line reason when it cannot be loaded."""
+
+    @abstractmethod
+    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
+        """Generate greedily one answer per chat, in order, through the model's chat template."""

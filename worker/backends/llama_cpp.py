@@ -1,0 +1,111 @@
+"""llama.cpp backend: a GGUF model run by llama-cpp-python, on CPU or with layers offloaded to a GPU."""
+
+import os
+
+import numpy as np
+
+from worker.backends.base import Backend, BackendError, Generation, Message
+from worker.backends.models import resolve_model
+
+try:
+    import llama_cpp
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+except ImportError:  # reported by load(), so that the registry can still import this module
+    llama_cpp = None
+
+
+class LlamaCppBackend(Backend):
+    """Generate with llama.cpp, one chat after the other.
+
+    The Python API of llama.cpp has no multi-sequence batching, so a batch is processed sequentially.
+    Decoding is greedy (argmax of the logits); the end-of-turn token ends an answer but is not counted
+    in it, and mean_logprob is the mean log-softmax of the chosen tokens.
+    """
+
+    name = "llama_cpp"
+
+    def load(self) -> None:
+        """Load the GGUF file and its chat template."""
+        path = resolve_model(self.settings.llm_model).gguf_path
+        if path is None:
+            raise BackendError(
+                f"the llama_cpp backend needs a GGUF file; PRECACHE_LLM_MODEL={self.settings.llm_model!r} is not one"
+            )
+        if llama_cpp is None:
+            raise BackendError("llama-cpp-python is not installed; pip install 'precache[llama]'")
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=self.settings.llm_context,
+                n_threads=self.settings.llm_threads or os.cpu_count(),
+                n_gpu_layers=self.settings.llm_gpu_layers,
+                verbose=False,
+            )
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BackendError(f"cannot load GGUF model {path}: {reason}") from exc
+        self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        self._formatter = self._chat_formatter(path)
+        self._stop_ids = self._stop_token_ids()
+
+    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
+        """Answer each chat in turn."""
+        return [self._generate_one(chat, max_new_tokens) for chat in chats]
+
+    def _chat_formatter(self, path) -> "Jinja2ChatFormatter":
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise BackendError(f"GGUF model {path} has no tokenizer.chat_template; use an instruct/chat model")
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._token_text(self.llm.token_eos()),
+            bos_token=self._token_text(self.llm.token_bos()),
+            stop_token_ids=[self.llm.token_eos()],
+        )
+
+    def _token_text(self, token: int) -> str:
+        return "" if token < 0 else self.llm.detokenize([token], special=True).decode("utf-8", "replace")
+
+    def _stop_token_ids(self) -> set[int]:
+        ids = {self.llm.token_eos()}
+        # The template's stop strings (such as <|im_end|>) are special tokens of their own.
+        for stop in self._formatter(messages=[]).stop or []:
+            tokens = self.llm.tokenize(stop.encode(), add_bos=False, special=True)
+            if len(tokens) == 1:
+                ids.add(tokens[0])
+        return ids
+
+    def _generate_one(self, chat: list[Message], max_new_tokens: int) -> Generation:
+        prompt = self._formatter(messages=chat).prompt
+        # The template writes any BOS itself, as Transformers' apply_chat_template does.
+        tokens = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        budget = min(max_new_tokens, self.llm.n_ctx() - len(tokens))
+        if budget <= 0:
+            raise BackendError(
+                f"prompt of {len(tokens)} tokens does not fit the context of {self.llm.n_ctx()} (PRECACHE_LLM_CONTEXT)"
+            )
+        self.llm.reset()
+        answer, logprobs, finish = self._decode(tokens, budget)
+        text = self.llm.detokenize(answer).decode("utf-8", "replace").strip()
+        mean = float(np.mean(logprobs)) if logprobs else 0.0
+        return Generation(text, len(tokens), len(answer), mean, finish)
+
+    def _decode(self, prompt: list[int], budget: int) -> tuple[list[int], list[float], str]:
+        answer, logprobs, pending = [], [], prompt
+        while len(answer) < budget:
+            self.llm.eval(pending)
+            token, logprob = self._greedy_next()
+            if token in self._stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                return answer, logprobs, "stop"
+            answer.append(token)
+            logprobs.append(logprob)
+            pending = [token]
+        return answer, logprobs, "length"
+
+    def _greedy_next(self) -> tuple[int, float]:
+        # Read the logits of the last decoded position: llm.scores is only filled with logits_all=True.
+        pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
+        logits = np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),)).astype(np.float64)
+        token = int(np.argmax(logits))
+        log_normalizer = logits[token] + np.log(np.exp(logits - logits[token]).sum())
+        return token, float(logits[token] - log_normalizer)

@@ -1,0 +1,65 @@
+"""Generate, store and announce one answer: the body of the generation tasks."""
+
+import logging
+import math
+import time
+
+from precache import keys
+from precache.models import Question
+from worker.backends import Backend, BackendError
+
+log = logging.getLogger(__name__)
+
+
+def chat_for(settings, question: str) -> list[dict]:
+    """Return the chat sent to the model for a question."""
+    return [
+        {"role": "system", "content": settings.system_prompt},
+        {"role": "user", "content": question},
+    ]
+
+
+def answer_question(ctx, backend: Backend, question_id: int, job_id: str, level: str = "quick") -> dict:
+    """Generate an answer for a stored question unless one exists; finish the job either way."""
+    with ctx.sessions() as session:
+        question = session.get(Question, question_id)
+    if question is None:
+        raise ValueError(f"question {question_id} does not exist")
+    existing = ctx.store.lookup(question.qhash)
+    if existing is not None:  # a redelivered or duplicate job: do not generate twice
+        ctx.jobs.finish(job_id, ctx.ns, question.qhash, answer_id=existing[0]["answer_id"])
+        return existing[0]
+    try:
+        payload = _generate_and_store(ctx, backend, question, job_id, level)
+    except Exception as exc:
+        ctx.jobs.finish(job_id, ctx.ns, question.qhash, error=f"{type(exc).__name__}: {exc}")
+        raise
+    ctx.jobs.finish(job_id, ctx.ns, question.qhash, answer_id=payload["answer_id"])
+    return payload
+
+
+def _generate_and_store(ctx, backend, question, job_id, level) -> dict:
+    settings = ctx.settings
+    limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
+    started = time.perf_counter()
+    [gen] = backend.generate([chat_for(settings, question.text)], limit)
+    latency_ms = (time.perf_counter() - started) * 1000
+    ctx.redis.incr(keys.generations())
+    if not gen.text.strip():
+        raise BackendError("the model returned an empty answer; nothing was cached")
+    confidence = math.exp(gen.mean_logprob)
+    log.info("generated answer for question %s in %.0f ms (%d tokens)", question.id, latency_ms,
+             gen.completion_tokens)
+    return ctx.store.save_answer(
+        question.id,
+        gen.text.strip(),
+        level=level,
+        model=settings.llm_model,
+        quality=round(confidence, 4),
+        quality_components={"confidence": round(confidence, 4), "finish_reason": gen.finish_reason},
+        latency_ms=round(latency_ms, 1),
+        prompt_tokens=gen.prompt_tokens,
+        completion_tokens=gen.completion_tokens,
+        mean_logprob=gen.mean_logprob,
+        job_id=job_id,
+    )

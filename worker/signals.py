@@ -1,0 +1,25 @@
+"""Worker start-up: a generation worker loads its model before it takes any task."""
+
+import logging
+
+from celery import signals
+
+from precache.queueing import GENERATION_QUEUES
+from worker import runtime
+from worker.backends import BackendError
+
+log = logging.getLogger(__name__)
+
+
+@signals.worker_init.connect
+def load_model(sender, **_):
+    """Load the model once, in the process that will run the tasks (the solo pool)."""
+    queues = sender.app.amqp.queues
+    consumed = set(queues.consume_from or queues)
+    if not consumed & set(GENERATION_QUEUES):
+        return
+    try:
+        runtime.backend()
+    except BackendError as exc:
+        # SystemExit is not swallowed by Celery's signal dispatch: the worker stops, saying why.
+        raise SystemExit(f"precache worker: cannot load the model: {exc}") from None
