@@ -23,7 +23,9 @@ def settings_or_exit():
 def context():
     from precache.context import Context
 
-    return Context(settings_or_exit())
+    ctx = Context(settings_or_exit())
+    click.get_current_context().call_on_close(ctx.close)
+    return ctx
 
 
 @click.group()
@@ -173,7 +175,9 @@ def ask(question, wait_ms, as_json):
     """Ask a question through the answer ladder, as the web does."""
     from web import create_app
 
-    response = create_app().test_client().post("/v1/ask", json={"question": question, "wait_ms": wait_ms})
+    app = create_app()
+    response = app.test_client().post("/v1/ask", json={"question": question, "wait_ms": wait_ms})
+    app.extensions["precache"].close()
     body = response.get_json()
     if as_json:
         click.echo(json.dumps(body, indent=2))

@@ -45,3 +45,10 @@ class Context:
     @property
     def ns(self) -> str:
         return namespace_id(self.settings.namespace)
+
+    def close(self) -> None:
+        """Release pooled connections (tests and short-lived commands)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "redis" in self.__dict__:
+            self.redis.close()

@@ -1,0 +1,108 @@
+"""A running stack for end-to-end tests: a real Celery worker with the SmolLM2 GGUF and gunicorn."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+import requests
+
+from tests.conftest import BROKER_URL, REDIS_URL, migrated_database
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_env(database_url: str, var_dir: Path, **extra) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "PRECACHE_DATABASE_URL": database_url,
+        "PRECACHE_REDIS_URL": REDIS_URL,
+        "PRECACHE_BROKER_URL": BROKER_URL,
+        "PRECACHE_VAR_DIR": str(var_dir),
+        "PRECACHE_LLM_MAX_TOKENS_QUICK": "24",
+        "PRECACHE_LLM_THREADS": "2",
+    })
+    env.update({f"PRECACHE_{k.upper()}": str(v) for k, v in extra.items()})
+    return env
+
+
+def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "precache", *args], env=env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def wait_for(predicate, proc: subprocess.Popen, log: Path, timeout: float = 120):
+    """Poll until `predicate()` is true; fail with the process log if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"process exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(Exception):
+            if predicate():
+                return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting; log:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Stack:
+    def __init__(self, base_url: str, env: dict, redis_client):
+        self.base_url, self.env, self.redis = base_url, env, redis_client
+
+    def ask(self, question: str, **extra) -> requests.Response:
+        return requests.post(f"{self.base_url}/v1/ask", json={"question": question, **extra}, timeout=60)
+
+    def wait_job(self, job_id: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body = requests.get(f"{self.base_url}/v1/jobs/{job_id}", timeout=10).json()
+            if body["status"] != "pending":
+                return body
+            time.sleep(0.2)
+        raise AssertionError(f"job {job_id} still pending after {timeout} s")
+
+    def generations(self) -> int:
+        return int(self.redis.get("precache:count:generations") or 0)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "precache", *args], env=self.env,
+                              capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(request, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stack")
+    cache = redis_lib.Redis.from_url(REDIS_URL)
+    cache.flushdb()
+    redis_lib.Redis.from_url(BROKER_URL).flushdb()
+    with contextlib.contextmanager(migrated_database)(request.param, tmp) as url:
+        env = stack_env(url, tmp / "var")
+        port = free_port()
+        worker = start(["worker"], env, tmp / "worker.log")
+        web = start(["web", "--port", str(port)], env, tmp / "web.log")
+        try:
+            wait_for(lambda: "ready." in (tmp / "worker.log").read_text(), worker, tmp / "worker.log")
+            base = f"http://127.0.0.1:{port}"
+            wait_for(lambda: requests.get(f"{base}/readyz", timeout=2).ok, web, tmp / "web.log")
+            yield Stack(base, env, cache)
+        finally:
+            stop(web)
+            stop(worker)
+            cache.close()

@@ -1,0 +1,52 @@
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis as redis_lib
+
+from precache.config import load_settings
+from precache.context import Context
+from tests.conftest import BROKER_URL
+
+
+@pytest.fixture
+def ctx(config):
+    ctx = Context(load_settings(**config))
+    yield ctx
+    ctx.close()
+
+
+def _queued_tasks(queue="quick") -> list[dict]:
+    broker = redis_lib.Redis.from_url(BROKER_URL)
+    return [json.loads(m) for m in broker.lrange(queue, 0, -1)]
+
+
+def test_concurrent_askers_share_one_job(ctx):
+    created = []
+
+    def ask(_):
+        return ctx.jobs.enqueue(ctx.ns, "h" * 64, lambda: created.append(1) or 7)
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(ask, range(10)))
+    assert len({job_id for job_id, _ in results}) == 1
+    assert sorted(joined for _, joined in results) == [False] + [True] * 9
+    assert created == [1]
+    tasks = _queued_tasks()
+    assert len(tasks) == 1
+    assert tasks[0]["headers"]["task"] == "worker.tasks.generate_quick_answer"
+    assert tasks[0]["headers"]["argsrepr"] == f"[7, '{results[0][0]}']"
+
+
+def test_finished_job_releases_the_lock_and_wakes_waiters(ctx):
+    job_id, _ = ctx.jobs.enqueue(ctx.ns, "a" * 64, lambda: 1)
+    ctx.jobs.finish(job_id, ctx.ns, "a" * 64, answer_id=5)
+    assert ctx.jobs.wait(job_id, 5) == ctx.jobs.get(job_id)
+    assert ctx.jobs.get(job_id)["status"] == "ready"
+    again, joined = ctx.jobs.enqueue(ctx.ns, "a" * 64, lambda: 1)
+    assert again != job_id and not joined
+
+
+def test_wait_returns_pending_at_the_deadline(ctx):
+    job_id, _ = ctx.jobs.enqueue(ctx.ns, "b" * 64, lambda: 1)
+    assert ctx.jobs.wait(job_id, 0.05)["status"] == "pending"

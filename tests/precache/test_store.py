@@ -1,0 +1,54 @@
+import pytest
+
+from precache import keys
+from precache.config import load_settings
+from precache.context import Context
+from precache.normalize import normalize, question_hash
+
+
+@pytest.fixture
+def ctx(config):
+    ctx = Context(load_settings(**config))
+    yield ctx
+    ctx.close()
+
+
+def _question(ctx, text):
+    n = normalize(text)
+    return ctx.store.ensure_question(text, n, question_hash(n)), question_hash(n)
+
+
+def test_saved_answer_is_hot_then_refilled_from_sql(ctx, redis_client):
+    qid, qhash = _question(ctx, "What are your opening hours?")
+    saved = ctx.store.save_answer(qid, "Nine to five.", model="m", quality=0.9)
+    assert ctx.store.lookup(qhash) == (saved, "redis")
+    redis_client.flushdb()
+    assert ctx.store.lookup(qhash) == (saved, "sql")
+    assert redis_client.ttl(keys.answer(ctx.ns, qhash)) > 0  # refilled, with a TTL
+    assert ctx.store.lookup(qhash)[1] == "redis"
+
+
+def test_unknown_question_is_a_miss(ctx):
+    assert ctx.store.lookup(question_hash("never asked")) is None
+
+
+def test_curated_answer_wins_over_generated(ctx, redis_client):
+    qid, qhash = _question(ctx, "Where is the office?")
+    ctx.store.save_answer(qid, "Somewhere, probably.", model="m")
+    ctx.store.save_answer(qid, "Main Street 1.", curated=True, quality=1.0)
+    redis_client.flushdb()
+    assert ctx.store.lookup(qhash)[0]["answer"] == "Main Street 1."
+
+
+def test_other_namespace_answers_are_not_served(ctx, config, redis_client):
+    qid, qhash = _question(ctx, "What is the refund policy?")
+    ctx.store.save_answer(qid, "Thirty days.", model="m")
+    other = Context(load_settings(**config, prompt_version="v2"))
+    assert other.store.lookup(qhash) is None
+    other.close()
+
+
+def test_ensure_question_is_idempotent(ctx):
+    first, _ = _question(ctx, "Same question")
+    again, _ = _question(ctx, "same   QUESTION?")
+    assert first == again

@@ -1,0 +1,91 @@
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from precache.cli import main, worker_argv
+from precache.config import load_settings
+from precache.context import Context
+from precache.models import Answer, Question
+
+
+@pytest.fixture
+def ctx(config):
+    ctx = Context(load_settings(**config))
+    yield ctx
+    ctx.close()
+
+
+def _count(ctx, model):
+    with ctx.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_db_upgrade_is_repeatable(runner):
+    result = runner.invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0 and "up to date" in result.output
+
+
+@pytest.mark.parametrize("name, content", [
+    ("faq.csv", "question,answer\nWhat is A?,A is a letter.\nWhat is B?,\n"),
+    ("faq.json", json.dumps([{"question": "What is A?", "answer": "A is a letter."}, {"question": "What is B?"}])),
+    ("faq.jsonl", '{"question": "What is A?", "answer": "A is a letter."}\n{"question": "What is B?"}\n'),
+])
+def test_faq_import_formats(runner, ctx, tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content)
+    result = runner.invoke(main, ["faq", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "imported 2 questions, 1 curated answers" in result.output
+    assert _count(ctx, Question) == 2 and _count(ctx, Answer) == 1
+    again = runner.invoke(main, ["faq", "import", str(path)])  # idempotent
+    assert "0 curated answers" in again.output and _count(ctx, Answer) == 1
+
+
+def test_broken_lines_are_reported_and_nothing_is_imported(runner, ctx, tmp_path):
+    path = tmp_path / "faq.jsonl"
+    path.write_text('{"question": "Fine?"}\n{"question": ""}\nnot json\n{"answer": "orphan"}\n')
+    result = runner.invoke(main, ["faq", "import", str(path)])
+    assert result.exit_code == 1
+    for line in (2, 3, 4):
+        assert f"line {line}:" in result.output
+    assert "nothing imported" in result.output
+    assert _count(ctx, Question) == 0
+
+
+def test_unknown_file_type_is_refused(runner, tmp_path):
+    path = tmp_path / "faq.xml"
+    path.write_text("<faq/>")
+    result = runner.invoke(main, ["faq", "import", str(path)])
+    assert result.exit_code == 1 and ".csv, .json or .jsonl" in result.output
+
+
+def test_gpu_worker_command_pins_the_device_and_uses_solo():
+    argv, env = worker_argv("1", None, "info")
+    assert env["CUDA_VISIBLE_DEVICES"] == "1"
+    assert argv[argv.index("--hostname") + 1] == "gpu1@%h"
+    assert argv[argv.index("--pool") + 1] == "solo"
+    assert argv[argv.index("--queues") + 1] == "quick,detailed,precompute"
+
+
+def test_housekeeping_worker_uses_prefork_and_no_model():
+    argv, env = worker_argv(None, "housekeeping", "info")
+    assert argv[argv.index("--pool") + 1] == "prefork"
+    assert argv[argv.index("--hostname") + 1] == "cpu@%h"
+
+
+def test_unknown_queue_is_refused(runner):
+    result = runner.invoke(main, ["worker", "--queues", "quick,fast"])
+    assert result.exit_code == 2 and "unknown queue" in result.output
+
+
+def test_bad_configuration_names_the_variable(runner, monkeypatch):
+    monkeypatch.setenv("PRECACHE_WEB_PORT", "eighty")
+    result = runner.invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 1 and "PRECACHE_WEB_PORT" in result.output
+
+
+def test_stats_prints_sections(runner):
+    result = runner.invoke(main, ["stats"])
+    assert result.exit_code == 0
+    assert "asks:" in result.output and "queues:" in result.output

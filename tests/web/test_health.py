@@ -1,0 +1,19 @@
+from web import create_app
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_readyz_reports_each_dependency(client):
+    r = client.get("/readyz")
+    assert r.status_code == 200
+    assert {k: v["ok"] for k, v in r.json["checks"].items()} == {"redis": True, "database": True, "broker": True}
+
+
+def test_readyz_is_503_when_redis_is_unreachable(config):
+    app = create_app(config | {"redis_url": "redis://127.0.0.1:1/0", "broker_url": "redis://127.0.0.1:1/1"})
+    r = app.test_client().get("/readyz")
+    assert r.status_code == 503
+    assert r.json["checks"]["redis"]["ok"] is False and r.json["checks"]["database"]["ok"] is True
+    app.extensions["precache"].close()
