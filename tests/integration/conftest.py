@@ -36,8 +36,9 @@ def stack_env(database_url: str, var_dir: Path, **extra) -> dict:
 
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "precache", *args], env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "precache", *args], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_for(predicate, proc: subprocess.Popen, log: Path, timeout: float = 120):

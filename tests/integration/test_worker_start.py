@@ -1,6 +1,7 @@
 """Worker start-up: GPU pinning, node names, and a model that cannot be loaded."""
 
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -24,7 +25,7 @@ def test_gpu_worker_is_pinned_and_named(env, tmp_path):
     proc = start(["worker", "--gpu", "1"], env, log)
     try:
         wait_for(lambda: "ready." in log.read_text(), proc, log)
-        environ = open(f"/proc/{proc.pid}/environ", "rb").read().split(b"\0")
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
         assert b"CUDA_VISIBLE_DEVICES=1" in environ  # set before the worker process imported torch
         assert "gpu1@" in log.read_text()
         ping = subprocess.run([sys.executable, "-m", "celery", "-A", "worker", "inspect", "ping", "--timeout", "5"],

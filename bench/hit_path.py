@@ -1,0 +1,227 @@
+"""Benchmark the exact-hit path of POST /v1/ask against a bare Flask+Redis app, both under gunicorn gthread."""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.bare_redis_app import KEY as BARE_KEY  # noqa: E402
+
+QUESTION = "How do I reset my password?"
+ANSWER = "Open Settings, choose Security, then Reset password."
+
+
+def seed(cfg: dict) -> None:
+    """Migrate the database, store one exact answer, and set the baseline's key."""
+    from precache.config import load_settings
+    from precache.context import Context
+    from precache.db import upgrade
+    from precache.normalize import normalize, question_hash
+
+    upgrade(cfg["database_url"])
+    ctx = Context(load_settings(**cfg))
+    n = normalize(QUESTION)
+    qid = ctx.store.ensure_question(QUESTION, n, question_hash(n))
+    ctx.store.save_answer(qid, ANSWER, model="bench", quality=0.9)
+    ctx.close()
+    redis.Redis.from_url(cfg["redis_url"]).set(BARE_KEY, ANSWER)
+
+
+def start(spec: str, args, env: dict, log_path: Path) -> tuple[subprocess.Popen, int]:
+    """Start gunicorn for `spec` on a free port and wait for a 200 from /v1/ask."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(args.workers),
+           "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", spec]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if requests.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": QUESTION}, timeout=2).ok:
+                return proc, port
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError(f"{spec} not ready; log:\n{log_path.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate one gunicorn process group that this script started."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection that sends the same POST again and again."""
+
+    def __init__(self, port: int):
+        body = json.dumps({"question": QUESTION}).encode()
+        self.port, self.writer = port, None
+        self.request = (f"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+    async def post(self) -> tuple[int, bytes]:
+        for attempt in (0, 1):  # reconnect once if the server closed an idle keep-alive connection
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+            try:
+                self.writer.write(self.request)
+                head = (await self.reader.readuntil(b"\r\n\r\n")).lower()
+                break
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                if attempt:
+                    raise
+        body = await self.reader.readexactly(int(re.search(rb"content-length: *(\d+)", head).group(1)))
+        if b"connection: close" in head:
+            self.close()
+        return int(head.split(b" ", 2)[1]), body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class Stats:
+    """Latencies and failures of requests that began after the warm-up."""
+
+    def __init__(self, real: bool):
+        self.real, self.lat, self.fails = real, [], []
+
+    async def one(self, conn: Conn, t0: float, counted: bool) -> None:
+        try:
+            status, body = await conn.post()
+            ok = status == 200 and (not self.real or json.loads(body).get("source") == "exact")
+            why = None if ok else f"{status} {body[:200]!r}"
+        except Exception as exc:  # every failure is counted and shown, never hidden
+            conn.close()
+            why = repr(exc)
+        if counted:
+            self.lat.append(time.perf_counter() - t0)
+            if why:
+                self.fails.append(why)
+
+
+async def closed_loop(port: int, stats: Stats, clients: int, warmup: float, duration: float) -> None:
+    """N clients, each sending its next request as soon as the last one answered."""
+    t_count = time.perf_counter() + warmup
+    t_end = t_count + duration
+
+    async def client():
+        conn = Conn(port)
+        while (t0 := time.perf_counter()) < t_end:
+            await stats.one(conn, t0, t0 >= t_count)
+        conn.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+async def open_loop(port: int, stats: Stats, rate: float, conns: int, warmup: float, duration: float) -> None:
+    """Requests due at a fixed rate; latency counts from the due time (no coordinated omission)."""
+    queue: asyncio.Queue = asyncio.Queue()
+    t_start = time.perf_counter()
+
+    async def schedule():
+        for i in range(int(rate * (warmup + duration))):
+            due = t_start + i / rate
+            if (delay := due - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            queue.put_nowait(due)
+        for _ in range(conns):
+            queue.put_nowait(None)
+
+    async def client():
+        conn = Conn(port)
+        while (due := await queue.get()) is not None:
+            await stats.one(conn, due, due >= t_start + warmup)
+        conn.close()
+
+    await asyncio.gather(schedule(), *(client() for _ in range(conns)))
+
+
+def measure(name: str, run, stats: Stats, duration: float) -> dict:
+    """Run one phase and summarise it, with the load generator's own CPU share."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    asyncio.run(run)
+    client_cpu = (time.process_time() - cpu) / (time.perf_counter() - wall) * 100
+    lat = sorted(stats.lat) or [float("nan")]
+    pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] * 1000  # noqa: E731
+    for why in sorted(set(stats.fails))[:3]:
+        print(f"  {name}: FAIL x{stats.fails.count(why)}: {why}")
+    return {"name": name, "rps": len(stats.lat) / duration, "p50": pct(50), "p99": pct(99),
+            "n": len(stats.lat), "fails": len(stats.fails), "cpu": client_cpu}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--duration", type=float, default=10, help="measured seconds per phase")
+    ap.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before each phase")
+    ap.add_argument("--concurrency", type=int, default=8, help="closed-loop clients")
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    ap.add_argument("--database-url", default="", help="SQLAlchemy URL; default a SQLite file in a temp dir")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="precache-bench-") as tmp:
+        cfg = {"database_url": args.database_url or f"sqlite:///{tmp}/bench.db", "var_dir": tmp,
+               "redis_url": "redis://127.0.0.1:6379/13", "broker_url": "redis://127.0.0.1:6379/13"}
+        redis.Redis.from_url(cfg["redis_url"]).flushdb()
+        seed(cfg)
+        env = os.environ | {f"PRECACHE_{k.upper()}": v for k, v in cfg.items()}
+        procs = []
+        try:
+            ports = {}
+            for app, spec in (("real", "web:create_app()"), ("bare", "bench.bare_redis_app:create_app()")):
+                proc, ports[app] = start(spec, args, env, Path(tmp) / f"{app}.log")
+                procs.append(proc)
+            print(f"db={cfg['database_url'].split('@')[-1]}  gunicorn gthread workers={args.workers} "
+                  f"threads={args.threads}  clients={args.concurrency}  {args.duration}s (+{args.warmup}s warm-up)")
+            print(f"NOTE: {os.cpu_count()} CPU cores; the load generator (one asyncio thread) shares them "
+                  "with the servers, so absolute numbers are low and 'client CPU' is taken from the servers.")
+            rows = []
+            for app in ("real", "bare"):
+                st = Stats(app == "real")
+                rows.append(measure(f"closed {app}", closed_loop(ports[app], st, args.concurrency, args.warmup,
+                                                                 args.duration), st, args.duration))
+            rate = rows[0]["rps"] / 2
+            for app in ("real", "bare"):
+                st = Stats(app == "real")
+                rows.append(measure(f"open@{rate:.0f}/s {app}", open_loop(
+                    ports[app], st, rate, 2 * args.concurrency, args.warmup, args.duration), st, args.duration))
+        finally:
+            for proc in procs:
+                stop(proc)
+    print(f"\n{'phase':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'fails':>7}{'client CPU':>12}")
+    for r in rows:
+        print(f"{r['name']:<18}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['n']:>10}{r['fails']:>7}"
+              f"{r['cpu']:>11.0f}%")
+    print(f"\nreal/bare  closed: throughput {rows[0]['rps'] / rows[1]['rps']:.2f}x, "
+          f"p99 {rows[0]['p99'] / rows[1]['p99']:.2f}x   open@{rate:.0f}/s: p50 {rows[2]['p50'] / rows[3]['p50']:.2f}x, "
+          f"p99 {rows[2]['p99'] / rows[3]['p99']:.2f}x")
+    if any(r["fails"] for r in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

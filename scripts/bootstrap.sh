@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what precache needs into ./.venv (idempotent; fast when everything is there).
+# Needs Python 3.11 with venv and a C compiler (llama-cpp-python is built once, then its
+# wheel is reused from $PRECACHE_WHEEL_CACHE).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+WHEELS=${PRECACHE_WHEEL_CACHE:-$HOME/.cache/precache/wheels}
+LLAMA_VERSION=0.3.36
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+
+# torch first and pinned, so nothing else pulls a newer (multi-GB) build.
+.venv/bin/python -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
+
+if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+  mkdir -p "$WHEELS"
+  if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+    echo "building llama-cpp-python $LLAMA_VERSION once (several minutes); the wheel is kept in $WHEELS"
+    pip wheel --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
+  fi
+  pip install "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
+fi
+
+pip install -e ".[llama,demo,dev]"
+
+# precache up starts a private Redis when none is reachable; it needs the binary.
+if ! command -v redis-server >/dev/null; then
+  echo "installing redis-server"
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server
+fi

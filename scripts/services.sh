@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Start the services the tests talk to, if they are not running: Redis and PostgreSQL on loopback.
+set -euo pipefail
+SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  command -v redis-server >/dev/null || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server; }
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+fi
+
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  if ! command -v pg_ctlcluster >/dev/null; then
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq postgresql
+  fi
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+fi
+
+for _ in $(seq 50); do
+  redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -q && exit 0
+  sleep 0.2
+done
+echo "Redis or PostgreSQL did not come up on 127.0.0.1" >&2
+exit 1

