@@ -90,11 +90,17 @@ def beat(loglevel):
 
 @main.command()
 @click.option("--port", type=int, default=None, help="Listen port (default PRECACHE_FLOWER_PORT).")
-def flower(port):
+@click.option("--address", default="127.0.0.1", show_default=True, help="Listen address.")
+def flower(port, address):
     """Run Flower, the monitor of workers, queues and tasks."""
     s = settings_or_exit()
-    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "worker", "flower",
-                              f"--port={port or s.flower_port}", "--address=127.0.0.1"])
+    env = dict(os.environ)
+    if address in ("127.0.0.1", "localhost", "::1"):
+        # Flower's JSON API needs auth or this opt-in; on loopback only local users reach it.
+        env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
+    argv = [sys.executable, "-m", "celery", "-A", "worker", "flower", f"--port={port or s.flower_port}",
+            f"--address={address}"]
+    os.execve(sys.executable, argv, env)
 
 
 @main.group()

@@ -34,7 +34,8 @@ def start_private_redis(settings) -> subprocess.Popen:
     data = settings.var_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(data.resolve())], stdout=subprocess.DEVNULL)
+                             "--appendonly", "no", "--dir", str(data.resolve())], stdout=subprocess.DEVNULL,
+                            start_new_session=True)
     for _ in range(50):
         if redis_reachable(settings.redis_url):
             click.echo(f"no Redis was running: started a private redis-server on 127.0.0.1:{port}")
@@ -52,7 +53,8 @@ def run(settings) -> None:
         children["redis"] = start_private_redis(settings)
     upgrade(settings.database_url)
     for name in PROCESSES:
-        children[name] = subprocess.Popen([sys.executable, "-m", "precache", name])
+        # Own sessions: Ctrl-C reaches `up` alone, which stops each child exactly once.
+        children[name] = subprocess.Popen([sys.executable, "-m", "precache", name], start_new_session=True)
     click.echo(f"precache is up: API http://{settings.web_host}:{settings.web_port}/v1/ask, "
                f"Flower http://127.0.0.1:{settings.flower_port}; Ctrl-C stops everything")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
@@ -87,7 +89,7 @@ def _stop(children: dict[str, subprocess.Popen]) -> None:
 def _terminate(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(signal.SIGINT)  # the graceful stop of gunicorn, celery and flower
     for proc in procs:
         try:
             proc.wait(timeout=15)

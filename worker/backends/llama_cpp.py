@@ -29,7 +29,8 @@ class LlamaCppBackend(Backend):
         path = resolve_model(self.settings.llm_model).gguf_path
         if path is None:
             raise BackendError(
-                f"the llama_cpp backend needs a GGUF file; PRECACHE_LLM_MODEL={self.settings.llm_model!r} is not one"
+                f"the llama_cpp backend needs a GGUF file; "
+                f"PRECACHE_LLM_MODEL={self.settings.llm_model!r} is not one"
             )
         if llama_cpp is None:
             raise BackendError("llama-cpp-python is not installed; pip install 'precache[llama]'")
@@ -82,7 +83,8 @@ class LlamaCppBackend(Backend):
         budget = min(max_new_tokens, self.llm.n_ctx() - len(tokens))
         if budget <= 0:
             raise BackendError(
-                f"prompt of {len(tokens)} tokens does not fit the context of {self.llm.n_ctx()} (PRECACHE_LLM_CONTEXT)"
+                f"prompt of {len(tokens)} tokens does not fit the context of "
+                f"{self.llm.n_ctx()} tokens (PRECACHE_LLM_CONTEXT)"
             )
         self.llm.reset()
         answer, logprobs, finish = self._decode(tokens, budget)

@@ -1,4 +1,4 @@
-"""Transformers backend: a Hugging Face causal LM in PyTorch, on CPU or CUDA, optionally quantized with bitsandbytes."""
+"""Transformers backend: a Hugging Face causal LM in PyTorch, on CPU or CUDA, optionally quantized."""
 
 import importlib.util
 
@@ -52,9 +52,11 @@ class TransformersBackend(Backend):
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
         """Answer all chats in one left-padded batch."""
-        prompts = [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in chats]
+        template = self.tokenizer.apply_chat_template
+        prompts = [template(chat, add_generation_prompt=True, tokenize=False) for chat in chats]
         # The chat template already writes the special tokens the model expects.
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = batch.to(self.device)
         with torch.inference_mode():
             out = self.model.generate(
                 **batch,
@@ -85,9 +87,9 @@ class TransformersBackend(Backend):
         try:
             device = torch.device(name)
         except RuntimeError:
-            raise BackendError(f"PRECACHE_LLM_DEVICE={name!r} is not a torch device; use auto, cpu or cuda") from None
+            raise BackendError(f"PRECACHE_LLM_DEVICE={name} is not a torch device; use auto, cpu or cuda") from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise BackendError(f"PRECACHE_LLM_DEVICE={name} but no CUDA GPU is available; set it to auto or cpu")
+            raise BackendError(f"PRECACHE_LLM_DEVICE={name} but no CUDA GPU is available; use auto or cpu")
         return device
 
     def _quantization_config(self) -> BitsAndBytesConfig | None:

@@ -66,7 +66,9 @@ def test_text_and_logprob_match_llama_cpp_own_chat_completion(backend):
     import llama_cpp
 
     reference = llama_cpp.Llama(backend.llm.model_path, n_ctx=1024, logits_all=True, verbose=False)
-    completion = reference.create_chat_completion(CAPITAL, temperature=0, max_tokens=8, logprobs=True)
+    completion = reference.create_chat_completion(
+        CAPITAL, temperature=0, max_tokens=8, logprobs=True, top_logprobs=1
+    )
     choice = completion["choices"][0]
     expected = [t["logprob"] for t in choice["logprobs"]["content"]]
     [answer] = backend.generate([CAPITAL], max_new_tokens=8)

@@ -39,5 +39,6 @@ def test_folder_is_loaded_as_a_folder(tmp_path):
 
 
 def test_anything_else_is_a_hub_id():
-    assert resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct") == ResolvedModel("HuggingFaceTB/SmolLM2-135M-Instruct")
-    assert not Path("HuggingFaceTB/SmolLM2-135M-Instruct").exists()
+    hub_id = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert not Path(hub_id).exists()
+    assert resolve_model(hub_id) == ResolvedModel(hub_id)

