@@ -33,3 +33,15 @@ def backend() -> Backend:
             _backend = load_backend(settings)
             log.info("model %s ready", settings.llm_model)
         return _backend
+
+
+def close() -> None:
+    """Free the model and the connections of this process."""
+    global _backend, _context
+    with _lock:
+        if _backend is not None:
+            _backend.close()
+            _backend = None
+        if _context is not None:
+            _context.close()
+            _context = None

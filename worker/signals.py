@@ -23,3 +23,9 @@ def load_model(sender, **_):
     except BackendError as exc:
         # SystemExit is not swallowed by Celery's signal dispatch: the worker stops, saying why.
         raise SystemExit(f"precache worker: cannot load the model: {exc}") from None
+
+
+@signals.worker_shutdown.connect
+def free_model(**_):
+    """Free the model before the interpreter tears the native library down."""
+    runtime.close()

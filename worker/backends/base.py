@@ -36,3 +36,6 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
         """Generate greedily one answer per chat, in order, through the model's chat template."""
+
+    def close(self) -> None:
+        """Free the model (called when the worker shuts down)."""

@@ -53,6 +53,12 @@ class LlamaCppBackend(Backend):
         """Answer each chat in turn."""
         return [self._generate_one(chat, max_new_tokens) for chat in chats]
 
+    def close(self) -> None:
+        """Free the model while the library is still loaded (not at interpreter exit)."""
+        if getattr(self, "llm", None) is not None:
+            self.llm.close()
+            self.llm = None
+
     def _chat_formatter(self, path) -> "Jinja2ChatFormatter":
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:

@@ -28,27 +28,30 @@ class TransformersBackend(Backend):
         self.device = self._device()
         quantization = self._quantization_config()
         model = resolve_model(self.settings.llm_model)
-        source = {"gguf_file": model.gguf_file} if model.gguf_file else {}
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model.path_or_id, **source)
-            self._prepare_tokenizer(model)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                model.path_or_id,
-                dtype=torch.float16 if self.device.type == "cuda" else torch.float32,
-                quantization_config=quantization,
-                # bitsandbytes places the weights itself while loading; a quantized model cannot be moved after.
-                device_map={"": str(self.device)} if quantization else None,
-                **source,
-            )
+            self._load_weights(model, quantization)
         except BackendError:
             raise
         except Exception as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise BackendError(f"cannot load model {_where(model)}: {reason}") from exc
-        if quantization is None:
-            self.model.to(self.device)
         self.model.eval()
         self._eos_ids = self._end_token_ids()
+
+    def _load_weights(self, model: ResolvedModel, quantization: BitsAndBytesConfig | None) -> None:
+        source = {"gguf_file": model.gguf_file} if model.gguf_file else {}
+        self.tokenizer = AutoTokenizer.from_pretrained(model.path_or_id, **source)
+        self._prepare_tokenizer(model)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            model.path_or_id,
+            dtype=torch.float16 if self.device.type == "cuda" else torch.float32,
+            quantization_config=quantization,
+            # bitsandbytes places the weights itself while loading; a quantized model cannot be moved after.
+            device_map={"": str(self.device)} if quantization else None,
+            **source,
+        )
+        if quantization is None:
+            self.model.to(self.device)
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
         """Answer all chats in one left-padded batch."""

@@ -27,8 +27,8 @@ CHATS = [
 
 
 def make_backend(model: str, **overrides) -> TransformersBackend:
-    settings = load_settings(llm_backend="transformers", llm_model=model, llm_device="cpu", **overrides)
-    return TransformersBackend(settings)
+    overrides = {"llm_device": "cpu", **overrides}
+    return TransformersBackend(load_settings(llm_backend="transformers", llm_model=model, **overrides))
 
 
 @pytest.fixture(scope="module")
