@@ -20,9 +20,11 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # WAL lets the web read while a worker writes; foreign keys are off by default in SQLite.
+    # WAL lets the web read while a worker writes; with WAL, synchronous=NORMAL stays consistent
+    # after a crash and spares an fsync per commit. Foreign keys are off by default in SQLite.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 

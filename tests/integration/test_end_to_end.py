@@ -79,3 +79,14 @@ def test_cli_ask_and_stats_read_the_same_system(stack):
 def test_readyz_of_the_running_stack(stack):
     r = requests.get(f"{stack.base_url}/readyz", timeout=5)
     assert r.status_code == 200 and r.json()["status"] == "ready"
+
+
+def test_new_questions_still_flow_after_redis_is_flushed(stack):
+    import redis as redis_lib
+
+    from tests.conftest import BROKER_URL
+
+    stack.redis.flushdb()
+    redis_lib.Redis.from_url(BROKER_URL).flushdb()  # queues, bindings and all
+    r = stack.ask("What is a VPN used for?", wait_ms=60000)
+    assert r.status_code == 200 and r.json()["source"] == "generated"
