@@ -7,6 +7,8 @@ import pytest
 import redis as redis_lib
 from click.testing import CliRunner
 
+from precache.config import load_settings
+from precache.context import Context
 from precache.db import upgrade
 from web import create_app
 
@@ -67,6 +69,14 @@ def config(database_url, redis_client, tmp_path) -> dict:
         "var_dir": tmp_path / "var",
         "llm_max_tokens_quick": 24,
     }
+
+
+@pytest.fixture
+def ctx(config):
+    """A context (SQL, Redis, store, jobs) on the test's database."""
+    ctx = Context(load_settings(**config))
+    yield ctx
+    ctx.close()
 
 
 @pytest.fixture

@@ -4,16 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from precache.cli import main, worker_argv
-from precache.config import load_settings
-from precache.context import Context
 from precache.models import Answer, Question
-
-
-@pytest.fixture
-def ctx(config):
-    ctx = Context(load_settings(**config))
-    yield ctx
-    ctx.close()
 
 
 def _count(ctx, model):

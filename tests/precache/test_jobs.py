@@ -1,19 +1,9 @@
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import redis as redis_lib
 
-from precache.config import load_settings
-from precache.context import Context
 from tests.conftest import BROKER_URL
-
-
-@pytest.fixture
-def ctx(config):
-    ctx = Context(load_settings(**config))
-    yield ctx
-    ctx.close()
 
 
 def _queued_tasks(queue="quick") -> list[dict]:

@@ -1,16 +1,8 @@
-import pytest
 
 from precache import keys
 from precache.config import load_settings
 from precache.context import Context
 from precache.normalize import normalize, question_hash
-
-
-@pytest.fixture
-def ctx(config):
-    ctx = Context(load_settings(**config))
-    yield ctx
-    ctx.close()
 
 
 def _question(ctx, text):

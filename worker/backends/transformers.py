@@ -73,7 +73,7 @@ class TransformersBackend(Backend):
             logprobs = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
         new_tokens = out.sequences[:, batch["input_ids"].shape[1] :].tolist()
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
-        return [self._result(*row) for row in zip(new_tokens, logprobs.float().cpu(), prompt_lengths)]
+        return [self._result(*row) for row in zip(new_tokens, logprobs.float().cpu(), prompt_lengths, strict=True)]
 
     def _result(self, tokens: list[int], logprobs: torch.Tensor, prompt_tokens: int) -> Generation:
         # Rows that end early are filled with padding, which may be the EOS token itself.
