@@ -57,7 +57,9 @@ def run(settings) -> None:
         children[name] = subprocess.Popen([sys.executable, "-m", "precache", name], start_new_session=True)
     click.echo(f"precache is up: API http://{settings.web_host}:{settings.web_port}/v1/ask, "
                f"Flower http://127.0.0.1:{settings.flower_port}; Ctrl-C stops everything")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    # Explicit handlers: a process started in the background may inherit an ignored SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         _watch(children)
     except KeyboardInterrupt:
@@ -89,7 +91,7 @@ def _stop(children: dict[str, subprocess.Popen]) -> None:
 def _terminate(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # the graceful stop of gunicorn, celery and flower
+            proc.terminate()  # SIGTERM: the graceful stop of gunicorn, celery, flower and redis
     for proc in procs:
         try:
             proc.wait(timeout=15)

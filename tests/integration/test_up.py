@@ -53,6 +53,11 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path):
         assert len(children) >= 5  # redis, web, worker, beat, flower (and their own children)
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     time.sleep(1)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
