@@ -53,3 +53,36 @@ def _check_question(question: str, limit: int) -> None:
         raise ApiError(400, "question_too_long", f"question: is {len(question)} characters; the limit is {limit}")
     if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS for ch in question):
         raise ApiError(400, "invalid_field", "question: contains control characters; send plain text")
+
+
+class SourceStats(BaseModel):
+    """Asks answered by one tier of the ladder, over the stats window."""
+
+    count: int
+    share: float  # count / all asks, 0..1
+    latency_ms: dict[str, float]  # {"p50", "p90", "p99"}
+
+
+class TimePoint(BaseModel):
+    """Asks per source in one time bucket (bucket start, ISO 8601 UTC)."""
+
+    t: str
+    counts: dict[str, int]
+
+
+class MissedQuestion(BaseModel):
+    question: str
+    count: int
+
+
+class StatsResponse(BaseModel):
+    """GET /v1/stats: what an operator needs at a glance."""
+
+    window_s: int
+    asks: int
+    instant_share: float  # share of asks answered from exact, semantic or template
+    sources: dict[str, SourceStats]  # keys: exact, semantic, template, generated, fallback
+    timeline: list[TimePoint]
+    quality: dict[str, int]  # stored answers by quality bucket: "0.0-0.2" ... "0.8-1.0", "unscored"
+    queues: dict[str, int | None]  # depth per Celery queue; None when the broker is unreachable
+    top_missed: list[MissedQuestion]
