@@ -42,8 +42,18 @@ def web(host, port):
     bind = f"{host or s.web_host}:{port or s.web_port}"
     argv = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(s.web_workers),
             "--worker-class", "gthread", "--threads", str(s.web_threads), "--access-logfile", "-",
-            "web:create_app()"]
-    os.execv(sys.executable, argv)
+            "--config", "python:web.gunicorn_conf", "web:create_app()"]
+    os.execve(sys.executable, argv, os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir(s))})
+
+
+def fresh_metrics_dir(settings) -> Path:
+    """Return an empty folder for the web workers' shared Prometheus counters."""
+    import shutil
+
+    path = (settings.var_dir / "prometheus").resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def worker_argv(gpu: str | None, queues: str | None, loglevel: str) -> tuple[list[str], dict]:

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     web_threads: int = Field(8, ge=1, description="Threads per gunicorn worker (waiting asks hold one).")
     flower_port: int = Field(5555, ge=1, le=65535, description="Port of Flower.")
     precompute_interval_s: int = Field(300, ge=10, description="Beat period of the FAQ precompute job.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of every process.")
+    log_json: bool = Field(False, description="Write logs as JSON lines (one object per record) instead of text.")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> "Settings":

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import redis
+import redis as redis_lib
 
 from precache.config import Settings
 from precache.db import make_engine, make_sessionmaker
@@ -29,8 +29,15 @@ class Context:
         return make_sessionmaker(self.engine)
 
     @cached_property
-    def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    def redis(self) -> redis_lib.Redis:
+        return redis_lib.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+
+    @cached_property
+    def broker_redis(self) -> redis_lib.Redis:
+        """The broker's Redis (for queue depths); the same server as `redis` by default."""
+        if self.settings.broker_url == self.settings.redis_url:
+            return self.redis
+        return redis_lib.Redis.from_url(self.settings.broker_url, socket_timeout=5, socket_connect_timeout=2)
 
     @cached_property
     def store(self) -> AnswerStore:
@@ -52,3 +59,5 @@ class Context:
             self.engine.dispose()
         if "redis" in self.__dict__:
             self.redis.close()
+        if "broker_redis" in self.__dict__ and self.broker_redis is not self.__dict__.get("redis"):
+            self.broker_redis.close()

@@ -17,7 +17,7 @@ class Jobs:
         self.settings = settings
         self.celery = celery
 
-    def enqueue(self, ns: str, qhash: str, question_id_of) -> tuple[str, bool]:
+    def enqueue(self, ns: str, qhash: str, question_id_of, request_id: str | None = None) -> tuple[str, bool]:
         """Return (job_id, joined): one job per question; concurrent askers join it.
 
         `question_id_of()` stores the question and returns its id; it runs only for the
@@ -37,7 +37,9 @@ class Jobs:
         try:
             question_id = question_id_of()
             self._write(job_id, question_id=question_id)
-            self.celery.send_task(GENERATE_QUICK, args=[question_id, job_id], task_id=job_id)
+            # The request id travels as a message header, so worker logs carry it too.
+            self.celery.send_task(GENERATE_QUICK, args=[question_id, job_id], task_id=job_id,
+                                  headers={"request_id": request_id or "-"})
         except Exception:
             self.redis.delete(lock)
             self.redis.delete(keys.job(job_id))

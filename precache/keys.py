@@ -31,3 +31,8 @@ def job_done(job_id: str) -> str:
 def generations() -> str:
     """Counter of generations run by workers (all namespaces)."""
     return f"{PREFIX}:count:generations"
+
+
+def generation_stats() -> str:
+    """Hash of generation totals per backend and worker: "<backend>|<worker>|count|seconds|tokens"."""
+    return f"{PREFIX}:stats:generation"

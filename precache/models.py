@@ -68,4 +68,5 @@ class AskLog(Base):
     source: Mapped[str] = mapped_column(String(16))  # exact | template | generated | fallback
     latency_ms: Mapped[float] = mapped_column(Float)
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
-    job_id: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(64))  # the Celery task id of the miss
+    request_id: Mapped[str | None] = mapped_column(String(64))

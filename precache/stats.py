@@ -1,24 +1,146 @@
-"""Counts for `precache stats`: asks by source, answers stored, queue depths."""
+"""Operator stats: `snapshot` for GET /v1/stats and the dashboard, `collect` for `precache stats`.
 
-from sqlalchemy import func, select
+Everything is computed with portable SQL (SQLite and PostgreSQL): time and quality buckets are
+CASE expressions grouped in an outer query; latency percentiles are taken in Python (numpy) from
+at most LATENCY_SAMPLE recent asks per source.
+"""
 
-from precache.models import Answer, AskLog
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import redis
+from sqlalchemy import case, func, literal, select
+
+from precache.models import Answer, AskLog, utcnow
 from precache.queueing import ALL_QUEUES
+
+SOURCES = ("exact", "semantic", "template", "generated", "fallback")
+INSTANT_SOURCES = ("exact", "semantic", "template")
+MISS_SOURCE = "fallback"
+QUALITY_BUCKETS = ("0.0-0.2", "0.2-0.4", "0.4-0.6", "0.6-0.8", "0.8-1.0")
+UNSCORED = "unscored"
+PERCENTILES = {"p50": 50, "p90": 90, "p99": 99}
+LATENCY_SAMPLE = 20_000  # most recent asks per source read for the percentiles
+TOP_MISSED = 10
+
+
+def snapshot(ctx, window_s: int, buckets: int = 30, now: datetime | None = None) -> dict:
+    """Return the stats of the last `window_s` seconds in the shape of web.schemas.StatsResponse."""
+    if not 1 <= buckets <= 1000:
+        raise ValueError(f"buckets must be 1..1000, not {buckets}")
+    end = now or utcnow()
+    end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)  # naive means UTC, as stored
+    start = end - timedelta(seconds=window_s)
+    with ctx.sessions() as session:
+        counts = _source_counts(session, start, end)
+        latencies = {s: _latency_percentiles(session, s, start, end) for s in SOURCES}
+        timeline = _timeline(session, start, end, buckets)
+        quality = _quality(session)
+        top_missed = _top_missed(session, start, end)
+    asks = sum(counts.values())
+    return {
+        "window_s": window_s,
+        "asks": asks,
+        "instant_share": _share(sum(counts[s] for s in INSTANT_SOURCES), asks),
+        "sources": {s: {"count": counts[s], "share": _share(counts[s], asks), "latency_ms": latencies[s]}
+                    for s in SOURCES},
+        "timeline": timeline,
+        "quality": quality,
+        "queues": queue_depths(ctx.settings.broker_url),
+        "top_missed": top_missed,
+    }
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _in_window(query, start: datetime | None, end: datetime | None):
+    if start is not None:
+        query = query.where(AskLog.asked_at >= start)
+    if end is not None:
+        query = query.where(AskLog.asked_at <= end)
+    return query
+
+
+def _source_counts(session, start: datetime | None, end: datetime | None) -> dict[str, int]:
+    """Asks per source (every known source present, zero when none; unknown ones kept)."""
+    query = _in_window(select(AskLog.source, func.count()).group_by(AskLog.source), start, end)
+    return dict.fromkeys(SOURCES, 0) | dict(session.execute(query).all())
+
+
+def _latency_percentiles(session, source: str, start: datetime, end: datetime) -> dict[str, float]:
+    """p50/p90/p99 of the latency of the most recent asks of one source; zeros when there are none."""
+    query = _in_window(select(AskLog.latency_ms).where(AskLog.source == source), start, end)
+    values = session.scalars(query.order_by(AskLog.asked_at.desc()).limit(LATENCY_SAMPLE)).all()
+    if not values:
+        return dict.fromkeys(PERCENTILES, 0.0)
+    points = np.percentile(np.asarray(values, dtype=float), list(PERCENTILES.values()))
+    return {name: round(float(p), 3) for name, p in zip(PERCENTILES, points)}
+
+
+def _timeline(session, start: datetime, end: datetime, buckets: int) -> list[dict]:
+    """Asks per source in `buckets` equal slices of [start, end], oldest first."""
+    width = (end - start) / buckets
+    edges = [start + width * i for i in range(1, buckets)]
+    whens = [(AskLog.asked_at < edge, literal(i)) for i, edge in enumerate(edges)]
+    index = case(*whens, else_=literal(buckets - 1)) if whens else literal(0)
+    inner = _in_window(select(index.label("bucket"), AskLog.source), start, end).subquery()
+    query = select(inner.c.bucket, inner.c.source, func.count()).group_by(inner.c.bucket, inner.c.source)
+    points = [{"t": _iso(start + width * i), "counts": dict.fromkeys(SOURCES, 0)} for i in range(buckets)]
+    for bucket, source, count in session.execute(query):
+        points[int(bucket)]["counts"][source] = count
+    return points
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _quality(session) -> dict[str, int]:
+    """Stored answers by quality bucket ("0.0-0.2" ... "0.8-1.0") and "unscored" (no quality)."""
+    whens = [(Answer.quality.is_(None), literal(UNSCORED))]
+    whens += [(Answer.quality < (i + 1) / len(QUALITY_BUCKETS), literal(name))
+              for i, name in enumerate(QUALITY_BUCKETS[:-1])]
+    inner = select(case(*whens, else_=literal(QUALITY_BUCKETS[-1])).label("bucket")).subquery()
+    rows = session.execute(select(inner.c.bucket, func.count()).group_by(inner.c.bucket)).all()
+    return dict.fromkeys((*QUALITY_BUCKETS, UNSCORED), 0) | dict(rows)
+
+
+def _top_missed(session, start: datetime, end: datetime) -> list[dict]:
+    """The questions most often answered with the fallback: the candidates to precompute."""
+    count = func.count().label("n")
+    query = _in_window(
+        select(func.min(AskLog.question), count).where(AskLog.source == MISS_SOURCE).group_by(AskLog.qhash),
+        start, end,
+    ).order_by(count.desc(), func.min(AskLog.question)).limit(TOP_MISSED)
+    return [{"question": question, "count": n} for question, n in session.execute(query)]
+
+
+def queue_depths(broker_url: str) -> dict[str, int | None]:
+    """LLEN of each Celery queue on the Redis broker; None for every queue when it is unreachable."""
+    try:
+        client = redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2)
+    except Exception:  # not a Redis URL: nothing to measure
+        return dict.fromkeys(ALL_QUEUES)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for name in ALL_QUEUES:
+                pipe.llen(name)
+            return dict(zip(ALL_QUEUES, (int(n) for n in pipe.execute())))
+    except Exception:  # the broker is down or refuses us: say "unknown", never fail the stats
+        return dict.fromkeys(ALL_QUEUES)
+    finally:
+        client.close()
 
 
 def collect(ctx) -> dict[str, dict]:
-    """Return the stats sections as {section: {name: value}}."""
+    """Return the `precache stats` sections as {section: {name: value}}: all-time asks, answers, queues."""
     with ctx.sessions() as session:
-        by_source = dict(session.execute(select(AskLog.source, func.count()).group_by(AskLog.source)).all())
-        answers = dict(session.execute(
-            select(Answer.curated, func.count()).group_by(Answer.curated)).all())
+        by_source = {s: n for s, n in _source_counts(session, None, None).items() if n}
+        answers = dict(session.execute(select(Answer.curated, func.count()).group_by(Answer.curated)).all())
     total = sum(by_source.values())
-    asks = {"total": total}
-    for source, count in sorted(by_source.items()):
-        asks[source] = f"{count} ({100 * count / total:.1f} %)"
+    asks = {"total": total} | {s: f"{n} ({100 * n / total:.1f} %)" for s, n in sorted(by_source.items())}
     stored = {"generated": answers.get(False, 0), "curated": answers.get(True, 0)}
-    try:
-        queues = {name: ctx.redis.llen(name) for name in ALL_QUEUES}
-    except Exception as exc:  # the broker may be down; say so instead of failing
-        queues = {"unavailable": str(exc)}
+    queues = {name: "unavailable" if n is None else n for name, n in queue_depths(ctx.settings.broker_url).items()}
     return {"asks": asks, "answers": stored, "queues": queues}

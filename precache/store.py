@@ -25,6 +25,7 @@ def answer_payload(answer: Answer, question: Question) -> dict:
         "matched_question": question.text,
         "level": answer.level,
         "curated": answer.curated,
+        "expires_at": answer.expires_at.timestamp() if answer.expires_at else None,
     }
 
 

@@ -1,7 +1,8 @@
 """The web process: a thin Flask app that answers every question at once."""
 
-from flask import Flask
+from flask import Flask, request
 
+from precache import logs
 from precache.config import load_settings
 from precache.context import Context
 from precache.templates import load_intents
@@ -15,11 +16,29 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["precache"] = Context(settings)
     app.extensions["precache_intents"] = load_intents(settings.templates_file)
+    logs.configure(settings)
+    _track_request_ids(app)
 
-    from web import ask, errors, health, jobs
+    from web import ask, errors, health, jobs, metrics
 
     errors.register(app)
     app.register_blueprint(ask.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
+    from web import stats; app.register_blueprint(stats.bp)  # noqa: E702 (GET /v1/stats, /dashboard)
+    from web import openapi; app.register_blueprint(openapi.bp)  # noqa: E702 (GET /openapi.json)
     return app
+
+
+def _track_request_ids(app: Flask) -> None:
+    """Give each request an id (the client's X-Request-ID when safe), logged and echoed back."""
+
+    @app.before_request
+    def _start():
+        logs.request_id.set(logs.new_request_id(request.headers.get("X-Request-ID")))
+
+    @app.after_request
+    def _echo(response):
+        response.headers["X-Request-ID"] = logs.request_id.get()
+        return response

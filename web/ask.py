@@ -7,9 +7,11 @@ import redis
 from flask import Blueprint, current_app, jsonify, request
 
 from precache.jobs import READY
+from precache.logs import request_id
 from precache.models import AskLog
 from precache.normalize import normalize, question_hash
 from precache.templates import match_intent
+from web import metrics
 from web.errors import ApiError, error_response
 from web.schemas import parse_ask
 
@@ -44,30 +46,36 @@ def ask():
     if not normalized:
         raise ApiError(400, "invalid_field", "question: must contain at least one letter or digit")
     qhash = question_hash(normalized)
-    status, body = _ladder(ctx, req, normalized, qhash)
-    _log_ask(ctx, req.question, qhash, body, (time.perf_counter() - started) * 1000)
+    status, body, stale = _ladder(ctx, req, normalized, qhash)
+    seconds = time.perf_counter() - started
+    metrics.observe_ask(body["source"], seconds, body.get("quality"), stale)
+    _log_ask(ctx, req.question, qhash, body, seconds * 1000)
     if status == 503:
         return error_response(503, "queue_unavailable", body.pop("message"), **body)
     return jsonify(body), status
 
 
-def _ladder(ctx, req, normalized: str, qhash: str) -> tuple[int, dict]:
+def _ladder(ctx, req, normalized: str, qhash: str) -> tuple[int, dict, bool]:
+    """Return (HTTP status, body, whether the answer served is past its refresh time)."""
     hit = ctx.store.lookup(qhash)
     if hit is not None:
-        return 200, ready_body(hit[0], "exact")
+        expires = hit[0].get("expires_at")
+        return 200, ready_body(hit[0], "exact"), bool(expires and expires < time.time())
     intent = match_intent(current_app.extensions["precache_intents"], normalized)
     if intent is not None:
         return 200, {"status": "ready", "answer": intent.answer, "source": "template", "quality": None,
-                     "answer_id": None, "matched_question": None, "intent": intent.name}
-    return _miss(ctx, req, normalized, qhash)
+                     "answer_id": None, "matched_question": None, "intent": intent.name}, False
+    return (*_miss(ctx, req, normalized, qhash), False)
 
 
 def _miss(ctx, req, normalized: str, qhash: str) -> tuple[int, dict]:
     fallback = ctx.settings.fallback_answer
     try:
-        job_id, _joined = ctx.jobs.enqueue(
-            ctx.ns, qhash, lambda: ctx.store.ensure_question(req.question.strip(), normalized, qhash)
+        job_id, joined = ctx.jobs.enqueue(
+            ctx.ns, qhash, lambda: ctx.store.ensure_question(req.question.strip(), normalized, qhash),
+            request_id=request_id.get(),
         )
+        (metrics.JOINS if joined else metrics.MISSES).inc()
         record = ctx.jobs.wait(job_id, req.wait_ms / 1000) if req.wait_ms else None
     except (redis.RedisError, OSError) as exc:
         log.warning("cannot enqueue a miss: %s", exc)
@@ -82,7 +90,8 @@ def _miss(ctx, req, normalized: str, qhash: str) -> tuple[int, dict]:
 
 def _log_ask(ctx, question: str, qhash: str, body: dict, latency_ms: float) -> None:
     entry = AskLog(question=question, qhash=qhash, namespace=ctx.settings.namespace, source=body["source"],
-                   latency_ms=round(latency_ms, 3), answer_id=body.get("answer_id"), job_id=body.get("job_id"))
+                   latency_ms=round(latency_ms, 3), answer_id=body.get("answer_id"), job_id=body.get("job_id"),
+                   request_id=request_id.get())
     try:
         with ctx.sessions() as session:
             session.add(entry)

@@ -5,6 +5,7 @@ import math
 import time
 
 from precache import keys
+from precache.telemetry import record_generation
 from precache.models import Question
 from worker.backends import Backend, BackendError
 
@@ -19,7 +20,8 @@ def chat_for(settings, question: str) -> list[dict]:
     ]
 
 
-def answer_question(ctx, backend: Backend, question_id: int, job_id: str, level: str = "quick") -> dict:
+def answer_question(ctx, backend: Backend, question_id: int, job_id: str, level: str = "quick",
+                    worker: str = "") -> dict:
     """Generate an answer for a stored question unless one exists; finish the job either way."""
     with ctx.sessions() as session:
         question = session.get(Question, question_id)
@@ -30,7 +32,7 @@ def answer_question(ctx, backend: Backend, question_id: int, job_id: str, level:
         ctx.jobs.finish(job_id, ctx.ns, question.qhash, answer_id=existing[0]["answer_id"])
         return existing[0]
     try:
-        payload = _generate_and_store(ctx, backend, question, job_id, level)
+        payload = _generate_and_store(ctx, backend, question, job_id, level, worker)
     except Exception as exc:
         ctx.jobs.finish(job_id, ctx.ns, question.qhash, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -38,13 +40,14 @@ def answer_question(ctx, backend: Backend, question_id: int, job_id: str, level:
     return payload
 
 
-def _generate_and_store(ctx, backend, question, job_id, level) -> dict:
+def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
     settings = ctx.settings
     limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
     started = time.perf_counter()
     [gen] = backend.generate([chat_for(settings, question.text)], limit)
     latency_ms = (time.perf_counter() - started) * 1000
     ctx.redis.incr(keys.generations())
+    record_generation(ctx.redis, backend.name, worker, latency_ms / 1000, gen.completion_tokens)
     if not gen.text.strip():
         raise BackendError("the model returned an empty answer; nothing was cached")
     confidence = math.exp(gen.mean_logprob)

@@ -4,6 +4,7 @@ import logging
 
 from celery import signals
 
+from precache import logs
 from precache.queueing import GENERATION_QUEUES
 from worker import runtime
 from worker.backends import BackendError
@@ -29,3 +30,18 @@ def load_model(sender, **_):
 def free_model(**_):
     """Free the model before the interpreter tears the native library down."""
     runtime.close()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def use_precache_log_format(logger, **_):
+    """Give Celery's handlers our format (text or JSON) and the request-id stamp."""
+    json_lines = runtime.context().settings.log_json
+    for handler in logger.handlers:
+        logs.install(handler, json_lines)
+
+
+@signals.task_prerun.connect
+def adopt_request_id(task, **_):
+    """Log a task under the id of the request that queued it."""
+    logs.request_id.set(task.request.get("request_id") or "-")

@@ -9,7 +9,8 @@ from worker.generation import answer_question
 @app.task(acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)
 def generate_quick_answer(question_id: int, job_id: str) -> dict:
     """Generate and store the quick answer to a question."""
-    answer = answer_question(runtime.context(), runtime.backend(), question_id, job_id, "quick")
+    answer = answer_question(runtime.context(), runtime.backend(), question_id, job_id, "quick",
+                             worker=generate_quick_answer.request.hostname or "")
     return {"answer_id": answer["answer_id"]}
 
 

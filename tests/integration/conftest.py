@@ -64,8 +64,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 class Stack:
-    def __init__(self, base_url: str, env: dict, redis_client):
-        self.base_url, self.env, self.redis = base_url, env, redis_client
+    def __init__(self, base_url: str, env: dict, redis_client, logs: Path):
+        self.base_url, self.env, self.redis, self.logs = base_url, env, redis_client, logs
 
     def ask(self, question: str, **extra) -> requests.Response:
         return requests.post(f"{self.base_url}/v1/ask", json={"question": question, **extra}, timeout=60)
@@ -74,6 +74,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             body = requests.get(f"{self.base_url}/v1/jobs/{job_id}", timeout=10).json()
+            assert "status" in body, (body, (self.logs / "web.log").read_text()[-3000:])
             if body["status"] != "pending":
                 return body
             time.sleep(0.2)
@@ -102,7 +103,7 @@ def stack(request, tmp_path_factory):
             wait_for(lambda: "ready." in (tmp / "worker.log").read_text(), worker, tmp / "worker.log")
             base = f"http://127.0.0.1:{port}"
             wait_for(lambda: requests.get(f"{base}/readyz", timeout=2).ok, web, tmp / "web.log")
-            yield Stack(base, env, cache)
+            yield Stack(base, env, cache, tmp)
         finally:
             stop(web)
             stop(worker)
