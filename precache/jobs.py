@@ -55,8 +55,9 @@ class Jobs:
 
     def get(self, job_id: str) -> dict | None:
         """Return the job record, or None if there is no such job."""
-        raw = self.redis.hgetall(keys.job(job_id))
-        return {k.decode(): v.decode() for k, v in raw.items()} or None
+        record = {k.decode(): v.decode() for k, v in self.redis.hgetall(keys.job(job_id)).items()}
+        # A record without a status is a remnant (its key vanished between two writes): no job.
+        return record if "status" in record else None
 
     def finish(self, job_id: str, ns: str, qhash: str, *, answer_id=None, error=None) -> None:
         """Mark a job ready (with its answer) or failed, release its lock and wake waiters."""

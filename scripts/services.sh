@@ -3,6 +3,11 @@
 set -euo pipefail
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 
+# Debian's chromium: the dashboard test drives it headless (tests/integration/test_dashboard.py).
+if [ ! -x /usr/bin/chromium ]; then
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   command -v redis-server >/dev/null || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server; }
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no

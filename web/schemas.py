@@ -5,6 +5,7 @@ import unicodedata
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from web.errors import ApiError
 
@@ -27,6 +28,8 @@ def read_json_object(request) -> dict:
         body = json.loads(request.get_data(cache=False))
     except ValueError as exc:  # also invalid UTF-8
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # e.g. [[[[...]]]] thousands deep: the decoder gives up, the client is wrong
+        raise ApiError(400, "invalid_json", "body is nested too deeply; send a flat JSON object") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "body must be a JSON object such as {\"question\": \"...\"}")
     return body
@@ -86,3 +89,102 @@ class StatsResponse(BaseModel):
     quality: dict[str, int]  # stored answers by quality bucket: "0.0-0.2" ... "0.8-1.0", "unscored"
     queues: dict[str, int | None]  # depth per Celery queue; None when the broker is unreachable
     top_missed: list[MissedQuestion]
+
+
+# Response bodies. They document what the views return (web/ask.py, web/jobs.py, web/health.py,
+# web/errors.py); web/openapi.py publishes them and tests/web/test_openapi.py checks real responses
+# against them. `extra="forbid"` makes an undocumented field a test failure, not silent drift.
+
+_RESPONSE = ConfigDict(extra="forbid")
+
+
+def _drop_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+def _sometimes(description: str):
+    """A field that is either present with a value or left out (never sent as null)."""
+    return Field(None, description=description, json_schema_extra=_drop_default)
+
+
+class AskReady(BaseModel):
+    """200 from POST /v1/ask (and GET /v1/jobs/{job_id} once generated): an answer to show now."""
+
+    model_config = _RESPONSE
+
+    status: Literal["ready"]
+    answer: str
+    source: Literal["exact", "semantic", "template", "generated"]
+    quality: float | None = Field(description="0..1; null for template answers")
+    answer_id: int | None = Field(description="stored answer id; null for template answers")
+    matched_question: str | None = Field(description="the stored question that matched; null for templates")
+    job_id: str | SkipJsonSchema[None] = _sometimes("the generation job (source generated only)")
+    intent: str | SkipJsonSchema[None] = _sometimes("the template intent that matched (source template only)")
+
+
+class AskPending(BaseModel):
+    """202 from POST /v1/ask: the fallback answer now, the real one later at `poll`."""
+
+    model_config = _RESPONSE
+
+    status: Literal["pending"]
+    job_id: str
+    answer: str = Field(description="the configured fallback answer")
+    source: Literal["fallback"]
+    poll: str = Field(description="GET this path for the job's state: /v1/jobs/{job_id}")
+
+
+class JobStatus(BaseModel):
+    """GET /v1/jobs/{job_id}: the ask fields once ready, else the fallback answer and the state."""
+
+    model_config = _RESPONSE
+
+    status: Literal["pending", "ready", "failed"]
+    job_id: str
+    answer: str
+    source: Literal["generated", "fallback"]
+    quality: float | None | SkipJsonSchema[None] = _sometimes("when ready")
+    answer_id: int | None | SkipJsonSchema[None] = _sometimes("when ready")
+    matched_question: str | None | SkipJsonSchema[None] = _sometimes("when ready")
+    error: str | SkipJsonSchema[None] = _sometimes("why generation failed (status failed only)")
+
+
+class ErrorDetail(BaseModel):
+    model_config = _RESPONSE
+
+    code: str = Field(description="machine-readable, e.g. invalid_field, job_not_found, body_too_large")
+    message: str = Field(description="what went wrong and what to send instead")
+
+
+class ErrorBody(BaseModel):
+    """Every error: {"error": {"code", "message"}}; a 503 from POST /v1/ask also carries the fallback."""
+
+    model_config = _RESPONSE
+
+    error: ErrorDetail
+    answer: str | SkipJsonSchema[None] = _sometimes("the fallback answer (503 queue_unavailable only)")
+    source: Literal["fallback"] | SkipJsonSchema[None] = _sometimes("fallback (503 queue_unavailable only)")
+
+
+class Health(BaseModel):
+    """GET /healthz: the process is up."""
+
+    model_config = _RESPONSE
+
+    status: Literal["ok"]
+
+
+class Check(BaseModel):
+    model_config = _RESPONSE
+
+    ok: bool
+    error: str | SkipJsonSchema[None] = _sometimes("the exception, when not ok (at most 300 characters)")
+
+
+class Ready(BaseModel):
+    """GET /readyz: each dependency's state; 200 when all are ok, else 503 and status degraded."""
+
+    model_config = _RESPONSE
+
+    status: Literal["ready", "degraded"]
+    checks: dict[str, Check] = Field(description="keys: redis, database, broker")

@@ -40,3 +40,8 @@ def test_finished_job_releases_the_lock_and_wakes_waiters(ctx):
 def test_wait_returns_pending_at_the_deadline(ctx):
     job_id, _ = ctx.jobs.enqueue(ctx.ns, "b" * 64, lambda: 1)
     assert ctx.jobs.wait(job_id, 0.05)["status"] == "pending"
+
+
+def test_a_record_without_status_is_no_job(ctx):
+    ctx.redis.hset("precache:job:partial", "question_id", "1")
+    assert ctx.jobs.get("partial") is None

@@ -26,3 +26,8 @@ def test_failed_job_says_why_and_gives_the_fallback(app, client):
     ctx.jobs.finish(job_id, ctx.ns, ctx.jobs.get(job_id)["qhash"], error="BackendError: model gone")
     body = client.get(f"/v1/jobs/{job_id}").json
     assert body["status"] == "failed" and "model gone" in body["error"] and body["source"] == "fallback"
+
+
+def test_job_record_remnant_is_404_not_500(app, client):
+    app.extensions["precache"].redis.hset("precache:job:partial", "question_id", "1")
+    assert client.get("/v1/jobs/partial").status_code == 404

@@ -1,0 +1,39 @@
+"""GET /v1/stats (what the operator needs at a glance, as JSON) and GET /dashboard (the same, plotted)."""
+
+import re
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+
+from precache.stats import snapshot
+from web.errors import ApiError
+from web.schemas import StatsResponse
+
+bp = Blueprint("stats", __name__)
+
+DEFAULT_WINDOW_S = 3600
+MIN_WINDOW_S, MAX_WINDOW_S = 60, 7 * 24 * 3600
+
+
+def parse_window(raw: str | None) -> int:
+    """Return the `window_s` query value in seconds, or raise ApiError(400) saying what is allowed."""
+    if raw is None:
+        return DEFAULT_WINDOW_S
+    allowed = f"must be a whole number of seconds from {MIN_WINDOW_S} to {MAX_WINDOW_S}"
+    if not re.fullmatch(r"[0-9]{1,7}", raw):
+        raise ApiError(400, "invalid_field", f"window_s: {allowed}, not {raw[:40]!r}")
+    window_s = int(raw)
+    if not MIN_WINDOW_S <= window_s <= MAX_WINDOW_S:
+        raise ApiError(400, "invalid_field", f"window_s: {allowed}, not {window_s}")
+    return window_s
+
+
+@bp.get("/v1/stats")
+def stats():
+    window_s = parse_window(request.args.get("window_s"))
+    body = StatsResponse.model_validate(snapshot(current_app.extensions["precache"], window_s))
+    return jsonify(body.model_dump())
+
+
+@bp.get("/dashboard")
+def dashboard():
+    return render_template("dashboard.html")
