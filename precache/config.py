@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         "You are a helpful support assistant. Answer the user's question clearly and concisely.",
         description="System message put before every question.",
     )
+    detailed_instruction: str = Field(
+        "Give a complete, detailed answer with the steps or reasons that matter.",
+        description="Added to the system message for detailed answers.",
+    )
     prompt_version: str = Field("v1", min_length=1, description="Bump to make every cached answer stale.")
 
     fallback_answer: str = Field(
@@ -56,6 +60,7 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted, in bytes.")
     max_wait_ms: int = Field(60000, ge=0, description="Largest wait_ms a client may ask for.")
+    stream_max_s: int = Field(300, ge=1, description="Longest a /v1/ask/stream response waits for answers.")
     cache_ttl_s: int = Field(86400, ge=1, description="Lifetime of an answer in the Redis hot cache.")
     answer_ttl_s: int = Field(7 * 86400, ge=1, description="Age after which a stored answer is due a refresh.")
     job_ttl_s: int = Field(86400, ge=60, description="How long job records stay readable in Redis.")

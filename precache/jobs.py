@@ -4,9 +4,15 @@ import time
 import uuid
 
 from precache import keys
-from precache.queueing import GENERATE_QUICK, GENERATION_TIME_LIMIT_S
+from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S
 
 PENDING, READY, FAILED = "pending", "ready", "failed"
+# What each kind of job runs: a refresh regenerates the quick answer of a question past its TTL.
+TASKS = {
+    "quick": (GENERATE_QUICK, {}),
+    "refresh": (GENERATE_QUICK, {"force": True}),
+    "detailed": (GENERATE_DETAILED, {}),
+}
 
 
 class Jobs:
@@ -17,17 +23,18 @@ class Jobs:
         self.settings = settings
         self.celery = celery
 
-    def enqueue(self, ns: str, qhash: str, question_id_of, request_id: str | None = None) -> tuple[str, bool]:
-        """Return (job_id, joined): one job per question; concurrent askers join it.
+    def enqueue(self, ns: str, qhash: str, question_id_of, request_id: str | None = None,
+                kind: str = "quick") -> tuple[str, bool]:
+        """Return (job_id, joined): one job per question and kind; concurrent askers join it.
 
         `question_id_of()` stores the question and returns its id; it runs only for the
         first asker, and the task is sent only after that commit.
         """
-        lock = keys.pending(ns, qhash)
+        lock = keys.pending(ns, qhash, kind)
         ttl = GENERATION_TIME_LIMIT_S * 2  # a crashed job's lock frees itself
         while True:
             job_id = str(uuid.uuid4())
-            self._write(job_id, status=PENDING, ns=ns, qhash=qhash, created=time.time())
+            self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, created=time.time())
             if self.redis.set(lock, job_id, nx=True, ex=ttl):
                 break
             self.redis.delete(keys.job(job_id))
@@ -37,14 +44,20 @@ class Jobs:
         try:
             question_id = question_id_of()
             self._write(job_id, question_id=question_id)
+            task, kwargs = TASKS[kind]
             # The request id travels as a message header, so worker logs carry it too.
-            self.celery.send_task(GENERATE_QUICK, args=[question_id, job_id], task_id=job_id,
+            self.celery.send_task(task, args=[question_id, job_id], kwargs=kwargs, task_id=job_id,
                                   headers={"request_id": request_id or "-"})
         except Exception:
             self.redis.delete(lock)
             self.redis.delete(keys.job(job_id))
             raise
         return job_id, False
+
+    def pending_job(self, ns: str, qhash: str, kind: str) -> str | None:
+        """Return the id of the job of this kind running for a question, if any."""
+        job_id = self.redis.get(keys.pending(ns, qhash, kind))
+        return job_id.decode() if job_id else None
 
     def _write(self, job_id: str, **fields) -> None:
         name = keys.job(job_id)
@@ -65,7 +78,8 @@ class Jobs:
             self._write(job_id, status=READY, answer_id=answer_id)
         else:
             self._write(job_id, status=FAILED, error=error)
-        lock = keys.pending(ns, qhash)
+        kind = self.redis.hget(keys.job(job_id), "kind")
+        lock = keys.pending(ns, qhash, kind.decode() if kind else "quick")
         if self.redis.get(lock) == job_id.encode():
             self.redis.delete(lock)
         self.redis.publish(keys.job_done(job_id), "1")

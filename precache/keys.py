@@ -13,9 +13,9 @@ def answer(ns: str, qhash: str) -> str:
     return f"{PREFIX}:answer:{ns}:{qhash}"
 
 
-def pending(ns: str, qhash: str) -> str:
-    """Single-flight lock: holds the job id generating this question."""
-    return f"{PREFIX}:pending:{ns}:{qhash}"
+def pending(ns: str, qhash: str, kind: str = "quick") -> str:
+    """Single-flight lock: holds the id of the job of this kind (quick, detailed, refresh) for a question."""
+    return f"{PREFIX}:pending:{ns}:{qhash}:{kind}"
 
 
 def job(job_id: str) -> str:
@@ -28,9 +28,9 @@ def job_done(job_id: str) -> str:
     return f"{PREFIX}:done:{job_id}"
 
 
-def generations() -> str:
-    """Counter of generations run by workers (all namespaces)."""
-    return f"{PREFIX}:count:generations"
+def generations(level: str = "quick") -> str:
+    """Counter of generations of one answer level run by workers (all namespaces)."""
+    return f"{PREFIX}:count:generations:{level}"
 
 
 def generation_stats() -> str:

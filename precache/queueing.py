@@ -9,6 +9,7 @@ GENERATION_QUEUES = (QUICK, DETAILED, PRECOMPUTE)
 ALL_QUEUES = (*GENERATION_QUEUES, HOUSEKEEPING)
 
 GENERATE_QUICK = "worker.tasks.generate_quick_answer"
+GENERATE_DETAILED = "worker.tasks.generate_detailed_answer"
 GENERATION_TIME_LIMIT_S = 300  # hard limit of one generation task
 HOUSEKEEPING_TIME_LIMIT_S = 120
 PRECOMPUTE_FAQ = "worker.tasks.precompute_faq_answers"

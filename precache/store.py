@@ -2,7 +2,7 @@
 
 import json
 import logging
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import redis
 from sqlalchemy import case, select
@@ -16,16 +16,25 @@ from precache.normalize import namespace_id
 log = logging.getLogger(__name__)
 
 
+def _epoch(moment) -> float | None:
+    if moment is None:
+        return None
+    # SQLite hands timestamps back without their zone; they are stored in UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
 def answer_payload(answer: Answer, question: Question) -> dict:
     """Return the cacheable, JSON-able view of an answer."""
     return {
         "answer_id": answer.id,
+        "question_id": question.id,
+        "qhash": question.qhash,
         "answer": answer.text,
         "quality": answer.quality,
         "matched_question": question.text,
         "level": answer.level,
         "curated": answer.curated,
-        "expires_at": answer.expires_at.timestamp() if answer.expires_at else None,
+        "expires_at": _epoch(answer.expires_at),
     }
 
 
@@ -54,7 +63,8 @@ class AnswerStore:
         return payload, "sql"
 
     def _best_answer(self, qhash: str) -> dict | None:
-        # Curated first, then detailed over quick, then the newest.
+        # Curated first, then fresh before expired, then the higher quality (a detailed answer
+        # replaces the quick one when its quality is at least as high), then the newest.
         query = (
             select(Answer, Question)
             .join(Question)
@@ -62,6 +72,9 @@ class AnswerStore:
             .where((Answer.namespace == self.namespace) | Answer.curated)
             .order_by(
                 Answer.curated.desc(),
+                case((Answer.expires_at > utcnow(), 0), else_=1),
+                case((Answer.quality.is_(None), 1), else_=0),
+                Answer.quality.desc(),
                 case((Answer.level == "detailed", 0), else_=1),
                 Answer.created_at.desc(),
             )
@@ -96,7 +109,7 @@ class AnswerStore:
             return question.id
 
     def save_answer(self, question_id: int, text: str, level: str = "quick", **fields) -> dict:
-        """Store an answer in SQL, then put it in the hot cache; return its payload."""
+        """Store an answer in SQL, then put the question's best answer in the hot cache; return the new payload."""
         curated = fields.pop("curated", False)
         expires = None if curated else utcnow() + timedelta(seconds=self.settings.answer_ttl_s)
         with session_scope(self.sessions) as session:
@@ -114,7 +127,7 @@ class AnswerStore:
             session.flush()
             payload = answer_payload(answer, question)
             qhash = question.qhash
-        self._cache(qhash, payload)
+        self._cache(qhash, self._best_answer(qhash) or payload)
         return payload
 
     def answer_by_id(self, answer_id: int) -> dict | None:
@@ -133,5 +146,12 @@ class AnswerStore:
     def has_curated(self, question_id: int, text: str) -> bool:
         """Tell whether this exact curated answer is already stored."""
         query = select(Answer.id).where(Answer.question_id == question_id, Answer.curated, Answer.text == text)
+        with self.sessions() as session:
+            return session.scalar(query.limit(1)) is not None
+
+    def has_level(self, question_id: int, level: str) -> bool:
+        """Tell whether a fresh answer of this level exists for the question in this namespace."""
+        query = select(Answer.id).where(Answer.question_id == question_id, Answer.level == level,
+                                        Answer.namespace == self.namespace, Answer.expires_at > utcnow())
         with self.sessions() as session:
             return session.scalar(query.limit(1)) is not None

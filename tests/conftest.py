@@ -1,5 +1,6 @@
 """Shared fixtures: a migrated database (SQLite and PostgreSQL), a real Redis, the app and CLI."""
 
+import os
 import uuid
 
 import psycopg
@@ -12,8 +13,10 @@ from precache.context import Context
 from precache.db import upgrade
 from web import create_app
 
-REDIS_URL = "redis://127.0.0.1:6379/15"  # hot cache, locks, jobs
-BROKER_URL = "redis://127.0.0.1:6379/14"  # Celery broker, kept apart so flushing the cache keeps queues
+# Hot cache, locks and jobs; the Celery broker apart, so flushing the cache keeps queues.
+# Override both to run two test sessions side by side without flushing each other's data.
+REDIS_URL = os.environ.get("PRECACHE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BROKER_URL = os.environ.get("PRECACHE_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 

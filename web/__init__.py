@@ -19,13 +19,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     logs.configure(settings)
     _track_request_ids(app)
 
-    from web import ask, errors, health, jobs, metrics
+    from web import ask, errors, health, jobs, metrics, stream
 
     errors.register(app)
     app.register_blueprint(ask.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(stream.bp)
     from web import stats; app.register_blueprint(stats.bp)  # noqa: E702 (GET /v1/stats, /dashboard)
     from web import openapi; app.register_blueprint(openapi.bp)  # noqa: E702 (GET /openapi.json)
     return app

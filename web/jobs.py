@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app, jsonify
 
 from precache.jobs import FAILED, READY
-from web.ask import ready_body
+from web.ladder import ready_body
 from web.errors import ApiError
 
 bp = Blueprint("jobs", __name__)

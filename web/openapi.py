@@ -86,6 +86,13 @@ def operations() -> list[Operation]:
                        503: ErrorBody},
         ),
         Operation(
+            "get", "/v1/ask/stream", "askStream",
+            "Server-Sent Events: `answer` (instant) or `pending`, then `quick`, then `detailed`, then `done`",
+            query=(Query("question", AskRequest.model_json_schema()["properties"]["question"],
+                         "the question, as in POST /v1/ask", required=True),),
+            responses={200: "text/event-stream", 400: ErrorBody},
+        ),
+        Operation(
             "get", "/v1/jobs/{job_id}", "getJob", "The state of a generation job, with the answer when ready",
             path_params={"job_id": "the job_id from a 202 of POST /v1/ask"},
             responses={200: JobStatus, 404: ErrorBody},

@@ -43,13 +43,13 @@ def parse_ask(request, settings) -> AskRequest:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "body"
         raise ApiError(400, "invalid_field", f"{field}: {err['msg']}") from None
-    _check_question(ask.question, settings.max_question_chars)
+    check_question(ask.question, settings.max_question_chars)
     if ask.wait_ms > settings.max_wait_ms:
         raise ApiError(400, "invalid_field", f"wait_ms: must be at most {settings.max_wait_ms}")
     return ask
 
 
-def _check_question(question: str, limit: int) -> None:
+def check_question(question: str, limit: int) -> None:
     if not question.strip():
         raise ApiError(400, "invalid_field", "question: must not be empty or only whitespace")
     if len(question) > limit:
@@ -118,8 +118,12 @@ class AskReady(BaseModel):
     quality: float | None = Field(description="0..1; null for template answers")
     answer_id: int | None = Field(description="stored answer id; null for template answers")
     matched_question: str | None = Field(description="the stored question that matched; null for templates")
-    job_id: str | SkipJsonSchema[None] = _sometimes("the generation job (source generated only)")
+    job_id: str | SkipJsonSchema[None] = _sometimes(
+        "the generation job (source generated), or the detailed answer's job while it is pending")
     intent: str | SkipJsonSchema[None] = _sometimes("the template intent that matched (source template only)")
+    level: Literal["quick", "detailed"] | SkipJsonSchema[None] = _sometimes("the stored answer's level")
+    stale: bool | SkipJsonSchema[None] = _sometimes("true when the answer is past its TTL; a refresh is queued")
+    similarity: float | SkipJsonSchema[None] = _sometimes("cosine similarity of the match (source semantic)")
 
 
 class AskPending(BaseModel):
@@ -132,6 +136,7 @@ class AskPending(BaseModel):
     answer: str = Field(description="the configured fallback answer")
     source: Literal["fallback"]
     poll: str = Field(description="GET this path for the job's state: /v1/jobs/{job_id}")
+    suggestions: list[str] | SkipJsonSchema[None] = _sometimes("up to three similar questions that have answers")
 
 
 class JobStatus(BaseModel):

@@ -5,6 +5,7 @@ import math
 import time
 
 from precache import keys
+from precache.jobs import PENDING
 from precache.telemetry import record_generation
 from precache.models import Question
 from worker.backends import Backend, BackendError
@@ -12,27 +13,39 @@ from worker.backends import Backend, BackendError
 log = logging.getLogger(__name__)
 
 
-def chat_for(settings, question: str) -> list[dict]:
-    """Return the chat sent to the model for a question."""
-    return [
-        {"role": "system", "content": settings.system_prompt},
-        {"role": "user", "content": question},
-    ]
+def chat_for(settings, question: str, level: str = "quick") -> list[dict]:
+    """Return the chat sent to the model for a question at an answer level."""
+    system = settings.system_prompt
+    if level == "detailed":
+        system = f"{system} {settings.detailed_instruction}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
-def answer_question(ctx, backend: Backend, question_id: int, job_id: str, level: str = "quick",
-                    worker: str = "") -> dict:
-    """Generate an answer for a stored question unless one exists; finish the job either way."""
+def _already_done(ctx, question, kind: str) -> bool:
+    """Tell whether the work of this job kind is already in the store (redelivery, a duplicate)."""
+    if kind == "quick":
+        return ctx.store.lookup(question.qhash) is not None
+    return ctx.store.has_level(question.id, "detailed" if kind == "detailed" else "quick")
+
+
+def answer_question(ctx, backend: Backend, question_id: int, job_id: str, kind: str = "quick",
+                    worker: str = "") -> dict | None:
+    """Run one generation job (quick, refresh or detailed) unless its work is done; finish the job."""
     with ctx.sessions() as session:
         question = session.get(Question, question_id)
     if question is None:
         raise ValueError(f"question {question_id} does not exist")
-    existing = ctx.store.lookup(question.qhash)
-    if existing is not None:  # a redelivered or duplicate job: do not generate twice
-        ctx.jobs.finish(job_id, ctx.ns, question.qhash, answer_id=existing[0]["answer_id"])
-        return existing[0]
+    record = ctx.jobs.get(job_id)
+    if (record and record["status"] != PENDING) or _already_done(ctx, question, kind):
+        served = ctx.store.lookup(question.qhash)
+        ctx.jobs.finish(job_id, ctx.ns, question.qhash, answer_id=served[0]["answer_id"] if served else None)
+        return served[0] if served else None
+    level = "detailed" if kind == "detailed" else "quick"
     try:
         payload = _generate_and_store(ctx, backend, question, job_id, level, worker)
+        if level == "quick" and not ctx.store.has_level(question.id, "detailed"):
+            # Queued before the quick job finishes, so a streaming asker always finds it.
+            ctx.jobs.enqueue(ctx.ns, question.qhash, lambda: question.id, kind="detailed")
     except Exception as exc:
         ctx.jobs.finish(job_id, ctx.ns, question.qhash, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -44,9 +57,9 @@ def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
     settings = ctx.settings
     limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
     started = time.perf_counter()
-    [gen] = backend.generate([chat_for(settings, question.text)], limit)
+    [gen] = backend.generate([chat_for(settings, question.text, level)], limit)
     latency_ms = (time.perf_counter() - started) * 1000
-    ctx.redis.incr(keys.generations())
+    ctx.redis.incr(keys.generations(level))
     record_generation(ctx.redis, backend.name, worker, latency_ms / 1000, gen.completion_tokens)
     if not gen.text.strip():
         raise BackendError("the model returned an empty answer; nothing was cached")

@@ -29,6 +29,7 @@ def stack_env(database_url: str, var_dir: Path, **extra) -> dict:
         "PRECACHE_BROKER_URL": BROKER_URL,
         "PRECACHE_VAR_DIR": str(var_dir),
         "PRECACHE_LLM_MAX_TOKENS_QUICK": "24",
+        "PRECACHE_LLM_MAX_TOKENS_DETAILED": "40",
         "PRECACHE_LLM_THREADS": "2",
     })
     env.update({f"PRECACHE_{k.upper()}": str(v) for k, v in extra.items()})
@@ -81,7 +82,7 @@ class Stack:
         raise AssertionError(f"job {job_id} still pending after {timeout} s")
 
     def generations(self) -> int:
-        return int(self.redis.get("precache:count:generations") or 0)
+        return int(self.redis.get("precache:count:generations:quick") or 0)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "precache", *args], env=self.env,

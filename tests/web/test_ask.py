@@ -19,7 +19,8 @@ def test_exact_hit_ignores_case_spacing_and_punctuation(app, client):
     r = client.post("/v1/ask", json={"question": "how do i   RESET my password"})
     assert r.status_code == 200
     assert r.json == {"status": "ready", "answer": "Use the reset link.", "source": "exact", "quality": 0.8,
-                      "answer_id": saved["answer_id"], "matched_question": "How do I reset my password?"}
+                      "answer_id": saved["answer_id"], "matched_question": "How do I reset my password?",
+                      "level": "quick"}
 
 
 def test_greeting_is_answered_from_a_template(client):

@@ -1,0 +1,79 @@
+"""The ladder against a running worker: deadlines, background detailed answers, streaming, single flight."""
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+
+def read_events(response) -> list[tuple[str, dict]]:
+    events, name = [], None
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line.removeprefix("data: "))))
+            if name == "done":
+                break
+    return events
+
+
+def test_stream_sends_pending_then_quick_then_detailed_then_done(stack):
+    url = f"{stack.base_url}/v1/ask/stream"
+    with requests.get(url, params={"question": "How do solar panels work?"}, stream=True, timeout=300) as r:
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        events = read_events(r)
+    names = [name for name, _ in events]
+    assert names == ["pending", "quick", "detailed", "done"], events
+    quick, detailed = events[1][1], events[2][1]
+    assert quick["level"] == "quick" and detailed["level"] == "detailed"
+    assert detailed["answer"] and detailed["answer_id"] != quick["answer_id"]
+    # The detailed answer replaces the quick one when its quality is at least as high.
+    served = stack.ask("How do solar panels work?").json()
+    best = detailed if detailed["quality"] >= quick["quality"] else quick
+    assert served["answer_id"] == best["answer_id"]
+
+
+def test_stream_of_a_cached_answer_starts_with_it(stack):
+    stack.wait_job(stack.ask("What is a kernel?").json()["job_id"])
+    with requests.get(f"{stack.base_url}/v1/ask/stream", params={"question": "what is a kernel"}, stream=True,
+                      timeout=300) as r:
+        events = read_events(r)
+    assert events[0][0] == "answer" and events[0][1]["source"] == "exact"
+    assert events[-1][0] == "done"
+
+
+def test_stream_rejects_a_missing_question(stack):
+    r = requests.get(f"{stack.base_url}/v1/ask/stream", timeout=10)
+    assert r.status_code == 400 and "question" in r.json()["error"]["message"]
+
+
+def test_detail_detailed_waits_for_the_detailed_answer(stack):
+    quick = stack.ask("What is a compiler?", wait_ms=60000).json()
+    assert quick["source"] == "generated" and quick["level"] == "quick"
+    r = stack.ask("What is a compiler?", detail="detailed", wait_ms=60000).json()
+    assert r["status"] == "ready" and r["answer"]
+    assert r["level"] == "detailed" or r.get("job_id")  # detailed, or quick with its detailed job named
+
+
+def test_fifty_concurrent_askers_share_one_generation(stack):
+    before = stack.generations()
+    with ThreadPoolExecutor(50) as pool:
+        responses = list(pool.map(lambda _: stack.ask("Why is the sky blue at noon?"), range(50)))
+    assert {r.status_code for r in responses} == {202}
+    job_ids = {r.json()["job_id"] for r in responses}
+    assert len(job_ids) == 1
+    stack.wait_job(job_ids.pop())
+    assert stack.generations() - before == 1
+
+
+def test_wait_ms_deadline_holds_when_the_answer_is_slow(stack):
+    started = time.monotonic()
+    r = stack.ask("Explain the history of the printing press in Europe.", wait_ms=50)
+    elapsed = time.monotonic() - started
+    assert r.status_code == 202 and r.json()["source"] == "fallback"
+    assert elapsed < 5  # a sanity bound on the deadline; precision is measured in bench/

@@ -1,0 +1,100 @@
+"""The answer ladder: exact, template, generated within the deadline, fallback."""
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from precache.jobs import READY
+from precache.logs import request_id
+from precache.templates import match_intent
+from web import metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ask:
+    """One question on its way down the ladder."""
+
+    question: str
+    normalized: str
+    qhash: str
+    detail: str = "quick"
+    deadline: float = field(default_factory=time.monotonic)  # monotonic time the asker stops waiting
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict
+    stale: bool = False
+
+
+def ready_body(payload: dict, source: str, **extra) -> dict:
+    """Return the 200 body for a stored answer."""
+    body = {"status": "ready", "answer": payload["answer"], "source": source, "quality": payload["quality"],
+            "answer_id": payload["answer_id"], "matched_question": payload["matched_question"]}
+    if payload.get("level"):
+        body["level"] = payload["level"]
+    return body | extra
+
+
+def pending_body(job_id: str, fallback: str) -> dict:
+    """Return the 202 body for a question being generated."""
+    return {"status": "pending", "job_id": job_id, "answer": fallback, "source": "fallback",
+            "poll": f"/v1/jobs/{job_id}"}
+
+
+def climb(ctx, ask: Ask) -> Outcome:
+    """Answer one ask from the first tier that can."""
+    hit = ctx.store.lookup(ask.qhash)
+    if hit is not None:
+        return _cached(ctx, ask, hit[0], "exact")
+    intent = match_intent(current_app.extensions["precache_intents"], ask.normalized)
+    if intent is not None:
+        return Outcome(200, {"status": "ready", "answer": intent.answer, "source": "template", "quality": None,
+                             "answer_id": None, "matched_question": None, "intent": intent.name})
+    return _miss(ctx, ask)
+
+
+def _cached(ctx, ask: Ask, payload: dict, source: str, **extra) -> Outcome:
+    """Serve a stored answer; queue a refresh when stale, and a detailed answer when asked for."""
+    stale = bool(payload.get("expires_at") and payload["expires_at"] < time.time())
+    if stale:
+        extra["stale"] = True
+        ctx.jobs.enqueue(ctx.ns, payload["qhash"], lambda: payload["question_id"], request_id.get(), "refresh")
+    if ask.detail == "detailed" and payload.get("level") == "quick" and not payload.get("curated"):
+        detailed = _wait_detailed(ctx, ask, payload)
+        if detailed is not None:
+            return Outcome(200, ready_body(detailed, "generated"), stale)
+        extra["job_id"] = ctx.jobs.pending_job(ctx.ns, payload["qhash"], "detailed")
+    return Outcome(200, ready_body(payload, source, **{k: v for k, v in extra.items() if v is not None}), stale)
+
+
+def _wait_detailed(ctx, ask: Ask, payload: dict) -> dict | None:
+    job_id, _ = ctx.jobs.enqueue(ctx.ns, payload["qhash"], lambda: payload["question_id"], request_id.get(),
+                                 "detailed")
+    record = ctx.jobs.wait(job_id, ask.remaining())
+    if record and record["status"] == READY and record.get("answer_id"):
+        answer = ctx.store.answer_by_id(int(record["answer_id"]))
+        return answer if answer and answer["level"] == "detailed" else None
+    return None
+
+
+def _miss(ctx, ask: Ask) -> Outcome:
+    job_id, joined = ctx.jobs.enqueue(
+        ctx.ns, ask.qhash, lambda: ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash),
+        request_id=request_id.get(),
+    )
+    (metrics.JOINS if joined else metrics.MISSES).inc()
+    record = ctx.jobs.wait(job_id, ask.remaining()) if ask.remaining() > 0 else None
+    if record and record["status"] == READY:
+        payload = ctx.store.answer_by_id(int(record["answer_id"]))
+        if payload is not None:
+            return Outcome(200, ready_body(payload, "generated", job_id=job_id))
+    return Outcome(202, pending_body(job_id, ctx.settings.fallback_answer))

@@ -1,0 +1,64 @@
+"""GET /v1/ask/stream: Server-Sent Events — the instant answer or a pending notice, then the
+quick answer, then the detailed one, then `done`."""
+
+import json
+import time
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+from precache.jobs import READY
+from web.ask import make_ask, record
+from web.errors import ApiError
+from web.ladder import climb, ready_body
+from web.schemas import check_question
+
+bp = Blueprint("stream", __name__)
+
+
+def sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@bp.get("/v1/ask/stream")
+def stream():
+    started = time.perf_counter()
+    ctx = current_app.extensions["precache"]
+    question = request.args.get("question")
+    if question is None:
+        raise ApiError(400, "invalid_field", "question: required as a query parameter (?question=...)")
+    check_question(question, ctx.settings.max_question_chars)
+    item = make_ask(question, 0)
+    outcome = climb(ctx, item)
+    record(ctx, item, outcome.body, time.perf_counter() - started, outcome.stale)
+    deadline = time.monotonic() + ctx.settings.stream_max_s
+    events = _follow(ctx, item.qhash, outcome.body, deadline)
+    return Response(stream_with_context(events), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _follow(ctx, qhash: str, body: dict, deadline: float):
+    """Yield the first event, then each better answer as it lands, then `done`."""
+    yield sse("answer" if body["status"] == "ready" else "pending", body)
+    if body["source"] == "template":
+        yield sse("done", {})
+        return
+    if body["status"] == "pending":
+        quick = _wait(ctx, body["job_id"], deadline)
+        if quick is None:
+            yield sse("done", {"reason": "the quick answer was not ready in time; poll " + body["poll"]})
+            return
+        yield sse("quick", ready_body(quick, "generated", job_id=body["job_id"]))
+        body = quick
+    if body.get("level") == "quick" and not body.get("curated"):
+        job_id = ctx.jobs.pending_job(ctx.ns, qhash, "detailed")
+        detailed = _wait(ctx, job_id, deadline) if job_id else None
+        if detailed is not None and detailed["level"] == "detailed":
+            yield sse("detailed", ready_body(detailed, "generated", job_id=job_id))
+    yield sse("done", {})
+
+
+def _wait(ctx, job_id: str, deadline: float) -> dict | None:
+    record_ = ctx.jobs.wait(job_id, max(0.0, deadline - time.monotonic()))
+    if record_ and record_["status"] == READY and record_.get("answer_id"):
+        return ctx.store.answer_by_id(int(record_["answer_id"]))
+    return None
