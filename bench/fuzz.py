@@ -79,7 +79,7 @@ def build_app(tmp: Path, redis_base: str):
     url = f"sqlite:///{tmp / 'precache.db'}"
     upgrade(url)
     app = create_app({"database_url": url, "redis_url": f"{redis_base}/0", "broker_url": f"{redis_base}/1",
-                      "var_dir": tmp / "var", "max_wait_ms": 50})
+                      "var_dir": tmp / "var", "max_wait_ms": 50, "stream_max_s": 1})
     store = app.extensions["precache"].store  # one stored answer, so the exact tier is hit too
     normalized = normalize(KNOWN_QUESTION)
     qid = store.ensure_question(KNOWN_QUESTION, normalized, question_hash(normalized))

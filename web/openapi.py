@@ -41,6 +41,21 @@ ERRORS = {
 }
 
 
+# Non-JSON bodies. A Server-Sent Events stream is described by the schema of one event, as
+# schemathesis and OpenAPI 3.2 tools read it; each `data` is the JSON of an ask body or of `done`.
+MEDIA = {
+    "application/json": {"schema": {"type": "object"}},
+    "text/event-stream": {
+        "schema": {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {"event": {"enum": ["answer", "pending", "quick", "detailed", "done"]},
+                           "data": {"type": "string", "contentMediaType": "application/json"}},
+        },
+    },
+}
+
+
 @dataclass(frozen=True)
 class Query:
     """A query parameter: its JSON Schema is given here (Flask parses the query string by hand)."""
@@ -140,8 +155,7 @@ class _Builder:
     def response(self, status: int, body: type[BaseModel] | str) -> dict:
         if isinstance(body, str):
             description = f"{HTTPStatus(status).phrase} ({body})"
-            schema = {"type": "object"} if body == "application/json" else {"type": "string"}
-            return {"description": description, "content": {body: {"schema": schema}}}
+            return {"description": description, "content": {body: MEDIA.get(body, {"schema": {"type": "string"}})}}
         if body is ErrorBody and status in ERRORS:
             return {"$ref": f"#/components/responses/Error{status}"}
         description = (body.__doc__ or HTTPStatus(status).phrase).strip().splitlines()[0]

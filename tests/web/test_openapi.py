@@ -128,8 +128,8 @@ MAX_EXAMPLES = 100  # per operation, fuzzing phase; the examples and coverage ph
 
 @pytest.fixture
 def fuzz_app(config):
-    # A small max_wait_ms keeps generated wait_ms values from making any request slow.
-    app = create_app(config | {"max_wait_ms": 50})
+    # Small max_wait_ms and stream_max_s keep generated requests from waiting on a worker.
+    app = create_app(config | {"max_wait_ms": 50, "stream_max_s": 1})
     yield app
     app.extensions["precache"].close()
 

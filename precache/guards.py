@@ -1,0 +1,108 @@
+"""Guards of the semantic tier: cheap lexical checks that veto the classic embedding false hits.
+
+Embeddings put "Can I use my card abroad?" next to "Why can't I use my card abroad?", and
+"... in 2016" next to "... in 2015". Each guard compares one detail an answer depends on
+(negation, numbers, dates, amounts, named entities) and names itself when the two differ.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_WORD = re.compile(r"[$€£¥₹]|[^\W_]+(?:['’.,-][^\W_]+)*")
+_SENTENCE_END = re.compile(r"[.?!:;\n\"“(\[]$")
+NEGATIONS = frozenset(
+    "not no never none nobody nothing nowhere neither nor without cannot cant dont doesnt didnt isnt arent "
+    "wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt aint unable".split()
+)
+# "one", "first", "second" and "once" are left out: they are pronouns, sequence and time words as often as numbers.
+NUMBER_WORDS = {w: str(i) for i, w in enumerate("two three four five six seven eight nine ten eleven twelve".split(), 2)}
+NUMBER_WORDS |= {"twice": "2", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100",
+                 "thousand": "1000", "million": "1000000", "billion": "1000000000"}
+DATE_WORDS = frozenset(
+    "january february april june july august september october november december monday tuesday wednesday "
+    "thursday friday saturday sunday today tomorrow yesterday tonight weekend".split()
+)
+NEAR = 0.5  # word overlap above which two questions count as near-identical
+CURRENCIES = {"$": "usd", "€": "eur", "£": "gbp", "¥": "jpy", "₹": "inr", "dollar": "usd", "euro": "eur",
+              "pound": "gbp", "yen": "jpy", "rupee": "inr", "usd": "usd", "eur": "eur", "gbp": "gbp",
+              "inr": "inr", "jpy": "jpy", "aud": "aud", "cad": "cad", "chf": "chf", "cny": "cny"}
+
+
+def fold(word: str) -> str:
+    """Return a word case-folded, without apostrophes, grouping separators or a plural/ordinal ending."""
+    word = word.casefold().replace("'", "").replace("’", "")
+    if any(ch.isdigit() for ch in word):
+        word = re.sub(r"(?<=\d)(st|nd|rd|th|s)$", "", word.replace(",", ""))
+        return re.sub(r"^(\d+)k$", r"\g<1>000", word)
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+@dataclass(frozen=True)
+class Details:
+    """The details of a question that its answer depends on."""
+
+    words: frozenset[str]
+    negated: bool
+    numbers: frozenset[str]
+    dates: frozenset[str]
+    currencies: frozenset[str]
+    entities: frozenset[str]
+    squashed: str
+
+
+def _is_entity(word: str, sentence_start: bool) -> bool:
+    # Proper nouns and acronyms: capitalised inside a sentence, all caps, or mixed case (iPhone, GitHub).
+    letters = [ch for ch in word if ch.isalpha()]
+    if len(letters) < 2 or not any(ch.isupper() for ch in letters):
+        return False
+    inner_upper = any(ch.isupper() for ch in letters[1:])
+    return inner_upper or (not sentence_start and word != "I")
+
+
+def details(text: str) -> Details:
+    """Extract the words, negation, numbers, dates, currencies and entities of a question."""
+    text = unicodedata.normalize("NFKC", text)
+    found = list(_WORD.finditer(text))
+    raw = [m.group() for m in found]
+    folded = [fold(w) for w in raw]
+    starts = [not text[: m.start()].strip() or bool(_SENTENCE_END.search(text[: m.start()].rstrip())) for m in found]
+    numbers = {f for f in folded if any(ch.isdigit() for ch in f)} | {NUMBER_WORDS[f] for f in folded if f in NUMBER_WORDS}
+    return Details(
+        words=frozenset(folded),
+        negated=any(f in NEGATIONS or re.search(r"n['’]t$", w.casefold()) for f, w in zip(folded, raw)),
+        numbers=frozenset(numbers),
+        dates=frozenset(f for f in folded if f in DATE_WORDS),
+        currencies=frozenset(CURRENCIES[f] for f in folded if f in CURRENCIES),
+        entities=frozenset(f for w, f, s in zip(raw, folded, starts) if _is_entity(w, s) and f not in numbers),
+        squashed="".join(folded),
+    )
+
+
+def _unmatched_entities(mine: Details, other: Details) -> set[str]:
+    # An entity is matched by the same word, or (when long enough) inside the other's run-together
+    # text, so "GitHub" matches "git hub" and "Facebook" matches "facebook".
+    return {e for e in mine.entities if e not in other.words and (len(e) < 4 or e not in other.squashed)}
+
+
+def overlap(a: Details, b: Details) -> float:
+    """Return the Jaccard overlap of two questions' words, negations left out."""
+    x, y = a.words - NEGATIONS, b.words - NEGATIONS
+    return len(x & y) / max(1, len(x | y))
+
+
+def compatible(question: str | Details, candidate: str | Details, near: float = NEAR) -> str | None:
+    """Return the name of the guard that vetoes serving `candidate`'s answer for `question`, or None."""
+    q = question if isinstance(question, Details) else details(question)
+    c = candidate if isinstance(candidate, Details) else details(candidate)
+    if q.currencies and c.currencies and q.currencies != c.currencies:
+        return "amount"
+    if q.numbers and c.numbers and q.numbers != c.numbers:
+        return "amount" if q.currencies or c.currencies else "number"
+    if q.dates and c.dates and q.dates != c.dates:
+        return "date"
+    # Negation and names are often only wording ("my card hasn't come" ~ "when will my card arrive");
+    # they decide the answer when they are the one difference between two near-identical questions.
+    if (q.negated != c.negated or (_unmatched_entities(q, c) and _unmatched_entities(c, q))) and overlap(q, c) >= near:
+        return "negation" if q.negated != c.negated else "entity"
+    return None
