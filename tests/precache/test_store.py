@@ -44,3 +44,14 @@ def test_ensure_question_is_idempotent(ctx):
     first, _ = _question(ctx, "Same question")
     again, _ = _question(ctx, "same   QUESTION?")
     assert first == again
+
+
+def test_detailed_replaces_quick_only_at_equal_or_higher_quality(ctx, redis_client):
+    qid, qhash = _question(ctx, "How do I back up my phone?")
+    ctx.store.save_answer(qid, "Use the cloud.", level="quick", quality=0.6)
+    ctx.store.save_answer(qid, "A worse long answer.", level="detailed", quality=0.5)
+    assert ctx.store.lookup(qhash)[0]["answer"] == "Use the cloud."
+    ctx.store.save_answer(qid, "A good long answer.", level="detailed", quality=0.6)
+    assert ctx.store.lookup(qhash)[0]["answer"] == "A good long answer."
+    redis_client.flushdb()
+    assert ctx.store.lookup(qhash)[0]["answer"] == "A good long answer."

@@ -102,3 +102,35 @@ def test_unknown_route_and_method_are_json_errors(client):
     assert client.get("/v1/nothing").json["error"]["code"] == "not_found"
     r = client.get("/v1/ask")
     assert r.status_code == 405 and "error" in r.json
+
+
+def test_stale_answer_is_served_and_a_refresh_is_queued(app, client):
+    import json
+    from datetime import timedelta
+
+    import redis as redis_lib
+
+    from precache.models import Answer, utcnow
+    from tests.conftest import BROKER_URL
+
+    saved = _store_answer(app, "What is the warranty period?", "Two years.")
+    ctx = app.extensions["precache"]
+    with ctx.sessions() as session:
+        session.get(Answer, saved["answer_id"]).expires_at = utcnow() - timedelta(seconds=1)
+        session.commit()
+    ctx.redis.flushdb()
+    r = client.post("/v1/ask", json={"question": "what is the warranty period"})
+    assert r.status_code == 200 and r.json["answer"] == "Two years." and r.json["stale"] is True
+    [message] = [json.loads(m) for m in redis_lib.Redis.from_url(BROKER_URL).lrange("quick", 0, -1)]
+    assert message["headers"]["task"] == "worker.tasks.generate_quick_answer"
+    assert "'force': True" in message["headers"]["kwargsrepr"]
+    again = client.post("/v1/ask", json={"question": "what is the warranty period"})
+    assert again.json["stale"] is True
+    assert redis_lib.Redis.from_url(BROKER_URL).llen("quick") == 1  # one refresh, however many askers
+
+
+def test_detailed_request_names_the_detailed_job_when_not_ready(app, client):
+    _store_answer(app, "How do I pair my headphones?", "Hold the button.")
+    r = client.post("/v1/ask", json={"question": "How do I pair my headphones?", "detail": "detailed"})
+    assert r.status_code == 200 and r.json["level"] == "quick" and r.json["job_id"]
+    assert client.get(f"/v1/jobs/{r.json['job_id']}").json["status"] == "pending"

@@ -1,0 +1,229 @@
+"""The semantic tier: an index of cached questions' embeddings, and the decision to serve a neighbour's answer.
+
+A neighbour is served when its confidence clears the threshold and no guard vetoes it. Confidence is
+the cosine similarity plus MARGIN_WEIGHT times its margin (capped at MARGIN_CAP) over the most similar
+cached question with a *different* answer: a question that sits between two answers is ambiguous,
+however similar it is to either. Both constants and the threshold were calibrated on ../shared/data.
+"""
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import redis
+from sqlalchemy import select
+
+from precache import keys
+from precache.guards import Details, compatible, details
+from precache.models import Answer, Question, QuestionEmbedding
+from precache.vectors import VectorSearch
+
+log = logging.getLogger(__name__)
+MARGIN_WEIGHT = 1.5
+MARGIN_CAP = 0.3
+CANDIDATES = 10
+__all__ = ["SemanticIndex", "SemanticMatch", "compatible", "index_question", "index_questions"]
+
+
+@dataclass(frozen=True)
+class SemanticMatch:
+    """A cached question close to the asked one, with how sure the tier is of it."""
+
+    question_id: int
+    qhash: str
+    matched_question: str
+    similarity: float
+    margin: float = 0.0
+    confidence: float = 0.0
+
+
+def answer_key(text: str) -> str:
+    """Return the key that groups cached questions sharing one answer text."""
+    return hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()[:16]
+
+
+class SemanticIndex:
+    """Cached questions and their vectors; one per web process, refreshed from SQL as answers arrive."""
+
+    def __init__(self, threshold=1.14, min_similarity=0.75, guards=True, ann_min_size=20000, model=""):
+        self.threshold, self.min_similarity, self.guards = threshold, min_similarity, guards
+        self.ann_min_size, self.model = ann_min_size, model
+        self.ids: list[int] = []
+        self.qhashes: list[str] = []
+        self.texts: list[str] = []
+        self.answer_keys: list[str] = []
+        self._details: dict[int, Details] = {}
+        self.vectors: VectorSearch | None = None
+        self.version: bytes | None = None
+        self.last_row = 0
+        self._refresh_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings) -> "SemanticIndex":
+        return cls(settings.semantic_threshold, settings.semantic_min_similarity, settings.semantic_guards,
+                   settings.semantic_ann_min_size, settings.embedding_model)
+
+    def __len__(self) -> int:
+        return len(self.vectors) if self.vectors is not None else 0
+
+    def add(self, ids, qhashes, texts, vectors: np.ndarray, answer_keys=None) -> None:
+        """Add cached questions; `answer_keys` groups those that share an answer (default: none do)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if self.vectors is None:
+            self.vectors = VectorSearch(vectors.shape[1], self.ann_min_size)
+        self.ids.extend(ids)
+        self.qhashes.extend(qhashes)
+        self.texts.extend(texts)
+        self.answer_keys.extend(answer_keys if answer_keys is not None else qhashes)
+        self.vectors.add(vectors)  # last: a search sees only rows whose metadata is in place
+
+    def search(self, vector: np.ndarray, k: int = CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
+        """Return (positions, similarities) of the k nearest cached questions."""
+        if not len(self):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return self.vectors.search(vector, k)
+
+    def _vetoed(self, asked: Details, position: int) -> str | None:
+        if position not in self._details:
+            self._details[position] = details(self.texts[position])
+        return compatible(asked, self._details[position])
+
+    def best(self, question: str, vector: np.ndarray, guards: bool | None = None) -> SemanticMatch | None:
+        """Return the nearest cached question that passes the guards, with its margin and confidence."""
+        guards = self.guards if guards is None else guards
+        positions, sims = self.search(vector)
+        asked = details(question) if guards else None
+        allowed = [(p, s) for p, s in zip(positions, sims) if not guards or self._vetoed(asked, p) is None]
+        if not allowed:
+            return None
+        (chosen, similarity), key = allowed[0], self.answer_keys[allowed[0][0]]
+        rivals = [s for p, s in allowed if self.answer_keys[p] != key]
+        # No rival among the candidates: the farthest candidate bounds the margin from below.
+        margin = float(similarity - (rivals[0] if rivals else sims[-1] if len(sims) > 1 else -1.0))
+        confidence = float(similarity) + MARGIN_WEIGHT * min(margin, MARGIN_CAP)
+        return SemanticMatch(self.ids[chosen], self.qhashes[chosen], self.texts[chosen], float(similarity),
+                             margin, confidence)
+
+    def match(self, question: str, vector: np.ndarray) -> SemanticMatch | None:
+        """Return the cached question whose answer may be served for `question`, or None."""
+        found = self.best(question, vector)
+        if found is None or found.similarity < self.min_similarity or found.confidence < self.threshold:
+            return None
+        return found
+
+    def near_misses(self, vector: np.ndarray, n: int = 3, floor: float = 0.5) -> list[SemanticMatch]:
+        """Return up to n cached questions similar enough to suggest ("did you mean ...?")."""
+        positions, sims = self.search(vector, n)
+        return [SemanticMatch(self.ids[p], self.qhashes[p], self.texts[p], float(s))
+                for p, s in zip(positions, sims) if s >= floor]
+
+    def refresh(self, ctx) -> int:
+        """Load embeddings stored since the last load if the Redis version moved; return how many."""
+        try:
+            version = ctx.redis.get(keys.semantic_version())
+        except redis.RedisError as exc:
+            log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
+            return 0
+        if version == self.version and self.version is not None:
+            return 0
+        with self._refresh_lock:
+            if version == self.version and self.version is not None:
+                return 0
+            rows = load_embeddings(ctx, self.model or ctx.settings.embedding_model, self.last_row)
+            if rows:
+                ids, qhashes, texts, vectors, groups, last = rows
+                self.add(ids, qhashes, texts, vectors, groups)
+                self.last_row = last
+            self.version = version  # read before the rows: a write after it moves the version again
+            return len(rows[0]) if rows else 0
+
+
+def load_embeddings(ctx, model: str, after: int):
+    """Return (ids, qhashes, texts, vectors, answer keys, last row id) of embeddings stored after a row id."""
+    query = (
+        select(QuestionEmbedding.id, QuestionEmbedding.question_id, QuestionEmbedding.vector, Question.qhash,
+               Question.text)
+        .join(Question, Question.id == QuestionEmbedding.question_id)
+        .where(QuestionEmbedding.id > after, QuestionEmbedding.model == model)
+        .order_by(QuestionEmbedding.id)
+    )
+    with ctx.sessions() as session:
+        rows = session.execute(query).all()
+        curated = _curated_answers(session, [r.question_id for r in rows])
+    if not rows:
+        return None
+    vectors = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
+    groups = [answer_key(curated[r.question_id]) if r.question_id in curated else r.qhash for r in rows]
+    return ([r.question_id for r in rows], [r.qhash for r in rows], [r.text for r in rows], vectors, groups,
+            rows[-1].id)
+
+
+def _curated_answers(session, question_ids: list[int]) -> dict[int, str]:
+    # Curated answers are the ones shared verbatim between questions (an FAQ entry's phrasings).
+    found = {}
+    for start in range(0, len(question_ids), 500):
+        chunk = question_ids[start:start + 500]
+        query = select(Answer.question_id, Answer.text).where(Answer.curated, Answer.question_id.in_(chunk))
+        found.update(session.execute(query.order_by(Answer.created_at)).tuples().all())
+    return found
+
+
+def index_question(ctx, embedder, question_id: int) -> bool:
+    """Store the embedding of a question if missing, then bump the version; return whether one was stored."""
+    return index_questions(ctx, embedder, [question_id]) == 1
+
+
+def index_questions(ctx, embedder, question_ids, batch_size: int = 256, progress=lambda n: None) -> int:
+    """Store the embeddings missing among these questions, then bump the version; return how many."""
+    from sqlalchemy.exc import IntegrityError
+
+    from precache.db import session_scope
+
+    model, stored = ctx.settings.embedding_model, 0
+    question_ids = list(dict.fromkeys(question_ids))
+    for start in range(0, len(question_ids), batch_size):
+        chunk = question_ids[start:start + batch_size]
+        with ctx.sessions() as session:
+            have = set(session.scalars(select(QuestionEmbedding.question_id).where(
+                QuestionEmbedding.model == model, QuestionEmbedding.question_id.in_(chunk))))
+            todo = session.execute(select(Question.id, Question.text).where(
+                Question.id.in_([q for q in chunk if q not in have]))).all()
+        if todo:
+            vectors = embedder.encode([text for _, text in todo])
+            rows = [QuestionEmbedding(question_id=qid, model=model, dim=vectors.shape[1],
+                                      vector=vec.astype("<f4").tobytes()) for (qid, _), vec in zip(todo, vectors)]
+            try:
+                with session_scope(ctx.sessions) as session:
+                    session.add_all(rows)
+                stored += len(rows)
+            except IntegrityError:  # another process stored some of them first: store one by one
+                stored += _store_each(ctx, rows)
+        progress(len(chunk))
+    _bump_version(ctx)
+    return stored
+
+
+def _store_each(ctx, rows) -> int:
+    from sqlalchemy.exc import IntegrityError
+
+    from precache.db import session_scope
+
+    stored = 0
+    for row in rows:
+        try:
+            with session_scope(ctx.sessions) as session:
+                session.add(QuestionEmbedding(question_id=row.question_id, model=row.model, dim=row.dim,
+                                              vector=row.vector))
+            stored += 1
+        except IntegrityError:
+            pass
+    return stored
+
+
+def _bump_version(ctx) -> None:
+    try:
+        ctx.redis.incr(keys.semantic_version())
+    except redis.RedisError as exc:  # the row is in SQL; web processes pick it up at the next bump
+        log.warning("semantic version not bumped, Redis unavailable: %s", exc)
