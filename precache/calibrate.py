@@ -7,7 +7,6 @@ exactly the asks whose confidence is >= t (and similarity >= the configured mini
 """
 
 import random
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,7 +102,9 @@ def run(files, settings, embedder, echo=print, target=0.005, askers=None, per_in
     chosen = []
     for path in files:
         task = load_task(Path(path), askers=askers, per_intent=per_intent, seed=seed, limit=limit)
-        task.askers += [(t, None) for t in outside]
+        if Path(path).suffix == ".csv":  # intent sets have no out-of-scope class of their own
+            cached = {t for t, _ in task.cache}
+            task.askers += [(t, None) for t in outside if t not in cached]
         results = {g: evaluate(task, embed, settings, guards=g) for g in (True, False)}
         chosen.append(_print_curve(echo, task, results, target, settings.semantic_min_similarity))
     found = [c for c in chosen if c is not None]
@@ -132,10 +133,3 @@ def _print_curve(echo, task, results, target, min_similarity) -> float | None:
                  f"({hit:.1%} hits, {wrong:.2%} wrong)")
     return lows[True]
 
-
-def grouped(rows) -> dict:
-    """Return {key: [texts]} keeping first-seen order."""
-    groups = defaultdict(list)
-    for text, key in rows:
-        groups[key].append(text)
-    return groups

@@ -226,3 +226,24 @@ def port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--target", type=float, default=0.005, show_default=True, help="Wrong-hit rate to meet (0.005 = 0.5 %).")
+@click.option("--askers", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Intent CSV whose queries ask (e.g. test.csv); default: the uncached rows of FILE.")
+@click.option("--per-intent", type=int, default=3, show_default=True, help="Phrasings cached per intent (CSV).")
+@click.option("--oos", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
+              help="Another data set whose questions ask, out of scope, with each intent CSV (repeatable).")
+@click.option("--oos-limit", type=int, default=1000, show_default=True, help="Out-of-scope asks drawn from --oos.")
+@click.option("--limit", type=int, default=None, help="Ask at most N questions per file (a seeded sample).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def calibrate(files, target, askers, per_intent, oos, oos_limit, limit, seed):
+    """Print the semantic tier's hit / wrong-hit curve on labelled FILES and the threshold meeting --target."""
+    from precache.calibrate import run
+    from precache.embedder import Embedder
+
+    s = settings_or_exit()
+    run(files, s, Embedder(s.embedding_model, threads=None), echo=click.echo, target=target, askers=askers,
+        per_intent=per_intent, oos=oos, oos_limit=oos_limit, limit=limit, seed=seed)

@@ -84,14 +84,21 @@ def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:
     """Store entries as FAQ questions; a given answer becomes a curated answer served as is."""
     from precache.normalize import normalize, question_hash
 
-    counts = {"questions": 0, "curated_answers": 0}
+    counts, answered = {"questions": 0, "curated_answers": 0}, []
     for entry in entries:
         normalized = normalize(entry.question)
         qid = ctx.store.ensure_question(entry.question, normalized, question_hash(normalized), is_faq=True)
         counts["questions"] += 1
-        if entry.answer is not None and not ctx.store.has_curated(qid, entry.answer):
-            ctx.store.save_answer(qid, entry.answer, curated=True, quality=1.0,
-                                  quality_components={"curated": True})
-            counts["curated_answers"] += 1
+        if entry.answer is not None:
+            answered.append(qid)
+            if not ctx.store.has_curated(qid, entry.answer):
+                ctx.store.save_answer(qid, entry.answer, curated=True, quality=1.0,
+                                      quality_components={"curated": True})
+                counts["curated_answers"] += 1
         progress()
+    if answered and ctx.settings.semantic_enabled:
+        from precache.embedder import shared_embedder
+        from precache.semantic_store import index_questions
+
+        index_questions(ctx, shared_embedder(ctx.settings.embedding_model, threads=None), answered)
     return counts

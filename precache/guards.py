@@ -12,16 +12,14 @@ from dataclasses import dataclass
 _WORD = re.compile(r"[$€£¥₹]|[^\W_]+(?:['’.,-][^\W_]+)*")
 _SENTENCE_END = re.compile(r"[.?!:;\n\"“(\[]$")
 NEGATIONS = frozenset(
-    "not no never none nobody nothing nowhere neither nor without cannot cant dont doesnt didnt isnt arent "
-    "wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt aint unable".split()
+    ["not", "no", "never", "none", "nobody", "nothing", "nowhere", "neither", "nor", "without", "cannot", "cant", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "wont", "wouldnt", "shouldnt", "couldnt", "hasnt", "havent", "hadnt", "mustnt", "neednt", "aint", "unable"]
 )
 # "one", "first", "second" and "once" are left out: they are pronouns, sequence and time words as often as numbers.
-NUMBER_WORDS = {w: str(i) for i, w in enumerate("two three four five six seven eight nine ten eleven twelve".split(), 2)}
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"], 2)}
 NUMBER_WORDS |= {"twice": "2", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100",
                  "thousand": "1000", "million": "1000000", "billion": "1000000000"}
 DATE_WORDS = frozenset(
-    "january february april june july august september october november december monday tuesday wednesday "
-    "thursday friday saturday sunday today tomorrow yesterday tonight weekend".split()
+    ["january", "february", "april", "june", "july", "august", "september", "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "tomorrow", "yesterday", "tonight", "weekend"]
 )
 NEAR = 0.5  # word overlap above which two questions count as near-identical
 CURRENCIES = {"$": "usd", "€": "eur", "£": "gbp", "¥": "jpy", "₹": "inr", "dollar": "usd", "euro": "eur",

@@ -6,25 +6,23 @@ cached question with a *different* answer: a question that sits between two answ
 however similar it is to either. Both constants and the threshold were calibrated on ../shared/data.
 """
 
-import hashlib
 import logging
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 import redis
-from sqlalchemy import select
 
 from precache import keys
 from precache.guards import Details, compatible, details
-from precache.models import Answer, Question, QuestionEmbedding
+from precache.semantic_store import answer_key, index_question, index_questions, load_embeddings
 from precache.vectors import VectorSearch
 
 log = logging.getLogger(__name__)
 MARGIN_WEIGHT = 1.5
 MARGIN_CAP = 0.3
 CANDIDATES = 10
-__all__ = ["SemanticIndex", "SemanticMatch", "compatible", "index_question", "index_questions"]
+__all__ = ["SemanticIndex", "SemanticMatch", "answer_key", "compatible", "index_question", "index_questions"]
 
 
 @dataclass(frozen=True)
@@ -39,15 +37,10 @@ class SemanticMatch:
     confidence: float = 0.0
 
 
-def answer_key(text: str) -> str:
-    """Return the key that groups cached questions sharing one answer text."""
-    return hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()[:16]
-
-
 class SemanticIndex:
     """Cached questions and their vectors; one per web process, refreshed from SQL as answers arrive."""
 
-    def __init__(self, threshold=1.14, min_similarity=0.75, guards=True, ann_min_size=20000, model=""):
+    def __init__(self, threshold=1.11, min_similarity=0.75, guards=True, ann_min_size=20000, model=""):
         self.threshold, self.min_similarity, self.guards = threshold, min_similarity, guards
         self.ann_min_size, self.model = ann_min_size, model
         self.ids: list[int] = []
@@ -99,9 +92,12 @@ class SemanticIndex:
         if not allowed:
             return None
         (chosen, similarity), key = allowed[0], self.answer_keys[allowed[0][0]]
-        rivals = [s for p, s in allowed if self.answer_keys[p] != key]
-        # No rival among the candidates: the farthest candidate bounds the margin from below.
-        margin = float(similarity - (rivals[0] if rivals else sims[-1] if len(sims) > 1 else -1.0))
+        # Vetoed candidates stay rivals: when the guard was wrong about the nearest one, the next
+        # one is most likely a wrong answer, and its margin over the vetoed one is negative.
+        rivals = [s for p, s in zip(positions, sims) if self.answer_keys[p] != key]
+        # No rival among the candidates: if the index holds more, the farthest candidate bounds the margin.
+        unseen = sims[-1] if len(self) > len(sims) else -1.0
+        margin = float(similarity - (rivals[0] if rivals else unseen))
         confidence = float(similarity) + MARGIN_WEIGHT * min(margin, MARGIN_CAP)
         return SemanticMatch(self.ids[chosen], self.qhashes[chosen], self.texts[chosen], float(similarity),
                              margin, confidence)
@@ -139,91 +135,3 @@ class SemanticIndex:
             self.version = version  # read before the rows: a write after it moves the version again
             return len(rows[0]) if rows else 0
 
-
-def load_embeddings(ctx, model: str, after: int):
-    """Return (ids, qhashes, texts, vectors, answer keys, last row id) of embeddings stored after a row id."""
-    query = (
-        select(QuestionEmbedding.id, QuestionEmbedding.question_id, QuestionEmbedding.vector, Question.qhash,
-               Question.text)
-        .join(Question, Question.id == QuestionEmbedding.question_id)
-        .where(QuestionEmbedding.id > after, QuestionEmbedding.model == model)
-        .order_by(QuestionEmbedding.id)
-    )
-    with ctx.sessions() as session:
-        rows = session.execute(query).all()
-        curated = _curated_answers(session, [r.question_id for r in rows])
-    if not rows:
-        return None
-    vectors = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
-    groups = [answer_key(curated[r.question_id]) if r.question_id in curated else r.qhash for r in rows]
-    return ([r.question_id for r in rows], [r.qhash for r in rows], [r.text for r in rows], vectors, groups,
-            rows[-1].id)
-
-
-def _curated_answers(session, question_ids: list[int]) -> dict[int, str]:
-    # Curated answers are the ones shared verbatim between questions (an FAQ entry's phrasings).
-    found = {}
-    for start in range(0, len(question_ids), 500):
-        chunk = question_ids[start:start + 500]
-        query = select(Answer.question_id, Answer.text).where(Answer.curated, Answer.question_id.in_(chunk))
-        found.update(session.execute(query.order_by(Answer.created_at)).tuples().all())
-    return found
-
-
-def index_question(ctx, embedder, question_id: int) -> bool:
-    """Store the embedding of a question if missing, then bump the version; return whether one was stored."""
-    return index_questions(ctx, embedder, [question_id]) == 1
-
-
-def index_questions(ctx, embedder, question_ids, batch_size: int = 256, progress=lambda n: None) -> int:
-    """Store the embeddings missing among these questions, then bump the version; return how many."""
-    from sqlalchemy.exc import IntegrityError
-
-    from precache.db import session_scope
-
-    model, stored = ctx.settings.embedding_model, 0
-    question_ids = list(dict.fromkeys(question_ids))
-    for start in range(0, len(question_ids), batch_size):
-        chunk = question_ids[start:start + batch_size]
-        with ctx.sessions() as session:
-            have = set(session.scalars(select(QuestionEmbedding.question_id).where(
-                QuestionEmbedding.model == model, QuestionEmbedding.question_id.in_(chunk))))
-            todo = session.execute(select(Question.id, Question.text).where(
-                Question.id.in_([q for q in chunk if q not in have]))).all()
-        if todo:
-            vectors = embedder.encode([text for _, text in todo])
-            rows = [QuestionEmbedding(question_id=qid, model=model, dim=vectors.shape[1],
-                                      vector=vec.astype("<f4").tobytes()) for (qid, _), vec in zip(todo, vectors)]
-            try:
-                with session_scope(ctx.sessions) as session:
-                    session.add_all(rows)
-                stored += len(rows)
-            except IntegrityError:  # another process stored some of them first: store one by one
-                stored += _store_each(ctx, rows)
-        progress(len(chunk))
-    _bump_version(ctx)
-    return stored
-
-
-def _store_each(ctx, rows) -> int:
-    from sqlalchemy.exc import IntegrityError
-
-    from precache.db import session_scope
-
-    stored = 0
-    for row in rows:
-        try:
-            with session_scope(ctx.sessions) as session:
-                session.add(QuestionEmbedding(question_id=row.question_id, model=row.model, dim=row.dim,
-                                              vector=row.vector))
-            stored += 1
-        except IntegrityError:
-            pass
-    return stored
-
-
-def _bump_version(ctx) -> None:
-    try:
-        ctx.redis.incr(keys.semantic_version())
-    except redis.RedisError as exc:  # the row is in SQL; web processes pick it up at the next bump
-        log.warning("semantic version not bumped, Redis unavailable: %s", exc)

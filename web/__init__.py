@@ -6,6 +6,7 @@ from precache import logs
 from precache.config import load_settings
 from precache.context import Context
 from precache.templates import load_intents
+from web.semantic_tier import SemanticTier
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -16,6 +17,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["precache"] = Context(settings)
     app.extensions["precache_intents"] = load_intents(settings.templates_file)
+    app.extensions["precache_semantic"] = SemanticTier(settings)
+    app.extensions["precache_semantic"].warm()
     logs.configure(settings)
     _track_request_ids(app)
 

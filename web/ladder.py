@@ -23,6 +23,7 @@ class Ask:
     qhash: str
     detail: str = "quick"
     deadline: float = field(default_factory=time.monotonic)  # monotonic time the asker stops waiting
+    vector: object = None  # the question's embedding, once the semantic tier computed it
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -55,11 +56,24 @@ def climb(ctx, ask: Ask) -> Outcome:
     hit = ctx.store.lookup(ask.qhash)
     if hit is not None:
         return _cached(ctx, ask, hit[0], "exact")
+    semantic = _semantic(ctx, ask)
+    if semantic is not None:
+        return semantic
     intent = match_intent(current_app.extensions["precache_intents"], ask.normalized)
     if intent is not None:
         return Outcome(200, {"status": "ready", "answer": intent.answer, "source": "template", "quality": None,
                              "answer_id": None, "matched_question": None, "intent": intent.name})
     return _miss(ctx, ask)
+
+
+def _semantic(ctx, ask: Ask) -> Outcome | None:
+    tier = current_app.extensions["precache_semantic"]
+    ask.vector = tier.vector(ask.question)
+    match = tier.match(ctx, ask.question, ask.vector)
+    hit = ctx.store.lookup(match.qhash) if match else None
+    if hit is None:
+        return None
+    return _cached(ctx, ask, hit[0], "semantic", similarity=round(match.similarity, 4))
 
 
 def _cached(ctx, ask: Ask, payload: dict, source: str, **extra) -> Outcome:
@@ -97,4 +111,8 @@ def _miss(ctx, ask: Ask) -> Outcome:
         payload = ctx.store.answer_by_id(int(record["answer_id"]))
         if payload is not None:
             return Outcome(200, ready_body(payload, "generated", job_id=job_id))
-    return Outcome(202, pending_body(job_id, ctx.settings.fallback_answer))
+    body = pending_body(job_id, ctx.settings.fallback_answer)
+    suggestions = current_app.extensions["precache_semantic"].suggestions(ask.vector)
+    if suggestions:
+        body["suggestions"] = suggestions
+    return Outcome(202, body)

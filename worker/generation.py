@@ -6,6 +6,8 @@ import time
 
 from precache import keys
 from precache.jobs import PENDING
+from precache.embedder import shared_embedder
+from precache.semantic_store import index_question
 from precache.telemetry import record_generation
 from precache.models import Question
 from worker.backends import Backend, BackendError
@@ -43,6 +45,7 @@ def answer_question(ctx, backend: Backend, question_id: int, job_id: str, kind: 
     level = "detailed" if kind == "detailed" else "quick"
     try:
         payload = _generate_and_store(ctx, backend, question, job_id, level, worker)
+        _index(ctx, question.id)
         if level == "quick" and not ctx.store.has_level(question.id, "detailed"):
             # Queued before the quick job finishes, so a streaming asker always finds it.
             ctx.jobs.enqueue(ctx.ns, question.qhash, lambda: question.id, kind="detailed")
@@ -79,3 +82,13 @@ def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
         mean_logprob=gen.mean_logprob,
         job_id=job_id,
     )
+
+
+def _index(ctx, question_id: int) -> None:
+    """Make the answered question findable by the semantic tier (no-op when it is indexed)."""
+    if not ctx.settings.semantic_enabled:
+        return
+    try:
+        index_question(ctx, shared_embedder(ctx.settings.embedding_model, threads=None), question_id)
+    except Exception as exc:  # the answer is stored and served exactly; only paraphrases miss it
+        log.warning("cannot index question %s for the semantic tier: %s", question_id, exc)

@@ -47,7 +47,10 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path):
         again = requests.post(f"http://127.0.0.1:{web}/v1/ask", json={"question": "what is an api"}, timeout=10)
         assert again.json()["source"] == "exact"
         _wait_http(f"http://127.0.0.1:{flower}/api/workers", proc, log)
-        workers = requests.get(f"http://127.0.0.1:{flower}/api/workers?refresh=1", timeout=30).json()
+        deadline, workers = time.monotonic() + 60, {}
+        while not any(name.startswith("cpu@") for name in workers) and time.monotonic() < deadline:
+            time.sleep(1)  # Flower's inspect replies come in when the worker has time for them
+            workers = requests.get(f"http://127.0.0.1:{flower}/api/workers?refresh=1", timeout=30).json()
         assert any(name.startswith("cpu@") for name in workers), workers
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 5  # redis, web, worker, beat, flower (and their own children)

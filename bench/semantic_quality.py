@@ -1,0 +1,140 @@
+"""Semantic-tier quality on ../shared/data: precache's shipped defaults against GPTCache's rule, same model.
+
+Sets: intent (banking77: 3 random phrasings per intent cached from train.csv, test.csv asks, plus
+out-of-scope asks drawn from StackFAQ and QQP questions, since banking77 has no out-of-scope class),
+FAQ (StackFAQ: questions cached, user paraphrases ask) and GPTCache's mock_data.json. GPTCache is the
+real `gptcache` package (faiss store, SearchDistanceEvaluation) when it imports, fed the same
+all-MiniLM-L6-v2 vectors; otherwise its rule re-implemented: nearest neighbour, hit if
+4 - L2^2 >= 4 t, i.e. cosine >= 2t - 1, no guards. Scoring as in ../shared/data/README.md.
+
+    .venv/bin/python bench/semantic_quality.py
+"""
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+from precache.calibrate import Embeddings, Outcome, evaluate, lowest_threshold, rates
+from precache.config import load_settings
+from precache.datasets import load_task, question_texts
+from precache.embedder import Embedder
+
+GPTCACHE_THRESHOLDS = (0.95, 0.9, 0.8)
+TARGET = 0.005
+
+
+def tasks(data: Path, per_intent: int, seed: int) -> dict:
+    """Return the three labelled sets."""
+    intent = load_task(data / "banking77" / "train.csv", askers=data / "banking77" / "test.csv",
+                       per_intent=per_intent, seed=seed)
+    outside = question_texts(data / "stackfaq" / "stackExchange-FAQ.json")
+    outside += random.Random(seed).sample(question_texts(data / "gptcache" / "qqp_balanced_4000.jsonl"), 1000)
+    intent.askers += [(t, None) for t in outside]
+    return {"intent (banking77)": intent, "FAQ (stackfaq)": load_task(data / "stackfaq" / "stackExchange-FAQ.json"),
+            "gptcache mock_data": load_task(data / "gptcache" / "mock_data.json")}
+
+
+def nearest_outcomes(task, embed) -> list[Outcome]:
+    """Return GPTCache's view of each ask: the cosine of the nearest cached question, no guards."""
+    cache, askers = embed([t for t, _ in task.cache]), embed([t for t, _ in task.askers])
+    sims = askers @ cache.T
+    top = sims.argmax(axis=1)
+    return [Outcome(float(sims[i, j]), 1.0, key is not None and task.cache[j][1] == key, key is not None)
+            for i, ((_, key), j) in enumerate(zip(task.askers, top))]
+
+
+def real_gptcache(task, embed, thresholds) -> dict | None:
+    """Return {threshold: (hit rate, wrong rate)} from the gptcache package, or None if it is missing."""
+    try:
+        from gptcache import Cache, Config
+        from gptcache.adapter.api import get
+        from gptcache.manager import CacheBase, VectorBase, get_data_manager
+        from gptcache.processor.pre import get_prompt
+        from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation
+    except ImportError:
+        return None
+    texts = [t for t, _ in task.cache] + [t for t, _ in task.askers]
+    vectors = dict(zip(texts, embed(texts)))
+    folder = tempfile.mkdtemp(prefix="gptcache-")
+    manager = get_data_manager(CacheBase("sqlite", sql_url=f"sqlite:///{folder}/cache.db"),
+                               VectorBase("faiss", dimension=vectors[texts[0]].shape[0], index_path=f"{folder}/f.index"))
+    cache = Cache()
+    cache.init(pre_embedding_func=get_prompt, embedding_func=lambda text, **_: vectors[text], data_manager=manager,
+               similarity_evaluation=SearchDistanceEvaluation(), config=Config(similarity_threshold=0.8))
+    cache.import_data([t for t, _ in task.cache], [str(k) for _, k in task.cache])
+    results, in_scope = {}, sum(k is not None for _, k in task.askers)
+    for threshold in thresholds:
+        cache.config.similarity_threshold = threshold
+        answers = [get(text, cache_obj=cache) for text, _ in task.askers]
+        right = sum(a is not None and a == str(k) for a, (_, k) in zip(answers, task.askers))
+        wrong = sum(a is not None and a != str(k) for a, (_, k) in zip(answers, task.askers))
+        results[threshold] = (right / max(1, in_scope), wrong / len(task.askers))
+    return results
+
+
+def row(name, method, threshold, rate) -> str:
+    return f"| {name:<20} | {method:<44} | {threshold:>9} | {rate[0]:6.1%} | {rate[1]:6.2%} |"
+
+
+def compare(name, task, embed, settings) -> list[str]:
+    """Return table rows for one set: precache defaults, GPTCache at its thresholds and at <= 0.5 % wrong."""
+    ours = evaluate(task, embed, settings)
+    theirs = nearest_outcomes(task, embed)
+    real = real_gptcache(task, embed, GPTCACHE_THRESHOLDS)
+    lines = [row(name, "precache (shipped defaults, guards on)", f"{settings.semantic_threshold:.3f}",
+                 rates(ours, settings.semantic_threshold, settings.semantic_min_similarity))]
+    for t in GPTCACHE_THRESHOLDS:
+        rate = real[t] if real else rates(theirs, 2 * t - 1, 0)
+        lines.append(row(name, f"GPTCache {'package' if real else 'rule'} (cos >= {2 * t - 1:.2f})", t, rate))
+    cos = lowest_threshold(theirs, TARGET, 0)
+    if cos is not None:
+        lines.append(row(name, "GPTCache rule, best threshold <= 0.5 % wrong", f"{(cos + 1) / 2:.4f}",
+                         rates(theirs, cos, 0)))
+    return lines
+
+
+def split_check(task, embed, settings, seed) -> list[str]:
+    """Tune on half of the intents, score on the other half (out-of-scope asks split too)."""
+    intents = sorted({k for _, k in task.cache})
+    tune = set(random.Random(seed).sample(intents, len(intents) // 2))
+    ours, theirs = evaluate(task, embed, settings), nearest_outcomes(task, embed)
+    half = [(k in tune) if k is not None else (i % 2 == 0) for i, (_, k) in enumerate(task.askers)]
+    pick = lambda outs, side: [o for o, h in zip(outs, half) if h == side]
+    mine = lowest_threshold(pick(ours, True), TARGET, settings.semantic_min_similarity)
+    cos = lowest_threshold(pick(theirs, True), TARGET, 0)
+    name = "intent, held-out half"
+    return [row(name, "precache, threshold tuned on the other half", f"{mine:.3f}",
+                rates(pick(ours, False), mine, settings.semantic_min_similarity)),
+            row(name, "precache (shipped defaults)", f"{settings.semantic_threshold:.3f}",
+                rates(pick(ours, False), settings.semantic_threshold, settings.semantic_min_similarity)),
+            row(name, "GPTCache rule, tuned on the other half", f"{(cos + 1) / 2:.4f}", rates(pick(theirs, False), cos, 0))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--per-intent", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    settings = load_settings()
+    embed = Embeddings(Embedder(settings.embedding_model, threads=None))
+    sets = tasks(args.data, args.per_intent, args.seed)
+    lines = [f"| {'set':<20} | {'method':<44} | {'threshold':>9} | {'hits':>6} | {'wrong':>6} |",
+             f"|{'-' * 22}|{'-' * 46}|{'-' * 11}|{'-' * 8}|{'-' * 8}|"]
+    for name, task in sets.items():
+        lines += compare(name, task, embed, settings)
+    lines += split_check(sets["intent (banking77)"], embed, settings, args.seed)
+    print(f"\nmodel {settings.embedding_model}; hits = right hits / in-scope asks, wrong = wrong hits / all asks")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Labelled data for calibration, read into one shape: cached questions and askers, each with an answer key.
+
+Formats (../shared/data/README.md): an intent CSV (`text,category`, banking77), a StackExchange FAQ
+JSON (`root.qapair[]` with `question` and `rephr[]`), GPTCache's mock data (`[{origin, similar}]`)
+and question pairs JSONL (`{text_a, text_b, label}`). An asker's key is the key of the cached
+question whose answer is right for it, or None when no cached answer is (out of scope).
+"""
+
+import csv
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OUT_OF_SCOPE = {"oos", "out_of_scope", "out-of-scope"}
+
+
+@dataclass
+class Task:
+    name: str
+    cache: list[tuple[str, str]]
+    askers: list[tuple[str, str | None]] = field(default_factory=list)
+
+
+def _intent_rows(path: Path) -> list[tuple[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return [(row["text"].strip(), row["category"]) for row in csv.DictReader(f) if row["text"].strip()]
+
+
+def intent_task(path: Path, askers: Path | None, per_intent: int, seed: int) -> Task:
+    """Cache `per_intent` random phrasings of each intent; the others (or the askers file) ask."""
+    groups, rng = defaultdict(list), random.Random(seed)
+    for text, intent in _intent_rows(path):
+        groups[intent].append(text)
+    cache, rest = [], []
+    for intent in sorted(groups):
+        texts = groups[intent]
+        if intent in OUT_OF_SCOPE:
+            rest += [(t, None) for t in texts]
+            continue
+        picked = set(rng.sample(range(len(texts)), min(per_intent, len(texts))))
+        cache += [(texts[i], intent) for i in sorted(picked)]
+        rest += [(t, intent) for i, t in enumerate(texts) if i not in picked]
+    if askers is not None:
+        rest = [(t, None if k in OUT_OF_SCOPE else k) for t, k in _intent_rows(askers)]
+    return Task(f"{path.name} ({per_intent} per intent cached)", cache, rest)
+
+
+def _is_phrase(text) -> bool:
+    return isinstance(text, str) and text.strip() not in ("", "*")
+
+
+def faq_task(path: Path, data) -> Task:
+    """Cache every FAQ question; its user paraphrases ask."""
+    pairs = data["root"]["qapair"]
+    cache = [(p["question"], str(i)) for i, p in enumerate(pairs)]
+    askers = [(r.strip(), str(i)) for i, p in enumerate(pairs) for r in p.get("rephr") or [] if _is_phrase(r)]
+    return Task(f"{path.name} (FAQ questions cached, paraphrases ask)", cache, askers)
+
+
+def mock_task(path: Path, data) -> Task:
+    """GPTCache's benchmark: cache every origin with its index as answer, ask every similar."""
+    cache = [(r["origin"], str(i)) for i, r in enumerate(data)]
+    return Task(f"{path.name} (origins cached, similars ask)", cache, [(r["similar"], str(i)) for i, r in enumerate(data)])
+
+
+def pairs_task(path: Path) -> Task:
+    """Cache every first question; a duplicate second question should hit it, a non-duplicate nothing."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    keys = {}
+    for r in rows:
+        keys.setdefault(r["text_a"], str(len(keys)))
+    askers = [(r["text_b"], keys[r["text_a"]] if int(r["label"]) == 1 else None) for r in rows]
+    return Task(f"{path.name} (first questions cached, second ones ask)", [(t, k) for t, k in keys.items()], askers)
+
+
+def load_task(path: Path, askers: Path | None = None, per_intent: int = 3, seed: int = 0, limit=None) -> Task:
+    """Read a labelled file of any supported format; keep at most `limit` askers (a seeded sample)."""
+    if path.suffix == ".csv":
+        task = intent_task(path, askers, per_intent, seed)
+    elif path.suffix == ".jsonl":
+        task = pairs_task(path)
+    else:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        task = faq_task(path, data) if isinstance(data, dict) else mock_task(path, data)
+    if limit is not None and len(task.askers) > limit:
+        task.askers = random.Random(seed).sample(task.askers, limit)
+    return task
+
+
+def question_texts(path: Path) -> list[str]:
+    """Return every question of a file, to ask as out of scope of another data set."""
+    task = load_task(Path(path))
+    return list(dict.fromkeys([t for t, _ in task.cache] + [t for t, _ in task.askers]))

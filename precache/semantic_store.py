@@ -1,0 +1,105 @@
+"""Question embeddings in SQL: store them once per question and model, load the ones added since a row.
+
+The worker and `faq import` call index_question(s) after storing an answer; each call bumps the Redis
+version counter, which tells every web process to load the new rows (SemanticIndex.refresh).
+"""
+
+import hashlib
+import logging
+
+import numpy as np
+import redis
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from precache import keys
+from precache.db import session_scope
+from precache.models import Answer, Question, QuestionEmbedding
+
+log = logging.getLogger(__name__)
+
+
+def answer_key(text: str) -> str:
+    """Return the key that groups cached questions sharing one answer text."""
+    return hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()[:16]
+
+
+def load_embeddings(ctx, model: str, after: int):
+    """Return (ids, qhashes, texts, vectors, answer keys, last row id) of embeddings stored after a row id."""
+    query = (
+        select(QuestionEmbedding.id, QuestionEmbedding.question_id, QuestionEmbedding.vector, Question.qhash,
+               Question.text)
+        .join(Question, Question.id == QuestionEmbedding.question_id)
+        .where(QuestionEmbedding.id > after, QuestionEmbedding.model == model)
+        .order_by(QuestionEmbedding.id)
+    )
+    with ctx.sessions() as session:
+        rows = session.execute(query).all()
+        curated = _curated_answers(session, [r.question_id for r in rows])
+    if not rows:
+        return None
+    vectors = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
+    groups = [answer_key(curated[r.question_id]) if r.question_id in curated else r.qhash for r in rows]
+    return ([r.question_id for r in rows], [r.qhash for r in rows], [r.text for r in rows], vectors, groups,
+            rows[-1].id)
+
+
+def _curated_answers(session, question_ids: list[int]) -> dict[int, str]:
+    # Curated answers are the ones shared verbatim between questions (an FAQ entry's phrasings).
+    found = {}
+    for start in range(0, len(question_ids), 500):
+        chunk = question_ids[start:start + 500]
+        query = select(Answer.question_id, Answer.text).where(Answer.curated, Answer.question_id.in_(chunk))
+        found.update((qid, text) for qid, text in session.execute(query.order_by(Answer.created_at)))
+    return found
+
+
+def index_question(ctx, embedder, question_id: int) -> bool:
+    """Store the embedding of a question if missing, then bump the version; return whether one was stored."""
+    return index_questions(ctx, embedder, [question_id]) == 1
+
+
+def index_questions(ctx, embedder, question_ids, batch_size: int = 256, progress=lambda n: None) -> int:
+    """Store the embeddings missing among these questions, then bump the version; return how many."""
+    model, stored = ctx.settings.embedding_model, 0
+    question_ids = list(dict.fromkeys(question_ids))
+    for start in range(0, len(question_ids), batch_size):
+        chunk = question_ids[start:start + batch_size]
+        with ctx.sessions() as session:
+            have = set(session.scalars(select(QuestionEmbedding.question_id).where(
+                QuestionEmbedding.model == model, QuestionEmbedding.question_id.in_(chunk))))
+            todo = session.execute(select(Question.id, Question.text).where(
+                Question.id.in_([q for q in chunk if q not in have]))).all()
+        if todo:
+            vectors = embedder.encode([text for _, text in todo])
+            rows = [QuestionEmbedding(question_id=qid, model=model, dim=vectors.shape[1],
+                                      vector=vec.astype("<f4").tobytes()) for (qid, _), vec in zip(todo, vectors)]
+            try:
+                with session_scope(ctx.sessions) as session:
+                    session.add_all(rows)
+                stored += len(rows)
+            except IntegrityError:  # another process stored some of them first: store one by one
+                stored += _store_each(ctx, rows)
+        progress(len(chunk))
+    _bump_version(ctx)
+    return stored
+
+
+def _store_each(ctx, rows) -> int:
+    stored = 0
+    for row in rows:
+        try:
+            with session_scope(ctx.sessions) as session:
+                session.add(QuestionEmbedding(question_id=row.question_id, model=row.model, dim=row.dim,
+                                              vector=row.vector))
+            stored += 1
+        except IntegrityError:
+            pass
+    return stored
+
+
+def _bump_version(ctx) -> None:
+    try:
+        ctx.redis.incr(keys.semantic_version())
+    except redis.RedisError as exc:  # the row is in SQL; web processes pick it up at the next bump
+        log.warning("semantic version not bumped, Redis unavailable: %s", exc)

@@ -1,0 +1,132 @@
+"""The semantic tier: guards, exact and hnswlib search, refresh across processes, and matching."""
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+
+from precache import keys
+from precache.config import load_settings
+from precache.context import Context
+from precache.models import QuestionEmbedding
+from precache.normalize import normalize, question_hash
+from precache.semantic import SemanticIndex, compatible, index_question, index_questions
+from precache.vectors import VectorSearch
+
+
+class HashingEmbedder:
+    """A tiny deterministic embedder: hashed bag of words, normalised (no model needed)."""
+
+    dim = 64
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("guard", "question", "near_miss", "paraphrase"),
+    [
+        ("negation", "Can I use my card abroad?", "Can't I use my card abroad?",
+         "How can I use my card in another country?"),
+        ("number", "How do I prepare for NEET 2017 in 6 months?", "How do I prepare for NEET 2017 in 4 months?",
+         "What is the best way to get ready for NEET 2017 in 6 months?"),
+        ("date", "Can I get a refund for a purchase made on Monday?",
+         "Can I get a refund for a purchase made on Friday?", "Is a refund possible for what I bought on Monday?"),
+        ("amount", "Is there a fee for sending $500 abroad?", "Is there a fee for sending €500 abroad?",
+         "What does it cost to send $500 to another country?"),
+        ("amount", "Why was I charged £5 for a transfer?", "Why was I charged £10 for a transfer?",
+         "What is the £5 charge on my transfer?"),
+        ("entity", "Where can I buy Guinness Surger cans in the UK?", "Where can I buy Guinness Surger cans in the US?",
+         "Which UK shops sell guinness surger cans?"),
+    ],
+)
+def test_guard_vetoes_a_near_identical_pair_and_passes_a_paraphrase(guard, question, near_miss, paraphrase):
+    assert compatible(question, near_miss) == guard
+    assert compatible(paraphrase, question) is None
+
+
+def test_negation_as_mere_wording_passes():
+    assert compatible("My card still hasn't arrived", "When will my new card arrive?") is None
+
+
+def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_exact_and_hnswlib_search_agree():
+    data, queries = _unit(600, 32, 1), _unit(25, 32, 2)
+    exact, ann = VectorSearch(32, ann_min_size=10**9), VectorSearch(32, ann_min_size=100)
+    for start in range(0, 600, 50):  # hnswlib takes over once the index grows past its minimum size
+        exact.add(data[start:start + 50])
+        ann.add(data[start:start + 50])
+    assert ann.uses_ann and not exact.uses_ann
+    for query in queries:
+        (ep, es), (ap, as_) = exact.search(query, 5), ann.search(query, 5)
+        assert list(ep) == list(ap)
+        np.testing.assert_allclose(es, as_, atol=1e-5)
+
+
+def _store_answered(ctx, text: str, answer: str) -> int:
+    normalized = normalize(text)
+    qid = ctx.store.ensure_question(text, normalized, question_hash(normalized), is_faq=True)
+    ctx.store.save_answer(qid, answer, curated=True, quality=1.0)
+    return qid
+
+
+def test_refresh_picks_up_a_question_indexed_elsewhere(ctx, config):
+    embedder = HashingEmbedder()
+    index = SemanticIndex.from_settings(ctx.settings)
+    assert index.refresh(ctx) == 0 and len(index) == 0
+    other = Context(load_settings(**config))  # another process: its own connections, same SQL and Redis
+    try:
+        qid = _store_answered(other, "How do I reset my password?", "Open Settings, then Security.")
+        assert index_question(other, embedder, qid) is True
+        assert index_question(other, embedder, qid) is False  # stored once
+    finally:
+        other.close()
+    assert index.refresh(ctx) == 1
+    assert index.refresh(ctx) == 0  # version unchanged: nothing reloaded
+    asked = "how do i reset my password please"
+    found = index.match(asked, embedder.encode([asked])[0])
+    assert found is not None and found.question_id == qid
+    assert found.matched_question == "How do I reset my password?"
+    assert 0.75 <= found.similarity <= 1.0 and found.confidence >= found.similarity
+
+
+def test_index_questions_stores_each_once_and_bumps_the_version(ctx):
+    ids = [_store_answered(ctx, f"What are the opening hours of shop {name}?", "9 to 5.") for name in "ABC"]
+    assert index_questions(ctx, HashingEmbedder(), ids + ids[:1]) == 3
+    assert index_questions(ctx, HashingEmbedder(), ids) == 0
+    assert int(ctx.redis.get(keys.semantic_version())) == 2
+    with ctx.sessions() as session:
+        rows = session.query(QuestionEmbedding).all()
+    assert {r.question_id for r in rows} == set(ids) and {r.dim for r in rows} == {64}
+
+
+def test_questions_sharing_a_curated_answer_do_not_compete(ctx):
+    embedder = HashingEmbedder()
+    ids = [_store_answered(ctx, text, "Tap Card, then Freeze.") for text in
+           ("How do I freeze my card?", "How can I freeze my debit card?")]
+    index_questions(ctx, embedder, ids)
+    index = SemanticIndex.from_settings(ctx.settings)
+    index.refresh(ctx)
+    asked = "how do i freeze my card now"
+    found = index.best(asked, embedder.encode([asked])[0])
+    assert found.margin > 0.3  # the other phrasing has the same answer: no rival
+
+
+def test_match_refuses_what_a_guard_vetoes_and_suggests_it_instead():
+    embedder = HashingEmbedder()
+    texts = ["Can I use my card abroad?", "How do I order a new card?"]
+    index = SemanticIndex()
+    index.add([1, 2], ["h1", "h2"], texts, embedder.encode(texts))
+    asked = "Can't I use my card abroad?"
+    vector = embedder.encode([asked])[0]
+    assert index.match(asked, vector) is None
+    assert index.near_misses(vector, n=1)[0].matched_question == texts[0]
