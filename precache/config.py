@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     semantic_guards: bool = Field(
         True, description="Veto semantic hits that differ in negation, numbers, dates, amounts or named entities."
     )
+    semantic_join_similarity: float = Field(
+        0.9, ge=0.0, le=1.0,
+        description="Least cosine similarity for a new question to join the job of a pending one (guards apply).",
+    )
     semantic_ann_min_size: int = Field(
         20000, ge=1, description="Index size from which the semantic tier searches with hnswlib instead of exactly."
     )

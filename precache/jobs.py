@@ -78,6 +78,7 @@ class Jobs:
             self._write(job_id, status=READY, answer_id=answer_id)
         else:
             self._write(job_id, status=FAILED, error=error)
+        self.redis.hdel(keys.inflight(ns), job_id)
         kind = self.redis.hget(keys.job(job_id), "kind")
         lock = keys.pending(ns, qhash, kind.decode() if kind else "quick")
         if self.redis.get(lock) == job_id.encode():

@@ -41,3 +41,8 @@ def generation_stats() -> str:
 def semantic_version() -> str:
     """Counter bumped whenever a question embedding is stored; web processes reload their index when it moves."""
     return f"{PREFIX}:semantic:version"
+
+
+def inflight(ns: str) -> str:
+    """Hash of questions being generated: job id -> question text and embedding (paraphrases join)."""
+    return f"{PREFIX}:inflight:{ns}"

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from precache.jobs import READY
+from precache import inflight
+from precache.jobs import PENDING, READY
 from precache.logs import request_id
 from precache.templates import match_intent
 from web import metrics
@@ -100,11 +101,24 @@ def _wait_detailed(ctx, ask: Ask, payload: dict) -> dict | None:
     return None
 
 
+def _join_paraphrase(ctx, ask: Ask) -> str | None:
+    """Return the pending job of a question that means the same, if any (one generation for both)."""
+    if ask.vector is None:
+        return None
+    job_id = inflight.find(ctx.redis, ctx.ns, ask.question, ask.vector, ctx.settings.semantic_join_similarity)
+    record = ctx.jobs.get(job_id) if job_id else None
+    return job_id if record and record["status"] == PENDING else None
+
+
 def _miss(ctx, ask: Ask) -> Outcome:
-    job_id, joined = ctx.jobs.enqueue(
-        ctx.ns, ask.qhash, lambda: ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash),
-        request_id=request_id.get(),
-    )
+    job_id, joined = _join_paraphrase(ctx, ask), True
+    if job_id is None:
+        job_id, joined = ctx.jobs.enqueue(
+            ctx.ns, ask.qhash, lambda: ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash),
+            request_id=request_id.get(),
+        )
+        if not joined and ask.vector is not None:
+            inflight.register(ctx.redis, ctx.ns, job_id, ask.question, ask.vector)
     (metrics.JOINS if joined else metrics.MISSES).inc()
     record = ctx.jobs.wait(job_id, ask.remaining()) if ask.remaining() > 0 else None
     if record and record["status"] == READY:

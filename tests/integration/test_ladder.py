@@ -77,3 +77,16 @@ def test_wait_ms_deadline_holds_when_the_answer_is_slow(stack):
     elapsed = time.monotonic() - started
     assert r.status_code == 202 and r.json()["source"] == "fallback"
     assert elapsed < 5  # a sanity bound on the deadline; precision is measured in bench/
+
+
+def test_fifty_askers_of_paraphrases_share_one_generation(stack):
+    before = stack.generations()
+    first = stack.ask("How do I change the language of the app?")
+    paraphrases = ["How can I change the language of the app?", "how do i change the app language",
+                   "How do I change the language of the application?", "How can I change the app's language?"]
+    with ThreadPoolExecutor(49) as pool:
+        responses = list(pool.map(lambda i: stack.ask(paraphrases[i % len(paraphrases)]), range(49)))
+    job_ids = {first.json()["job_id"]} | {r.json().get("job_id") for r in responses}
+    assert job_ids == {first.json()["job_id"]}, [r.json() for r in responses][:3]
+    stack.wait_job(first.json()["job_id"])
+    assert stack.generations() - before == 1

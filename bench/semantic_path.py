@@ -1,0 +1,294 @@
+"""Latency of semantic hits against exact hits over HTTP, with 10 000 curated questions cached.
+
+    .venv/bin/python bench/semantic_path.py [--size 10000] [--duration 10] [--rounds 2] [--concurrency 4]
+
+It starts a private redis-server and a temp-dir SQLite database, imports `--size` questions with
+curated answers through `import_faq` (which embeds them for the semantic tier): every StackFAQ
+question with its gold answer, QQP questions (a duplicate pair shares one synthetic answer) and
+banking77 train texts (one synthetic answer per intent, so an FAQ-like cache where many phrasings
+share an answer). It then checks in-process which paraphrases the semantic tier serves (StackFAQ
+`rephr` entries and banking77 test texts that are not cached verbatim), starts the real app under
+gunicorn (gthread, no Celery worker) and measures, with the same closed-loop client, exact hits
+(cached questions verbatim) and semantic hits (the served paraphrases), alternating the two in
+`--rounds` rounds so that background load hits both alike. Goal of the issue: semantic p50 <= 15 ms.
+"""
+
+import argparse
+import asyncio
+import collections
+import csv
+import itertools
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import unicodedata
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.fuzz import start_redis  # noqa: E402
+from bench.hit_path import closed_loop, start, stop  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+# --- shared with bench/workload.py --------------------------------------------------------------
+
+def clean(text: str, limit: int = 2000) -> str | None:
+    """Return the text stripped if the API accepts it as a question (letters, no control chars), else None."""
+    from precache.normalize import normalize
+
+    text = " ".join(text.split())
+    if not text or len(text) > limit or any(unicodedata.category(c) == "Cc" for c in text):
+        return None
+    return text if normalize(text) else None
+
+
+def qhash(text: str) -> str:
+    from precache.normalize import normalize, question_hash
+
+    return question_hash(normalize(text))
+
+
+def same(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def stackfaq() -> list[dict]:
+    """Return StackFAQ entries as {question, answer (the first, gold), rephr: [paraphrases]}."""
+    pairs = json.loads((DATA / "stackfaq" / "stackExchange-FAQ.json").read_text(encoding="utf-8"))["root"]["qapair"]
+    return [{"question": p["question"].strip(), "answer": p["answer"][0].strip(),
+             "rephr": [r for r in (clean(x) for x in p.get("rephr") or [] if isinstance(x, str) and x.strip() != "*")
+                       if r]} for p in pairs]
+
+
+class Env:
+    """A private redis-server, a temp-dir SQLite database (migrated) and the settings/env to reach them."""
+
+    def __init__(self, prefix: str):
+        from precache.config import load_settings
+        from precache.context import Context
+        from precache.db import upgrade
+
+        self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        self.redis_proc, base = start_redis(self.tmp)
+        self.cfg = {"database_url": f"sqlite:///{self.tmp / 'bench.db'}", "redis_url": f"{base}/0",
+                    "broker_url": f"{base}/1", "var_dir": str(self.tmp / "var")}
+        upgrade(self.cfg["database_url"])
+        self.settings = load_settings(**self.cfg)
+        self.ctx = Context(self.settings)
+        self.env = os.environ | {f"PRECACHE_{k.upper()}": str(v) for k, v in self.cfg.items()}
+        self.web = None
+
+    def import_curated(self, pairs: list[tuple[str, str]], batch: int = 500) -> float:
+        """import_faq the (question, answer) pairs in batches, with a progress bar; return seconds."""
+        from tqdm import tqdm
+
+        from precache.faq import FaqEntry, import_faq
+
+        started = time.perf_counter()
+        with tqdm(total=len(pairs), desc="import_faq (store + embed)", unit="q", file=sys.stdout,
+                  mininterval=2.0, ascii=True) as bar:
+            for at in range(0, len(pairs), batch):
+                entries = [FaqEntry(at + i + 1, q, a) for i, (q, a) in enumerate(pairs[at:at + batch])]
+                import_faq(self.ctx, entries)
+                bar.update(len(entries))
+        return time.perf_counter() - started
+
+    def start_web(self, workers: int, threads: int) -> int:
+        """Start the real app under gunicorn gthread (bench/hit_path.start); return its port."""
+        args = argparse.Namespace(workers=workers, threads=threads)
+        self.web, port = start("web:create_app()", args, self.env, self.tmp / "web.log")
+        return port
+
+    def close(self) -> None:
+        if self.web is not None:
+            stop(self.web)
+        self.ctx.close()
+        self.redis_proc.terminate()
+        self.redis_proc.wait(10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def ask_bytes(port: int, body: dict) -> bytes:
+    """Return a keep-alive POST /v1/ask request for bench/hit_path.Conn (its `request` attribute)."""
+    data = json.dumps(body).encode()
+    return (f"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+# --- this benchmark -----------------------------------------------------------------------------
+
+class Phase:
+    """bench/hit_path.closed_loop's `stats`: each request asks the next question of a cycle."""
+
+    def __init__(self, name: str, questions: list[str], expected: str):
+        self.name, self.expected = name, expected
+        self.items = itertools.cycle(questions)
+        self.lat: list[float] = []
+        self.hit_lat: list[float] = []  # latencies of responses from the expected source
+        self.fails: list[str] = []
+        self.sources: collections.Counter = collections.Counter()
+        self.seconds = 0.0
+
+    async def one(self, conn, t0: float, counted: bool) -> None:
+        conn.request = ask_bytes(conn.port, {"question": next(self.items)})
+        try:
+            status, body = await conn.post()
+            source = json.loads(body).get("source") if status in (200, 202) else f"HTTP {status}"
+        except Exception as exc:  # counted and shown, never hidden
+            conn.close()
+            status, source = None, f"error {exc!r}"
+        if counted:
+            elapsed = time.perf_counter() - t0
+            self.lat.append(elapsed)
+            self.sources[source] += 1
+            if source == self.expected:
+                self.hit_lat.append(elapsed)
+            if status not in (200, 202):
+                self.fails.append(source)
+
+
+def corpus(size: int, qqp_count: int, seed: int):
+    """Return (cache pairs, answer by qhash, candidate paraphrases with their gold answer)."""
+    rng = random.Random(seed)
+    faq = stackfaq()
+    pairs: dict[str, tuple[str, str]] = {}
+
+    def add(text, answer):
+        text = clean(text)
+        if text and (h := qhash(text)) not in pairs:
+            pairs[h] = (text, answer)
+
+    for entry in faq:
+        add(entry["question"], entry["answer"])
+    rows = [json.loads(line) for line in (DATA / "gptcache" / "qqp_balanced_4000.jsonl").read_text().splitlines()]
+    rng.shuffle(rows)
+    start_len = len(pairs)
+    for i, r in enumerate(rows):
+        if len(pairs) - start_len >= qqp_count:
+            break
+        answer = f"Curated answer #{i} for: {r['text_a'].strip()}"
+        add(r["text_a"], answer)
+        if len(pairs) - start_len < qqp_count:
+            add(r["text_b"], answer if int(r["label"]) == 1 else f"Curated answer #{i}b for: {r['text_b'].strip()}")
+    intent_answer = lambda c: f"Banking help for '{c.replace('_', ' ')}': see the matching help centre article."  # noqa: E731
+    with (DATA / "banking77" / "train.csv").open(encoding="utf-8", newline="") as f:
+        train = [(r["text"], r["category"]) for r in csv.DictReader(f)]
+    rng.shuffle(train)
+    for text, category in train:
+        if len(pairs) >= size:
+            break
+        add(text, intent_answer(category))
+    with (DATA / "banking77" / "test.csv").open(encoding="utf-8", newline="") as f:
+        test = [(r["text"], r["category"]) for r in csv.DictReader(f)]
+    candidates = [(r, e["answer"], "stackfaq rephr") for e in faq for r in e["rephr"]]
+    candidates += [(t, intent_answer(c), "banking77 test") for t, c in test if clean(t)]
+    candidates = [(clean(t), a, k) for t, a, k in candidates if qhash(clean(t)) not in pairs]
+    candidates = list({qhash(t): (t, a, k) for t, a, k in candidates}.values())
+    return list(pairs.values()), {h: a for h, (_, a) in pairs.items()}, candidates
+
+
+def served_in_process(env: Env, candidates, answers) -> tuple[list[str], collections.Counter]:
+    """Return the candidates the semantic tier serves (same index and decision as the web), and a tally."""
+    from precache.embedder import Embedder
+    from precache.semantic import SemanticIndex
+
+    index = SemanticIndex.from_settings(env.settings)
+    index.refresh(env.ctx)
+    vectors = Embedder(env.settings.embedding_model, threads=None).encode([t for t, _, _ in candidates])
+    kept, tally = [], collections.Counter()
+    for (text, gold, kind), vector in zip(candidates, vectors):
+        match = index.match(text, vector)
+        tally[kind, "asked"] += 1
+        if match is not None:
+            right = same(answers[match.qhash], gold)
+            tally[kind, "served right" if right else "served WRONG"] += 1
+            kept.append(text)
+    return kept, tally
+
+
+def summary(name: str, phases: list[Phase]) -> dict:
+    lat = [x for p in phases for x in p.lat]
+    hits = [x for p in phases for x in p.hit_lat]
+    seconds = sum(p.seconds for p in phases)
+    sources = sum((p.sources for p in phases), collections.Counter())
+    return {"name": name, "rps": len(lat) / seconds, "p50": pct(lat, 50) * 1000, "p99": pct(lat, 99) * 1000,
+            "hit_p50": pct(hits, 50) * 1000, "hit_p99": pct(hits, 99) * 1000, "n": len(lat), "hits": len(hits),
+            "sources": sources, "fails": sum(len(p.fails) for p in phases)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=10_000, help="cached questions with curated answers")
+    ap.add_argument("--qqp", type=int, default=2_000, help="of which QQP questions (the rest banking77 train)")
+    ap.add_argument("--duration", type=float, default=10, help="measured seconds per phase and round")
+    ap.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before each phase")
+    ap.add_argument("--rounds", type=int, default=2, help="exact then semantic, this many times")
+    ap.add_argument("--concurrency", type=int, default=4, help="closed-loop clients")
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    started = time.perf_counter()
+    print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f} at start "
+          "(the CPUs are shared with whatever else runs, e.g. a CI run)")
+    cache, answers, candidates = corpus(args.size, args.qqp, args.seed)
+    env = Env("precache-semantic-path-")
+    try:
+        seconds = env.import_curated(cache)
+        print(f"imported {len(cache)} questions with curated answers in {seconds:.1f} s "
+              f"({len(set(answers.values()))} distinct answers)")
+        t = time.perf_counter()
+        served, tally = served_in_process(env, candidates, answers)
+        print(f"in-process check of {len(candidates)} paraphrases not cached verbatim ({time.perf_counter() - t:.1f} s):")
+        for kind in ("stackfaq rephr", "banking77 test"):
+            print(f"  {kind:<15} asked {tally[kind, 'asked']:>5}  served {tally[kind, 'served right'] + tally[kind, 'served WRONG']:>5}"
+                  f"  (right {tally[kind, 'served right']}, wrong {tally[kind, 'served WRONG']})")
+        exact = [q for q, _ in cache]
+        random.Random(args.seed).shuffle(exact)
+        random.Random(args.seed).shuffle(served)
+        port = env.start_web(args.workers, args.threads)
+        print(f"gunicorn gthread workers={args.workers} threads={args.threads}, closed loop, {args.concurrency} "
+              f"clients, {args.rounds} rounds x {args.duration:g} s per phase (+{args.warmup:g} s warm-up each)")
+        phases = {"exact": [], "semantic": []}
+        for _ in range(args.rounds):
+            for name, questions in (("exact", exact), ("semantic", served)):
+                phase = Phase(name, questions, name)
+                t = time.perf_counter()
+                asyncio.run(closed_loop(port, phase, args.concurrency, args.warmup, args.duration))
+                phase.seconds = time.perf_counter() - t - args.warmup
+                phases[name].append(phase)
+        load = os.getloadavg()[0]
+    finally:
+        env.close()
+    rows = [summary(name, ps) for name, ps in phases.items()]
+    print(f"\n{'phase':<10}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'fails':>7}   sources")
+    for r in rows:
+        print(f"{r['name']:<10}{r['rps']:>8.1f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['n']:>10}{r['fails']:>7}   "
+              + ", ".join(f"{s}={n}" for s, n in r["sources"].most_common()))
+    ex, se = rows
+    print(f"\nsemantic asks that came back source=semantic: {se['hits']}/{se['n']} ({se['hits'] / se['n']:.1%}); "
+          f"their own p50 {se['hit_p50']:.2f} ms, p99 {se['hit_p99']:.2f} ms")
+    print(f"semantic/exact: p50 {se['p50'] / ex['p50']:.2f}x, p99 {se['p99'] / ex['p99']:.2f}x, "
+          f"req/s {se['rps'] / ex['rps']:.2f}x")
+    print(f"goal semantic-hit p50 <= 15 ms: {'MET' if se['hit_p50'] <= 15 else 'NOT MET'} ({se['hit_p50']:.2f} ms)")
+    print(f"load average {load:.2f} at the end; total {time.perf_counter() - started:.0f} s")
+    if ex["fails"] or se["fails"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
