@@ -1,6 +1,6 @@
 """Latency of semantic hits against exact hits over HTTP, with 10 000 curated questions cached.
 
-    .venv/bin/python bench/semantic_path.py [--size 10000] [--duration 10] [--rounds 2] [--concurrency 4]
+    .venv/bin/python bench/semantic_path.py [--size 10000] [--duration 10] [--rounds 2] [--concurrency 4 1]
 
 It starts a private redis-server and a temp-dir SQLite database, imports `--size` questions with
 curated answers through `import_faq` (which embeds them for the semantic tier): every StackFAQ
@@ -31,8 +31,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.fuzz import start_redis  # noqa: E402
-from bench.hit_path import closed_loop, start, stop  # noqa: E402
+from bench.fuzz import start_redis
+from bench.hit_path import closed_loop, start, stop
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -148,7 +148,7 @@ class Phase:
         try:
             status, body = await conn.post()
             source = json.loads(body).get("source") if status in (200, 202) else f"HTTP {status}"
-        except Exception as exc:  # counted and shown, never hidden
+        except Exception as exc:  # noqa: BLE001 - counted and shown, never hidden
             conn.close()
             status, source = None, f"error {exc!r}"
         if counted:
@@ -184,7 +184,7 @@ def corpus(size: int, qqp_count: int, seed: int):
         add(r["text_a"], answer)
         if len(pairs) - start_len < qqp_count:
             add(r["text_b"], answer if int(r["label"]) == 1 else f"Curated answer #{i}b for: {r['text_b'].strip()}")
-    intent_answer = lambda c: f"Banking help for '{c.replace('_', ' ')}': see the matching help centre article."  # noqa: E731
+    intent_answer = lambda c: f"Banking help for '{c.replace('_', ' ')}': see the matching help centre article."
     with (DATA / "banking77" / "train.csv").open(encoding="utf-8", newline="") as f:
         train = [(r["text"], r["category"]) for r in csv.DictReader(f)]
     rng.shuffle(train)
@@ -201,14 +201,16 @@ def corpus(size: int, qqp_count: int, seed: int):
     return list(pairs.values()), {h: a for h, (_, a) in pairs.items()}, candidates
 
 
-def served_in_process(env: Env, candidates, answers) -> tuple[list[str], collections.Counter]:
-    """Return the candidates the semantic tier serves (same index and decision as the web), and a tally."""
-    from precache.embedder import Embedder
+def served_in_process(env: Env, candidates, answers) -> tuple[list[str], collections.Counter, str]:
+    """Return the candidates the semantic tier serves (same index and decision as the web), a tally, and
+    the in-process cost of one semantic hit's parts (encode one question, match it)."""
+    from precache.embedder import shared_embedder
     from precache.semantic import SemanticIndex
 
     index = SemanticIndex.from_settings(env.settings)
     index.refresh(env.ctx)
-    vectors = Embedder(env.settings.embedding_model, threads=None).encode([t for t, _, _ in candidates])
+    embedder = shared_embedder(env.settings.embedding_model, threads=None)
+    vectors = embedder.encode([t for t, _, _ in candidates])
     kept, tally = [], collections.Counter()
     for (text, gold, kind), vector in zip(candidates, vectors):
         match = index.match(text, vector)
@@ -217,7 +219,17 @@ def served_in_process(env: Env, candidates, answers) -> tuple[list[str], collect
             right = same(answers[match.qhash], gold)
             tally[kind, "served right" if right else "served WRONG"] += 1
             kept.append(text)
-    return kept, tally
+    encode, decide = [], []
+    for text in kept[:100]:
+        t0 = time.perf_counter()
+        vector = embedder.encode_one(text)
+        t1 = time.perf_counter()
+        index.match(text, vector)
+        encode.append(t1 - t0)
+        decide.append(time.perf_counter() - t1)
+    parts = (f"encode one question p50 {pct(encode, 50) * 1000:.2f} ms (p99 {pct(encode, 99) * 1000:.2f}), "
+             f"match in {len(index)} cached p50 {pct(decide, 50) * 1000:.2f} ms (p99 {pct(decide, 99) * 1000:.2f})")
+    return kept, tally, parts
 
 
 def summary(name: str, phases: list[Phase]) -> dict:
@@ -237,7 +249,13 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10, help="measured seconds per phase and round")
     ap.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before each phase")
     ap.add_argument("--rounds", type=int, default=2, help="exact then semantic, this many times")
-    ap.add_argument("--concurrency", type=int, default=4, help="closed-loop clients")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[4, 1],
+                    help="closed-loop clients; one measurement per value")
+    ap.add_argument("--candidates", type=int, default=2000,
+                    help="paraphrases checked in-process (a seeded sample), the served ones are asked")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="torch threads of this process (import + check); on 2 shared cores 2 threads were "
+                         "several times slower than 1")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     ap.add_argument("--seed", type=int, default=0)
@@ -245,48 +263,60 @@ def main() -> None:
     started = time.perf_counter()
     print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f} at start "
           "(the CPUs are shared with whatever else runs, e.g. a CI run)")
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
     cache, answers, candidates = corpus(args.size, args.qqp, args.seed)
+    if len(candidates) > args.candidates:
+        candidates = random.Random(args.seed).sample(candidates, args.candidates)
     env = Env("precache-semantic-path-")
     try:
         seconds = env.import_curated(cache)
         print(f"imported {len(cache)} questions with curated answers in {seconds:.1f} s "
               f"({len(set(answers.values()))} distinct answers)")
         t = time.perf_counter()
-        served, tally = served_in_process(env, candidates, answers)
+        served, tally, parts = served_in_process(env, candidates, answers)
         print(f"in-process check of {len(candidates)} paraphrases not cached verbatim ({time.perf_counter() - t:.1f} s):")
         for kind in ("stackfaq rephr", "banking77 test"):
             print(f"  {kind:<15} asked {tally[kind, 'asked']:>5}  served {tally[kind, 'served right'] + tally[kind, 'served WRONG']:>5}"
                   f"  (right {tally[kind, 'served right']}, wrong {tally[kind, 'served WRONG']})")
+        print(f"in-process, torch {args.torch_threads} thread(s), 100 served paraphrases: {parts}")
         exact = [q for q, _ in cache]
         random.Random(args.seed).shuffle(exact)
         random.Random(args.seed).shuffle(served)
         port = env.start_web(args.workers, args.threads)
-        print(f"gunicorn gthread workers={args.workers} threads={args.threads}, closed loop, {args.concurrency} "
-              f"clients, {args.rounds} rounds x {args.duration:g} s per phase (+{args.warmup:g} s warm-up each)")
-        phases = {"exact": [], "semantic": []}
-        for _ in range(args.rounds):
-            for name, questions in (("exact", exact), ("semantic", served)):
-                phase = Phase(name, questions, name)
-                t = time.perf_counter()
-                asyncio.run(closed_loop(port, phase, args.concurrency, args.warmup, args.duration))
-                phase.seconds = time.perf_counter() - t - args.warmup
-                phases[name].append(phase)
+        print(f"gunicorn gthread workers={args.workers} threads={args.threads}, closed loop, "
+              f"{args.rounds} rounds x {args.duration:g} s per phase (+{args.warmup:g} s warm-up each), "
+              f"{len(exact)} exact and {len(served)} semantic questions cycled")
+        results = {}
+        for clients in args.concurrency:
+            phases = {"exact": [], "semantic": []}
+            for _ in range(args.rounds):
+                for name, questions in (("exact", exact), ("semantic", served)):
+                    phase = Phase(name, questions, name)
+                    t = time.perf_counter()
+                    asyncio.run(closed_loop(port, phase, clients, args.warmup, args.duration))
+                    phase.seconds = time.perf_counter() - t - args.warmup
+                    phases[name].append(phase)
+            results[clients] = [summary(name, ps) for name, ps in phases.items()]
         load = os.getloadavg()[0]
     finally:
         env.close()
-    rows = [summary(name, ps) for name, ps in phases.items()]
-    print(f"\n{'phase':<10}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'fails':>7}   sources")
-    for r in rows:
-        print(f"{r['name']:<10}{r['rps']:>8.1f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['n']:>10}{r['fails']:>7}   "
-              + ", ".join(f"{s}={n}" for s, n in r["sources"].most_common()))
-    ex, se = rows
-    print(f"\nsemantic asks that came back source=semantic: {se['hits']}/{se['n']} ({se['hits'] / se['n']:.1%}); "
-          f"their own p50 {se['hit_p50']:.2f} ms, p99 {se['hit_p99']:.2f} ms")
-    print(f"semantic/exact: p50 {se['p50'] / ex['p50']:.2f}x, p99 {se['p99'] / ex['p99']:.2f}x, "
-          f"req/s {se['rps'] / ex['rps']:.2f}x")
-    print(f"goal semantic-hit p50 <= 15 ms: {'MET' if se['hit_p50'] <= 15 else 'NOT MET'} ({se['hit_p50']:.2f} ms)")
-    print(f"load average {load:.2f} at the end; total {time.perf_counter() - started:.0f} s")
-    if ex["fails"] or se["fails"]:
+    failed = False
+    for clients, (ex, se) in results.items():
+        print(f"\n{clients} client(s)  {'phase':<10}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'fails':>7}"
+              "   sources")
+        for r in (ex, se):
+            print(f"{'':<12}{r['name']:<10}{r['rps']:>8.1f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['n']:>10}{r['fails']:>7}"
+                  "   " + ", ".join(f"{s}={n}" for s, n in r["sources"].most_common()))
+        print(f"  semantic asks that came back source=semantic: {se['hits']}/{se['n']} ({se['hits'] / se['n']:.1%}); "
+              f"their own p50 {se['hit_p50']:.2f} ms, p99 {se['hit_p99']:.2f} ms")
+        print(f"  semantic/exact: p50 {se['p50'] / ex['p50']:.2f}x, p99 {se['p99'] / ex['p99']:.2f}x, "
+              f"req/s {se['rps'] / ex['rps']:.2f}x")
+        print(f"  goal semantic-hit p50 <= 15 ms: {'MET' if se['hit_p50'] <= 15 else 'NOT MET'} ({se['hit_p50']:.2f} ms)")
+        failed = failed or bool(ex["fails"] or se["fails"])
+    print(f"\nload average {load:.2f} at the end; total {time.perf_counter() - started:.0f} s")
+    if failed:
         sys.exit(1)
 
 
