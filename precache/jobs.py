@@ -74,6 +74,8 @@ class Jobs:
 
     def finish(self, job_id: str, ns: str, qhash: str, *, answer_id=None, error=None) -> None:
         """Mark a job ready (with its answer) or failed, release its lock and wake waiters."""
+        if error is None and answer_id is None:
+            error = "the job produced no answer"
         if error is None:
             self._write(job_id, status=READY, answer_id=answer_id)
         else:

@@ -110,15 +110,21 @@ def _join_paraphrase(ctx, ask: Ask) -> str | None:
     return job_id if record and record["status"] == PENDING else None
 
 
+def _store_question(ctx, ask: Ask) -> int:
+    """Store a new question (first asker only, before its task is sent) and announce it as in flight."""
+    question_id = ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash)
+    if ask.vector is not None:
+        job_id = ctx.jobs.pending_job(ctx.ns, ask.qhash, "quick")
+        if job_id:
+            inflight.register(ctx.redis, ctx.ns, job_id, ask.question, ask.vector)
+    return question_id
+
+
 def _miss(ctx, ask: Ask) -> Outcome:
     job_id, joined = _join_paraphrase(ctx, ask), True
     if job_id is None:
-        job_id, joined = ctx.jobs.enqueue(
-            ctx.ns, ask.qhash, lambda: ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash),
-            request_id=request_id.get(),
-        )
-        if not joined and ask.vector is not None:
-            inflight.register(ctx.redis, ctx.ns, job_id, ask.question, ask.vector)
+        job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: _store_question(ctx, ask),
+                                          request_id=request_id.get())
     (metrics.JOINS if joined else metrics.MISSES).inc()
     record = ctx.jobs.wait(job_id, ask.remaining()) if ask.remaining() > 0 else None
     if record and record["status"] == READY:

@@ -81,8 +81,19 @@ class Stack:
             time.sleep(0.2)
         raise AssertionError(f"job {job_id} still pending after {timeout} s")
 
-    def generations(self) -> int:
-        return int(self.redis.get("precache:count:generations:quick") or 0)
+    def quick_answers(self) -> dict[str, int]:
+        """Return {question text: number of quick answers generated for it} from SQL."""
+        from sqlalchemy import create_engine, func, select
+
+        from precache.models import Answer, Question
+
+        engine = create_engine(self.env["PRECACHE_DATABASE_URL"])
+        query = (select(Question.text, func.count(Answer.id)).join(Answer)
+                 .where(Answer.level == "quick").group_by(Question.text))
+        with engine.connect() as conn:
+            counts = dict(conn.execute(query).all())
+        engine.dispose()
+        return counts
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "precache", *args], env=self.env,

@@ -45,3 +45,10 @@ def test_wait_returns_pending_at_the_deadline(ctx):
 def test_a_record_without_status_is_no_job(ctx):
     ctx.redis.hset("precache:job:partial", "question_id", "1")
     assert ctx.jobs.get("partial") is None
+
+
+def test_finishing_without_an_answer_is_a_failure(ctx):
+    job_id, _ = ctx.jobs.enqueue(ctx.ns, "c" * 64, lambda: 1)
+    ctx.jobs.finish(job_id, ctx.ns, "c" * 64)
+    record = ctx.jobs.get(job_id)
+    assert record["status"] == "failed" and "no answer" in record["error"]
