@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Install what precache needs into ./.venv (idempotent; fast when everything is there).
-# Needs Python 3.11 with venv and a C compiler (llama-cpp-python is built once, then its
-# wheel is reused from $PRECACHE_WHEEL_CACHE).
+# Needs Python 3.11; installs a compiler, CMake and redis-server with apt when missing
+# (llama-cpp-python is built once, then its wheel is reused from $PRECACHE_WHEEL_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 WHEELS=${PRECACHE_WHEEL_CACHE:-$HOME/.cache/precache/wheels}
 LLAMA_VERSION=0.3.36
+
+SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+# llama-cpp-python and hnswlib compile from source: they need a C++ compiler and CMake.
+if ! command -v g++ >/dev/null || ! command -v cmake >/dev/null; then
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq build-essential cmake python3-venv
+fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
@@ -28,6 +34,5 @@ pip install -e ".[llama,demo,dev]"
 # precache up starts a private Redis when none is reachable; it needs the binary.
 if ! command -v redis-server >/dev/null; then
   echo "installing redis-server"
-  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server
 fi
