@@ -33,13 +33,6 @@ class Context:
         return redis_lib.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
 
     @cached_property
-    def broker_redis(self) -> redis_lib.Redis:
-        """The broker's Redis (for queue depths); the same server as `redis` by default."""
-        if self.settings.broker_url == self.settings.redis_url:
-            return self.redis
-        return redis_lib.Redis.from_url(self.settings.broker_url, socket_timeout=5, socket_connect_timeout=2)
-
-    @cached_property
     def store(self) -> AnswerStore:
         return AnswerStore(self.sessions, self.redis, self.settings)
 
@@ -59,5 +52,3 @@ class Context:
             self.engine.dispose()
         if "redis" in self.__dict__:
             self.redis.close()
-        if "broker_redis" in self.__dict__ and self.broker_redis is not self.__dict__.get("redis"):
-            self.broker_redis.close()

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-from precache.queueing import ALL_QUEUES
+from precache.stats import queue_depths
 from precache.telemetry import generation_totals
 
 bp = Blueprint("metrics", __name__)
@@ -42,17 +42,11 @@ class LiveCollector:
 
     def collect(self):
         depth = GaugeMetricFamily("precache_queue_depth", "Messages waiting per Celery queue.", labels=["queue"])
-        for queue, value in self._depths().items():
-            depth.add_metric([queue], value)
+        for queue, value in queue_depths(self.ctx.settings.broker_url).items():
+            if value is not None:  # an unreachable broker shows as missing series, not a failed scrape
+                depth.add_metric([queue], value)
         yield depth
         yield from generation_totals(self.ctx.redis)
-
-    def _depths(self) -> dict[str, int]:
-        try:
-            broker = self.ctx.broker_redis
-            return {queue: broker.llen(queue) for queue in ALL_QUEUES}
-        except Exception:  # an unreachable broker shows as missing series, not a failed scrape
-            return {}
 
 
 @bp.get("/metrics")
