@@ -20,12 +20,15 @@ def settings_or_exit():
         raise click.ClickException(str(exc)) from None
 
 
-def context():
+def context(tenant: str = ""):
     from precache.context import Context
+    from web.schemas import TENANT_PATTERN
 
+    if tenant and not TENANT_PATTERN.fullmatch(tenant):
+        raise click.BadParameter("use 1-64 letters, digits, '.', '_' or '-'", param_hint="--tenant")
     ctx = Context(settings_or_exit())
     click.get_current_context().call_on_close(ctx.close)
-    return ctx
+    return ctx.for_tenant(tenant)
 
 
 @click.group()
@@ -133,32 +136,44 @@ def faq():
     """FAQ entries."""
 
 
-@faq.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def faq_import(file):
-    """Import FAQ entries from a CSV, JSON or JSONL file (`question`, optional `answer`)."""
-    from tqdm import tqdm
+TENANT = click.option("--tenant", default="", help="The tenant whose namespace this works in (default: none).")
 
-    from precache.faq import FaqFileError, import_faq, read_faq
+
+def _read_or_exit(reader, file: Path) -> list:
+    """Return every entry of a file, or print each bad line with its number and stop."""
+    from precache.faq import FaqFileError
 
     try:
-        entries = read_faq(file)
+        return reader(file)
     except FaqFileError as exc:
         for problem in exc.problems:
             click.echo(f"{file}: {problem}", err=True)
         raise click.ClickException(str(exc)) from None
+
+
+@faq.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@TENANT
+def faq_import(file, tenant):
+    """Import FAQ entries from a CSV, JSON or JSONL file (`question`, optional `answer` and `reference`)."""
+    from tqdm import tqdm
+
+    from precache.faq import import_faq, read_faq
+
+    entries = _read_or_exit(read_faq, file)
     with tqdm(total=len(entries), desc="importing", unit="q") as bar:
-        counts = import_faq(context(), entries, progress=lambda: bar.update())
+        counts = import_faq(context(tenant), entries, progress=lambda: bar.update())
     click.echo(f"imported {counts['questions']} questions, {counts['curated_answers']} curated answers")
 
 
 @main.command()
 @click.option("--wait", is_flag=True, help="Show progress until every queued answer is done.")
-def precompute(wait):
+@TENANT
+def precompute(wait, tenant):
     """Queue generation for every FAQ question without an answer."""
     from precache.precompute import queue_unanswered
 
-    ctx = context()
+    ctx = context(tenant)
     job_ids = queue_unanswered(ctx)
     click.echo(f"queued {len(job_ids)} questions")
     if wait and job_ids:
@@ -212,6 +227,116 @@ def stats():
         click.echo(f"{section}:")
         for key, value in rows.items():
             click.echo(f"  {key:<14} {value}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.File("w"), default="-", show_default=True, help="Where to write JSONL.")
+@click.option("--judge", is_flag=True, help="Also have the configured LLM rate each answer (loads the model).")
+def score(file, output, judge):
+    """Score answers: JSONL lines {question, answer, reference?} in, the same with quality and components out."""
+    from tqdm import tqdm
+
+    from precache.embedder import shared_embedder
+    from precache.quality import Scorer, item_tuple, read_items
+
+    items = _read_or_exit(read_items, file)
+    s = settings_or_exit()
+    scorer = Scorer(shared_embedder(s.embedding_model, threads=None), judge=_judge(s) if judge else None)
+    with tqdm(total=len(items), desc="scoring", unit="answer", file=sys.stderr) as bar:
+        for start in range(0, len(items), 64):
+            chunk = items[start:start + 64]
+            for item, result in zip(chunk, scorer.score_many([item_tuple(i) for i in chunk])):
+                output.write(json.dumps({**item, "quality": result.quality, "components": result.components}) + "\n")
+            bar.update(len(chunk))
+
+
+def _judge(settings):
+    from precache.quality import llm_judge
+    from worker.backends import BackendError, load_backend
+
+    try:
+        return llm_judge(load_backend(settings))
+    except BackendError as exc:
+        raise click.ClickException(f"cannot load the judge model: {exc}") from None
+
+
+@main.group()
+def admin():
+    """Review answers below the quality threshold; approve, invalidate, pin or replace answers."""
+
+
+@admin.command("review")
+@TENANT
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def admin_review(tenant, limit, as_json):
+    """List answers below the quality threshold that nobody approved or rejected, worst first."""
+    from precache.admin import awaiting_review
+
+    rows = awaiting_review(context(tenant), limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            click.echo(f"#{row['answer_id']:<6} q={row['quality']:.3f}  {row['question'][:60]!r} -> "
+                       f"{row['answer'][:60]!r}")
+    if not as_json:
+        click.echo(f"{len(rows)} answer(s) awaiting review")
+
+
+def _admin_action(action, answer_id: int, tenant: str, *args) -> None:
+    from precache.admin import NotFound
+
+    try:
+        view = action(context(tenant), answer_id, *args)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(view))
+
+
+@admin.command("approve")
+@click.argument("answer_id", type=int)
+@TENANT
+def admin_approve(answer_id, tenant):
+    """Serve an answer whatever its quality score."""
+    from precache.admin import approve
+
+    _admin_action(approve, answer_id, tenant)
+
+
+@admin.command("invalidate")
+@click.argument("answer_id", type=int)
+@TENANT
+def admin_invalidate(answer_id, tenant):
+    """Never serve an answer again (the next asker gets the next best one, or a new one)."""
+    from precache.admin import reject
+
+    _admin_action(reject, answer_id, tenant)
+
+
+@admin.command("pin")
+@click.argument("answer_id", type=int)
+@click.option("--unpin", is_flag=True, help="Stop pinning the answer.")
+@TENANT
+def admin_pin(answer_id, unpin, tenant):
+    """Serve an answer before any other of its question."""
+    from precache.admin import pin
+
+    _admin_action(pin, answer_id, tenant, not unpin)
+
+
+@admin.command("replace")
+@click.argument("answer_id", type=int)
+@click.argument("text")
+@TENANT
+def admin_replace(answer_id, text, tenant):
+    """Replace an answer by TEXT, stored as the question's curated answer."""
+    from precache.admin import replace
+
+    if not text.strip():
+        raise click.BadParameter("the new answer is empty", param_hint="TEXT")
+    _admin_action(replace, answer_id, tenant, text.strip())
 
 
 @main.command()

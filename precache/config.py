@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PRECACHE_"
@@ -82,6 +82,21 @@ class Settings(BaseSettings):
     semantic_ann_min_size: int = Field(
         20000, ge=1, description="Index size from which the semantic tier searches with hnswlib instead of exactly."
     )
+    quality_threshold: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Least quality score of a generated answer served from cache; below it the answer is kept for "
+        "review and regenerated (bench/quality_auc.py shows how the score separates good from bad answers).",
+    )
+    quality_max_tries: int = Field(
+        3, ge=1, le=20, description="Generations per question and namespace that may fail the quality gate before "
+        "it is left for review instead of regenerated."
+    )
+    quality_judge: bool = Field(
+        False, description="Also have the generation model rate each answer (an LLM judge; costs one short generation)."
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Key of the admin API (header X-API-Key); empty disables the admin API."
+    )
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted, in bytes.")
     max_wait_ms: int = Field(60000, ge=0, description="Largest wait_ms a client may ask for.")
@@ -96,6 +111,29 @@ class Settings(BaseSettings):
     web_threads: int = Field(8, ge=1, description="Threads per gunicorn worker (waiting asks hold one).")
     flower_port: int = Field(5555, ge=1, le=65535, description="Port of Flower.")
     precompute_interval_s: int = Field(300, ge=10, description="Beat period of the FAQ precompute job.")
+    predictive_interval_s: int = Field(900, ge=10, description="Beat period of predictive precompute.")
+    refresh_interval_s: int = Field(600, ge=10, description="Beat period of the job refreshing answers past their TTL.")
+    regenerate_interval_s: int = Field(
+        600, ge=10, description="Beat period of the job regenerating answers below the quality threshold."
+    )
+    prune_interval_s: int = Field(3600, ge=10, description="Beat period of the ask-log pruning job.")
+    ask_log_retention_days: int = Field(30, ge=1, description="Ask-log rows older than this are deleted.")
+    predictive_window_s: int = Field(
+        7 * 86400, ge=60, description="Predictive precompute looks at the misses of this many past seconds."
+    )
+    predictive_min_misses: int = Field(
+        3, ge=1, description="Least misses of a cluster of paraphrases before it becomes an FAQ entry."
+    )
+    predictive_budget: int = Field(
+        20, ge=0, description="Most new generations one predictive precompute run may queue."
+    )
+    predictive_cluster_similarity: float = Field(
+        0.7, ge=0.0, le=1.0, description="Least cosine similarity of a missed question to its cluster's seed "
+        "(the semantic guards apply too)."
+    )
+    predictive_max_questions: int = Field(
+        2000, ge=1, description="Most distinct missed questions one predictive run clusters (most missed first)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of every process.")
     log_json: bool = Field(False, description="Write logs as JSON lines (one object per record) instead of text.")
 
@@ -110,7 +148,12 @@ class Settings(BaseSettings):
     @property
     def namespace(self) -> str:
         """Key space of cached answers: changing model or prompt makes old answers stale, not wrong."""
-        return f"{self.llm_backend}:{self.llm_model}:{self.prompt_version}"
+        return self.namespace_for("")
+
+    def namespace_for(self, tenant: str) -> str:
+        """Key space of one tenant's answers ("" = no tenant): model + prompt version + tenant."""
+        base = f"{self.llm_backend}:{self.llm_model}:{self.prompt_version}"
+        return f"{base}:tenant={tenant}" if tenant else base
 
 
 def load_settings(**overrides) -> Settings:

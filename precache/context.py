@@ -46,9 +46,32 @@ class Context:
     def ns(self) -> str:
         return namespace_id(self.settings.namespace)
 
+    tenant = ""
+
+    def for_tenant(self, tenant: str | None) -> "Context | TenantContext":
+        """Return this context seen from one tenant's namespace (the same connections)."""
+        return TenantContext(self, tenant) if tenant else self
+
     def close(self) -> None:
         """Release pooled connections (tests and short-lived commands)."""
         if "engine" in self.__dict__:
             self.engine.dispose()
         if "redis" in self.__dict__:
             self.redis.close()
+
+
+class TenantContext:
+    """A context whose store, namespace id and jobs belong to one tenant; the rest is the shared context's."""
+
+    def __init__(self, base: Context, tenant: str):
+        self.base = base
+        self.tenant = tenant
+        self.store = base.store.for_tenant(tenant)
+        self.ns = self.store.ns
+        self.jobs = base.jobs.for_tenant(tenant)
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def for_tenant(self, tenant: str | None):
+        return self.base.for_tenant(tenant)

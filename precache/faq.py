@@ -1,4 +1,8 @@
-"""FAQ files (CSV, JSON, JSONL with `question` and optional `answer`): read all, or report every bad line."""
+"""FAQ files (CSV, JSON, JSONL with `question`, optional `answer` and `reference`): read all, or report every bad line.
+
+An `answer` is curated: served as given. A `reference` is not served: generated answers are scored
+against it (the quality score's reference agreement).
+"""
 
 import csv
 import json
@@ -9,9 +13,9 @@ from pathlib import Path
 class FaqFileError(ValueError):
     """The file has bad entries; `problems` lists them as "line N: what is wrong"."""
 
-    def __init__(self, path: Path, problems: list[str]):
+    def __init__(self, path: Path, problems: list[str], action: str = "imported"):
         self.problems = problems
-        super().__init__(f"{path}: {len(problems)} bad entr{'y' if len(problems) == 1 else 'ies'}; nothing imported")
+        super().__init__(f"{path}: {len(problems)} bad entr{'y' if len(problems) == 1 else 'ies'}; nothing {action}")
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,7 @@ class FaqEntry:
     line: int
     question: str
     answer: str | None
+    reference: str | None = None  # scored against, never served
 
 
 def _records(path: Path):
@@ -54,30 +59,40 @@ def _entry(number: int, record) -> FaqEntry | str:
         return record
     if not isinstance(record, dict):
         return "expected an object with a 'question'"
-    question, answer = record.get("question"), record.get("answer")
+    question, answer, reference = record.get("question"), record.get("answer"), record.get("reference")
     if not isinstance(question, str) or not question.strip():
         return "'question' is missing or empty"
     if answer is not None and not isinstance(answer, str):
         return "'answer' must be text"
-    return FaqEntry(number, question.strip(), answer.strip() if answer and answer.strip() else None)
+    if reference is not None and not isinstance(reference, str):
+        return "'reference' must be text"
+    return FaqEntry(number, question.strip(), (answer or "").strip() or None, (reference or "").strip() or None)
 
 
-def read_faq(path: Path) -> list[FaqEntry]:
-    """Return every entry of the file, or raise FaqFileError listing every bad one."""
+def read_entries(path: Path, parse, action: str = "imported") -> list:
+    """Return parse(line, record) for every record of the file, or raise FaqFileError listing every bad one.
+
+    `parse` returns the entry, or a string saying what is wrong with the record.
+    """
     try:
         records = list(_records(path))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FaqFileError(path, [f"cannot read the file: {exc}"]) from None
+        raise FaqFileError(path, [f"cannot read the file: {exc}"], action) from None
     entries, problems = [], []
     for number, record in records:
-        result = _entry(number, record)
+        result = parse(number, record)
         if isinstance(result, str):
             problems.append(f"line {number}: {result}" if number else result)
         else:
             entries.append(result)
     if problems:
-        raise FaqFileError(path, problems)
+        raise FaqFileError(path, problems, action)
     return entries
+
+
+def read_faq(path: Path) -> list[FaqEntry]:
+    """Return every FAQ entry of the file, or raise FaqFileError listing every bad one."""
+    return read_entries(path, _entry)
 
 
 def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:
@@ -88,6 +103,8 @@ def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:
     for entry in entries:
         normalized = normalize(entry.question)
         qid = ctx.store.ensure_question(entry.question, normalized, question_hash(normalized), is_faq=True)
+        if entry.reference is not None:
+            ctx.store.set_reference(qid, entry.reference)
         counts["questions"] += 1
         if entry.answer is not None:
             answered.append(qid)

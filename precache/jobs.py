@@ -12,16 +12,22 @@ TASKS = {
     "quick": (GENERATE_QUICK, {}),
     "refresh": (GENERATE_QUICK, {"force": True}),
     "detailed": (GENERATE_DETAILED, {}),
+    "regenerate": (GENERATE_QUICK, {"regenerate": True}),
 }
 
 
 class Jobs:
     """Create, join, finish and wait for generation jobs."""
 
-    def __init__(self, redis_client, settings, celery=None):
+    def __init__(self, redis_client, settings, celery=None, tenant: str = ""):
         self.redis = redis_client
         self.settings = settings
         self.celery = celery
+        self.tenant = tenant  # the tasks these jobs send store their answers in this tenant's namespace
+
+    def for_tenant(self, tenant: str) -> "Jobs":
+        """Return jobs whose tasks work in one tenant's namespace."""
+        return self if tenant == self.tenant else Jobs(self.redis, self.settings, self.celery, tenant)
 
     def enqueue(self, ns: str, qhash: str, question_id_of, request_id: str | None = None,
                 kind: str = "quick") -> tuple[str, bool]:
@@ -44,15 +50,23 @@ class Jobs:
         try:
             question_id = question_id_of()
             self._write(job_id, question_id=question_id)
-            task, kwargs = TASKS[kind]
             # The request id travels as a message header, so worker logs carry it too.
-            self.celery.send_task(task, args=[question_id, job_id], kwargs=kwargs, task_id=job_id,
-                                  headers={"request_id": request_id or "-"})
+            self._send(kind, question_id, job_id, task_id=job_id, headers={"request_id": request_id or "-"})
         except Exception:
             self.redis.delete(lock)
             self.redis.delete(keys.job(job_id))
             raise
         return job_id, False
+
+    def _send(self, kind: str, question_id: int, job_id: str, **options) -> None:
+        task, kwargs = TASKS[kind]
+        if self.tenant:
+            kwargs = {**kwargs, "tenant": self.tenant}
+        self.celery.send_task(task, args=[question_id, job_id], kwargs=kwargs, **options)
+
+    def continue_with(self, kind: str, question_id: int, job_id: str) -> None:
+        """Send another task for a job that stays pending (its askers keep waiting), e.g. a regeneration."""
+        self._send(kind, question_id, job_id)
 
     def pending_job(self, ns: str, qhash: str, kind: str) -> str | None:
         """Return the id of the job of this kind running for a question, if any."""
@@ -81,7 +95,9 @@ class Jobs:
         else:
             self._write(job_id, status=FAILED, error=error)
         self.redis.hdel(keys.inflight(ns), job_id)
-        kind = self.redis.hget(keys.job(job_id), "kind")
+        # The lock is the one taken at enqueue time (the worker may answer a linked canonical question).
+        kind, locked_qhash = self.redis.hmget(keys.job(job_id), "kind", "qhash")
+        qhash = locked_qhash.decode() if locked_qhash else qhash
         lock = keys.pending(ns, qhash, kind.decode() if kind else "quick")
         if self.redis.get(lock) == job_id.encode():
             self.redis.delete(lock)

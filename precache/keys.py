@@ -46,3 +46,13 @@ def semantic_version() -> str:
 def inflight(ns: str) -> str:
     """Hash of questions being generated: job id -> question text and embedding (paraphrases join)."""
     return f"{PREFIX}:inflight:{ns}"
+
+
+def semantic_epoch() -> str:
+    """Counter bumped when cached questions change groups (linked paraphrases); web processes rebuild their index."""
+    return f"{PREFIX}:semantic:epoch"
+
+
+def scheduled_lock(name: str) -> str:
+    """Lock held while a scheduled job runs: a second copy started at the same time does nothing."""
+    return f"{PREFIX}:lock:scheduled:{name}"

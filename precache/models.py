@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -36,6 +37,10 @@ class Question(Base):
     text: Mapped[str] = mapped_column(Text)
     normalized: Mapped[str] = mapped_column(Text)
     is_faq: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A reference answer (from the FAQ) that generated answers are scored against; never served itself.
+    reference: Mapped[str | None] = mapped_column(Text)
+    # A paraphrase linked to the question that answers it (predictive precompute's clusters of misses).
+    canonical_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     answers: Mapped[list["Answer"]] = relationship(back_populates="question")
@@ -53,6 +58,11 @@ class Answer(Base):
     level: Mapped[str] = mapped_column(String(16))  # quick | detailed
     text: Mapped[str] = mapped_column(Text)
     curated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The tenant a curated answer belongs to ("" = no tenant); generated answers carry it in `namespace`.
+    tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # None: served when its quality clears the threshold; "approved": served anyway; "rejected": never served.
+    review: Mapped[str | None] = mapped_column(String(16))
     model: Mapped[str | None] = mapped_column(String(255))
     quality: Mapped[float | None] = mapped_column(Float)
     quality_components: Mapped[dict] = mapped_column(JSON, default=dict)

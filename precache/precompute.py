@@ -6,10 +6,8 @@ from precache.models import Answer, Question
 
 
 def unanswered_faq(ctx) -> list[Question]:
-    """Return FAQ questions with no answer servable in the current namespace."""
-    answered = select(Answer.question_id).where(
-        (Answer.namespace == ctx.settings.namespace) | Answer.curated
-    )
+    """Return FAQ questions with no answer servable in the context's namespace (tenant included)."""
+    answered = select(Answer.question_id).where(ctx.store.servable())
     query = select(Question).where(Question.is_faq, Question.id.not_in(answered)).order_by(Question.id)
     with ctx.sessions() as session:
         return list(session.scalars(query))

@@ -13,6 +13,14 @@ GENERATE_DETAILED = "worker.tasks.generate_detailed_answer"
 GENERATION_TIME_LIMIT_S = 300  # hard limit of one generation task
 HOUSEKEEPING_TIME_LIMIT_S = 120
 PRECOMPUTE_FAQ = "worker.tasks.precompute_faq_answers"
+# Scheduled jobs (celery beat): task name -> the setting holding its period in seconds.
+SCHEDULE = {
+    PRECOMPUTE_FAQ: "precompute_interval_s",
+    "worker.tasks.predictive_precompute": "predictive_interval_s",
+    "worker.tasks.refresh_stale_answers": "refresh_interval_s",
+    "worker.tasks.regenerate_low_quality_answers": "regenerate_interval_s",
+    "worker.tasks.prune_ask_log": "prune_interval_s",
+}
 
 
 def celery_config(settings) -> dict:
@@ -42,7 +50,12 @@ def celery_config(settings) -> dict:
             "worker.tasks.*": {"queue": HOUSEKEEPING},
         },
         "beat_schedule": {
-            "precompute-faq-answers": {"task": PRECOMPUTE_FAQ, "schedule": settings.precompute_interval_s},
+            task.rsplit(".", 1)[1].replace("_", "-"): {
+                "task": task, "schedule": getattr(settings, period),
+                # A run that could not start before the next one is due is dropped, not stacked.
+                "options": {"expires": getattr(settings, period)},
+            }
+            for task, period in SCHEDULE.items()
         },
         "beat_schedule_filename": str(settings.var_dir / "celerybeat-schedule"),
     }

@@ -15,7 +15,7 @@ import redis
 
 from precache import keys
 from precache.guards import Details, compatible, details
-from precache.semantic_store import answer_key, index_question, index_questions, load_embeddings
+from precache.semantic_store import answer_groups, answer_key, index_question, index_questions, load_embeddings
 from precache.vectors import VectorSearch
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,15 @@ class SemanticIndex:
         self._details: dict[int, Details] = {}
         self.vectors: VectorSearch | None = None
         self.version: bytes | None = None
+        self.epoch: bytes | None = None
         self.last_row = 0
         self._refresh_lock = threading.Lock()
+
+    def regroup(self, ctx) -> None:
+        """Read the answer key of every cached question again, in place (a search sees the old or new key)."""
+        groups = answer_groups(ctx, list(set(self.ids)))
+        for position, question_id in enumerate(self.ids):
+            self.answer_keys[position] = groups.get(question_id, self.answer_keys[position])
 
     @classmethod
     def from_settings(cls, settings) -> "SemanticIndex":
@@ -118,15 +125,18 @@ class SemanticIndex:
     def refresh(self, ctx) -> int:
         """Load embeddings stored since the last load if the Redis version moved; return how many."""
         try:
-            version = ctx.redis.get(keys.semantic_version())
+            version, epoch = ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch())
         except redis.RedisError as exc:
             log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
             return 0
-        if version == self.version and self.version is not None:
+        if version == self.version and self.version is not None and epoch == self.epoch:
             return 0
         with self._refresh_lock:
-            if version == self.version and self.version is not None:
+            if version == self.version and self.version is not None and epoch == self.epoch:
                 return 0
+            if epoch != self.epoch:  # questions changed groups (linked paraphrases): read every group again
+                self.regroup(ctx)
+                self.epoch = epoch
             rows = load_embeddings(ctx, self.model or ctx.settings.embedding_model, self.last_row)
             if rows:
                 ids, qhashes, texts, vectors, groups, last = rows

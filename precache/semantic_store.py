@@ -35,13 +35,31 @@ def load_embeddings(ctx, model: str, after: int):
     )
     with ctx.sessions() as session:
         rows = session.execute(query).all()
-        curated = _curated_answers(session, [r.question_id for r in rows])
     if not rows:
         return None
+    groups = answer_groups(ctx, [r.question_id for r in rows])
     vectors = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
-    groups = [answer_key(curated[r.question_id]) if r.question_id in curated else r.qhash for r in rows]
-    return ([r.question_id for r in rows], [r.qhash for r in rows], [r.text for r in rows], vectors, groups,
-            rows[-1].id)
+    return ([r.question_id for r in rows], [r.qhash for r in rows], [r.text for r in rows], vectors,
+            [groups[r.question_id] for r in rows], rows[-1].id)
+
+
+def answer_groups(ctx, question_ids: list[int]) -> dict[int, str]:
+    """Return each question's answer key: questions that share an answer share a key.
+
+    The key of a question is that of its canonical question when predictive precompute linked it
+    to one; then the text of its curated answer if it has one, else its own hash.
+    """
+    groups: dict[int, str] = {}
+    with ctx.sessions() as session:
+        for start in range(0, len(question_ids), 500):
+            chunk = question_ids[start:start + 500]
+            rows = session.execute(select(Question.id, Question.canonical_id).where(Question.id.in_(chunk))).all()
+            target = {qid: canonical or qid for qid, canonical in rows}
+            curated = _curated_answers(session, list(set(target.values())))
+            hashes = dict(session.execute(select(Question.id, Question.qhash)
+                                          .where(Question.id.in_(set(target.values())))).all())
+            groups.update({qid: answer_key(curated[t]) if t in curated else hashes[t] for qid, t in target.items()})
+    return groups
 
 
 def _curated_answers(session, question_ids: list[int]) -> dict[int, str]:
@@ -96,6 +114,14 @@ def _store_each(ctx, rows) -> int:
         except IntegrityError:
             pass
     return stored
+
+
+def regroup(ctx) -> None:
+    """Make every web process rebuild its index (answers were linked, replaced or rejected)."""
+    try:
+        ctx.redis.incr(keys.semantic_epoch())
+    except redis.RedisError as exc:
+        log.warning("semantic epoch not bumped, Redis unavailable: %s", exc)
 
 
 def _bump_version(ctx) -> None:

@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta, timezone
 
 import redis
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from precache import keys
@@ -39,14 +39,29 @@ def answer_payload(answer: Answer, question: Question) -> dict:
 
 
 class AnswerStore:
-    """Read and write answers for one namespace."""
+    """Read and write answers for one namespace (model + prompt version + tenant)."""
 
-    def __init__(self, sessions, redis_client: redis.Redis, settings):
+    def __init__(self, sessions, redis_client: redis.Redis, settings, tenant: str = ""):
         self.sessions = sessions
         self.redis = redis_client
         self.settings = settings
-        self.namespace = settings.namespace
-        self.ns = namespace_id(settings.namespace)
+        self.tenant = tenant
+        self.namespace = settings.namespace_for(tenant)
+        self.ns = namespace_id(self.namespace)
+
+    def for_tenant(self, tenant: str) -> "AnswerStore":
+        """Return the store of another tenant's namespace, on the same connections."""
+        return self if tenant == self.tenant else AnswerStore(self.sessions, self.redis, self.settings, tenant)
+
+    def visible(self):
+        """The SQL condition of answers this namespace may see: its own generated ones, its tenant's curated ones."""
+        return (Answer.namespace == self.namespace) | (Answer.curated & (Answer.tenant == self.tenant))
+
+    def servable(self):
+        """The SQL condition of answers served from cache: visible, not rejected, and good enough or vouched for."""
+        vouched = Answer.pinned | Answer.curated | (Answer.review == "approved")
+        good = Answer.quality.is_(None) | (Answer.quality >= self.settings.quality_threshold)
+        return self.visible() & ((Answer.review != "rejected") | Answer.review.is_(None)) & (vouched | good)
 
     def lookup(self, qhash: str) -> tuple[dict, str] | None:
         """Return (answer, "redis" | "sql") for a question hash, refilling Redis on an SQL hit."""
@@ -65,12 +80,16 @@ class AnswerStore:
     def _best_answer(self, qhash: str) -> dict | None:
         # Curated first, then fresh before expired, then the higher quality (a detailed answer
         # replaces the quick one when its quality is at least as high), then the newest.
+        # A paraphrase linked to a canonical question is answered by the canonical question's answers.
+        target = (select(func.coalesce(Question.canonical_id, Question.id)).where(Question.qhash == qhash)
+                  .scalar_subquery())
         query = (
             select(Answer, Question)
             .join(Question)
-            .where(Question.qhash == qhash)
-            .where((Answer.namespace == self.namespace) | Answer.curated)
+            .where(Answer.question_id == target)
+            .where(self.servable())
             .order_by(
+                Answer.pinned.desc(),
                 Answer.curated.desc(),
                 case((Answer.expires_at > utcnow(), 0), else_=1),
                 case((Answer.quality.is_(None), 1), else_=0),
@@ -108,8 +127,13 @@ class AnswerStore:
                 return session.scalar(select(Question.id).where(Question.qhash == qhash))
             return question.id
 
+    def set_reference(self, question_id: int, reference: str) -> None:
+        """Store the reference answer that generated answers to a question are scored against."""
+        with session_scope(self.sessions) as session:
+            session.get(Question, question_id).reference = reference
+
     def save_answer(self, question_id: int, text: str, level: str = "quick", **fields) -> dict:
-        """Store an answer in SQL, then put the question's best answer in the hot cache; return the new payload."""
+        """Store an answer in SQL, then put the question's best servable answer in the hot cache; return its payload."""
         curated = fields.pop("curated", False)
         expires = None if curated else utcnow() + timedelta(seconds=self.settings.answer_ttl_s)
         with session_scope(self.sessions) as session:
@@ -117,6 +141,7 @@ class AnswerStore:
             answer = Answer(
                 question=question,
                 namespace=self.namespace,
+                tenant=self.tenant,
                 level=level,
                 text=text,
                 curated=curated,
@@ -127,8 +152,35 @@ class AnswerStore:
             session.flush()
             payload = answer_payload(answer, question)
             qhash = question.qhash
-        self._cache(qhash, self._best_answer(qhash) or payload)
+        self.recache(qhash)
         return payload
+
+    def recache(self, qhash: str) -> dict | None:
+        """Put the question's best servable answer in the hot cache (or drop the entry when none is left)."""
+        best = self._best_answer(qhash)
+        if best is None:
+            try:
+                self.redis.delete(keys.answer(self.ns, qhash))
+            except redis.RedisError as exc:
+                log.warning("hot cache unavailable, cannot drop %s: %s", qhash, exc)
+            return None
+        self._cache(qhash, best)
+        return best
+
+    def servable_answer(self, answer_id: int) -> bool:
+        """Tell whether a stored answer passes the gate in this namespace."""
+        query = select(Answer.id).where(Answer.id == answer_id, self.servable())
+        with self.sessions() as session:
+            return session.scalar(query) is not None
+
+    def gated_count(self, question_id: int) -> int:
+        """Return how many generated answers of a question in this namespace failed the quality gate."""
+        query = select(func.count(Answer.id)).where(
+            Answer.question_id == question_id, Answer.namespace == self.namespace, ~Answer.curated,
+            Answer.quality < self.settings.quality_threshold,
+        )
+        with self.sessions() as session:
+            return int(session.scalar(query) or 0)
 
     def answer_by_id(self, answer_id: int) -> dict | None:
         """Return the payload of one stored answer."""
@@ -138,20 +190,20 @@ class AnswerStore:
 
     def has_answer(self, question_id: int) -> bool:
         """Tell whether a question already has an answer servable in this namespace."""
-        query = select(Answer.id).where(Answer.question_id == question_id)
-        query = query.where((Answer.namespace == self.namespace) | Answer.curated).limit(1)
+        query = select(Answer.id).where(Answer.question_id == question_id, self.servable()).limit(1)
         with self.sessions() as session:
             return session.scalar(query) is not None
 
     def has_curated(self, question_id: int, text: str) -> bool:
         """Tell whether this exact curated answer is already stored."""
-        query = select(Answer.id).where(Answer.question_id == question_id, Answer.curated, Answer.text == text)
+        query = select(Answer.id).where(Answer.question_id == question_id, Answer.curated, Answer.text == text,
+                                        Answer.tenant == self.tenant)
         with self.sessions() as session:
             return session.scalar(query.limit(1)) is not None
 
     def has_level(self, question_id: int, level: str) -> bool:
         """Tell whether a fresh answer of this level exists for the question in this namespace."""
         query = select(Answer.id).where(Answer.question_id == question_id, Answer.level == level,
-                                        Answer.namespace == self.namespace, Answer.expires_at > utcnow())
+                                        Answer.expires_at > utcnow(), self.servable())
         with self.sessions() as session:
             return session.scalar(query.limit(1)) is not None

@@ -99,3 +99,11 @@ def runner(config, monkeypatch):
     for key, value in config.items():
         monkeypatch.setenv(f"PRECACHE_{key.upper()}", str(value))
     return CliRunner()
+
+
+def store_question(ctx, text: str) -> tuple[int, str]:
+    """Store a question as the ladder would; return (question id, its hash)."""
+    from precache.normalize import normalize, question_hash
+
+    normalized = normalize(text)
+    return ctx.store.ensure_question(text, normalized, question_hash(normalized)), question_hash(normalized)

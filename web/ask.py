@@ -31,6 +31,7 @@ def ask():
     started = time.perf_counter()
     ctx = current_app.extensions["precache"]
     req = parse_ask(request, ctx.settings)
+    ctx = ctx.for_tenant(req.tenant)
     item = make_ask(req.question, req.wait_ms, req.detail)
     try:
         outcome = climb(ctx, item)
@@ -47,7 +48,7 @@ def ask():
 def record(ctx, item: Ask, body: dict, seconds: float, stale: bool) -> None:
     """Count the ask in the metrics and write it to the ask log."""
     metrics.observe_ask(body["source"], seconds, body.get("quality"), stale)
-    entry = AskLog(question=item.question, qhash=item.qhash, namespace=ctx.settings.namespace,
+    entry = AskLog(question=item.question, qhash=item.qhash, namespace=ctx.store.namespace,
                    source=body["source"], latency_ms=round(seconds * 1000, 3), answer_id=body.get("answer_id"),
                    job_id=body.get("job_id"), request_id=request_id.get())
     try:

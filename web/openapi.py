@@ -16,7 +16,12 @@ from pydantic import BaseModel
 from web.schemas import (
     AskPending,
     AskReady,
+    TENANT_PATTERN,
     AskRequest,
+    FaqImportRequest,
+    PinRequest,
+    ReplaceRequest,
+    TenantRequest,
     ErrorBody,
     Health,
     JobStatus,
@@ -33,7 +38,8 @@ REF = "#/components/schemas/{model}"
 ERRORS = {
     400: "Invalid request: a bad or unknown field, an empty, over-long or control-character question, "
          "invalid JSON or UTF-8, or a bad query value.",
-    404: "Unknown route, or unknown or expired job.",
+    401: "Admin route without the right X-API-Key header.",
+    404: "Unknown route, unknown or expired job, unknown answer, or the admin API disabled (no PRECACHE_API_KEY).",
     405: "Method not allowed on this path.",
     413: "Body over PRECACHE_MAX_BODY_BYTES (refused before it is read whole).",
     415: "Body is not JSON (send Content-Type: application/json).",
@@ -104,7 +110,9 @@ def operations() -> list[Operation]:
             "get", "/v1/ask/stream", "askStream",
             "Server-Sent Events: `answer` (instant) or `pending`, then `quick`, then `detailed`, then `done`",
             query=(Query("question", AskRequest.model_json_schema()["properties"]["question"],
-                         "the question, as in POST /v1/ask", required=True),),
+                         "the question, as in POST /v1/ask", required=True),
+                   Query("tenant", {"type": "string", "pattern": f"^{TENANT_PATTERN.pattern}$"},
+                         "the tenant, as in POST /v1/ask")),
             responses={200: "text/event-stream", 400: ErrorBody},
         ),
         Operation(
@@ -124,8 +132,32 @@ def operations() -> list[Operation]:
         Operation("get", "/healthz", "healthz", "Liveness", responses={200: Health}),
         Operation("get", "/readyz", "readyz", "Readiness: the state of Redis, the database and the broker",
                   responses={200: Ready, 503: Ready}),
+        *admin_operations(),
         Operation("get", "/openapi.json", "openapi", "This description of the API (OpenAPI 3.1)",
                   responses={200: "application/json"}),
+    ]
+
+
+def admin_operations() -> list[Operation]:
+    """The admin routes (header X-API-Key)."""
+    errors = {400: ErrorBody, 401: ErrorBody, 404: ErrorBody}
+    answer = {"answer_id": "the answer's id (from GET /v1/admin/review or an ask's answer_id)"}
+    tenant = Query("tenant", {"type": "string", "pattern": f"^{TENANT_PATTERN.pattern}$"}, "the tenant")
+    return [
+        Operation("post", "/v1/admin/faq", "adminFaqImport", "Import FAQ entries (all or none)",
+                  request=FaqImportRequest, responses={200: "application/json", **errors}),
+        Operation("post", "/v1/admin/precompute", "adminPrecompute", "Queue every FAQ question without an answer",
+                  request=TenantRequest, responses={200: "application/json", **errors}),
+        Operation("get", "/v1/admin/review", "adminReview", "Answers below the quality threshold, not yet reviewed",
+                  query=(tenant, Query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most")),
+                  responses={200: "application/json", **errors}),
+        *[Operation("post", f"/v1/admin/answers/{{answer_id}}/{verb}", f"admin{verb.title()}", summary,
+                    request=body, query=(tenant,), path_params=answer, responses={200: "application/json", **errors})
+          for verb, summary, body in (
+              ("approve", "Serve this answer whatever its quality", None),
+              ("invalidate", "Never serve this answer again", None),
+              ("pin", "Serve this answer first (or stop: {\"pinned\": false})", PinRequest),
+              ("replace", "Replace this answer by a curated one", ReplaceRequest))],
     ]
 
 

@@ -1,6 +1,7 @@
 """Request bodies: parsed strictly, every mistake reported with what to fix."""
 
 import json
+import re
 import unicodedata
 from typing import Literal
 
@@ -18,6 +19,47 @@ class AskRequest(BaseModel):
     question: StrictStr
     wait_ms: StrictInt = Field(0, ge=0)
     detail: Literal["quick", "detailed"] = "quick"
+    tenant: StrictStr | None = Field(None, description="Tenant whose answers to use; tenants never share answers.")
+
+
+class FaqItem(BaseModel):
+    question: StrictStr
+    answer: StrictStr | None = None
+    reference: StrictStr | None = None
+
+
+class FaqImportRequest(BaseModel):
+    """Admin: FAQ entries to import (all or none)."""
+
+    entries: list[FaqItem]
+    tenant: StrictStr | None = None
+
+
+class TenantRequest(BaseModel):
+    """Admin: the tenant to work in (none: the default namespace)."""
+
+    tenant: StrictStr | None = None
+
+
+class PinRequest(BaseModel):
+    pinned: bool = True
+
+
+class ReplaceRequest(BaseModel):
+    answer: StrictStr
+
+
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_tenant(tenant: str | None) -> str:
+    """Return a valid tenant name ("" for none), or raise ApiError saying what a tenant may look like."""
+    if tenant is None or tenant == "":
+        return ""
+    if not TENANT_PATTERN.fullmatch(tenant):
+        raise ApiError(400, "invalid_field", "tenant: use 1-64 letters, digits, '.', '_' or '-', "
+                       "starting with a letter or digit")
+    return tenant
 
 
 def read_json_object(request) -> dict:
@@ -46,6 +88,7 @@ def parse_ask(request, settings) -> AskRequest:
     check_question(ask.question, settings.max_question_chars)
     if ask.wait_ms > settings.max_wait_ms:
         raise ApiError(400, "invalid_field", f"wait_ms: must be at most {settings.max_wait_ms}")
+    ask.tenant = check_tenant(ask.tenant)
     return ask
 
 

@@ -10,7 +10,7 @@ from precache.jobs import READY
 from web.ask import make_ask, record
 from web.errors import ApiError
 from web.ladder import climb, ready_body
-from web.schemas import check_question
+from web.schemas import check_question, check_tenant
 
 bp = Blueprint("stream", __name__)
 
@@ -27,6 +27,7 @@ def stream():
     if question is None:
         raise ApiError(400, "invalid_field", "question: required as a query parameter (?question=...)")
     check_question(question, ctx.settings.max_question_chars)
+    ctx = ctx.for_tenant(check_tenant(request.args.get("tenant")))
     item = make_ask(question, 0)
     outcome = climb(ctx, item)
     record(ctx, item, outcome.body, time.perf_counter() - started, outcome.stale)

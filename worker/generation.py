@@ -1,13 +1,13 @@
 """Generate, store and announce one answer: the body of the generation tasks."""
 
 import logging
-import math
 import time
 
 from precache import keys
 from precache.jobs import PENDING
 from precache.embedder import shared_embedder
 from precache.semantic_store import index_question
+from precache.quality import Scorer, llm_judge
 from precache.telemetry import record_generation
 from precache.models import Question
 from worker.backends import Backend, BackendError
@@ -32,9 +32,15 @@ def _already_done(ctx, question, kind: str) -> bool:
 
 def answer_question(ctx, backend: Backend, question_id: int, job_id: str, kind: str = "quick",
                     worker: str = "") -> dict | None:
-    """Run one generation job (quick, refresh or detailed) unless its work is done; finish the job."""
+    """Run one generation job (quick, refresh, regenerate or detailed) unless its work is done; finish the job.
+
+    An answer below the quality threshold is stored for review but not served; the job then goes on
+    with a regeneration (detailed settings) until one passes or QUALITY_MAX_TRIES answers failed.
+    """
     with ctx.sessions() as session:
         question = session.get(Question, question_id)
+        if question is not None and question.canonical_id:  # a linked paraphrase: answer its canonical question
+            question = session.get(Question, question.canonical_id) or question
     if question is None:
         raise ValueError(f"question {question_id} does not exist")
     record = ctx.jobs.get(job_id)
@@ -42,10 +48,18 @@ def answer_question(ctx, backend: Backend, question_id: int, job_id: str, kind: 
         served = ctx.store.lookup(question.qhash)
         ctx.jobs.finish(job_id, ctx.ns, question.qhash, answer_id=served[0]["answer_id"] if served else None)
         return served[0] if served else None
-    level = "detailed" if kind == "detailed" else "quick"
+    settings = ctx.settings
+    gated = ctx.store.gated_count(question.id) if kind != "detailed" else 0
+    if gated >= settings.quality_max_tries:
+        ctx.jobs.finish(job_id, ctx.ns, question.qhash, error=f"{gated} answers failed the quality gate; "
+                        "the question is left for review")
+        return None
+    level = "detailed" if kind == "detailed" or gated else "quick"
     try:
         payload = _generate_and_store(ctx, backend, question, job_id, level, worker)
         _index(ctx, question.id)
+        if not ctx.store.servable_answer(payload["answer_id"]):
+            return _gated(ctx, question, job_id, kind, payload, gated + 1)
         if level == "quick" and not ctx.store.has_level(question.id, "detailed"):
             # Queued before the quick job finishes, so a streaming asker always finds it.
             ctx.jobs.enqueue(ctx.ns, question.qhash, lambda: question.id, kind="detailed")
@@ -54,6 +68,19 @@ def answer_question(ctx, backend: Backend, question_id: int, job_id: str, kind: 
         raise
     ctx.jobs.finish(job_id, ctx.ns, question.qhash, answer_id=payload["answer_id"])
     return payload
+
+
+def _gated(ctx, question, job_id: str, kind: str, payload: dict, failed: int) -> None:
+    """Handle an answer that failed the quality gate: regenerate within the job, or give up for review."""
+    threshold = ctx.settings.quality_threshold
+    log.warning("answer %s to question %s has quality %.3f < %.2f: kept for review, not served",
+                payload["answer_id"], question.id, payload["quality"], threshold)
+    if kind != "detailed" and failed < ctx.settings.quality_max_tries:
+        ctx.jobs.continue_with("regenerate", question.id, job_id)
+        return None
+    ctx.jobs.finish(job_id, ctx.ns, question.qhash, error=f"quality {payload['quality']:.3f} is below the "
+                    f"threshold {threshold}; the answer is kept for review")
+    return None
 
 
 def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
@@ -66,16 +93,20 @@ def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
     record_generation(ctx.redis, backend.name, worker, latency_ms / 1000, gen.completion_tokens)
     if not gen.text.strip():
         raise BackendError("the model returned an empty answer; nothing was cached")
-    confidence = math.exp(gen.mean_logprob)
-    log.info("generated answer for question %s in %.0f ms (%d tokens)", question.id, latency_ms,
-             gen.completion_tokens)
+    text = gen.text.strip()
+    judge = llm_judge(backend) if settings.quality_judge else None
+    result = Scorer(shared_embedder(settings.embedding_model, threads=None), judge).score(
+        question.text, text, reference=question.reference, mean_logprob=gen.mean_logprob,
+        finish_reason=gen.finish_reason)
+    log.info("generated answer for question %s in %.0f ms (%d tokens, quality %.3f)", question.id, latency_ms,
+             gen.completion_tokens, result.quality)
     return ctx.store.save_answer(
         question.id,
-        gen.text.strip(),
+        text,
         level=level,
         model=settings.llm_model,
-        quality=round(confidence, 4),
-        quality_components={"confidence": round(confidence, 4), "finish_reason": gen.finish_reason},
+        quality=result.quality,
+        quality_components={**result.components, "finish_reason": gen.finish_reason},
         latency_ms=round(latency_ms, 1),
         prompt_tokens=gen.prompt_tokens,
         completion_tokens=gen.completion_tokens,

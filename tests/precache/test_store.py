@@ -2,12 +2,9 @@
 from precache import keys
 from precache.config import load_settings
 from precache.context import Context
-from precache.normalize import normalize, question_hash
+from precache.normalize import question_hash
+from tests.conftest import store_question as _question
 
-
-def _question(ctx, text):
-    n = normalize(text)
-    return ctx.store.ensure_question(text, n, question_hash(n)), question_hash(n)
 
 
 def test_saved_answer_is_hot_then_refilled_from_sql(ctx, redis_client):

@@ -1,0 +1,100 @@
+"""The admin API under /v1/admin (header X-API-Key): import FAQ entries, trigger precompute, review,
+approve, reject (invalidate), pin and replace answers. Without PRECACHE_API_KEY it is disabled."""
+
+import hmac
+
+from flask import Blueprint, current_app, jsonify, request
+
+from precache import admin
+from precache.faq import import_faq
+from web.errors import ApiError
+from web.schemas import check_tenant, read_json_object
+
+bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
+
+
+@bp.before_request
+def _authenticate():
+    key = current_app.extensions["precache"].settings.api_key
+    if key is None or not key.get_secret_value():
+        raise ApiError(404, "admin_disabled", "the admin API is disabled; set PRECACHE_API_KEY to enable it")
+    given = request.headers.get("X-API-Key", "")
+    # Constant time: the comparison takes as long whatever prefix of the key is right.
+    if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), key.get_secret_value().encode()):
+        raise ApiError(401, "unauthorized", "send the admin key in the X-API-Key header")
+
+
+def _ctx(tenant: str | None = None):
+    ctx = current_app.extensions["precache"]
+    return ctx.for_tenant(check_tenant(tenant if tenant is not None else request.args.get("tenant")))
+
+
+def _body() -> dict:
+    return read_json_object(request) if request.content_length else {}
+
+
+@bp.post("/faq")
+def faq_import():
+    """Body {"entries": [{"question", "answer"?, "reference"?}], "tenant"?}: import them all, or none."""
+    from precache.faq import _entry
+
+    body = read_json_object(request)
+    entries = body.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise ApiError(400, "invalid_field", "entries: send a non-empty list of {\"question\", \"answer\"?} objects")
+    parsed = [_entry(number, record) for number, record in enumerate(entries)]
+    problems = [f"entries[{n}]: {p}" for n, p in enumerate(parsed) if isinstance(p, str)]
+    if problems:
+        raise ApiError(400, "invalid_entries", "; ".join(problems[:20]) + "; nothing imported")
+    return jsonify(import_faq(_ctx(body.get("tenant")), parsed))
+
+
+@bp.post("/precompute")
+def precompute():
+    """Queue generation for every FAQ question without a servable answer (body {"tenant"?})."""
+    from precache.precompute import queue_unanswered
+
+    job_ids = queue_unanswered(_ctx(_body().get("tenant")))
+    return jsonify({"queued": len(job_ids), "job_ids": job_ids})
+
+
+@bp.get("/review")
+def review():
+    """Answers below the quality threshold that nobody has approved or rejected (?tenant=&limit=)."""
+    limit = request.args.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise ApiError(400, "invalid_field", "limit: a whole number from 1 to 1000")
+    return jsonify({"answers": admin.awaiting_review(_ctx(), int(limit))})
+
+
+def _act(action, answer_id: int, *args):
+    try:
+        return jsonify(action(_ctx(), answer_id, *args))
+    except admin.NotFound as exc:
+        raise ApiError(404, "answer_not_found", f"{exc}; list answers with GET /v1/admin/review") from None
+
+
+@bp.post("/answers/<int:answer_id>/approve")
+def approve(answer_id: int):
+    return _act(admin.approve, answer_id)
+
+
+@bp.post("/answers/<int:answer_id>/invalidate")
+def invalidate(answer_id: int):
+    return _act(admin.reject, answer_id)
+
+
+@bp.post("/answers/<int:answer_id>/pin")
+def pin(answer_id: int):
+    pinned = _body().get("pinned", True)
+    if not isinstance(pinned, bool):
+        raise ApiError(400, "invalid_field", "pinned: true or false")
+    return _act(admin.pin, answer_id, pinned)
+
+
+@bp.post("/answers/<int:answer_id>/replace")
+def replace(answer_id: int):
+    text = read_json_object(request).get("answer")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, "invalid_field", "answer: send the new answer text")
+    return _act(admin.replace, answer_id, text.strip())
