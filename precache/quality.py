@@ -30,7 +30,8 @@ REFERENCE_FLOOR, REFERENCE_CEIL = 0.2, 0.8
 
 _REFUSAL = re.compile(
     r"\b(i('| a)?m (sorry|afraid)|i (can ?not|can't|am unable to|won't|do not have|don't have) "
-    r"(help|assist|answer|provide|access|information)|as an ai( language model)?|i'm not able to)\b",
+    r"(help|assist|answer|provide|access|information)|as an ai( language model)?|"
+    r"i('m| am) not able to (help|assist|answer|provide))\b",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -107,13 +108,28 @@ def language_penalty(question: str, answer: str) -> float:
     Short questions are often ambiguous ("Hotel Wi-Fi?"), so the question only has to make the
     answer's language unlikely (< 5 %), while the answer must be clear about its own (>= 90 %).
     """
-    if len(_WORD.findall(answer)) < 4:
-        return 1.0
+    if len(_WORD.findall(answer)) < 4 or len(_WORD.findall(question)) < 3:
+        return 1.0  # too short to tell ("hello", "Wi-Fi?")
     answer_probs = language_probabilities(answer)
     lang = max(answer_probs, key=answer_probs.get)
     if answer_probs[lang] < 0.9:
         return 1.0
     return 0.1 if language_probabilities(question).get(lang, 0.0) < 0.05 else 1.0
+
+
+_SENTENCE_END = re.compile(r"(?<=[^\d\s])[.!?:](?=\s|$)|\n")  # "1." starts a list item, it ends nothing
+
+
+def trim_to_sentence(text: str, keep: float = 0.4) -> str:
+    """Cut a generation that hit its token limit back to its last complete sentence or line.
+
+    Returns the text unchanged when that would keep less than `keep` of it (better a visibly
+    cut answer, penalised by the score, than a stub).
+    """
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if not ends or ends[-1] < keep * len(text):
+        return text
+    return text[:ends[-1]].rstrip()
 
 
 def penalties(question: str, answer: str, finish_reason: str | None = None) -> dict[str, float]:

@@ -21,7 +21,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import delete, distinct, func, select, update
+from sqlalchemy import delete, func, select, update
 
 from precache import keys
 from precache.db import session_scope
@@ -47,7 +47,7 @@ def exclusive(ctx, name: str, ttl_s: int):
 def tenants(ctx) -> list[str]:
     """Return the tenants that have answers ("" is the default namespace, always first)."""
     with ctx.sessions() as session:
-        found = set(session.scalars(select(distinct(Answer.tenant))))
+        found = set(session.scalars(select(Answer.tenant).distinct()))
     return ["", *sorted(t for t in found if t)]
 
 

@@ -7,7 +7,7 @@ from precache import keys
 from precache.jobs import PENDING
 from precache.embedder import shared_embedder
 from precache.semantic_store import index_question
-from precache.quality import Scorer, llm_judge
+from precache.quality import Scorer, llm_judge, trim_to_sentence
 from precache.telemetry import record_generation
 from precache.models import Question
 from worker.backends import Backend, BackendError
@@ -93,11 +93,14 @@ def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
     record_generation(ctx.redis, backend.name, worker, latency_ms / 1000, gen.completion_tokens)
     if not gen.text.strip():
         raise BackendError("the model returned an empty answer; nothing was cached")
-    text = gen.text.strip()
+    text, finish_reason = gen.text.strip(), gen.finish_reason
+    if finish_reason == "length":  # cut at the token limit: keep the complete sentences
+        trimmed = trim_to_sentence(text)
+        text, finish_reason = trimmed, ("trimmed" if trimmed != text else finish_reason)
     judge = llm_judge(backend) if settings.quality_judge else None
     result = Scorer(shared_embedder(settings.embedding_model, threads=None), judge).score(
         question.text, text, reference=question.reference, mean_logprob=gen.mean_logprob,
-        finish_reason=gen.finish_reason)
+        finish_reason=finish_reason)
     log.info("generated answer for question %s in %.0f ms (%d tokens, quality %.3f)", question.id, latency_ms,
              gen.completion_tokens, result.quality)
     return ctx.store.save_answer(
@@ -106,7 +109,7 @@ def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
         level=level,
         model=settings.llm_model,
         quality=result.quality,
-        quality_components={**result.components, "finish_reason": gen.finish_reason},
+        quality_components={**result.components, "finish_reason": finish_reason},
         latency_ms=round(latency_ms, 1),
         prompt_tokens=gen.prompt_tokens,
         completion_tokens=gen.completion_tokens,

@@ -31,6 +31,9 @@ def stack_env(database_url: str, var_dir: Path, **extra) -> dict:
         "PRECACHE_LLM_MAX_TOKENS_QUICK": "24",
         "PRECACHE_LLM_MAX_TOKENS_DETAILED": "40",
         "PRECACHE_LLM_THREADS": "2",
+        # A 24-token model cuts answers and they score low: the gate is off for the plumbing
+        # tests (threshold 0); tests/integration/test_quality_gate.py runs it at its default.
+        "PRECACHE_QUALITY_THRESHOLD": "0",
     })
     env.update({f"PRECACHE_{k.upper()}": str(v) for k, v in extra.items()})
     return env
@@ -100,14 +103,14 @@ class Stack:
                               capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def stack(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("stack")
+@contextlib.contextmanager
+def running_stack(kind: str, tmp: Path, **extra):
+    """Start a real worker and gunicorn on a fresh database of `kind`; yield a Stack; stop them."""
     cache = redis_lib.Redis.from_url(REDIS_URL)
     cache.flushdb()
     redis_lib.Redis.from_url(BROKER_URL).flushdb()
-    with contextlib.contextmanager(migrated_database)(request.param, tmp) as url:
-        env = stack_env(url, tmp / "var")
+    with contextlib.contextmanager(migrated_database)(kind, tmp) as url:
+        env = stack_env(url, tmp / "var", **extra)
         port = free_port()
         worker = start(["worker"], env, tmp / "worker.log")
         web = start(["web", "--port", str(port)], env, tmp / "web.log")
@@ -120,3 +123,9 @@ def stack(request, tmp_path_factory):
             stop(web)
             stop(worker)
             cache.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(request, tmp_path_factory):
+    with running_stack(request.param, tmp_path_factory.mktemp("stack")) as running:
+        yield running

@@ -32,7 +32,8 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path):
     web, flower, redis_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRECACHE_")}
     env.update(PRECACHE_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", PRECACHE_WEB_PORT=str(web),
-               PRECACHE_FLOWER_PORT=str(flower), PRECACHE_LLM_MAX_TOKENS_QUICK="24", PRECACHE_WEB_WORKERS="1")
+               PRECACHE_FLOWER_PORT=str(flower), PRECACHE_LLM_MAX_TOKENS_QUICK="24", PRECACHE_WEB_WORKERS="1",
+               PRECACHE_QUALITY_THRESHOLD="0")  # 24-token answers are cut: gate off (see conftest.stack_env)
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "precache", "up"], cwd=tmp_path, env=env,
