@@ -80,3 +80,22 @@ def test_stats_prints_sections(runner):
     result = runner.invoke(main, ["stats"])
     assert result.exit_code == 0
     assert "asks:" in result.output and "queues:" in result.output
+
+
+def test_admin_review_approve_invalidate(runner, ctx):
+    from tests.conftest import store_question
+
+    qid, qhash = store_question(ctx, "Can I pay in instalments?")
+    low = ctx.store.save_answer(qid, "pay pay pay", model="m", quality=0.1)
+    listed = runner.invoke(main, ["admin", "review", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.output.splitlines()[0])["answer_id"] == low["answer_id"]
+    assert ctx.store.lookup(qhash) is None
+    approved = runner.invoke(main, ["admin", "approve", str(low["answer_id"])])
+    assert approved.exit_code == 0 and json.loads(approved.output)["review"] == "approved"
+    assert ctx.store.lookup(qhash)[0]["answer_id"] == low["answer_id"]
+    assert runner.invoke(main, ["admin", "invalidate", str(low["answer_id"])]).exit_code == 0
+    assert ctx.store.lookup(qhash) is None
+    missing = runner.invoke(main, ["admin", "pin", "987654"])
+    assert missing.exit_code == 1 and "no answer 987654" in missing.output
+    bad_tenant = runner.invoke(main, ["admin", "review", "--tenant", "bad tenant"])
+    assert bad_tenant.exit_code == 2 and "--tenant" in bad_tenant.output

@@ -90,3 +90,11 @@ def test_unreadable_gguf_names_the_path(tmp_path):
 def test_hub_id_is_refused_with_a_hint():
     with pytest.raises(BackendError, match="needs a GGUF file"):
         make_backend(llm_model="HuggingFaceTB/SmolLM2-135M-Instruct").load()
+
+
+def test_llm_judge_rates_with_the_real_model(backend):
+    from precache.quality import llm_judge
+
+    judge = llm_judge(backend)
+    score = judge("What is the capital of France?", "The capital of France is Paris.")
+    assert score in {0.0, 0.25, 0.5, 0.75, 1.0}  # a digit 1-5 parsed (or the neutral 0.5)
