@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         "", description="GGUF file name inside the hub repo named by LLM_MODEL (llama_cpp; downloaded once)."
     )
     llm_quantization: Literal["none", "8bit", "4bit"] = Field(
-        "none", description="Weight quantization for the transformers backend (bitsandbytes, CUDA)."
+        "none", description="Weight quantization for the transformers backend (bitsandbytes; CUDA, or its CPU backend)."
     )
     llm_bnb_4bit_quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit weight type (bitsandbytes).")
     llm_bnb_compute_dtype: Literal["fp16", "bf16", "fp32"] = Field(

@@ -64,6 +64,21 @@ def test_unsupported_transformers_settings_stop_the_worker_saying_what_to_change
     lines = [line for line in result.stderr.splitlines() if "cannot load the model" in line]
     assert len(lines) == 1 and f"PRECACHE_{setting}={value}" in lines[0] and hint in lines[0]
 
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_bitsandbytes_that_cannot_run_here_stops_the_worker_saying_what_to_change(env, tmp_path):
+    broken = tmp_path / "shadow" / "bitsandbytes"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("no kernels for this machine")\n')
+    env["PYTHONPATH"] = os.pathsep.join([str(broken.parent), env.get("PYTHONPATH", "")])
+    env.update({"PRECACHE_LLM_BACKEND": "transformers", "PRECACHE_LLM_DEVICE": "cpu", "PRECACHE_LLM_QUANTIZATION": "4bit"})
+    result = subprocess.run([sys.executable, "-m", "precache", "worker"], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    [line] = [line for line in result.stderr.splitlines() if "cannot load the model" in line]
+    assert "bitsandbytes cannot run it on cpu here (no kernels for this machine)" in line
+    assert "set PRECACHE_LLM_QUANTIZATION=none" in line
+
 def _environ(pid: int) -> list[bytes]:
     return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 

@@ -16,6 +16,11 @@ class BackendError(RuntimeError):
     """A backend cannot load its model or generate; the message says why in one line."""
 
 
+def one_line(exc: Exception) -> str:
+    """Return the first line of an exception's message, or its type name when it has none."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 @dataclass(frozen=True)
 class Generation:
     """One generated answer."""

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from worker.backends.base import Backend, BackendError, Generation, Message
+from worker.backends.base import Backend, BackendError, Generation, Message, one_line
 from worker.backends.models import resolve_model
 
 try:
@@ -53,7 +53,7 @@ class LlamaCppBackend(Backend):
         try:
             return llama_cpp.Llama(model_path=str(path), **self._params())
         except Exception as exc:
-            raise BackendError(f"cannot load GGUF model {path}: {_reason(exc)}") from exc
+            raise BackendError(f"cannot load GGUF model {path}: {one_line(exc)}") from exc
 
     def _from_hub(self) -> "llama_cpp.Llama":
         """Download the file once into the hub cache (huggingface_hub), then load it from there."""
@@ -62,7 +62,7 @@ class LlamaCppBackend(Backend):
             return llama_cpp.Llama.from_pretrained(repo_id=repo, filename=filename, **self._params())
         except Exception as exc:
             raise BackendError(
-                f"cannot get {filename} from hub repo {repo} ({_reason(exc)}); without a hub, download the file "
+                f"cannot get {filename} from hub repo {repo} ({one_line(exc)}); without a hub, download the file "
                 "and set PRECACHE_LLM_MODEL to its path and PRECACHE_LLM_MODEL_FILE to nothing"
             ) from exc
 
@@ -134,7 +134,3 @@ class LlamaCppBackend(Backend):
         token = int(np.argmax(logits))
         log_normalizer = logits[token] + np.log(np.exp(logits - logits[token]).sum())
         return token, float(logits[token] - log_normalizer)
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from worker.backends.base import NEUTRAL_MEAN_LOGPROB, Backend, BackendError, Generation, Message
+from worker.backends.base import NEUTRAL_MEAN_LOGPROB, Backend, BackendError, Generation, Message, one_line
 
 log = logging.getLogger(__name__)
 
@@ -122,4 +122,4 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _reason(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{type(exc).__name__}: {one_line(exc)}"

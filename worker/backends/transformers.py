@@ -5,7 +5,7 @@ import importlib.util
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-from worker.backends.base import Backend, BackendError, Generation, Message
+from worker.backends.base import Backend, BackendError, Generation, Message, one_line
 from worker.backends.models import ResolvedModel, resolve_model
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -40,13 +40,18 @@ class TransformersBackend(Backend):
         quantization = self._quantization_config()
         self.attention = self._attention()
         model = resolve_model(self.settings.llm_model)
+        if quantization is not None and model.gguf_file:
+            raise BackendError(
+                f"PRECACHE_LLM_QUANTIZATION={self.settings.llm_quantization} cannot apply to a GGUF model "
+                f"({_where(model)}; transformers dequantizes GGUF files): set PRECACHE_LLM_QUANTIZATION=none, or "
+                "PRECACHE_LLM_MODEL to a model folder or hub id"
+            )
         try:
             self._load_weights(model, quantization)
         except BackendError:
             raise
         except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise BackendError(f"cannot load model {_where(model)}: {reason}") from exc
+            raise BackendError(f"cannot load model {_where(model)}: {one_line(exc)}") from exc
         self.model.eval()
         self._eos_ids = self._end_token_ids()
 
@@ -119,26 +124,39 @@ class TransformersBackend(Backend):
             probe = torch.ones(4, 4, dtype=dtype, device=self.device)
             torch.softmax(probe @ probe, dim=-1).sum().item()
         except RuntimeError as exc:
-            raise BackendError(
-                f"PRECACHE_LLM_DTYPE={name} does not work on {self.device} ({str(exc).splitlines()[0]}); use fp32"
-            ) from None
+            raise BackendError(f"PRECACHE_LLM_DTYPE={name} does not work on {self.device} ({one_line(exc)}); use fp32") from None
         return dtype
 
     def _quantization_config(self) -> BitsAndBytesConfig | None:
         mode = self.settings.llm_quantization
         if mode == "none":
             return None
-        if self.device.type != "cuda":
-            raise BackendError(
-                f"PRECACHE_LLM_QUANTIZATION={mode} needs a CUDA GPU (bitsandbytes) but this worker runs on "
-                f"{self.device}; set PRECACHE_LLM_QUANTIZATION=none, or run it on a GPU with PRECACHE_LLM_DEVICE=cuda"
-            )
         if importlib.util.find_spec("bitsandbytes") is None:
             raise BackendError(
                 f"PRECACHE_LLM_QUANTIZATION={mode} needs bitsandbytes: pip install 'precache[gpu]', "
                 "or set PRECACHE_LLM_QUANTIZATION=none"
             )
+        try:
+            self._probe_bitsandbytes(mode)
+        except Exception as exc:
+            raise BackendError(
+                f"PRECACHE_LLM_QUANTIZATION={mode}: bitsandbytes cannot run it on {self.device} here "
+                f"({one_line(exc)}); set PRECACHE_LLM_QUANTIZATION=none, or run on a CUDA GPU (PRECACHE_LLM_DEVICE=cuda)"
+            ) from None
         return quantization_config(self.settings)
+
+    def _probe_bitsandbytes(self, mode: str) -> None:
+        """Quantize one small layer and run it on the device: bitsandbytes builds without this device's kernels fail here."""
+        import bitsandbytes as bnb
+
+        compute = DTYPES[self.settings.llm_bnb_compute_dtype] if mode == "4bit" else torch.float16
+        if mode == "8bit":
+            layer = bnb.nn.Linear8bitLt(64, 64, bias=False, has_fp16_weights=False)
+        else:
+            layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=compute,
+                                      quant_type=self.settings.llm_bnb_4bit_quant_type)
+        with torch.inference_mode():
+            layer.to(self.device)(torch.ones(2, 64, dtype=compute, device=self.device)).sum().item()
 
     def _attention(self) -> str | None:
         name = self.settings.llm_attention
