@@ -151,6 +151,7 @@ def run(args) -> list[dict]:
             setups.append(("transformers", label, lambda q=quantization: transformers_backend(args, q, folder)))
     for name, label, make in setups:
         backend = make()
+        print(f"<!-- {name}, {label}: weights {weights_mb(backend):.0f} MB -->", flush=True)
         backend.generate(chats(2), 4)  # warm up
         for batch in args.batch_sizes:
             row = {"backend": name, "model": label,
@@ -159,6 +160,13 @@ def run(args) -> list[dict]:
             rows.append(row)
         backend.close()
     return rows
+
+
+def weights_mb(backend) -> float:
+    """Memory of the model's weights: the GGUF file for llama.cpp, parameters and buffers for transformers."""
+    if backend.name == "llama_cpp":
+        return os.path.getsize(backend.llm.model_path) / 2**20
+    return backend.model.get_memory_footprint() / 2**20
 
 
 def _line(row: dict) -> str:
