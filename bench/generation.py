@@ -139,11 +139,15 @@ def build_random_model(arch: str, folder: Path) -> None:
 
 
 def run(args) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="precache-bench-") as folder:
+        return _run(args, Path(folder))
+
+
+def _run(args, folder: Path) -> list[dict]:
     rows = []
     setups = []
     if "llama_cpp" in args.backends:
         setups.append(("llama_cpp", "SmolLM2-135M Q4_1 GGUF", lambda: llama_cpp_backend(args)))
-    folder = Path(tempfile.mkdtemp(prefix="precache-bench-"))
     if "transformers" in args.backends:
         build_random_model(args.arch, folder)
         for quantization in args.quantization:
