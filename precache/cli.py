@@ -80,16 +80,30 @@ def worker_argv(gpu: str | None, queues: str | None, loglevel: str) -> tuple[lis
 
 
 @main.command()
-@click.option("--gpu", default=None, help="Pin this worker to GPU N (sets CUDA_VISIBLE_DEVICES=N).")
+@click.option("--gpu", default=None,
+              help="Pin this worker to GPU N (sets CUDA_VISIBLE_DEVICES=N); 'all': one pinned worker per visible "
+                   "GPU (CUDA_VISIBLE_DEVICES when set, else nvidia-smi -L), supervised.")
 @click.option("--queues", default=None, help="Comma-separated queues (default: all; with --gpu: generation).")
 @click.option("--loglevel", default="info", show_default=True)
 def worker(gpu, queues, loglevel):
-    """Run a Celery worker (a GPU worker with --gpu N, else a CPU worker)."""
-    if gpu is not None and not gpu.isdigit():
-        raise click.BadParameter("--gpu takes a device number such as 0", param_hint="--gpu")
+    """Run a Celery worker (a GPU worker with --gpu N, one per GPU with --gpu all, else a CPU worker)."""
+    if gpu is not None and gpu != "all" and not gpu.isdigit():
+        raise click.BadParameter("--gpu takes a device number such as 0, or all", param_hint="--gpu")
     settings_or_exit()
+    if gpu == "all":
+        raise SystemExit(_pinned_workers(queues, loglevel))
     argv, env = worker_argv(gpu, queues, loglevel)
     os.execve(sys.executable, argv, env)
+
+
+def _pinned_workers(queues, loglevel) -> int:
+    from precache.gpus import supervise, visible_gpus
+
+    gpus = visible_gpus(os.environ)
+    if not gpus:
+        raise click.ClickException("--gpu all found no GPU: CUDA_VISIBLE_DEVICES is not set and nvidia-smi -L "
+                                   "lists none; start a CPU worker without --gpu")
+    return supervise({f"gpu{gpu}": worker_argv(gpu, queues, loglevel) for gpu in gpus}, click.echo)
 
 
 @main.command()

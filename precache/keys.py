@@ -34,7 +34,7 @@ def generations(level: str = "quick") -> str:
 
 
 def generation_stats() -> str:
-    """Hash of generation totals per backend and worker: "<backend>|<worker>|count|seconds|tokens"."""
+    """Hash of generation totals per backend and worker: "<backend>|<worker>|count|seconds|tokens|batches"."""
     return f"{PREFIX}:stats:generation"
 
 

@@ -28,8 +28,15 @@ def celery_config(settings) -> dict:
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
-        # A message unacked this long is redelivered; it must outlast the longest task (acks_late).
-        "broker_transport_options": {"visibility_timeout": 3600},
+        "broker_transport_options": {
+            # A message unacked this long is redelivered; it must outlast the longest batch (acks_late).
+            "visibility_timeout": settings.broker_visibility_timeout_s,
+            # Sweep for such messages every few seconds (kombu's default sweeps only every ~100 s).
+            "unacked_restore_interval": min(10, max(1, settings.broker_visibility_timeout_s // 5)),
+            "unacked_restore_throttle": 1,
+            # Redis: poll a worker's queues in declared order (quick first), not round robin.
+            "queue_order_strategy": "priority",
+        },
         "task_serializer": "json",
         "result_serializer": "json",
         "event_serializer": "json",
@@ -38,7 +45,8 @@ def celery_config(settings) -> dict:
         "task_reject_on_worker_lost": True,
         "task_time_limit": GENERATION_TIME_LIMIT_S,
         "task_ignore_result": True,
-        "worker_prefetch_multiplier": 1,
+        # Generation tasks are batched (worker/tasks.py): a solo worker must hold a whole batch unacked.
+        "worker_prefetch_multiplier": settings.llm_max_batch,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES],

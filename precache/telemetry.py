@@ -22,6 +22,14 @@ def record_generation(redis_client, backend: str, worker: str, seconds: float, t
         log.warning("cannot record generation totals: %s", exc)
 
 
+def record_batch(redis_client, backend: str, worker: str) -> None:
+    """Count one backend call (a batch of answers generated together)."""
+    try:
+        redis_client.hincrby(keys.generation_stats(), f"{backend}|{worker}|batches", 1)
+    except Exception as exc:
+        log.warning("cannot record generation totals: %s", exc)
+
+
 def _totals(redis_client) -> dict[tuple[str, str], dict[str, float]]:
     totals: dict[tuple[str, str], dict[str, float]] = {}
     for field, value in redis_client.hgetall(keys.generation_stats()).items():
@@ -36,6 +44,7 @@ def generation_totals(redis_client):
     count = CounterMetricFamily("precache_generations", "Answers generated.", labels=labels)
     seconds = CounterMetricFamily("precache_generation_seconds", "Time spent generating.", labels=labels)
     tokens = CounterMetricFamily("precache_generated_tokens", "Tokens generated.", labels=labels)
+    batches = CounterMetricFamily("precache_generation_batches", "Backend calls (batches) made.", labels=labels)
     rate = GaugeMetricFamily("precache_generation_tokens_per_second", "Mean generation speed.", labels=labels)
     try:
         totals = _totals(redis_client)
@@ -45,5 +54,6 @@ def generation_totals(redis_client):
         count.add_metric(list(key), t.get("count", 0))
         seconds.add_metric(list(key), t.get("seconds", 0))
         tokens.add_metric(list(key), t.get("tokens", 0))
+        batches.add_metric(list(key), t.get("batches", 0))
         rate.add_metric(list(key), t.get("tokens", 0) / t["seconds"] if t.get("seconds") else 0)
-    yield from (count, seconds, tokens, rate)
+    yield from (count, seconds, tokens, batches, rate)

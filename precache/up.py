@@ -83,12 +83,13 @@ def _watch(children: dict[str, subprocess.Popen]) -> None:
 def _stop(children: dict[str, subprocess.Popen]) -> None:
     # Stop the app processes first and Redis last, so nothing loses its broker mid-shutdown.
     apps = [proc for name, proc in children.items() if name != "redis"]
-    _terminate(apps)
+    terminate(apps)
     if "redis" in children:
-        _terminate([children["redis"]])
+        terminate([children["redis"]])
 
 
-def _terminate(procs: list[subprocess.Popen]) -> None:
+def terminate(procs: list[subprocess.Popen]) -> None:
+    """Stop processes gracefully (SIGTERM), killing those still running after 15 s."""
     for proc in procs:
         if proc.poll() is None:
             proc.terminate()  # SIGTERM: the graceful stop of gunicorn, celery, flower and redis

@@ -1,16 +1,17 @@
-"""Generate, store and announce one answer: the body of the generation tasks."""
+"""Generate, store and announce answers, a batch at a time: the body of the generation tasks."""
 
 import logging
 import time
+from dataclasses import dataclass
 
-from precache import keys
+from precache import keys, logs
 from precache.jobs import PENDING
 from precache.embedder import shared_embedder
 from precache.semantic_store import index_question
 from precache.quality import Scorer, llm_judge, trim_to_sentence
-from precache.telemetry import record_generation
+from precache.telemetry import record_batch, record_generation
 from precache.models import Question
-from worker.backends import Backend, BackendError
+from worker.backends import Backend, BackendError, Generation
 
 log = logging.getLogger(__name__)
 
@@ -30,74 +31,149 @@ def _already_done(ctx, question, kind: str) -> bool:
     return ctx.store.has_level(question.id, "detailed" if kind == "detailed" else "quick")
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """One generation job as a worker receives it."""
+
+    question_id: int
+    job_id: str
+    kind: str = "quick"  # quick, refresh, regenerate or detailed
+    request_id: str = "-"
+    tenant: str = ""  # the namespace the answer is stored in
+
+
 def answer_question(ctx, backend: Backend, question_id: int, job_id: str, kind: str = "quick",
                     worker: str = "") -> dict | None:
-    """Run one generation job (quick, refresh, regenerate or detailed) unless its work is done; finish the job.
+    """Run one generation job (quick, refresh, regenerate or detailed) unless its work is done; finish the job."""
+    request = JobRequest(question_id, job_id, kind, logs.request_id.get(), getattr(ctx, "tenant", ""))
+    [outcome] = answer_questions(ctx, backend, [request], worker)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
-    An answer below the quality threshold is stored for review but not served; the job then goes on
-    with a regeneration (detailed settings) until one passes or QUALITY_MAX_TRIES answers failed.
+
+def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: str = "") -> list:
+    """Run a batch of jobs: settle those already done, generate the rest together, finish each job.
+
+    Returns one outcome per request, in order: the answer payload, None, or the exception that failed it.
+    An answer below the quality threshold is stored for review but not served; its job goes on with a
+    regeneration (detailed settings) until one passes or QUALITY_MAX_TRIES answers failed.
     """
+    outcomes: list = [None] * len(requests)
+    todo: dict[str, list] = {"quick": [], "detailed": []}
+    for i, request in enumerate(requests):
+        rctx = ctx.for_tenant(request.tenant)
+        question = _load_question(rctx, request.question_id)
+        if question is None:
+            outcomes[i] = ValueError(f"question {request.question_id} does not exist")
+        elif _settled(rctx, question, request):
+            served = rctx.store.lookup(question.qhash)
+            outcomes[i] = served[0] if served else None
+        else:
+            gated = rctx.store.gated_count(question.id) if request.kind != "detailed" else 0
+            if gated >= ctx.settings.quality_max_tries:
+                rctx.jobs.finish(request.job_id, rctx.ns, question.qhash, error=f"{gated} answers failed the "
+                                 "quality gate; the question is left for review")
+                continue
+            # A regeneration (an earlier answer failed the gate) uses the detailed settings.
+            level = "detailed" if request.kind == "detailed" or gated else "quick"
+            todo[level].append((i, request, question, rctx))
+    for level, items in todo.items():  # quick first: its askers are waiting
+        for start in range(0, len(items), ctx.settings.llm_max_batch):
+            chunk = items[start:start + ctx.settings.llm_max_batch]
+            for i, outcome in _generate_batch(ctx, backend, chunk, level, worker):
+                outcomes[i] = outcome
+    return outcomes
+
+
+def _load_question(ctx, question_id: int) -> Question | None:
+    """Return the question to answer: a paraphrase linked to a canonical question is answered through it."""
     with ctx.sessions() as session:
         question = session.get(Question, question_id)
-        if question is not None and question.canonical_id:  # a linked paraphrase: answer its canonical question
+        if question is not None and question.canonical_id:
             question = session.get(Question, question.canonical_id) or question
-    if question is None:
-        raise ValueError(f"question {question_id} does not exist")
-    record = ctx.jobs.get(job_id)
-    if (record and record["status"] != PENDING) or _already_done(ctx, question, kind):
-        served = ctx.store.lookup(question.qhash)
-        ctx.jobs.finish(job_id, ctx.ns, question.qhash, answer_id=served[0]["answer_id"] if served else None)
-        return served[0] if served else None
+        return question
+
+
+def _settled(ctx, question, request: JobRequest) -> bool:
+    """Finish the job at once if it is no longer pending or its work is in the store (redelivery, a duplicate)."""
+    record = ctx.jobs.get(request.job_id)
+    if not ((record and record["status"] != PENDING) or _already_done(ctx, question, request.kind)):
+        return False
+    served = ctx.store.lookup(question.qhash)
+    ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, answer_id=served[0]["answer_id"] if served else None)
+    return True
+
+
+def _generate_batch(ctx, backend, items: list, level: str, worker: str) -> list[tuple[int, object]]:
+    """Generate the answers of one batch in one backend call; store each and finish its job."""
     settings = ctx.settings
-    gated = ctx.store.gated_count(question.id) if kind != "detailed" else 0
-    if gated >= settings.quality_max_tries:
-        ctx.jobs.finish(job_id, ctx.ns, question.qhash, error=f"{gated} answers failed the quality gate; "
-                        "the question is left for review")
-        return None
-    level = "detailed" if kind == "detailed" or gated else "quick"
+    limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
+    chats = [chat_for(settings, question.text, level) for _, _, question, _ in items]
+    log.info("generating a %s batch of %d", level, len(items))
+    started = time.perf_counter()
     try:
-        payload = _generate_and_store(ctx, backend, question, job_id, level, worker)
+        gens = backend.generate(chats, limit)
+    except Exception as exc:
+        log.error("generating a %s batch of %d failed: %s", level, len(items), exc)
+        return [(i, _fail(rctx, request, question, exc)) for i, request, question, rctx in items]
+    latency_ms = (time.perf_counter() - started) * 1000
+    log.info("generated a %s batch of %d in %.0f ms", level, len(items), latency_ms)
+    record_batch(ctx.redis, backend.name, worker)
+    outcomes = []
+    for (i, request, question, rctx), gen in zip(items, gens, strict=True):
+        ctx.redis.incr(keys.generations(level))
+        # Each answer of a batch counts its share of the batch's time, so totals give real throughput.
+        record_generation(ctx.redis, backend.name, worker, latency_ms / 1000 / len(items), gen.completion_tokens)
+        outcomes.append((i, _complete(rctx, request, question, gen, level, latency_ms)))
+    return outcomes
+
+
+def _complete(ctx, request: JobRequest, question, gen: Generation, level: str, latency_ms: float):
+    """Store one generated answer, index its question, queue its detailed answer and finish its job."""
+    logs.request_id.set(request.request_id)
+    try:
+        payload = _store(ctx, question, gen, request.job_id, level, latency_ms)
         _index(ctx, question.id)
         if not ctx.store.servable_answer(payload["answer_id"]):
-            return _gated(ctx, question, job_id, kind, payload, gated + 1)
+            return _gated(ctx, request, question, payload)
         if level == "quick" and not ctx.store.has_level(question.id, "detailed"):
             # Queued before the quick job finishes, so a streaming asker always finds it.
             ctx.jobs.enqueue(ctx.ns, question.qhash, lambda: question.id, kind="detailed")
     except Exception as exc:
-        ctx.jobs.finish(job_id, ctx.ns, question.qhash, error=f"{type(exc).__name__}: {exc}")
-        raise
-    ctx.jobs.finish(job_id, ctx.ns, question.qhash, answer_id=payload["answer_id"])
+        return _fail(ctx, request, question, exc)
+    ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, answer_id=payload["answer_id"])
     return payload
 
 
-def _gated(ctx, question, job_id: str, kind: str, payload: dict, failed: int) -> None:
-    """Handle an answer that failed the quality gate: regenerate within the job, or give up for review."""
-    threshold = ctx.settings.quality_threshold
+def _gated(ctx, request: JobRequest, question, payload: dict) -> None:
+    """Handle an answer that failed the quality gate: regenerate within the same job, or leave it for review."""
+    threshold, failed = ctx.settings.quality_threshold, ctx.store.gated_count(question.id)
     log.warning("answer %s to question %s has quality %.3f < %.2f: kept for review, not served",
                 payload["answer_id"], question.id, payload["quality"], threshold)
-    if kind != "detailed" and failed < ctx.settings.quality_max_tries:
-        ctx.jobs.continue_with("regenerate", question.id, job_id)
+    if request.kind != "detailed" and failed < ctx.settings.quality_max_tries:
+        ctx.jobs.continue_with("regenerate", question.id, request.job_id)  # waiting askers keep waiting
         return None
-    ctx.jobs.finish(job_id, ctx.ns, question.qhash, error=f"quality {payload['quality']:.3f} is below the "
-                    f"threshold {threshold}; the answer is kept for review")
+    ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, error=f"quality {payload['quality']:.3f} is below "
+                    f"the threshold {threshold}; the answer is kept for review")
     return None
 
 
-def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
+def _fail(ctx, request: JobRequest, question, exc: Exception) -> Exception:
+    ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, error=f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _store(ctx, question, gen: Generation, job_id: str, level: str, latency_ms: float) -> dict:
+    """Score and store one generated answer; an empty one is never cached."""
     settings = ctx.settings
-    limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
-    started = time.perf_counter()
-    [gen] = backend.generate([chat_for(settings, question.text, level)], limit)
-    latency_ms = (time.perf_counter() - started) * 1000
-    ctx.redis.incr(keys.generations(level))
-    record_generation(ctx.redis, backend.name, worker, latency_ms / 1000, gen.completion_tokens)
     if not gen.text.strip():
         raise BackendError("the model returned an empty answer; nothing was cached")
     text, finish_reason = gen.text.strip(), gen.finish_reason
     if finish_reason == "length":  # cut at the token limit: keep the complete sentences
         trimmed = trim_to_sentence(text)
         text, finish_reason = trimmed, ("trimmed" if trimmed != text else finish_reason)
-    judge = llm_judge(backend) if settings.quality_judge else None
+    judge = llm_judge(runtime_backend()) if settings.quality_judge else None
     result = Scorer(shared_embedder(settings.embedding_model, threads=None), judge).score(
         question.text, text, reference=question.reference, mean_logprob=gen.mean_logprob,
         finish_reason=finish_reason)
@@ -116,6 +192,13 @@ def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
         mean_logprob=gen.mean_logprob,
         job_id=job_id,
     )
+
+
+def runtime_backend() -> Backend:
+    """Return this worker's loaded model (the LLM judge uses the generation model)."""
+    from worker import runtime
+
+    return runtime.backend()
 
 
 def _index(ctx, question_id: int) -> None:

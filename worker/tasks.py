@@ -1,32 +1,75 @@
-"""Celery tasks: thin wrappers over plain functions."""
+"""Celery tasks: thin wrappers over plain functions.
+
+The generation tasks are batch tasks (celery-batches): the worker buffers their messages and runs
+each task once per batch of up to PRECACHE_LLM_MAX_BATCH requests, or after PRECACHE_LLM_BATCH_WAIT_MS.
+Messages are acknowledged only after the batch returns (acks_late), so a worker killed mid-batch
+loses none of them: the broker redelivers them (README, "Batching").
+"""
+
+from celery_batches import Batches
 
 from precache import scheduled
 from precache.embedder import shared_embedder
 from precache.precompute import queue_unanswered
-from precache.queueing import GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S
+from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S
 from worker import app, runtime
-from worker.generation import answer_question
+from worker.generation import JobRequest, answer_questions
+
+# Batch tasks in priority order: whichever buffer triggers a flush, the quick one is generated first.
+PRIORITY = (GENERATE_QUICK, GENERATE_DETAILED)
 
 
-def _run(task, question_id: int, job_id: str, kind: str, tenant: str) -> dict:
-    ctx = runtime.context().for_tenant(tenant)
-    answer = answer_question(ctx, runtime.backend(), question_id, job_id, kind, worker=task.request.hostname or "")
-    return {"answer_id": answer["answer_id"] if answer else None}
+class GenerationBatches(Batches):
+    """A batch task sized from the settings at worker start, flushed in priority order."""
+
+    abstract = True
+
+    def Strategy(self, task, app, consumer):
+        settings = runtime.context().settings
+        self.flush_every = settings.llm_max_batch
+        self.flush_interval = settings.llm_batch_wait_ms / 1000
+        return super().Strategy(task, app, consumer)
+
+    def _do_flush(self) -> None:
+        for name in PRIORITY:
+            Batches._do_flush(self.app.tasks[name])
 
 
-@app.task(bind=True, acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)
-def generate_quick_answer(self, question_id: int, job_id: str, force: bool = False, regenerate: bool = False,
-                          tenant: str = "") -> dict:
-    """Generate and store the quick answer to a question (force: refresh one past its TTL; regenerate: one
-    whose answers failed the quality gate, with the detailed settings)."""
-    kind = "regenerate" if regenerate else "refresh" if force else "quick"
-    return _run(self, question_id, job_id, kind, tenant)
+def _run_batch(task, requests, kind_of) -> dict:
+    """Answer a batch of job messages; report each job to Flower as its own task."""
+    jobs = [JobRequest(*r.args, kind=kind_of(r.kwargs), request_id=(r.request_dict or {}).get("request_id") or "-",
+                       tenant=r.kwargs.get("tenant", "")) for r in requests]
+    worker = requests[0].hostname or ""
+    _events(task, requests, "task-started")
+    outcomes = answer_questions(runtime.context(), runtime.backend(), jobs, worker=worker)
+    for request, outcome in zip(requests, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            _events(task, [request], "task-failed", exception=repr(outcome))
+        else:
+            _events(task, [request], "task-succeeded", result=repr({"answer_id": outcome and outcome["answer_id"]}))
+    return {"jobs": len(jobs), "failed": sum(isinstance(o, Exception) for o in outcomes)}
 
 
-@app.task(bind=True, acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)
-def generate_detailed_answer(self, question_id: int, job_id: str, tenant: str = "") -> dict:
-    """Generate the detailed answer that replaces the quick one when its quality is as high."""
-    return _run(self, question_id, job_id, "detailed", tenant)
+def _events(task, requests, kind: str, **fields) -> None:
+    if not task.app.conf.worker_send_task_events:
+        return
+    with task.app.events.default_dispatcher(hostname=requests[0].hostname) as dispatcher:
+        for request in requests:
+            dispatcher.send(kind, uuid=request.id, **fields)
+
+
+@app.task(base=GenerationBatches, bind=True, acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)
+def generate_quick_answer(self, requests) -> dict:
+    """Generate and store quick answers; args (question_id, job_id); kwargs force (refresh one past its TTL),
+    regenerate (one whose answers failed the quality gate: detailed settings), tenant."""
+    return _run_batch(self, requests, lambda kwargs: "regenerate" if kwargs.get("regenerate")
+                      else "refresh" if kwargs.get("force") else "quick")
+
+
+@app.task(base=GenerationBatches, bind=True, acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)
+def generate_detailed_answer(self, requests) -> dict:
+    """Generate detailed answers that replace the quick ones when their quality is as high."""
+    return _run_batch(self, requests, lambda kwargs: "detailed")
 
 
 def _scheduled(name: str, job) -> dict:

@@ -2,12 +2,13 @@
 
 from importlib import import_module
 
-from worker.backends.base import Backend, BackendError, Generation, Message
+from worker.backends.base import NEUTRAL_MEAN_LOGPROB, Backend, BackendError, Generation, Message
 
 # Modules are imported on demand so a worker only loads the library it uses.
 REGISTRY = {
     "llama_cpp": "worker.backends.llama_cpp:LlamaCppBackend",
     "transformers": "worker.backends.transformers:TransformersBackend",
+    "openai": "worker.backends.openai:OpenAIBackend",
 }
 
 
@@ -27,4 +28,4 @@ def load_backend(settings) -> Backend:
     return backend
 
 
-__all__ = ["Backend", "BackendError", "Generation", "Message", "REGISTRY", "backend_class", "load_backend"]
+__all__ = ["NEUTRAL_MEAN_LOGPROB", "Backend", "BackendError", "Generation", "Message", "REGISTRY", "backend_class", "load_backend"]

@@ -1,13 +1,24 @@
 """The generation backend interface: a batch of chats in, texts with token counts and confidence out."""
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
+# The mean log-probability given when a backend cannot see token probabilities (an endpoint that
+# returns no logprobs): log 0.5, a confidence of 0.5, which neither vouches for an answer nor
+# condemns it, so the other quality components decide.
+NEUTRAL_MEAN_LOGPROB = math.log(0.5)
+
 
 class BackendError(RuntimeError):
     """A backend cannot load its model or generate; the message says why in one line."""
+
+
+def one_line(exc: Exception) -> str:
+    """Return the first line of an exception's message, or its type name when it has none."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 @dataclass(frozen=True)

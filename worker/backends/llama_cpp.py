@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from worker.backends.base import Backend, BackendError, Generation, Message
+from worker.backends.base import Backend, BackendError, Generation, Message, one_line
 from worker.backends.models import resolve_model
 
 try:
@@ -17,7 +17,8 @@ except ImportError:  # reported by load(), so that the registry can still import
 class LlamaCppBackend(Backend):
     """Generate with llama.cpp, one chat after the other.
 
-    The Python API of llama.cpp has no multi-sequence batching, so a batch is processed sequentially.
+    llama-cpp-python's high-level API holds one sequence per context: it does not batch independent
+    sequences, so a batch of chats is generated one after the other (README, "Batching").
     Decoding is greedy (argmax of the logits); the end-of-turn token ends an answer but is not counted
     in it, and mean_logprob is the mean log-softmax of the chosen tokens.
     """
@@ -25,29 +26,45 @@ class LlamaCppBackend(Backend):
     name = "llama_cpp"
 
     def load(self) -> None:
-        """Load the GGUF file and its chat template."""
-        path = resolve_model(self.settings.llm_model).gguf_path
-        if path is None:
+        """Load the GGUF file (a path, or a file of a hub repo) and its chat template."""
+        hub = bool(self.settings.llm_model_file)
+        path = None if hub else resolve_model(self.settings.llm_model).gguf_path
+        if not hub and path is None:
             raise BackendError(
-                f"the llama_cpp backend needs a GGUF file; "
-                f"PRECACHE_LLM_MODEL={self.settings.llm_model!r} is not one"
+                f"the llama_cpp backend needs a GGUF file; PRECACHE_LLM_MODEL={self.settings.llm_model!r} is "
+                "not one (for a hub repo, also set PRECACHE_LLM_MODEL_FILE to the .gguf file name in it)"
             )
         if llama_cpp is None:
             raise BackendError("llama-cpp-python is not installed; pip install 'precache[llama]'")
-        try:
-            self.llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=self.settings.llm_context,
-                n_threads=self.settings.llm_threads or os.cpu_count(),
-                n_gpu_layers=self.settings.llm_gpu_layers,
-                verbose=False,
-            )
-        except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise BackendError(f"cannot load GGUF model {path}: {reason}") from exc
+        self.llm = self._from_hub() if hub else self._open(path)
         self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
-        self._formatter = self._chat_formatter(path)
+        self._formatter = self._chat_formatter(self.llm.model_path)
         self._stop_ids = self._stop_token_ids()
+
+    def _params(self) -> dict:
+        return {
+            "n_ctx": self.settings.llm_context,
+            "n_threads": self.settings.llm_threads or os.cpu_count(),
+            "n_gpu_layers": self.settings.llm_gpu_layers,
+            "verbose": False,
+        }
+
+    def _open(self, path) -> "llama_cpp.Llama":
+        try:
+            return llama_cpp.Llama(model_path=str(path), **self._params())
+        except Exception as exc:
+            raise BackendError(f"cannot load GGUF model {path}: {one_line(exc)}") from exc
+
+    def _from_hub(self) -> "llama_cpp.Llama":
+        """Download the file once into the hub cache (huggingface_hub), then load it from there."""
+        repo, filename = self.settings.llm_model, self.settings.llm_model_file
+        try:
+            return llama_cpp.Llama.from_pretrained(repo_id=repo, filename=filename, **self._params())
+        except Exception as exc:
+            raise BackendError(
+                f"cannot get {filename} from hub repo {repo} ({one_line(exc)}); without a hub, download the file "
+                "and set PRECACHE_LLM_MODEL to its path and PRECACHE_LLM_MODEL_FILE to nothing"
+            ) from exc
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
         """Answer each chat in turn."""

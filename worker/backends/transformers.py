@@ -5,13 +5,23 @@ import importlib.util
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-from worker.backends.base import Backend, BackendError, Generation, Message
+from worker.backends.base import Backend, BackendError, Generation, Message, one_line
 from worker.backends.models import ResolvedModel, resolve_model
 
-QUANTIZATION = {
-    "8bit": {"load_in_8bit": True},
-    "4bit": {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": torch.float16},
-}
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def quantization_config(settings) -> BitsAndBytesConfig | None:
+    """Return the bitsandbytes config of PRECACHE_LLM_QUANTIZATION (None for none)."""
+    if settings.llm_quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    if settings.llm_quantization == "4bit":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=settings.llm_bnb_4bit_quant_type,
+            bnb_4bit_compute_dtype=DTYPES[settings.llm_bnb_compute_dtype],
+        )
+    return None
 
 
 class TransformersBackend(Backend):
@@ -24,17 +34,24 @@ class TransformersBackend(Backend):
     name = "transformers"
 
     def load(self) -> None:
-        """Load the tokenizer and the model onto the configured device."""
+        """Check the settings fit this machine, then load the tokenizer and the model onto the device."""
         self.device = self._device()
+        self.dtype = self._dtype()
         quantization = self._quantization_config()
+        self.attention = self._attention()
         model = resolve_model(self.settings.llm_model)
+        if quantization is not None and model.gguf_file:
+            raise BackendError(
+                f"PRECACHE_LLM_QUANTIZATION={self.settings.llm_quantization} cannot apply to a GGUF model "
+                f"({_where(model)}; transformers dequantizes GGUF files): set PRECACHE_LLM_QUANTIZATION=none, or "
+                "PRECACHE_LLM_MODEL to a model folder or hub id"
+            )
         try:
             self._load_weights(model, quantization)
         except BackendError:
             raise
         except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise BackendError(f"cannot load model {_where(model)}: {reason}") from exc
+            raise BackendError(f"cannot load model {_where(model)}: {one_line(exc)}") from exc
         self.model.eval()
         self._eos_ids = self._end_token_ids()
 
@@ -44,8 +61,9 @@ class TransformersBackend(Backend):
         self._prepare_tokenizer(model)
         self.model = AutoModelForCausalLM.from_pretrained(
             model.path_or_id,
-            dtype=torch.float16 if self.device.type == "cuda" else torch.float32,
+            dtype=self.dtype,
             quantization_config=quantization,
+            attn_implementation=self.attention,
             # bitsandbytes places the weights itself while loading; a quantized model cannot be moved after.
             device_map={"": str(self.device)} if quantization else None,
             **source,
@@ -95,16 +113,66 @@ class TransformersBackend(Backend):
             raise BackendError(f"PRECACHE_LLM_DEVICE={name} but no CUDA GPU is available; use auto or cpu")
         return device
 
+    def _dtype(self) -> torch.dtype:
+        name = self.settings.llm_dtype
+        if name == "auto":
+            name = "fp16" if self.device.type == "cuda" else "fp32"
+        dtype = DTYPES[name]
+        if self.device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            raise BackendError("PRECACHE_LLM_DTYPE=bf16 but this GPU has no bfloat16; use fp16")
+        try:  # the operations generation needs, in this dtype on this device
+            probe = torch.ones(4, 4, dtype=dtype, device=self.device)
+            torch.softmax(probe @ probe, dim=-1).sum().item()
+        except RuntimeError as exc:
+            raise BackendError(f"PRECACHE_LLM_DTYPE={name} does not work on {self.device} ({one_line(exc)}); use fp32") from None
+        return dtype
+
     def _quantization_config(self) -> BitsAndBytesConfig | None:
         mode = self.settings.llm_quantization
         if mode == "none":
             return None
-        if self.device.type != "cuda" or importlib.util.find_spec("bitsandbytes") is None:
+        if importlib.util.find_spec("bitsandbytes") is None:
             raise BackendError(
-                f"PRECACHE_LLM_QUANTIZATION={mode} needs a CUDA GPU and bitsandbytes "
-                "(pip install 'precache[gpu]'); set it to none on CPU"
+                f"PRECACHE_LLM_QUANTIZATION={mode} needs bitsandbytes: pip install 'precache[gpu]', "
+                "or set PRECACHE_LLM_QUANTIZATION=none"
             )
-        return BitsAndBytesConfig(**QUANTIZATION[mode])
+        try:
+            self._probe_bitsandbytes(mode)
+        except Exception as exc:
+            raise BackendError(
+                f"PRECACHE_LLM_QUANTIZATION={mode}: bitsandbytes cannot run it on {self.device} here "
+                f"({one_line(exc)}); set PRECACHE_LLM_QUANTIZATION=none, or run on a CUDA GPU (PRECACHE_LLM_DEVICE=cuda)"
+            ) from None
+        return quantization_config(self.settings)
+
+    def _probe_bitsandbytes(self, mode: str) -> None:
+        """Quantize one small layer and run it on the device: bitsandbytes builds without this device's kernels fail here."""
+        import bitsandbytes as bnb
+
+        compute = DTYPES[self.settings.llm_bnb_compute_dtype] if mode == "4bit" else torch.float16
+        if mode == "8bit":
+            layer = bnb.nn.Linear8bitLt(64, 64, bias=False, has_fp16_weights=False)
+        else:
+            layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=compute,
+                                      quant_type=self.settings.llm_bnb_4bit_quant_type)
+        with torch.inference_mode():
+            layer.to(self.device)(torch.ones(2, 64, dtype=compute, device=self.device)).sum().item()
+
+    def _attention(self) -> str | None:
+        name = self.settings.llm_attention
+        if name != "flash_attention_2":
+            return None if name == "auto" else name
+        if importlib.util.find_spec("flash_attn") is None:
+            raise BackendError(
+                "PRECACHE_LLM_ATTENTION=flash_attention_2 needs the flash-attn package (pip install flash-attn); "
+                "use sdpa"
+            )
+        if self.device.type != "cuda" or self.dtype == torch.float32:
+            raise BackendError(
+                f"PRECACHE_LLM_ATTENTION=flash_attention_2 runs on CUDA in fp16 or bf16, not on {self.device} in "
+                f"{self.dtype}; use sdpa, or PRECACHE_LLM_DTYPE=fp16 on a GPU"
+            )
+        return name
 
     def _prepare_tokenizer(self, model: ResolvedModel) -> None:
         if not self.tokenizer.chat_template:

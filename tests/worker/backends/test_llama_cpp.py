@@ -88,7 +88,7 @@ def test_unreadable_gguf_names_the_path(tmp_path):
 
 
 def test_hub_id_is_refused_with_a_hint():
-    with pytest.raises(BackendError, match="needs a GGUF file"):
+    with pytest.raises(BackendError, match="needs a GGUF file.*PRECACHE_LLM_MODEL_FILE"):
         make_backend(llm_model="HuggingFaceTB/SmolLM2-135M-Instruct").load()
 
 
@@ -98,3 +98,13 @@ def test_llm_judge_rates_with_the_real_model(backend):
     judge = llm_judge(backend)
     score = judge("What is the capital of France?", "The capital of France is Paris.")
     assert score in {0.0, 0.25, 0.5, 0.75, 1.0}  # a digit 1-5 parsed (or the neutral 0.5)
+
+
+def test_hub_file_without_a_hub_says_how_to_use_a_local_file(monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # this machine reaches no hub
+    backend = make_backend(llm_model="Qwen/Qwen2.5-0.5B-Instruct-GGUF", llm_model_file="qwen2.5-0.5b-instruct-q4_k_m.gguf")
+    with pytest.raises(BackendError, match=r"cannot get qwen2.5-0.5b-instruct-q4_k_m.gguf from hub repo "
+                                           r"Qwen/Qwen2.5-0.5B-Instruct-GGUF .*set PRECACHE_LLM_MODEL to its path"):
+        backend.load()

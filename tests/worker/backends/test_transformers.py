@@ -1,15 +1,17 @@
 """The transformers backend on a tiny random Llama built here, and on the SmolLM2 GGUF."""
 
+import importlib.util
 import math
+import sys
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from precache.config import load_settings
 from worker.backends import BackendError
 from worker.backends.models import resolve_model
-from worker.backends.transformers import TransformersBackend
+from worker.backends.transformers import TransformersBackend, quantization_config
 
 pytestmark = pytest.mark.model
 
@@ -100,9 +102,75 @@ def test_missing_gguf_names_the_path(tmp_path):
         make_backend(str(tmp_path / "missing.gguf")).load()
 
 
-def test_4bit_on_cpu_says_which_setting_to_change(tiny_model_dir):
-    with pytest.raises(BackendError, match="PRECACHE_LLM_QUANTIZATION=4bit"):
-        make_backend(str(tiny_model_dir), llm_quantization="4bit").load()
+@pytest.fixture(scope="module")
+def smollm2_folder(tmp_path_factory, tokenizer):
+    """SmolLM2 saved as a plain bf16 model folder (bitsandbytes cannot quantize a GGUF file)."""
+    smollm2 = resolve_model("smollm2")
+    dequantized = AutoModelForCausalLM.from_pretrained(smollm2.path_or_id, gguf_file=smollm2.gguf_file)
+    config = LlamaConfig.from_dict({k: v for k, v in dequantized.config.to_dict().items() if k != "quantization_config"})
+    plain = LlamaForCausalLM(config)
+    plain.load_state_dict(dequantized.state_dict())
+    folder = tmp_path_factory.mktemp("smollm2-bf16")
+    plain.to(torch.bfloat16).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.filterwarnings("ignore:MatMul8bitLt")  # bitsandbytes casts fp32 activations to fp16 for int8
+@pytest.mark.parametrize("mode, most_bytes_per_weight", [("8bit", 2.0), ("4bit", 1.5)])
+def test_quantized_smollm2_answers_correctly_on_cpu(smollm2_folder, mode, most_bytes_per_weight):
+    backend = make_backend(str(smollm2_folder), llm_quantization=mode, llm_bnb_compute_dtype="fp32")
+    backend.load()
+    [answer] = backend.generate([[{"role": "user", "content": "What is the capital of France?"}]], 12)
+    assert "Paris" in answer.text
+    assert math.isfinite(answer.mean_logprob) and answer.mean_logprob < 0
+    weights = sum(p.numel() for p in backend.model.parameters())
+    # Embeddings stay in full precision, so the footprint is above the 1 or 0.5 bytes of the quantized layers.
+    assert backend.model.get_memory_footprint() < most_bytes_per_weight * weights * 2
+
+
+def test_quantization_config_follows_the_settings():
+    config = quantization_config(load_settings(llm_quantization="4bit", llm_bnb_4bit_quant_type="fp4",
+                                               llm_bnb_compute_dtype="bf16"))
+    assert config.load_in_4bit and config.bnb_4bit_quant_type == "fp4"
+    assert config.bnb_4bit_compute_dtype == torch.bfloat16
+    assert quantization_config(load_settings(llm_quantization="8bit")).load_in_8bit
+    assert quantization_config(load_settings(llm_quantization="none")) is None
+
+
+def test_quantizing_a_gguf_says_which_setting_to_change():
+    with pytest.raises(BackendError, match="set PRECACHE_LLM_QUANTIZATION=none, or PRECACHE_LLM_MODEL"):
+        make_backend("smollm2", llm_quantization="4bit").load()
+
+
+def test_quantization_without_bitsandbytes_says_what_to_install(tiny_model_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # as if it were not installed
+    with pytest.raises(BackendError, match=r"PRECACHE_LLM_QUANTIZATION=8bit needs bitsandbytes: pip install"):
+        make_backend(str(tiny_model_dir), llm_quantization="8bit").load()
+
+
+@pytest.mark.parametrize("dtype, expected", [("fp16", torch.float16), ("bf16", torch.bfloat16)])
+def test_half_precision_loads_and_answers_on_cpu(tiny_model_dir, dtype, expected):
+    backend = make_backend(str(tiny_model_dir), llm_dtype=dtype)
+    backend.load()
+    assert backend.model.dtype == expected
+    answers = backend.generate(CHATS, max_new_tokens=4)
+    assert len(answers) == 3 and all(math.isfinite(a.mean_logprob) for a in answers)
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_attention_implementations_give_the_same_greedy_answers(tiny, tiny_model_dir, attention):
+    backend = make_backend(str(tiny_model_dir), llm_attention=attention)
+    backend.load()
+    assert backend.model.config._attn_implementation == attention
+    expected = tiny.generate(CHATS, max_new_tokens=6)
+    assert [a.text for a in backend.generate(CHATS, max_new_tokens=6)] == [a.text for a in expected]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("flash_attn") is not None, reason="needs a machine without flash-attn")
+def test_flash_attention_without_the_package_says_what_to_change(tiny_model_dir):
+    with pytest.raises(BackendError, match="PRECACHE_LLM_ATTENTION=flash_attention_2 needs the flash-attn package"):
+        make_backend(str(tiny_model_dir), llm_attention="flash_attention_2").load()
 
 
 def test_tokenizer_without_chat_template_is_refused(tmp_path, tiny_model_dir):

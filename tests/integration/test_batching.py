@@ -1,0 +1,94 @@
+"""Batched generation in a real worker process: fewer backend calls than answers, priorities, no loss on a kill."""
+
+import os
+import signal
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import create_engine, select
+
+from precache.config import load_settings
+from precache.context import Context
+from precache.models import Answer
+from precache.telemetry import _totals
+from tests.conftest import BROKER_URL
+from tests.integration.conftest import stack_env, start, stop, wait_for
+from tests.worker.test_generation import enqueue
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = ["What is the capital of France?", "How do I reset my password?", "What is an API?",
+             "How do I cancel my order?", "Where is my parcel?", "Can I change my email address?"]
+
+
+@pytest.fixture
+def stack(database_url, tmp_path):
+    """Environment of a worker with batches of 4, and a context on the same Redis and database."""
+    redis_lib.Redis.from_url(BROKER_URL).flushdb()
+    env = stack_env(database_url, tmp_path / "var", llm_max_batch=4, llm_batch_wait_ms=500,
+                    broker_visibility_timeout_s=5)
+    settings = {k[len("PRECACHE_"):].lower(): v for k, v in env.items() if k.startswith("PRECACHE_")}
+    ctx = Context(load_settings(**settings))
+    ctx.redis.flushdb()
+    yield env, ctx
+    ctx.close()
+
+
+def _answers(database_url: str) -> list[tuple[int, str, float]]:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(Answer.question_id, Answer.level, Answer.id).order_by(Answer.id)).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def _all_ready(ctx, jobs) -> bool:
+    return all(ctx.jobs.get(job_id)["status"] == "ready" for job_id, _ in jobs)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_waiting_misses_are_generated_in_batches_quick_first(stack, tmp_path):
+    env, ctx = stack
+    detailed = [enqueue(ctx, "Why is the sky blue?", kind="detailed")]
+    quick = [enqueue(ctx, question) for question in QUESTIONS]
+    log = tmp_path / "worker.log"
+    proc = start(["worker"], env, log)
+    try:
+        wait_for(lambda: _all_ready(ctx, quick + detailed), proc, log, timeout=300)
+    finally:
+        stop(proc)
+    answers = _answers(env["PRECACHE_DATABASE_URL"])
+    quick_ids = {question_id for _, question_id in quick}
+    assert {q for q, level, _ in answers if level == "quick"} == quick_ids  # every miss answered, once
+    assert len([a for a in answers if a[1] == "quick"]) == len(QUESTIONS)
+    [(batches, generations)] = [(t.get("batches", 0), t["count"]) for t in _totals(ctx.redis).values()]
+    assert len(answers) <= generations and batches < generations
+    assert "generated a quick batch of 4" in log.read_text()
+    assert "Traceback" not in log.read_text()  # the batch task and its per-job Flower events ran cleanly
+    # The detailed job was queued first, but the waiting quick ones were generated before it.
+    first_detailed = min(i for q, level, i in answers if level == "detailed")
+    assert max(i for q, level, i in answers if q in quick_ids and level == "quick") < first_detailed
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_worker_killed_mid_batch_loses_no_request(stack, tmp_path):
+    env, ctx = stack
+    env["PRECACHE_LLM_MAX_TOKENS_QUICK"] = "160"  # a batch long enough to be killed in
+    jobs = [enqueue(ctx, question) for question in QUESTIONS[:4]]
+    first_log = tmp_path / "first.log"
+    first = start(["worker"], env, first_log)
+    try:
+        wait_for(lambda: "generating a quick batch of 4" in first_log.read_text(), first, first_log)
+        os.kill(first.pid, signal.SIGKILL)  # `precache worker` execs celery: this is the worker itself
+        first.wait(timeout=30)
+    finally:
+        stop(first)
+    assert not any(ctx.jobs.get(job_id)["status"] == "ready" for job_id, _ in jobs)
+    second_log = tmp_path / "second.log"
+    second = start(["worker"], env, second_log)
+    try:  # the broker redelivers the unacknowledged batch after the visibility timeout
+        wait_for(lambda: _all_ready(ctx, jobs), second, second_log, timeout=300)
+    finally:
+        stop(second)
+    answers = _answers(env["PRECACHE_DATABASE_URL"])
+    assert sorted(q for q, level, _ in answers if level == "quick") == sorted(q for _, q in jobs)

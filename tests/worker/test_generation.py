@@ -1,0 +1,82 @@
+"""Generation jobs, one at a time and in batches, with real backends, SQL and Redis."""
+
+import pytest
+
+from precache import keys
+from precache.config import load_settings
+from precache.context import Context
+from precache.normalize import normalize, question_hash
+from precache.telemetry import _totals
+from tests.integration.conftest import free_port
+from worker.backends import BackendError, load_backend
+from worker.generation import JobRequest, answer_question, answer_questions
+
+pytestmark = pytest.mark.model
+
+
+def enqueue(ctx, text: str, kind: str = "quick") -> tuple[str, int]:
+    """Store a question and open its job as the web does; return (job id, question id)."""
+    normalized = normalize(text)
+    qhash = question_hash(normalized)
+    job_id, _ = ctx.jobs.enqueue(ctx.ns, qhash, lambda: ctx.store.ensure_question(text, normalized, qhash),
+                                 kind=kind)
+    return job_id, int(ctx.jobs.get(job_id)["question_id"])
+
+
+@pytest.fixture
+def ctx(config):
+    """A context whose detailed answers are short (the default is 512 tokens)."""
+    ctx = Context(load_settings(**config, llm_max_tokens_detailed=32))
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    backend = load_backend(load_settings(llm_backend="llama_cpp", llm_context=1024, llm_threads=2))
+    yield backend
+    backend.close()
+
+
+def test_server_down_fails_the_job_clearly_and_caches_nothing(config):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    ctx = Context(load_settings(**config, llm_backend="openai", llm_base_url=url, llm_max_retries=0))
+    try:
+        backend = load_backend(ctx.settings)
+        job_id, question_id = enqueue(ctx, "How do I reset my password?")
+        with pytest.raises(BackendError, match="failed after 1 tries: ConnectError"):
+            answer_question(ctx, backend, question_id, job_id)
+        record = ctx.jobs.get(job_id)
+        assert record["status"] == "failed" and url in record["error"]
+        assert ctx.store.lookup(question_hash(normalize("How do I reset my password?"))) is None
+        assert not ctx.store.has_answer(question_id)
+    finally:
+        ctx.close()
+
+
+def test_a_batch_is_one_backend_call_per_level_and_each_job_gets_its_own_answer(ctx, smollm2):
+    quick = [enqueue(ctx, q) for q in ("What is the capital of France?", "How do I reset my password?",
+                                       "What is an API?")]
+    detailed = [enqueue(ctx, "Why is the sky blue?", kind="detailed")]
+    requests = [JobRequest(q, j, "detailed" if (j, q) in detailed else "quick") for j, q in [*detailed, *quick]]
+    outcomes = answer_questions(ctx, smollm2, requests, worker="w1")
+    assert all(isinstance(o, dict) for o in outcomes)
+    assert len({o["answer_id"] for o in outcomes}) == 4
+    assert [o["level"] for o in outcomes] == ["detailed", "quick", "quick", "quick"]
+    for (job_id, _), outcome in zip([*detailed, *quick], outcomes):
+        record = ctx.jobs.get(job_id)
+        assert (record["status"], record["answer_id"]) == ("ready", str(outcome["answer_id"]))
+    assert "Paris" in outcomes[1]["answer"]
+    totals = _totals(ctx.redis)[("llama_cpp", "w1")]
+    assert totals["batches"] == 2 and totals["count"] == 4  # the detailed batch, and one for the three quick
+    assert int(ctx.redis.get(keys.generations("quick"))) == 3
+
+
+def test_a_redelivered_job_in_a_batch_is_not_generated_again(ctx, smollm2):
+    first = enqueue(ctx, "What is the capital of France?")
+    [payload] = answer_questions(ctx, smollm2, [JobRequest(first[1], first[0])], worker="w1")
+    second = enqueue(ctx, "What is an API?")
+    outcomes = answer_questions(ctx, smollm2, [JobRequest(first[1], first[0]), JobRequest(second[1], second[0])],
+                                worker="w1")
+    assert outcomes[0]["answer_id"] == payload["answer_id"]
+    assert _totals(ctx.redis)[("llama_cpp", "w1")]["count"] == 2  # one each, nothing twice
