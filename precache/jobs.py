@@ -80,6 +80,9 @@ class Jobs:
             self._write(job_id, status=READY, answer_id=answer_id)
         else:
             self._write(job_id, status=FAILED, error=error)
+            failures = keys.failures(ns, qhash)
+            self.redis.incr(failures)
+            self.redis.expire(failures, self.settings.job_ttl_s)
         self.redis.hdel(keys.inflight(ns), job_id)
         kind = self.redis.hget(keys.job(job_id), "kind")
         lock = keys.pending(ns, qhash, kind.decode() if kind else "quick")

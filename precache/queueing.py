@@ -13,6 +13,7 @@ GENERATE_DETAILED = "worker.tasks.generate_detailed_answer"
 GENERATION_TIME_LIMIT_S = 300  # hard limit of one generation task
 HOUSEKEEPING_TIME_LIMIT_S = 120
 PRECOMPUTE_FAQ = "worker.tasks.precompute_faq_answers"
+SWEEP = "worker.tasks.sweep_lost_asks"
 
 
 def celery_config(settings) -> dict:
@@ -20,8 +21,9 @@ def celery_config(settings) -> dict:
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
-        # A message unacked this long is redelivered; it must outlast the longest task (acks_late).
-        "broker_transport_options": {"visibility_timeout": 3600},
+        # A message unacked this long is redelivered (a killed worker's task comes back); it must outlast
+        # the longest generation (acks_late), which the settings check. See docs/reliability.md.
+        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s},
         "task_serializer": "json",
         "result_serializer": "json",
         "event_serializer": "json",
@@ -43,6 +45,7 @@ def celery_config(settings) -> dict:
         },
         "beat_schedule": {
             "precompute-faq-answers": {"task": PRECOMPUTE_FAQ, "schedule": settings.precompute_interval_s},
+            "sweep-lost-asks": {"task": SWEEP, "schedule": settings.sweep_interval_s},
         },
         "beat_schedule_filename": str(settings.var_dir / "celerybeat-schedule"),
     }

@@ -4,15 +4,21 @@ import logging
 import math
 import time
 
+import redis
+from sqlalchemy.exc import OperationalError
+
 from precache import keys
 from precache.jobs import PENDING
 from precache.embedder import shared_embedder
 from precache.semantic_store import index_question
 from precache.telemetry import record_generation
 from precache.models import Question
-from worker.backends import Backend, BackendError
+from worker.backends import Backend, BackendError, BackendUnavailable
+from worker.timeout import generate_within
 
 log = logging.getLogger(__name__)
+# Worth a retry: the database or Redis briefly unreachable, a backend endpoint busy. Nothing else is retried.
+TRANSIENT_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutError, BackendUnavailable)
 
 
 def chat_for(settings, question: str, level: str = "quick") -> list[dict]:
@@ -49,6 +55,8 @@ def answer_question(ctx, backend: Backend, question_id: int, job_id: str, kind: 
         if level == "quick" and not ctx.store.has_level(question.id, "detailed"):
             # Queued before the quick job finishes, so a streaming asker always finds it.
             ctx.jobs.enqueue(ctx.ns, question.qhash, lambda: question.id, kind="detailed")
+    except TRANSIENT_ERRORS:
+        raise  # the job stays pending for the retry (worker.tasks)
     except Exception as exc:
         ctx.jobs.finish(job_id, ctx.ns, question.qhash, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -60,7 +68,8 @@ def _generate_and_store(ctx, backend, question, job_id, level, worker) -> dict:
     settings = ctx.settings
     limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
     started = time.perf_counter()
-    [gen] = backend.generate([chat_for(settings, question.text, level)], limit)
+    [gen] = generate_within(backend, [chat_for(settings, question.text, level)], limit,
+                            settings.generation_timeout_s)
     latency_ms = (time.perf_counter() - started) * 1000
     ctx.redis.incr(keys.generations(level))
     record_generation(ctx.redis, backend.name, worker, latency_ms / 1000, gen.completion_tokens)

@@ -10,6 +10,14 @@ class BackendError(RuntimeError):
     """A backend cannot load its model or generate; the message says why in one line."""
 
 
+class BackendUnavailable(BackendError):
+    """A transient failure (an endpoint busy or unreachable): the generation is retried, a bounded number of times."""
+
+
+class GenerationTimeout(BackendError):
+    """The model gave no answer within PRECACHE_GENERATION_TIMEOUT_S; the job fails and the model is reloaded."""
+
+
 @dataclass(frozen=True)
 class Generation:
     """One generated answer."""
