@@ -23,7 +23,9 @@ def celery_config(settings) -> dict:
         "broker_connection_retry_on_startup": True,
         # A message unacked this long is redelivered (a killed worker's task comes back); it must outlast
         # the longest generation (acks_late), which the settings check. See docs/reliability.md.
-        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s},
+        # Workers look for such messages every 10 s (a scan in every poll: kombu's default scans one in ten).
+        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s,
+                                     "unacked_restore_throttle": 1},
         "task_serializer": "json",
         "result_serializer": "json",
         "event_serializer": "json",

@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from precache import keys
 from precache.models import Answer, AskLog, Question, utcnow
@@ -47,9 +48,15 @@ def _write(ctx, entry: dict) -> None:
     if kind == QUESTION:
         ctx.store.ensure_question(entry["text"], entry["normalized"], entry["qhash"])
         return
+    asked_at = datetime.fromtimestamp(at, timezone.utc)
     with ctx.sessions() as session:
-        session.add(AskLog(asked_at=datetime.fromtimestamp(at, timezone.utc), **entry))
-        session.commit()
+        session.add(AskLog(asked_at=asked_at, **entry))
+        try:
+            session.commit()
+        except IntegrityError:  # its answer was deleted since: keep the ask, without the link
+            session.rollback()
+            session.add(AskLog(asked_at=asked_at, **(entry | {"answer_id": None})))
+            session.commit()
 
 
 def unqueued_questions(ctx) -> list[Question]:
@@ -84,6 +91,9 @@ def sweep(ctx) -> dict:
     try:
         written = flush_outbox(ctx)
         queued = requeue(ctx)
+    except OperationalError as exc:  # the database is still down: the next sweep tries again
+        log.warning("sweep postponed, the database is unavailable: %s", exc)
+        return {"written": 0, "queued": 0, "postponed": True}
     finally:
         ctx.redis.delete(lock)
     if written or queued:

@@ -33,11 +33,10 @@ def test_a_miss_without_redis_is_kept_in_sql_then_queued_by_the_sweep(config, ct
 
 
 def test_without_the_database_hits_come_from_redis_and_writes_wait_in_redis(config, ctx):
-    down = create_app(config | DOWN_DATABASE)
     known = normalize("Known question")
-    ctx.store._cache(question_hash(known), {"answer_id": 7, "question_id": 1, "qhash": question_hash(known),
-                                            "answer": "Known answer.", "quality": 0.9, "matched_question": "Known question",
-                                            "level": "quick", "curated": False, "expires_at": None})
+    qid = ctx.store.ensure_question("Known question", known, question_hash(known))
+    ctx.store.save_answer(qid, "Known answer.", model="m")  # in SQL and in the hot cache
+    down = create_app(config | DOWN_DATABASE)
     client = down.test_client()
     hit = client.post("/v1/ask", json={"question": "known question"})
     miss = client.post("/v1/ask", json={"question": "A brand new question?"})
@@ -49,10 +48,6 @@ def test_without_the_database_hits_come_from_redis_and_writes_wait_in_redis(conf
     kept = [json.loads(raw)["kind"] for raw in ctx.redis.lrange(keys.outbox(), 0, -1)]
     assert kept == ["ask", "question", "ask"]
 
-    with ctx.sessions() as session:  # the hit's answer id must exist for the ask log's foreign key
-        session.add(Question(id=1, qhash=question_hash(known), text="Known question", normalized=known))
-        session.commit()
-    ctx.store.save_answer(1, "Known answer.", model="m")
     assert sweep(ctx) == {"written": 3, "queued": 1}
     assert sorted(row.source for row in _rows(ctx, AskLog)) == ["exact", "fallback"]
     assert ctx.redis.llen(keys.outbox()) == 0
