@@ -1,12 +1,13 @@
 """Soak: minutes of steady load at half the measured saturation against gunicorn with a worker running.
 
-    .venv/bin/python bench/soak.py [--minutes 10] [--saturation-s 15] [--miss-per-s 0.5] [--database-url URL]
+    .venv/bin/python bench/soak.py [--minutes 10] [--saturation-s 15] [--miss-per-s 0.1] [--database-url URL]
 
 It starts a private redis-server, migrates a SQLite database in a temp dir (or uses --database-url),
 stores answers to 50 questions, and starts `precache web` (gunicorn) and `precache worker` (SmolLM2).
-A closed loop of 8 clients measures saturation on the request mix (hits of the 50 questions, 1 in 10
-a template); then an open loop sends that mix at half the saturation rate for --minutes, plus
---miss-per-s new questions that the worker generates. It prints per minute the requests, errors
+The request mix: hits of the 50 questions, 1 in 10 a template, and --miss-per-s new questions that
+the worker generates (one llama.cpp thread unless PRECACHE_LLM_THREADS says otherwise, so that the
+web keeps a core). A closed loop of 8 clients measures saturation on that mix; then an open loop
+sends it at half the saturation rate for --minutes. It prints per minute the requests, errors
 (anything but 200/202, or no answer), 5xx, p50 and p99, and the resident memory of each process at the
 start and the end of the soak. Exit status 1 when any request failed.
 """
@@ -82,9 +83,9 @@ class Record:
 
     def __init__(self):
         self.rows: list[tuple[float, float, str | None]] = []
-        self.server_errors = 0
+        self.server_errors, self.t0 = 0, 0.0
 
-    async def send(self, conn: Conn, question: str, due: float, t0: float, counted: bool) -> None:
+    async def send(self, conn: Conn, question: str, due: float) -> None:
         try:
             status, body = await conn.ask(question).post()
             why = None if status in (200, 202) and b'"answer"' in body else f"{status} {body[:200]!r}"
@@ -92,22 +93,30 @@ class Record:
         except Exception as exc:  # every failure is counted and shown
             conn.close()
             why = repr(exc)
-        if counted:
-            self.rows.append((due - t0, time.perf_counter() - due, why))
+        self.rows.append((due - self.t0, time.perf_counter() - due, why))
 
 
-def question_for(i: int) -> str:
-    return "hello" if i % 10 == 0 else KNOWN[i % len(KNOWN)]
+class Mix:
+    """The request mix: hits of the known questions, 1 in 10 a template, and new questions at a fixed rate."""
+
+    def __init__(self, miss_per_s: float, phase: str):
+        self.miss_per_s, self.phase, self.misses, self.t0 = miss_per_s, phase, 0, time.perf_counter()
+
+    def question(self, i: int, at: float) -> str:
+        if self.miss_per_s and (at - self.t0) * self.miss_per_s >= self.misses + 1:
+            self.misses += 1
+            return f"In the {self.phase} phase, how does feature {self.misses} work?"
+        return "hello" if i % 10 == 0 else KNOWN[i % len(KNOWN)]
 
 
-async def closed_loop(port: int, clients: int, seconds: float) -> float:
+async def closed_loop(port: int, mix: Mix, clients: int, seconds: float) -> float:
     """Return the requests per second of N clients sending back to back."""
     done, end = [0], time.perf_counter() + seconds
 
     async def client(k: int):
         conn, i = Conn(port), k
-        while time.perf_counter() < end:
-            await conn.ask(question_for(i)).post()
+        while (now := time.perf_counter()) < end:
+            await conn.ask(mix.question(i, now)).post()
             done[0], i = done[0] + 1, i + clients
         conn.close()
 
@@ -115,30 +124,24 @@ async def closed_loop(port: int, clients: int, seconds: float) -> float:
     return done[0] / seconds
 
 
-async def open_loop(port: int, record: Record, rate: float, miss_per_s: float, seconds: float, conns: int) -> None:
-    """Requests due at a fixed rate (latency from the due time); every 1/miss_per_s s a new question."""
+async def open_loop(port: int, record: Record, mix: Mix, rate: float, seconds: float, conns: int) -> None:
+    """Requests due at a fixed rate; latency counts from the due time (no coordinated omission)."""
     queue: asyncio.Queue = asyncio.Queue()
-    t0 = time.perf_counter()
-    misses = 0
+    record.t0 = t0 = time.perf_counter()
 
     async def schedule():
-        nonlocal misses
         for i in range(int(rate * seconds)):
             due = t0 + i / rate
             if (delay := due - time.perf_counter()) > 0:
                 await asyncio.sleep(delay)
-            question = question_for(i)
-            if miss_per_s and (due - t0) * miss_per_s >= misses + 1:
-                misses += 1
-                question = f"Soak question {misses}: how does feature {misses} work?"
-            queue.put_nowait((question, due))
+            queue.put_nowait((mix.question(i, due), due))
         for _ in range(conns):
             queue.put_nowait(None)
 
     async def client():
         conn = Conn(port)
         while (item := await queue.get()) is not None:
-            await record.send(conn, item[0], item[1], t0, True)
+            await record.send(conn, *item)
         conn.close()
 
     await asyncio.gather(schedule(), *(client() for _ in range(conns)))
@@ -158,7 +161,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10, help="length of the soak")
     ap.add_argument("--saturation-s", type=float, default=15, help="seconds of the closed loop that measures it")
-    ap.add_argument("--miss-per-s", type=float, default=0.5, help="new questions per second (worker load)")
+    ap.add_argument("--miss-per-s", type=float, default=0.1, help="new questions per second (worker load)")
     ap.add_argument("--database-url", default="", help="SQLAlchemy URL; default a SQLite file in a temp dir")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="precache-soak-") as tmp_name:
@@ -167,7 +170,8 @@ def main() -> int:
         port = free_port()
         env = os.environ | {"PRECACHE_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/soak.db",
                             "PRECACHE_REDIS_URL": f"{redis_base}/0", "PRECACHE_BROKER_URL": f"{redis_base}/1",
-                            "PRECACHE_VAR_DIR": str(tmp / "var"), "PRECACHE_LOG_LEVEL": "WARNING"}
+                            "PRECACHE_VAR_DIR": str(tmp / "var"), "PRECACHE_LOG_LEVEL": "WARNING",
+                            "PRECACHE_LLM_THREADS": os.environ.get("PRECACHE_LLM_THREADS", "1")}
         procs = {}
         try:
             seed(env)
@@ -175,14 +179,16 @@ def main() -> int:
             procs["web"] = start(["web", "--port", str(port)], env, tmp / "web.log")
             base = f"http://127.0.0.1:{port}"
             wait_until(lambda: requests.get(f"{base}/readyz", timeout=2).ok, procs["web"], tmp / "web.log")
-            saturation = asyncio.run(closed_loop(port, 8, args.saturation_s))
+            # One generation first: the worker then holds everything it loads once (model, embedder).
+            requests.post(f"{base}/v1/ask", json={"question": "What is a soak test?", "wait_ms": 60000}, timeout=90)
+            saturation = asyncio.run(closed_loop(port, Mix(args.miss_per_s, "saturation"), 8, args.saturation_s))
             rate = saturation / 2
             print(f"saturation (closed loop, 8 clients, {args.saturation_s:g} s): {saturation:.0f} req/s; "
                   f"soak at {rate:.0f} req/s + {args.miss_per_s:g} new questions/s for {args.minutes:g} min")
             procs["redis"] = redis_proc
             before = rss_mb(procs)
             record = Record()
-            asyncio.run(open_loop(port, record, rate, args.miss_per_s, args.minutes * 60, 16))
+            asyncio.run(open_loop(port, record, Mix(args.miss_per_s, "soak"), rate, args.minutes * 60, 16))
             after = rss_mb(procs)
             queued = requests.get(f"{base}/v1/stats", timeout=10).json()["queues"]
         finally:
