@@ -75,11 +75,16 @@ def stop(proc: subprocess.Popen) -> None:
 class Conn:
     """One keep-alive HTTP/1.1 connection that sends the same POST again and again."""
 
-    def __init__(self, port: int):
-        body = json.dumps({"question": QUESTION}).encode()
+    def __init__(self, port: int, question: str = QUESTION):
         self.port, self.writer = port, None
-        self.request = (f"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        self.ask(question)
+
+    def ask(self, question: str) -> "Conn":
+        """Make `question` the one the next posts send."""
+        body = json.dumps({"question": question}).encode()
+        self.request = (f"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nContent-Type: application/json"
+                        f"\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        return self
 
     async def post(self) -> tuple[int, bytes]:
         for attempt in (0, 1):  # reconnect once if the server closed an idle keep-alive connection

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from precache.config import ConfigError, load_settings
+from precache.logs import redact
 from precache.queueing import ALL_QUEUES, GENERATION_QUEUES
 
 
@@ -142,7 +143,7 @@ def upgrade():
 
     s = settings_or_exit()
     run_upgrade(s.database_url)
-    click.echo(f"database at {s.database_url} is up to date")
+    click.echo(f"database at {redact(s.database_url)} is up to date")
 
 
 @main.group()

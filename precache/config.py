@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from precache.logs import redact
+
 ENV_PREFIX = "PRECACHE_"
 DEFAULT_MODEL = "smollm2"
 
@@ -23,14 +25,11 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means a SQLite file in VAR_DIR.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the hot cache, locks and jobs.")
     broker_url: str = Field("", description="Celery broker URL; empty means REDIS_URL.")
-    broker_visibility_timeout_s: int = Field(
-        3600, ge=5,
-        description="Redis broker: an unacknowledged message (its worker died) is redelivered after this long; "
-        "must outlast the longest batch.",
-    )
 
-    llm_backend: Literal["llama_cpp", "transformers", "openai"] = Field(
-        "llama_cpp", description="Generation backend, by registry name (worker/backends/__init__.py)."
+    llm_backend: str = Field(
+        "llama_cpp", pattern=r"^(llama_cpp|transformers|openai|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        description="Generation backend: a registry name (llama_cpp, transformers, openai; worker/backends/__init__.py) "
+        "or 'module.path:Class'.",
     )
     llm_model: str = Field(
         DEFAULT_MODEL,
@@ -173,6 +172,25 @@ class Settings(BaseSettings):
     predictive_max_questions: int = Field(
         2000, ge=1, description="Most distinct missed questions one predictive run clusters (most missed first)."
     )
+    generation_timeout_s: float = Field(
+        240, gt=0, description="Longest one generation may run; the job then fails and the model is reloaded "
+        "(the solo pool of generation workers does not enforce Celery's time limit).")
+    generation_max_retries: int = Field(
+        5, ge=0, le=20, description="Retries of a generation after a transient error (database, Redis, backend "
+        "unavailable); other errors fail the job at once.")
+    generation_retry_backoff_s: float = Field(
+        2.0, gt=0, description="Delay before the first retry; doubled at each retry, at most 60 s.")
+    broker_visibility_timeout_s: int = Field(
+        900, ge=2, description="A task unacknowledged this long is redelivered (the task of a killed worker comes "
+        "back after it); must exceed GENERATION_TIMEOUT_S.")
+    sweep_interval_s: int = Field(
+        60, ge=1, description="Beat period of the sweep that writes asks kept in Redis during a database outage "
+        "and queues unanswered questions that have no job.")
+    sweep_window_s: int = Field(
+        86400, ge=60, description="Questions asked within this window and still unanswered are queued by the sweep.")
+    rate_limit: str = Field(
+        "", description="Limits per client address, e.g. '20/second;600/minute' (Flask-Limiter syntax, counted in "
+        "Redis); empty turns rate limiting off. /healthz, /readyz and /metrics are never limited.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of every process.")
     log_json: bool = Field(False, description="Write logs as JSON lines (one object per record) instead of text.")
 
@@ -182,6 +200,10 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.var_dir / 'precache.db').as_posix()}"
         if not self.broker_url:
             self.broker_url = self.redis_url
+        if self.broker_visibility_timeout_s <= self.generation_timeout_s:
+            raise ValueError(f"{ENV_PREFIX}BROKER_VISIBILITY_TIMEOUT_S ({self.broker_visibility_timeout_s}) must "
+                             f"exceed {ENV_PREFIX}GENERATION_TIMEOUT_S ({self.generation_timeout_s}), or a running "
+                             "generation is delivered a second time")
         return self
 
     @property
@@ -202,6 +224,9 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
+            if not err["loc"]:  # a check across fields: its message names them
+                problems.append(err["msg"])
+                continue
             name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+            problems.append(f"{name}: {err['msg']} (got {redact(repr(err.get('input')))})")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

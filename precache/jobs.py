@@ -64,9 +64,9 @@ class Jobs:
             kwargs = {**kwargs, "tenant": self.tenant}
         self.celery.send_task(task, args=[question_id, job_id], kwargs=kwargs, **options)
 
-    def continue_with(self, kind: str, question_id: int, job_id: str) -> None:
-        """Send another task for a job that stays pending (its askers keep waiting), e.g. a regeneration."""
-        self._send(kind, question_id, job_id)
+    def continue_with(self, kind: str, question_id: int, job_id: str, **options) -> None:
+        """Send another task for a job that stays pending (its askers keep waiting): a regeneration, a retry."""
+        self._send(kind, question_id, job_id, **options)
 
     def pending_job(self, ns: str, qhash: str, kind: str) -> str | None:
         """Return the id of the job of this kind running for a question, if any."""
@@ -94,6 +94,9 @@ class Jobs:
             self._write(job_id, status=READY, answer_id=answer_id)
         else:
             self._write(job_id, status=FAILED, error=error)
+            failures = keys.failures(ns, qhash)
+            self.redis.incr(failures)
+            self.redis.expire(failures, self.settings.job_ttl_s)
         self.redis.hdel(keys.inflight(ns), job_id)
         # The lock is the one taken at enqueue time (the worker may answer a linked canonical question).
         kind, locked_qhash = self.redis.hmget(keys.job(job_id), "kind", "qhash")

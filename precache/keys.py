@@ -56,3 +56,23 @@ def semantic_epoch() -> str:
 def scheduled_lock(name: str) -> str:
     """Lock held while a scheduled job runs: a second copy started at the same time does nothing."""
     return f"{PREFIX}:lock:scheduled:{name}"
+
+
+def outbox() -> str:
+    """List of SQL writes (asks, new questions) kept while the database is unreachable; the sweep writes them."""
+    return f"{PREFIX}:outbox"
+
+
+def failures(ns: str, qhash: str) -> str:
+    """Counter of failed generation jobs of a question; the sweep stops queueing it at a bound."""
+    return f"{PREFIX}:failures:{ns}:{qhash}"
+
+
+def sweep_lock() -> str:
+    """Held while one sweep runs, so two never write the same outbox entries."""
+    return f"{PREFIX}:lock:sweep"
+
+
+def rate_limits() -> str:
+    """Prefix of the per-client rate-limit counters (Flask-Limiter)."""
+    return f"{PREFIX}:ratelimit"

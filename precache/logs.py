@@ -11,13 +11,25 @@ request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+# The password of a URL (scheme://user:PASSWORD@host): database and Redis URLs carry one.
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Return `text` with the password of every URL in it replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp each record with the request id of the current context."""
+    """Stamp each record with the request id of the current context, and keep URL passwords out of it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
+        message = record.getMessage()
+        if "://" in message:
+            record.msg, record.args = redact(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 

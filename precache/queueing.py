@@ -13,6 +13,7 @@ GENERATE_DETAILED = "worker.tasks.generate_detailed_answer"
 GENERATION_TIME_LIMIT_S = 300  # hard limit of one generation task
 HOUSEKEEPING_TIME_LIMIT_S = 120
 PRECOMPUTE_FAQ = "worker.tasks.precompute_faq_answers"
+SWEEP = "worker.tasks.sweep_lost_asks"
 # Scheduled jobs (celery beat): task name -> the setting holding its period in seconds.
 SCHEDULE = {
     PRECOMPUTE_FAQ: "precompute_interval_s",
@@ -20,6 +21,7 @@ SCHEDULE = {
     "worker.tasks.refresh_stale_answers": "refresh_interval_s",
     "worker.tasks.regenerate_low_quality_answers": "regenerate_interval_s",
     "worker.tasks.prune_ask_log": "prune_interval_s",
+    SWEEP: "sweep_interval_s",
 }
 
 
@@ -29,7 +31,8 @@ def celery_config(settings) -> dict:
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
-            # A message unacked this long is redelivered; it must outlast the longest batch (acks_late).
+            # A message unacked this long is redelivered (a killed worker's task comes back); it
+            # must outlast the longest batch (acks_late), which the settings check (docs/reliability.md).
             "visibility_timeout": settings.broker_visibility_timeout_s,
             # Sweep for such messages every few seconds (kombu's default sweeps only every ~100 s).
             "unacked_restore_interval": min(10, max(1, settings.broker_visibility_timeout_s // 5)),

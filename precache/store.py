@@ -6,7 +6,7 @@ from datetime import timedelta, timezone
 
 import redis
 from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
 from precache.db import session_scope
@@ -71,7 +71,11 @@ class AnswerStore:
                 return json.loads(cached), "redis"
         except redis.RedisError as exc:
             log.warning("hot cache unavailable, reading SQL: %s", exc)
-        payload = self._best_answer(qhash)
+        try:
+            payload = self._best_answer(qhash)
+        except SQLAlchemyError as exc:  # neither store answers: treat it as not cached, the ladder goes on
+            log.warning("database unavailable, no stored answer can be read: %s", exc)
+            return None
         if payload is None:
             return None
         self._cache(qhash, payload)

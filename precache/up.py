@@ -11,6 +11,7 @@ import click
 import redis
 
 from precache.db import upgrade
+from precache.logs import redact
 
 PROCESSES = ("web", "worker", "beat", "flower")
 
@@ -27,7 +28,7 @@ def start_private_redis(settings) -> subprocess.Popen:
     binary = shutil.which("redis-server")
     if binary is None:
         raise click.ClickException(
-            f"no Redis at {settings.redis_url} and no redis-server on the PATH; "
+            f"no Redis at {redact(settings.redis_url)} and no redis-server on the PATH; "
             "install one (apt-get install redis-server) or set PRECACHE_REDIS_URL")
     url = urlparse(settings.redis_url)
     port = url.port or 6379

@@ -22,9 +22,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     logs.configure(settings)
     _track_request_ids(app)
 
-    from web import ask, errors, health, jobs, metrics, stream
+    from web import ask, errors, health, jobs, limits, metrics, stream
 
     errors.register(app)
+    limits.install(app, settings)
     app.register_blueprint(ask.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(health.bp)

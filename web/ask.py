@@ -5,7 +5,9 @@ import time
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 
+from precache import recovery
 from precache.logs import request_id
 from precache.models import AskLog
 from precache.normalize import normalize, question_hash
@@ -35,8 +37,8 @@ def ask():
     item = make_ask(req.question, req.wait_ms, req.detail)
     try:
         outcome = climb(ctx, item)
-    except (redis.RedisError, OSError) as exc:
-        log.warning("cannot reach the queue for a miss: %s", exc)
+    except (redis.RedisError, OSError) as exc:  # a miss that neither SQL nor Redis can keep
+        log.warning("cannot record a miss anywhere: %s", exc)
         body = {"answer": ctx.settings.fallback_answer, "source": "fallback"}
         record(ctx, item, body, time.perf_counter() - started, stale=False)
         return error_response(503, "queue_unavailable",
@@ -46,14 +48,19 @@ def ask():
 
 
 def record(ctx, item: Ask, body: dict, seconds: float, stale: bool) -> None:
-    """Count the ask in the metrics and write it to the ask log."""
+    """Count the ask in the metrics and write it to the ask log (kept in Redis while SQL is down)."""
     metrics.observe_ask(body["source"], seconds, body.get("quality"), stale)
-    entry = AskLog(question=item.question, qhash=item.qhash, namespace=ctx.store.namespace,
-                   source=body["source"], latency_ms=round(seconds * 1000, 3), answer_id=body.get("answer_id"),
-                   job_id=body.get("job_id"), request_id=request_id.get())
+    fields = dict(question=item.question, qhash=item.qhash, namespace=ctx.store.namespace,
+                  source=body["source"], latency_ms=round(seconds * 1000, 3), answer_id=body.get("answer_id"),
+                  job_id=body.get("job_id"), request_id=request_id.get())
     try:
         with ctx.sessions() as session:
-            session.add(entry)
+            session.add(AskLog(**fields))
             session.commit()
-    except Exception:  # the asker still gets the answer; the loss is logged
-        log.exception("cannot write the ask log")
+        return
+    except SQLAlchemyError as exc:
+        log.warning("database unavailable, the ask log entry is kept in Redis: %s", exc)
+    try:
+        recovery.defer(ctx.redis, recovery.ASK, **fields)
+    except redis.RedisError:  # the asker still gets the answer; the loss is logged
+        log.exception("cannot write the ask log: neither the database nor Redis answers")

@@ -1,4 +1,4 @@
-"""GET /healthz (liveness) and GET /readyz (each dependency's state)."""
+"""GET /healthz (liveness) and GET /readyz (each dependency's state: ready, degraded or unavailable)."""
 
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
@@ -32,5 +32,9 @@ def readyz():
             conn.ensure_connection(max_retries=1, timeout=2)
 
     checks = {"redis": _check(ctx.redis.ping), "database": _check(database), "broker": _check(broker)}
-    ready = all(c["ok"] for c in checks.values())
-    return jsonify({"status": "ready" if ready else "degraded", "checks": checks}), 200 if ready else 503
+    if all(c["ok"] for c in checks.values()):
+        return jsonify({"status": "ready", "checks": checks})
+    # With one of Redis and SQL up every ask is still answered and recorded: degraded, not out of service.
+    if checks["redis"]["ok"] or checks["database"]["ok"]:
+        return jsonify({"status": "degraded", "checks": checks})
+    return jsonify({"status": "unavailable", "checks": checks}), 503

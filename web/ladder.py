@@ -4,15 +4,20 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import redis
 from flask import current_app
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import SQLAlchemyError
 
-from precache import inflight
+from precache import inflight, recovery
 from precache.jobs import PENDING, READY
 from precache.logs import request_id
 from precache.templates import match_intent
 from web import metrics
 
 log = logging.getLogger(__name__)
+# Redis (locks, job records) or the broker unreachable: the question cannot be queued now.
+QUEUE_ERRORS = (redis.RedisError, BrokerError, OSError)
 
 
 @dataclass
@@ -82,9 +87,16 @@ def _cached(ctx, ask: Ask, payload: dict, source: str, **extra) -> Outcome:
     stale = bool(payload.get("expires_at") and payload["expires_at"] < time.time())
     if stale:
         extra["stale"] = True
-        ctx.jobs.enqueue(ctx.ns, payload["qhash"], lambda: payload["question_id"], request_id.get(), "refresh")
+        try:
+            ctx.jobs.enqueue(ctx.ns, payload["qhash"], lambda: payload["question_id"], request_id.get(), "refresh")
+        except QUEUE_ERRORS as exc:  # the stale answer is still served; the next hit queues the refresh
+            log.warning("cannot queue a refresh: %s", exc)
     if ask.detail == "detailed" and payload.get("level") == "quick" and not payload.get("curated"):
-        detailed = _wait_detailed(ctx, ask, payload)
+        try:
+            detailed = _wait_detailed(ctx, ask, payload)
+        except QUEUE_ERRORS as exc:
+            log.warning("cannot queue a detailed answer: %s", exc)
+            return Outcome(200, ready_body(payload, source, **extra), stale)
         if detailed is not None:
             return Outcome(200, ready_body(detailed, "generated"), stale)
         extra["job_id"] = ctx.jobs.pending_job(ctx.ns, payload["qhash"], "detailed")
@@ -120,17 +132,41 @@ def _store_question(ctx, ask: Ask) -> int:
     return question_id
 
 
+def _deferred(ctx, ask: Ask, reason: Exception) -> Outcome:
+    """Record a question that cannot be queued now (SQL, else Redis); the sweep queues it later."""
+    log.warning("cannot queue a miss now, the question is kept for the sweep: %s", reason)
+    try:
+        ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash)
+    except SQLAlchemyError:
+        recovery.defer(ctx.redis, recovery.QUESTION, text=ask.question.strip(), normalized=ask.normalized,
+                       qhash=ask.qhash)  # a RedisError here leaves nowhere to keep it: the caller answers 503
+    return Outcome(202, {"status": "pending", "answer": ctx.settings.fallback_answer, "source": "fallback",
+                         "queued": False})
+
+
+def _generated(ctx, ask: Ask, job_id: str) -> dict | None:
+    """Wait for the job within the deadline; return its answer, or None when it is not ready in time."""
+    try:
+        record = ctx.jobs.wait(job_id, ask.remaining()) if ask.remaining() > 0 else None
+        if record and record["status"] == READY:
+            return ctx.store.answer_by_id(int(record["answer_id"]))
+    except (*QUEUE_ERRORS, SQLAlchemyError) as exc:  # the job is queued: the asker gets the fallback and polls
+        log.warning("cannot wait for job %s: %s", job_id, exc)
+    return None
+
+
 def _miss(ctx, ask: Ask) -> Outcome:
-    job_id, joined = _join_paraphrase(ctx, ask), True
-    if job_id is None:
-        job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: _store_question(ctx, ask),
-                                          request_id=request_id.get())
+    try:
+        job_id, joined = _join_paraphrase(ctx, ask), True
+        if job_id is None:
+            job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: _store_question(ctx, ask),
+                                              request_id=request_id.get())
+    except (*QUEUE_ERRORS, SQLAlchemyError) as exc:
+        return _deferred(ctx, ask, exc)
     (metrics.JOINS if joined else metrics.MISSES).inc()
-    record = ctx.jobs.wait(job_id, ask.remaining()) if ask.remaining() > 0 else None
-    if record and record["status"] == READY:
-        payload = ctx.store.answer_by_id(int(record["answer_id"]))
-        if payload is not None:
-            return Outcome(200, ready_body(payload, "generated", job_id=job_id))
+    payload = _generated(ctx, ask, job_id)
+    if payload is not None:
+        return Outcome(200, ready_body(payload, "generated", job_id=job_id))
     body = pending_body(job_id, ctx.settings.fallback_answer)
     suggestions = current_app.extensions["precache_semantic"].suggestions(ask.vector)
     if suggestions:

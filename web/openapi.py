@@ -43,8 +43,10 @@ ERRORS = {
     405: "Method not allowed on this path.",
     413: "Body over PRECACHE_MAX_BODY_BYTES (refused before it is read whole).",
     415: "Body is not JSON (send Content-Type: application/json).",
-    503: "The generation queue is unavailable; the body also carries the fallback answer.",
+    429: "Over PRECACHE_RATE_LIMIT for this client address; retry after the Retry-After header's seconds.",
+    503: "Neither Redis nor the database can record the question now; the body also carries the fallback answer.",
 }
+RATE_LIMITED = {429: ErrorBody}  # every route but /healthz, /readyz and /metrics, when PRECACHE_RATE_LIMIT is set
 
 
 # Non-JSON bodies. A Server-Sent Events stream is described by the schema of one event, as
@@ -104,7 +106,7 @@ def operations() -> list[Operation]:
             "post", "/v1/ask", "ask", "Answer a question at once: a stored answer, or the fallback and a job",
             request=AskRequest,
             responses={200: AskReady, 202: AskPending, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody,
-                       503: ErrorBody},
+                       503: ErrorBody, **RATE_LIMITED},
         ),
         Operation(
             "get", "/v1/ask/stream", "askStream",
@@ -113,34 +115,35 @@ def operations() -> list[Operation]:
                          "the question, as in POST /v1/ask", required=True),
                    Query("tenant", {"type": "string", "pattern": f"^{TENANT_PATTERN.pattern}$"},
                          "the tenant, as in POST /v1/ask")),
-            responses={200: "text/event-stream", 400: ErrorBody},
+            responses={200: "text/event-stream", 400: ErrorBody, **RATE_LIMITED},
         ),
         Operation(
             "get", "/v1/jobs/{job_id}", "getJob", "The state of a generation job, with the answer when ready",
             path_params={"job_id": "the job_id from a 202 of POST /v1/ask"},
-            responses={200: JobStatus, 404: ErrorBody},
+            responses={200: JobStatus, 404: ErrorBody, **RATE_LIMITED},
         ),
         Operation(
             "get", "/v1/stats", "getStats", "What an operator needs at a glance, over a time window",
             query=(_stats_window(),),
-            responses={200: StatsResponse, 400: ErrorBody},
+            responses={200: StatsResponse, 400: ErrorBody, **RATE_LIMITED},
         ),
         Operation("get", "/dashboard", "dashboard", "The stats, plotted (an HTML page)",
-                  responses={200: "text/html"}),
+                  responses={200: "text/html", **RATE_LIMITED}),
         Operation("get", "/metrics", "metrics", "Prometheus metrics (text exposition format)",
                   responses={200: "text/plain"}),
         Operation("get", "/healthz", "healthz", "Liveness", responses={200: Health}),
-        Operation("get", "/readyz", "readyz", "Readiness: the state of Redis, the database and the broker",
+        Operation("get", "/readyz", "readyz",
+                  "Readiness: the state of Redis, the database and the broker (degraded still answers every ask)",
                   responses={200: Ready, 503: Ready}),
         *admin_operations(),
         Operation("get", "/openapi.json", "openapi", "This description of the API (OpenAPI 3.1)",
-                  responses={200: "application/json"}),
+                  responses={200: "application/json", **RATE_LIMITED}),
     ]
 
 
 def admin_operations() -> list[Operation]:
     """The admin routes (header X-API-Key)."""
-    errors = {400: ErrorBody, 401: ErrorBody, 404: ErrorBody}
+    errors = {400: ErrorBody, 401: ErrorBody, 404: ErrorBody, **RATE_LIMITED}
     answer = {"answer_id": "the answer's id (from GET /v1/admin/review or an ask's answer_id)"}
     tenant = Query("tenant", {"type": "string", "pattern": f"^{TENANT_PATTERN.pattern}$"}, "the tenant")
     return [

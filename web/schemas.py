@@ -175,10 +175,12 @@ class AskPending(BaseModel):
     model_config = _RESPONSE
 
     status: Literal["pending"]
-    job_id: str
+    job_id: str | SkipJsonSchema[None] = _sometimes("the generation job (left out when queued is false)")
     answer: str = Field(description="the configured fallback answer")
     source: Literal["fallback"]
-    poll: str = Field(description="GET this path for the job's state: /v1/jobs/{job_id}")
+    poll: str | SkipJsonSchema[None] = _sometimes("GET this path for the job's state: /v1/jobs/{job_id}")
+    queued: Literal[False] | SkipJsonSchema[None] = _sometimes(
+        "false when the queue is unreachable: the question is kept and queued once it is back (no job yet)")
     suggestions: list[str] | SkipJsonSchema[None] = _sometimes("up to three similar questions that have answers")
 
 
@@ -230,9 +232,10 @@ class Check(BaseModel):
 
 
 class Ready(BaseModel):
-    """GET /readyz: each dependency's state; 200 when all are ok, else 503 and status degraded."""
+    """GET /readyz: each dependency's state. 200 ready (all ok) or degraded (Redis or the database down: asks
+    are still answered and nothing is lost); 503 unavailable when neither answers."""
 
     model_config = _RESPONSE
 
-    status: Literal["ready", "degraded"]
+    status: Literal["ready", "degraded", "unavailable"]
     checks: dict[str, Check] = Field(description="keys: redis, database, broker")

@@ -4,6 +4,7 @@ import logging
 import threading
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from precache.embedder import shared_embedder
 from precache.semantic import SemanticIndex, SemanticMatch
@@ -40,7 +41,10 @@ class SemanticTier:
     def match(self, ctx, question: str, vector: np.ndarray | None) -> SemanticMatch | None:
         if vector is None:
             return None
-        self.index.refresh(ctx)
+        try:
+            self.index.refresh(ctx)
+        except SQLAlchemyError as exc:  # match against what is loaded; the next ask refreshes again
+            log.warning("semantic index not refreshed, database unavailable: %s", exc)
         return self.index.match(question, vector) if len(self.index) else None
 
     def suggestions(self, vector: np.ndarray | None, n: int = 3) -> list[str]:

@@ -43,6 +43,9 @@ def _follow(ctx, qhash: str, body: dict, deadline: float):
     if body["source"] == "template":
         yield sse("done", {})
         return
+    if body.get("queued") is False:
+        yield sse("done", {"reason": "the queue is unavailable; the question is kept and answered later"})
+        return
     if body["status"] == "pending":
         quick = _wait(ctx, body["job_id"], deadline)
         if quick is None:

@@ -2,6 +2,9 @@
 
 import logging
 import time
+
+import redis
+from sqlalchemy.exc import OperationalError
 from dataclasses import dataclass
 
 from precache import keys, logs
@@ -11,9 +14,12 @@ from precache.semantic_store import index_question
 from precache.quality import Scorer, llm_judge, trim_to_sentence
 from precache.telemetry import record_batch, record_generation
 from precache.models import Question
-from worker.backends import Backend, BackendError, Generation
+from worker.backends import Backend, BackendError, BackendUnavailable, Generation, GenerationTimeout
+from worker.timeout import generate_within
 
 log = logging.getLogger(__name__)
+# Worth a retry: the database or Redis briefly unreachable, a backend endpoint busy. Nothing else is retried.
+TRANSIENT_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutError, BackendUnavailable)
 
 
 def chat_for(settings, question: str, level: str = "quick") -> list[dict]:
@@ -113,10 +119,13 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str) -> list[
     log.info("generating a %s batch of %d", level, len(items))
     started = time.perf_counter()
     try:
-        gens = backend.generate(chats, limit)
+        gens = generate_within(backend, chats, limit, settings.generation_timeout_s)
     except Exception as exc:
         log.error("generating a %s batch of %d failed: %s", level, len(items), exc)
-        return [(i, _fail(rctx, request, question, exc)) for i, request, question, rctx in items]
+        if isinstance(exc, GenerationTimeout):
+            runtime_discard_backend()  # its thread may still run: the next batch gets a fresh model
+        settle = _retry_or_fail if isinstance(exc, TRANSIENT_ERRORS) else _fail
+        return [(i, settle(rctx, request, question, exc)) for i, request, question, rctx in items]
     latency_ms = (time.perf_counter() - started) * 1000
     log.info("generated a %s batch of %d in %.0f ms", level, len(items), latency_ms)
     record_batch(ctx.redis, backend.name, worker)
@@ -140,6 +149,8 @@ def _complete(ctx, request: JobRequest, question, gen: Generation, level: str, l
         if level == "quick" and not ctx.store.has_level(question.id, "detailed"):
             # Queued before the quick job finishes, so a streaming asker always finds it.
             ctx.jobs.enqueue(ctx.ns, question.qhash, lambda: question.id, kind="detailed")
+    except TRANSIENT_ERRORS as exc:
+        return _retry_or_fail(ctx, request, question, exc)
     except Exception as exc:
         return _fail(ctx, request, question, exc)
     ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, answer_id=payload["answer_id"])
@@ -157,6 +168,30 @@ def _gated(ctx, request: JobRequest, question, payload: dict) -> None:
     ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, error=f"quality {payload['quality']:.3f} is below "
                     f"the threshold {threshold}; the answer is kept for review")
     return None
+
+
+def _retry_or_fail(ctx, request: JobRequest, question, exc: Exception):
+    """After a transient error, send the job again with a doubling delay (it stays pending); past
+    GENERATION_MAX_RETRIES, fail it."""
+    settings = ctx.settings
+    try:
+        attempt = int(ctx.redis.hincrby(keys.job(request.job_id), "retries", 1))
+        if attempt <= settings.generation_max_retries:
+            delay = min(60.0, settings.generation_retry_backoff_s * 2 ** (attempt - 1))
+            log.warning("transient error, retry %d of %d in %.1f s: %s", attempt, settings.generation_max_retries,
+                        delay, exc)
+            ctx.jobs.continue_with(request.kind, request.question_id, request.job_id, countdown=delay)
+            return None
+    except redis.RedisError as broker_down:  # nowhere to queue a retry: the sweep queues the question again
+        log.warning("cannot queue a retry (%s); the sweep will queue the question again", broker_down)
+        return exc
+    return _fail(ctx, request, question, RuntimeError(f"gave up after {attempt - 1} retries: {exc}"))
+
+
+def runtime_discard_backend() -> None:
+    from worker import runtime
+
+    runtime.discard_backend()
 
 
 def _fail(ctx, request: JobRequest, question, exc: Exception) -> Exception:

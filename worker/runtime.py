@@ -35,6 +35,13 @@ def backend() -> Backend:
         return _backend
 
 
+def discard_backend() -> None:
+    """Forget a model whose generation is stuck (not closed: its thread may still use it); the next task loads one."""
+    global _backend
+    with _lock:
+        _backend = None
+
+
 def close() -> None:
     """Free the model and the connections of this process."""
     global _backend, _context

@@ -11,6 +11,7 @@ from celery_batches import Batches
 from precache import scheduled
 from precache.embedder import shared_embedder
 from precache.precompute import queue_unanswered
+from precache.recovery import sweep
 from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S
 from worker import app, runtime
 from worker.generation import JobRequest, answer_questions
@@ -109,3 +110,9 @@ def regenerate_low_quality_answers() -> dict:
 def prune_ask_log() -> dict:
     """Delete ask-log rows past their retention."""
     return _scheduled("prune", scheduled.prune_ask_log)
+
+
+@app.task(acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT_S)
+def sweep_lost_asks() -> dict:
+    """Write asks kept in Redis during a database outage to SQL; queue unanswered questions without a job."""
+    return sweep(runtime.context())

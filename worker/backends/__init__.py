@@ -2,7 +2,15 @@
 
 from importlib import import_module
 
-from worker.backends.base import NEUTRAL_MEAN_LOGPROB, Backend, BackendError, Generation, Message
+from worker.backends.base import (
+    NEUTRAL_MEAN_LOGPROB,
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    Generation,
+    GenerationTimeout,
+    Message,
+)
 
 # Modules are imported on demand so a worker only loads the library it uses.
 REGISTRY = {
@@ -13,12 +21,15 @@ REGISTRY = {
 
 
 def backend_class(name: str) -> type[Backend]:
-    """Return the backend class registered under `name`."""
+    """Return the backend class registered under `name`, or named by a 'module.path:Class' of its own."""
     try:
-        module, attr = REGISTRY[name].split(":")
+        module, attr = (name if ":" in name else REGISTRY[name]).split(":")
     except KeyError:
         raise BackendError(f"unknown backend {name!r}; choose one of {sorted(REGISTRY)}") from None
-    return getattr(import_module(module), attr)
+    try:
+        return getattr(import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise BackendError(f"cannot load backend {name!r}: {exc}") from None
 
 
 def load_backend(settings) -> Backend:
@@ -28,4 +39,5 @@ def load_backend(settings) -> Backend:
     return backend
 
 
-__all__ = ["NEUTRAL_MEAN_LOGPROB", "Backend", "BackendError", "Generation", "Message", "REGISTRY", "backend_class", "load_backend"]
+__all__ = ["NEUTRAL_MEAN_LOGPROB", "Backend", "BackendError", "BackendUnavailable", "Generation", "GenerationTimeout",
+           "Message", "REGISTRY", "backend_class", "load_backend"]

@@ -21,6 +21,14 @@ def one_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+class BackendUnavailable(BackendError):
+    """A transient failure (an endpoint busy or unreachable): the generation is retried, a bounded number of times."""
+
+
+class GenerationTimeout(BackendError):
+    """The model gave no answer within PRECACHE_GENERATION_TIMEOUT_S; the job fails and the model is reloaded."""
+
+
 @dataclass(frozen=True)
 class Generation:
     """One generated answer."""

@@ -1,0 +1,102 @@
+"""Nothing asked is lost: SQL writes kept in Redis while the database is down, and questions whose job was lost.
+
+The web records each ask and each new question in SQL. When SQL is unreachable it pushes the
+write to a Redis list (the outbox); when Redis or the broker is unreachable the question is in
+SQL but no job was sent. The sweep (a beat task) repairs both: it writes the outbox to SQL, then
+queues every recent question that has no answer and no job. Both steps are idempotent: questions
+are unique by hash and queueing goes through the single-flight lock.
+"""
+
+import json
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from precache import keys
+from precache.models import Answer, AskLog, Question, utcnow
+
+log = logging.getLogger(__name__)
+MAX_FAILURES = 3  # failed jobs after which the sweep leaves a question to its next asker
+ASK, QUESTION = "ask", "question"
+
+
+def defer(redis_client, kind: str, **fields) -> None:
+    """Keep one SQL write (an ask or a new question) in Redis until the sweep can write it."""
+    redis_client.rpush(keys.outbox(), json.dumps({"kind": kind, "at": time.time(), **fields}))
+
+
+def flush_outbox(ctx, limit: int = 10000) -> int:
+    """Write the kept asks and questions to SQL, oldest first; return how many were written."""
+    written = 0
+    while written < limit:
+        raw = ctx.redis.lindex(keys.outbox(), 0)
+        if raw is None:
+            break
+        entry = json.loads(raw)
+        _write(ctx, entry)
+        # Removed only once written: a crash in between writes an ask twice, never loses it.
+        ctx.redis.lpop(keys.outbox())
+        written += 1
+    return written
+
+
+def _write(ctx, entry: dict) -> None:
+    kind, at = entry.pop("kind"), entry.pop("at")
+    if kind == QUESTION:
+        ctx.store.ensure_question(entry["text"], entry["normalized"], entry["qhash"])
+        return
+    asked_at = datetime.fromtimestamp(at, timezone.utc)
+    with ctx.sessions() as session:
+        session.add(AskLog(asked_at=asked_at, **entry))
+        try:
+            session.commit()
+        except IntegrityError:  # its answer was deleted since: keep the ask, without the link
+            session.rollback()
+            session.add(AskLog(asked_at=asked_at, **(entry | {"answer_id": None})))
+            session.commit()
+
+
+def unqueued_questions(ctx) -> list[Question]:
+    """Return questions asked within the sweep window that have no answer servable in this namespace."""
+    answered = select(Answer.question_id).where((Answer.namespace == ctx.settings.namespace) | Answer.curated)
+    since = utcnow() - timedelta(seconds=ctx.settings.sweep_window_s)
+    query = (select(Question).where(Question.created_at >= since, Question.id.not_in(answered))
+             .order_by(Question.id))
+    with ctx.sessions() as session:
+        return list(session.scalars(query))
+
+
+def requeue(ctx) -> list[str]:
+    """Queue each unanswered question that has no job and has not failed too often; return the new job ids."""
+    job_ids = []
+    for question in unqueued_questions(ctx):
+        if ctx.jobs.pending_job(ctx.ns, question.qhash, "quick"):
+            continue
+        if int(ctx.redis.get(keys.failures(ctx.ns, question.qhash)) or 0) >= MAX_FAILURES:
+            continue
+        job_id, joined = ctx.jobs.enqueue(ctx.ns, question.qhash, lambda q=question: q.id)
+        if not joined:
+            job_ids.append(job_id)
+    return job_ids
+
+
+def sweep(ctx) -> dict:
+    """Write the outbox to SQL, then queue the questions that lost their job; one sweep at a time."""
+    lock = keys.sweep_lock()
+    if not ctx.redis.set(lock, "1", nx=True, ex=120):
+        return {"written": 0, "queued": 0, "skipped": True}
+    try:
+        written = flush_outbox(ctx)
+        queued = requeue(ctx)
+    except OperationalError as exc:  # the database is still down: the next sweep tries again
+        log.warning("sweep postponed, the database is unavailable: %s", exc)
+        return {"written": 0, "queued": 0, "postponed": True}
+    finally:
+        ctx.redis.delete(lock)
+    if written or queued:
+        log.info("sweep: wrote %d kept asks and questions to SQL, queued %d questions without a job",
+                 written, len(queued))
+    return {"written": written, "queued": len(queued)}

@@ -1,0 +1,52 @@
+"""A test backend with faults on demand, loaded by a real worker as
+PRECACHE_LLM_BACKEND=tests.integration.fault_backend:FaultBackend.
+
+The question picks the behaviour: "hang" never returns, "empty" answers "", "broken" raises a
+BackendError, "flaky" is unavailable twice then answers, "down" is always unavailable; any other
+question is answered at once. Every load and every call is appended to $FAULT_BACKEND_LOG, so a
+test can count attempts and model loads.
+"""
+
+import os
+import time
+from pathlib import Path
+
+from worker.backends import Backend, BackendError, BackendUnavailable, Generation
+
+
+def _note(line: str) -> None:
+    with open(os.environ["FAULT_BACKEND_LOG"], "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
+def calls(log_path, question: str) -> int:
+    """Return how many generations of `question` the backend was asked for."""
+    return log_path.read_text().splitlines().count(f"call {question}")
+
+
+class FaultBackend(Backend):
+    name = "fault"
+
+    def load(self) -> None:
+        _note("load")
+
+    def generate(self, chats, max_new_tokens):
+        return [self._one(chat[-1]["content"]) for chat in chats]
+
+    def _one(self, question: str) -> Generation:
+        attempt = calls(_log_path(), question)
+        _note(f"call {question}")
+        words = set(question.lower().replace("?", " ").split())
+        if "hang" in words:
+            time.sleep(3600)
+        if "empty" in words:
+            return Generation("   ", 10, 0, 0.0, "stop")
+        if "broken" in words:
+            raise BackendError("the model failed on this input")
+        if "down" in words or ("flaky" in words and attempt < 2):
+            raise BackendUnavailable("the model endpoint is busy")
+        return Generation(f"An answer to: {question}", 10, 5, -0.1, "stop")
+
+
+def _log_path() -> Path:
+    return Path(os.environ["FAULT_BACKEND_LOG"])

@@ -1,0 +1,112 @@
+"""A model that hangs, errors or answers nothing, run by a real worker (tests/integration/fault_backend.py),
+and a pickled message sent to that worker."""
+
+import contextlib
+import os
+import time
+
+import pytest
+from celery import Celery
+
+from tests.conftest import migrated_database
+from tests.integration.fault_backend import calls
+from tests.integration.services import PrivateRedis
+from tests.integration.test_faults import REDIS_SECRET, running_stack
+
+pytestmark = pytest.mark.integration
+TIMEOUT_S, RETRIES = 3, 2
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("model-faults")
+    server = PrivateRedis(tmp, REDIS_SECRET)
+    server.start()
+    backend_log = tmp / "backend-calls.txt"
+    backend_log.touch()
+    try:
+        with contextlib.contextmanager(migrated_database)("sqlite", tmp) as url, \
+                running_stack(tmp, url, server, llm_backend="tests.integration.fault_backend:FaultBackend",
+                              generation_timeout_s=TIMEOUT_S, generation_max_retries=RETRIES,
+                              generation_retry_backoff_s=0.2, env_extra={"FAULT_BACKEND_LOG": str(backend_log)}) as s:
+            s.backend_log = backend_log
+            yield s
+    finally:
+        server.stop()
+
+
+def stored_answers(stack, question: str) -> int:
+    return stack.quick_answers().get(question, 0)
+
+
+def test_a_hanging_model_fails_its_job_in_time_and_the_worker_goes_on(stack):
+    started = time.monotonic()
+    r = stack.ask("Will this hang forever?", wait_ms=1000)
+    waited = time.monotonic() - started
+    assert r.status_code == 202 and r.json()["source"] == "fallback"
+    assert waited < 5  # the fallback comes at the deadline, not when the model gives up; precision is in bench/
+    job = stack.wait_job(r.json()["job_id"], timeout=60)
+    assert job["status"] == "failed" and "PRECACHE_GENERATION_TIMEOUT_S" in job["error"]
+    assert stored_answers(stack, "Will this hang forever?") == 0
+    after = stack.ask("Is the worker still answering?", wait_ms=30000)
+    assert after.status_code == 200 and after.json()["source"] == "generated"
+    assert stack.backend_log.read_text().splitlines().count("load") == 2  # a fresh model after the stuck one
+
+
+def test_an_empty_answer_is_never_cached(stack):
+    question = "Give me an empty answer?"
+    job = stack.wait_job(stack.ask(question).json()["job_id"], timeout=60)
+    assert job["status"] == "failed" and "empty" in job["error"]
+    assert stored_answers(stack, question) == 0
+    again = stack.ask(question)
+    assert again.status_code == 202 and again.json()["source"] == "fallback"  # not served from a cache
+
+
+def test_a_model_error_fails_at_once_without_retry(stack):
+    question = "Is this input broken?"
+    job = stack.wait_job(stack.ask(question).json()["job_id"], timeout=60)
+    assert job["status"] == "failed" and "failed on this input" in job["error"]
+    assert stack.ask("Anything after the error?", wait_ms=30000).status_code == 200  # the queue moved on
+    assert calls(stack.backend_log, question) == 1
+
+
+def test_a_transient_error_is_retried_until_it_passes(stack):
+    question = "Is the model flaky today?"
+    r = stack.ask(question, wait_ms=30000)
+    job = stack.wait_job(r.json()["job_id"], timeout=60)
+    assert job["status"] == "ready" and job["answer"] == f"An answer to: {question}"
+    assert stored_answers(stack, question) == 1
+
+
+def test_retries_of_a_transient_error_are_bounded(stack):
+    question = "Is the model down for good?"
+    job = stack.wait_job(stack.ask(question).json()["job_id"], timeout=60)
+    assert job["status"] == "failed" and f"gave up after {RETRIES} retries" in job["error"]
+    assert stack.ask("Anything after the retries?", wait_ms=30000).status_code == 200
+    assert calls(stack.backend_log, question) == 1 + RETRIES
+    assert stored_answers(stack, question) == 0
+
+
+class Exploit:
+    """Unpickling this runs a shell command: what a pickle-accepting worker would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_pickled_message_is_refused_by_the_worker(stack, tmp_path):
+    marker = tmp_path / "pickle-ran"
+    sender = Celery(broker=stack.env["PRECACHE_BROKER_URL"])
+    sender.send_task("worker.tasks.sweep_lost_asks", args=[Exploit(marker)], serializer="pickle",
+                     queue="housekeeping")
+    log = stack.logs / "worker-1.log"
+    deadline = time.monotonic() + 30
+    while "Refusing to deserialize untrusted content of type pickle" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.2)
+    assert not marker.exists()
+    assert stack.ask("Still fine after the pickle?", wait_ms=30000).status_code == 200
+    sender.close()

@@ -1,0 +1,69 @@
+"""Asks recorded while Redis or the database is down, then written and queued by the sweep."""
+
+import json
+
+from precache import keys
+from precache.models import AskLog, Question
+from precache.normalize import normalize, question_hash
+from precache.recovery import MAX_FAILURES, sweep
+from web import create_app
+
+DOWN_REDIS = {"redis_url": "redis://127.0.0.1:1/0", "broker_url": "redis://127.0.0.1:1/1"}
+DOWN_DATABASE = {"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none"}
+
+
+def _rows(ctx, model):
+    with ctx.sessions() as session:
+        return session.query(model).all()
+
+
+def test_a_miss_without_redis_is_kept_in_sql_then_queued_by_the_sweep(config, ctx):
+    app = create_app(config | DOWN_REDIS)
+    r = app.test_client().post("/v1/ask", json={"question": "What happens during an outage?"})
+    app.extensions["precache"].close()
+    assert r.status_code == 202 and r.json["source"] == "fallback" and r.json["queued"] is False
+    assert "job_id" not in r.json
+    [question] = _rows(ctx, Question)
+    assert question.text == "What happens during an outage?"
+    assert [row.source for row in _rows(ctx, AskLog)] == ["fallback"]
+    assert sweep(ctx) == {"written": 0, "queued": 1}
+    job_id = ctx.jobs.pending_job(ctx.ns, question.qhash, "quick")
+    assert ctx.jobs.get(job_id)["question_id"] == str(question.id)
+    assert sweep(ctx)["queued"] == 0  # idempotent: it has a job now
+
+
+def test_without_the_database_hits_come_from_redis_and_writes_wait_in_redis(config, ctx):
+    known = normalize("Known question")
+    qid = ctx.store.ensure_question("Known question", known, question_hash(known))
+    ctx.store.save_answer(qid, "Known answer.", model="m")  # in SQL and in the hot cache
+    down = create_app(config | DOWN_DATABASE)
+    client = down.test_client()
+    hit = client.post("/v1/ask", json={"question": "known question"})
+    miss = client.post("/v1/ask", json={"question": "A brand new question?"})
+    ready = client.get("/readyz")
+    down.extensions["precache"].close()
+    assert (hit.status_code, hit.json["source"], hit.json["answer"]) == (200, "exact", "Known answer.")
+    assert (miss.status_code, miss.json["queued"]) == (202, False)
+    assert ready.status_code == 200 and ready.json["status"] == "degraded"
+    kept = [json.loads(raw)["kind"] for raw in ctx.redis.lrange(keys.outbox(), 0, -1)]
+    assert kept == ["ask", "question", "ask"]
+
+    assert sweep(ctx) == {"written": 3, "queued": 1}
+    assert sorted(row.source for row in _rows(ctx, AskLog)) == ["exact", "fallback"]
+    assert ctx.redis.llen(keys.outbox()) == 0
+    new = [q for q in _rows(ctx, Question) if q.text == "A brand new question?"]
+    assert len(new) == 1 and ctx.jobs.pending_job(ctx.ns, new[0].qhash, "quick")
+
+
+def test_the_sweep_leaves_a_question_that_keeps_failing(ctx):
+    qhash = question_hash(normalize("Always fails"))
+    ctx.store.ensure_question("Always fails", normalize("Always fails"), qhash)
+    ctx.redis.set(keys.failures(ctx.ns, qhash), MAX_FAILURES)
+    assert sweep(ctx)["queued"] == 0
+
+
+def test_both_stores_down_is_a_503_with_the_fallback(config):
+    app = create_app(config | DOWN_REDIS | DOWN_DATABASE)
+    r = app.test_client().post("/v1/ask", json={"question": "Is anything up?"})
+    app.extensions["precache"].close()
+    assert r.status_code == 503 and r.json["error"]["code"] == "queue_unavailable" and r.json["answer"]
