@@ -15,8 +15,8 @@ import numpy as np
 from precache.datasets import Task, load_task, question_texts
 from precache.semantic import SemanticIndex
 
-__all__ = ["Outcome", "Task", "evaluate", "load_task", "lowest_threshold", "question_texts", "rates", "run"]
-CURVE = [round(0.8 + 0.04 * i, 2) for i in range(17)]
+__all__ = ["Outcome", "Task", "evaluate", "load_task", "lowest_threshold", "question_texts", "rates", "run", "tasks_of"]
+CURVE = [round(0.8 + 0.03 * i, 2) for i in range(17)]
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,13 @@ class Embeddings:
     embedder: object
     cache: dict = field(default_factory=dict)
 
-    def __call__(self, texts: list[str], desc: str = "embedding") -> np.ndarray:
+    def __call__(self, texts: list[str], desc: str = "embedding", batch_size: int = 64) -> np.ndarray:
         from tqdm import tqdm
 
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
         with tqdm(total=len(missing), desc=desc, unit="q", disable=not missing) as bar:
-            for start in range(0, len(missing), 64):
-                batch = missing[start:start + 64]
+            for start in range(0, len(missing), batch_size):
+                batch = missing[start:start + batch_size]
                 self.cache.update(zip(batch, self.embedder.encode(batch)))
                 bar.update(len(batch))
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
@@ -60,7 +60,9 @@ def build_index(task: Task, vectors: np.ndarray, settings) -> SemanticIndex:
 def evaluate(task: Task, embed: Embeddings, settings, guards: bool = True) -> list[Outcome]:
     """Return the outcome of every ask of the task."""
     index = build_index(task, embed([t for t, _ in task.cache], "embedding cache"), settings)
-    vectors = embed([t for t, _ in task.askers], "embedding askers")
+    # int8 activations are scaled per batch: embed askers one by one, as the web does.
+    single = getattr(embed.embedder, "backend", "") == "onnx-int8"
+    vectors = embed([t for t, _ in task.askers], "embedding askers", 1 if single else 64)
     outcomes = []
     for (text, key), vector in zip(task.askers, vectors):
         found = index.best(text, vector, guards=guards)
@@ -92,8 +94,21 @@ def lowest_threshold(outcomes: list[Outcome], target: float, min_similarity: flo
     return best
 
 
+def tasks_of(path: Path, outside: list[str], askers=None, per_intent=3, limit=None, seed=0, unanswered=0.0):
+    """Return the tasks of one file: an intent CSV also once with a share of its intents unanswered."""
+    if path.suffix != ".csv":
+        return [load_task(path, limit=limit, seed=seed)]
+    found = []
+    for share in dict.fromkeys([0.0, unanswered]):
+        task = load_task(path, askers=askers, per_intent=per_intent, seed=seed, limit=limit, unanswered=share)
+        cached = {t for t, _ in task.cache}  # intent sets have no out-of-scope class of their own
+        task.askers += [(t, None) for t in outside if t not in cached]
+        found.append(task)
+    return found
+
+
 def run(files, settings, embedder, echo=print, target=0.005, askers=None, per_intent=3, oos=(),
-        oos_limit=1000, limit=None, seed=0) -> float | None:
+        oos_limit=1000, limit=None, seed=0, unanswered=0.25) -> float | None:
     """Print the curve for each file and return the strictest threshold meeting `target`."""
     embed = Embeddings(embedder)
     rng = random.Random(seed)
@@ -101,12 +116,9 @@ def run(files, settings, embedder, echo=print, target=0.005, askers=None, per_in
     outside = rng.sample(outside, min(oos_limit, len(outside)))
     chosen = []
     for path in files:
-        task = load_task(Path(path), askers=askers, per_intent=per_intent, seed=seed, limit=limit)
-        if Path(path).suffix == ".csv":  # intent sets have no out-of-scope class of their own
-            cached = {t for t, _ in task.cache}
-            task.askers += [(t, None) for t in outside if t not in cached]
-        results = {g: evaluate(task, embed, settings, guards=g) for g in (True, False)}
-        chosen.append(_print_curve(echo, task, results, target, settings.semantic_min_similarity))
+        for task in tasks_of(Path(path), outside, askers, per_intent, limit, seed, unanswered):
+            results = {g: evaluate(task, embed, settings, guards=g) for g in (True, False)}
+            chosen.append(_print_curve(echo, task, results, target, settings.semantic_min_similarity))
     found = [c for c in chosen if c is not None]
     strictest = max(found) if found else None
     echo(f"\nthreshold for <= {target:.2%} wrong hits on every file (guards on): "
