@@ -85,7 +85,7 @@ def real_gptcache(task, embed, thresholds) -> dict | None:
 
 
 def row(name, method, threshold, rate) -> str:
-    return f"| {name:<36} | {method:<44} | {threshold:>9} | {rate[0]:6.1%} | {rate[1]:6.2%} |"
+    return f"| {name:<38} | {method:<44} | {threshold:>9} | {rate[0]:6.1%} | {rate[1]:6.2%} |"
 
 
 def compare(name, task, embed, settings, gptcache=True) -> list[str]:
@@ -142,8 +142,8 @@ def main() -> None:
     settings = load_settings()
     embed = Embeddings(embedder_for(settings, threads=None))
     sets = tasks(args.data, args.per_intent, args.seed)
-    lines = [f"| {'set':<36} | {'method':<44} | {'threshold':>9} | {'hits':>6} | {'wrong':>6} |",
-             f"|{'-' * 38}|{'-' * 46}|{'-' * 11}|{'-' * 8}|{'-' * 8}|"]
+    lines = [f"| {'set':<38} | {'method':<44} | {'threshold':>9} | {'hits':>6} | {'wrong':>6} |",
+             f"|{'-' * 40}|{'-' * 46}|{'-' * 11}|{'-' * 8}|{'-' * 8}|"]
     for name, task in sets.items():
         lines += compare(name, task, embed, settings, not args.no_gptcache_package)
     lines += split_check(sets, embed, settings, args.seed)

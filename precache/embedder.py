@@ -83,9 +83,10 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if hasattr(self.model, "session"):
-            texts = list(texts)
-            return np.concatenate([self.model.encode(texts[i:i + self.batch_size])
-                                   for i in range(0, len(texts), self.batch_size)])
+            # int8 activations are scaled per batch: one text at a time, a vector does not depend on
+            # its batch-mates (a cached question and the same words asked get the same vector).
+            texts, step = list(texts), 1 if self.backend == "onnx-int8" else self.batch_size
+            return np.concatenate([self.model.encode(texts[i:i + step]) for i in range(0, len(texts), step)])
         vectors = self.model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=progress,

@@ -10,7 +10,6 @@ from precache.embedder import embedder_for
 from precache.semantic import SemanticIndex, SemanticMatch
 
 log = logging.getLogger(__name__)
-REMEMBERED = 20000  # embeddings of recent questions kept per process (~1.5 KB each at 384 dimensions)
 
 
 class SemanticTier:
@@ -43,7 +42,7 @@ class SemanticTier:
             return None
         with self._lock:
             self._recent[question] = vector
-            if len(self._recent) > REMEMBERED:
+            if len(self._recent) > self.settings.semantic_recent_size:
                 self._recent.popitem(last=False)
         return vector
 

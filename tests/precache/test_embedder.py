@@ -54,8 +54,7 @@ def test_onnx_backends_give_the_torch_vectors(embedder, onnx_cache, backend, lea
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32 and onnx.dim == 384
     cosines = (vectors * embedder.encode(QUESTIONS)).sum(axis=1)
     assert cosines.min() >= least_cosine
-    # Alone or in a padded batch: the same vector (int8 scales activations per batch, so only nearly).
-    assert onnx.encode(QUESTIONS[:1])[0] @ vectors[0] >= least_cosine
+    np.testing.assert_allclose(onnx.encode(QUESTIONS[:1])[0], vectors[0], atol=1e-5)  # alone or in a batch
 
 
 def test_the_onnx_export_is_built_once_and_reused(onnx_cache):
