@@ -54,7 +54,7 @@ class SemanticIndex:
         self.texts: list[str] = []
         self.answer_keys: list[str] = []
         self._details: dict[int, Details] = {}
-        self._groups: dict[str, list[int]] = {}  # answer key -> positions of the questions sharing it
+        self._sums: dict[str, np.ndarray] = {}  # answer key -> sum of its phrasings' vectors (the centroid)
         self.vectors: VectorSearch | None = None
         self.version: bytes | None = None
         self.last_row = 0
@@ -77,8 +77,8 @@ class SemanticIndex:
         self.qhashes.extend(qhashes)
         self.texts.extend(texts)
         answer_keys = list(answer_keys if answer_keys is not None else qhashes)
-        for position, key in enumerate(answer_keys, len(self.answer_keys)):
-            self._groups.setdefault(key, []).append(position)
+        for key, vector in zip(answer_keys, vectors):  # a new array each time: readers never see a half sum
+            self._sums[key] = self._sums[key] + vector if key in self._sums else vector.copy()
         self.answer_keys.extend(answer_keys)
         self.vectors.add(vectors)  # last: a search sees only rows whose metadata is in place
 
@@ -93,12 +93,11 @@ class SemanticIndex:
             self._details[position] = details(self.texts[position])
         return compatible(asked, self._details[position])
 
-    def answer_score(self, key: str, vector: np.ndarray) -> float:
-        """Return how close an ask is to one answer: its nearest phrasing and their centroid, mixed."""
-        rows = self.vectors.rows(self._groups[key])
-        centroid = rows.sum(axis=0)
+    def answer_score(self, key: str, vector: np.ndarray, nearest: float) -> float:
+        """Return how close an ask is to one answer: its nearest phrasing's similarity and their centroid's, mixed."""
+        centroid = self._sums[key]
         to_centroid = float(centroid @ vector) / max(float(np.linalg.norm(centroid)), 1e-9)
-        return NEAREST_WEIGHT * float((rows @ vector).max()) + (1 - NEAREST_WEIGHT) * to_centroid
+        return NEAREST_WEIGHT * nearest + (1 - NEAREST_WEIGHT) * to_centroid
 
     def best(self, question: str, vector: np.ndarray, guards: bool | None = None) -> SemanticMatch | None:
         """Return the best answer's nearest phrasing that passes the guards, with margin and confidence."""
@@ -108,7 +107,8 @@ class SemanticIndex:
         phrasings: dict[str, list[tuple[int, float]]] = {}
         for p, s in zip(positions, sims):
             phrasings.setdefault(self.answer_keys[p], []).append((p, float(s)))
-        scores = {key: self.answer_score(key, vector) for key in phrasings}
+        # An answer's nearest phrasing is among the candidates whenever any of its phrasings is.
+        scores = {key: self.answer_score(key, vector, found[0][1]) for key, found in phrasings.items()}
         allowed = {key: [(p, s) for p, s in found if not guards or self._vetoed(asked, p) is None]
                    for key, found in phrasings.items()}
         allowed = {key: found for key, found in allowed.items() if found}

@@ -54,11 +54,6 @@ class VectorSearch:
             self._ann.resize_index(2 * needed)
         self._ann.add_items(vectors, np.arange(start, needed))
 
-    def rows(self, positions: list[int]) -> np.ndarray:
-        """Return the stored vectors at these positions (those not fully added yet left out)."""
-        size = self._size
-        return self._buf[[p for p in positions if p < size]]
-
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (positions, cosine similarities) of the k nearest rows, best first."""
         size = self._size
