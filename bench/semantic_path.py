@@ -264,8 +264,10 @@ def main() -> None:
     print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f} at start "
           "(the CPUs are shared with whatever else runs, e.g. a CI run)")
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.torch_threads)
+    threadpool_limits(limits=1, user_api="blas")  # as the web does (web/semantic_tier.py)
     cache, answers, candidates = corpus(args.size, args.qqp, args.seed)
     if len(candidates) > args.candidates:
         candidates = random.Random(args.seed).sample(candidates, args.candidates)

@@ -210,6 +210,11 @@ def main() -> None:
             if r["text"] not in seen:
                 seen.add(r["text"])
                 first.append(r)
+        firsts = {r["i"] for r in first}
+        repeats = [r for r in rows if r["i"] not in firsts]
+        instant = [r for r in repeats if r["status"] == 200 and r["ms"] < INSTANT_MS and r["source"] != "generated"]
+        print(f"\n{len(repeats)} asks repeat an earlier ask word for word; {len(instant)} of them were instant "
+              f"({len(instant) / max(1, len(repeats)):.1%}); first asks: {len(first)}")
         report("every ask (repeated askers of a string counted again)", rows, args.wait_ms, args.slack_ms)
         report("first ask of each distinct string only", first, args.wait_ms, args.slack_ms)
         diagnose(env, first)

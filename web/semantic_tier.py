@@ -16,6 +16,11 @@ class SemanticTier:
     """Find a cached question whose answer serves an ask, or suggestions near a miss."""
 
     def __init__(self, settings):
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread per search: the web runs many requests on few cores, and a multi-threaded
+        # matrix-vector product over the cached questions was ten times slower on busy cores.
+        threadpool_limits(limits=1, user_api="blas")
         self.settings = settings
         self.enabled = settings.semantic_enabled
         self.index = SemanticIndex.from_settings(settings)
