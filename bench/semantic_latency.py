@@ -1,6 +1,10 @@
 """Latency of the semantic tier's parts in the web: encoding one question, searching, deciding.
 
-    .venv/bin/python bench/semantic_latency.py [--threads 1 2] [--sizes 1000 20000 100000]
+    .venv/bin/python bench/semantic_latency.py [--threads 1 2] [--backends torch onnx onnx-int8] [--sizes 1000 20000]
+
+Encoding is measured for every backend and thread count in interleaved rounds of the same run (the
+CPUs are shared: a slow minute hits every contender), and reported as p50 and as a ratio to torch on
+one thread, the baseline.
 """
 
 import argparse
@@ -33,16 +37,24 @@ def timed(fn, repeat: int) -> list[float]:
     return out
 
 
-def encode_latency(threads: int, repeat: int) -> None:
+def encode_latency(backends: list[str], threads: list[int], repeat: int, rounds: int) -> None:
     import torch
 
     from precache.embedder import Embedder
 
-    embedder = Embedder(threads=threads)
-    embedder.encode(["warm up"])
-    torch.set_num_threads(threads)
-    for q in QUESTIONS:
-        print(f"encode, torch {threads} thread(s), {len(q):3d} chars: {percentiles(timed(lambda q=q: embedder.encode([q]), repeat))}")
+    contenders = {(b, t): Embedder(threads=t, backend=b) for b in backends for t in threads}
+    for embedder in contenders.values():
+        embedder.encode(["warm up"])  # loads (and on first use exports) the model
+    samples = {(key, q): [] for key in contenders for q in QUESTIONS}
+    for _ in range(rounds):
+        for (backend, n), embedder in contenders.items():
+            torch.set_num_threads(n)  # torch's threads are per process; ONNX Runtime's per session
+            for q in QUESTIONS:
+                samples[(backend, n), q] += timed(lambda e=embedder, q=q: e.encode([q]), repeat // rounds)
+    base = {q: np.percentile(samples[("torch", 1), q], 50) for q in QUESTIONS if (("torch", 1), q) in samples}
+    for (backend, n), q in samples:
+        ratio = f"  {np.percentile(samples[(backend, n), q], 50) / base[q]:5.2f}x torch/1" if q in base else ""
+        print(f"encode, {backend:<9} {n} thread(s), {len(q):3d} chars: {percentiles(samples[(backend, n), q])}{ratio}")
 
 
 def index_latency(size: int, repeat: int) -> None:
@@ -67,11 +79,12 @@ def index_latency(size: int, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8"])
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds the encode samples are split into")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 20000, 100000])
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
-    for threads in args.threads:
-        encode_latency(threads, args.repeat)
+    encode_latency(args.backends, args.threads, args.repeat, args.rounds)
     for size in args.sizes:
         index_latency(size, args.repeat)
 

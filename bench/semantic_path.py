@@ -70,7 +70,7 @@ def stackfaq() -> list[dict]:
 class Env:
     """A private redis-server, a temp-dir SQLite database (migrated) and the settings/env to reach them."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, **settings):
         from precache.config import load_settings
         from precache.context import Context
         from precache.db import upgrade
@@ -78,7 +78,7 @@ class Env:
         self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
         self.redis_proc, base = start_redis(self.tmp)
         self.cfg = {"database_url": f"sqlite:///{self.tmp / 'bench.db'}", "redis_url": f"{base}/0",
-                    "broker_url": f"{base}/1", "var_dir": str(self.tmp / "var")}
+                    "broker_url": f"{base}/1", "var_dir": str(self.tmp / "var")} | settings
         upgrade(self.cfg["database_url"])
         self.settings = load_settings(**self.cfg)
         self.ctx = Context(self.settings)
@@ -204,12 +204,12 @@ def corpus(size: int, qqp_count: int, seed: int):
 def served_in_process(env: Env, candidates, answers) -> tuple[list[str], collections.Counter, str]:
     """Return the candidates the semantic tier serves (same index and decision as the web), a tally, and
     the in-process cost of one semantic hit's parts (encode one question, match it)."""
-    from precache.embedder import shared_embedder
+    from precache.embedder import embedder_for
     from precache.semantic import SemanticIndex
 
     index = SemanticIndex.from_settings(env.settings)
     index.refresh(env.ctx)
-    embedder = shared_embedder(env.settings.embedding_model, threads=None)
+    embedder = embedder_for(env.settings)
     vectors = embedder.encode([t for t, _, _ in candidates])
     kept, tally = [], collections.Counter()
     for (text, gold, kind), vector in zip(candidates, vectors):
@@ -264,12 +264,16 @@ def main() -> None:
     print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f} at start "
           "(the CPUs are shared with whatever else runs, e.g. a CI run)")
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.torch_threads)
+    threadpool_limits(limits=1, user_api="blas")  # as the web does (web/semantic_tier.py)
     cache, answers, candidates = corpus(args.size, args.qqp, args.seed)
     if len(candidates) > args.candidates:
         candidates = random.Random(args.seed).sample(candidates, args.candidates)
-    env = Env("precache-semantic-path-")
+    # Every semantic ask is encoded: the phases cycle through the same paraphrases, which the
+    # per-process memory of recent questions would otherwise answer without encoding.
+    env = Env("precache-semantic-path-", semantic_recent_size=0)
     try:
         seconds = env.import_curated(cache)
         print(f"imported {len(cache)} questions with curated answers in {seconds:.1f} s "
@@ -280,7 +284,7 @@ def main() -> None:
         for kind in ("stackfaq rephr", "banking77 test"):
             print(f"  {kind:<15} asked {tally[kind, 'asked']:>5}  served {tally[kind, 'served right'] + tally[kind, 'served WRONG']:>5}"
                   f"  (right {tally[kind, 'served right']}, wrong {tally[kind, 'served WRONG']})")
-        print(f"in-process, torch {args.torch_threads} thread(s), 100 served paraphrases: {parts}")
+        print(f"in-process, {env.settings.embedding_backend} on one thread, 100 served paraphrases: {parts}")
         exact = [q for q, _ in cache]
         random.Random(args.seed).shuffle(exact)
         random.Random(args.seed).shuffle(served)

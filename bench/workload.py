@@ -138,7 +138,7 @@ def report(title: str, rows: list[dict], wait_ms: int, slack_ms: float) -> None:
 
 def diagnose(env: Env, rows: list[dict]) -> None:
     """Why the tier did not serve the FAQ paraphrases that missed: the same index and decision, in-process."""
-    from precache.embedder import shared_embedder
+    from precache.embedder import embedder_for
     from precache.semantic import SemanticIndex
 
     missed = list({r["text"]: r for r in rows if r["kind"] == "FAQ paraphrase" and r["source"] == "fallback"}.values())
@@ -147,7 +147,7 @@ def diagnose(env: Env, rows: list[dict]) -> None:
     index = SemanticIndex.from_settings(env.settings)
     index.refresh(env.ctx)
     gold_of = {qhash(e["question"]): e["answer"] for e in stackfaq()}
-    vectors = shared_embedder(env.settings.embedding_model, threads=None).encode([r["text"] for r in missed])
+    vectors = embedder_for(env.settings, threads=None).encode([r["text"] for r in missed])
     reasons, nearest_right = collections.Counter(), 0
     for r, vector in zip(missed, vectors):
         found = index.best(r["text"], vector)
@@ -210,6 +210,11 @@ def main() -> None:
             if r["text"] not in seen:
                 seen.add(r["text"])
                 first.append(r)
+        firsts = {r["i"] for r in first}
+        repeats = [r for r in rows if r["i"] not in firsts]
+        instant = [r for r in repeats if r["status"] == 200 and r["ms"] < INSTANT_MS and r["source"] != "generated"]
+        print(f"\n{len(repeats)} asks repeat an earlier ask word for word; {len(instant)} of them were instant "
+              f"({len(instant) / max(1, len(repeats)):.1%}); first asks: {len(first)}")
         report("every ask (repeated askers of a string counted again)", rows, args.wait_ms, args.slack_ms)
         report("first ask of each distinct string only", first, args.wait_ms, args.slack_ms)
         diagnose(env, first)

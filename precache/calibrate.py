@@ -15,8 +15,8 @@ import numpy as np
 from precache.datasets import Task, load_task, question_texts
 from precache.semantic import SemanticIndex
 
-__all__ = ["Outcome", "Task", "evaluate", "load_task", "lowest_threshold", "question_texts", "rates", "run"]
-CURVE = [round(0.8 + 0.04 * i, 2) for i in range(17)]
+__all__ = ["Outcome", "Task", "evaluate", "load_task", "lowest_threshold", "question_texts", "rates", "run", "tasks_of"]
+CURVE = [round(0.8 + 0.03 * i, 2) for i in range(17)]
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,21 @@ def lowest_threshold(outcomes: list[Outcome], target: float, min_similarity: flo
     return best
 
 
+def tasks_of(path: Path, outside: list[str], askers=None, per_intent=3, limit=None, seed=0, unanswered=0.0):
+    """Return the tasks of one file: an intent CSV also once with a share of its intents unanswered."""
+    if path.suffix != ".csv":
+        return [load_task(path, limit=limit, seed=seed)]
+    found = []
+    for share in dict.fromkeys([0.0, unanswered]):
+        task = load_task(path, askers=askers, per_intent=per_intent, seed=seed, limit=limit, unanswered=share)
+        cached = {t for t, _ in task.cache}  # intent sets have no out-of-scope class of their own
+        task.askers += [(t, None) for t in outside if t not in cached]
+        found.append(task)
+    return found
+
+
 def run(files, settings, embedder, echo=print, target=0.005, askers=None, per_intent=3, oos=(),
-        oos_limit=1000, limit=None, seed=0) -> float | None:
+        oos_limit=1000, limit=None, seed=0, unanswered=0.25) -> float | None:
     """Print the curve for each file and return the strictest threshold meeting `target`."""
     embed = Embeddings(embedder)
     rng = random.Random(seed)
@@ -101,12 +114,9 @@ def run(files, settings, embedder, echo=print, target=0.005, askers=None, per_in
     outside = rng.sample(outside, min(oos_limit, len(outside)))
     chosen = []
     for path in files:
-        task = load_task(Path(path), askers=askers, per_intent=per_intent, seed=seed, limit=limit)
-        if Path(path).suffix == ".csv":  # intent sets have no out-of-scope class of their own
-            cached = {t for t, _ in task.cache}
-            task.askers += [(t, None) for t in outside if t not in cached]
-        results = {g: evaluate(task, embed, settings, guards=g) for g in (True, False)}
-        chosen.append(_print_curve(echo, task, results, target, settings.semantic_min_similarity))
+        for task in tasks_of(Path(path), outside, askers, per_intent, limit, seed, unanswered):
+            results = {g: evaluate(task, embed, settings, guards=g) for g in (True, False)}
+            chosen.append(_print_curve(echo, task, results, target, settings.semantic_min_similarity))
     found = [c for c in chosen if c is not None]
     strictest = max(found) if found else None
     echo(f"\nthreshold for <= {target:.2%} wrong hits on every file (guards on): "

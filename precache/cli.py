@@ -378,12 +378,15 @@ def port_open(host: str, port: int) -> bool:
               help="Another data set whose questions ask, out of scope, with each intent CSV (repeatable).")
 @click.option("--oos-limit", type=int, default=1000, show_default=True, help="Out-of-scope asks drawn from --oos.")
 @click.option("--limit", type=int, default=None, help="Ask at most N questions per file (a seeded sample).")
+@click.option("--unanswered", type=click.FloatRange(0, 0.9), default=0.25, show_default=True,
+              help="Share of an intent CSV's intents also left out of the cache, their queries asking as out of "
+              "scope (questions near the cached ones that the cache cannot answer); 0 skips that run.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def calibrate(files, target, askers, per_intent, oos, oos_limit, limit, seed):
+def calibrate(files, target, askers, per_intent, oos, oos_limit, limit, unanswered, seed):
     """Print the semantic tier's hit / wrong-hit curve on labelled FILES and the threshold meeting --target."""
     from precache.calibrate import run
-    from precache.embedder import Embedder
+    from precache.embedder import embedder_for
 
     s = settings_or_exit()
-    run(files, s, Embedder(s.embedding_model, threads=None), echo=click.echo, target=target, askers=askers,
-        per_intent=per_intent, oos=oos, oos_limit=oos_limit, limit=limit, seed=seed)
+    run(files, s, embedder_for(s, threads=None), echo=click.echo, target=target, askers=askers,
+        per_intent=per_intent, oos=oos, oos_limit=oos_limit, limit=limit, seed=seed, unanswered=unanswered)

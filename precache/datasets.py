@@ -28,23 +28,33 @@ def _intent_rows(path: Path) -> list[tuple[str, str]]:
         return [(row["text"].strip(), row["category"]) for row in csv.DictReader(f) if row["text"].strip()]
 
 
-def intent_task(path: Path, askers: Path | None, per_intent: int, seed: int) -> Task:
-    """Cache `per_intent` random phrasings of each intent; the others (or the askers file) ask."""
+def intent_task(path: Path, askers: Path | None, per_intent: int, seed: int, unanswered: float = 0.0) -> Task:
+    """Cache `per_intent` random phrasings of each intent; the others (or the askers file) ask.
+
+    A share `unanswered` of the intents (seeded) gets no phrasing in the cache: its queries ask as out
+    of scope, the near-domain questions a real cache has no answer for.
+    """
     groups, rng = defaultdict(list), random.Random(seed)
     for text, intent in _intent_rows(path):
         groups[intent].append(text)
+    intents = sorted(k for k in groups if k not in OUT_OF_SCOPE)
+    dropped = set(random.Random(seed + 1).sample(intents, round(unanswered * len(intents))))
     cache, rest = [], []
     for intent in sorted(groups):
         texts = groups[intent]
         if intent in OUT_OF_SCOPE:
             rest += [(t, None) for t in texts]
             continue
-        picked = set(rng.sample(range(len(texts)), min(per_intent, len(texts))))
+        picked = set(rng.sample(range(len(texts)), min(per_intent, len(texts))))  # drawn even if dropped:
+        if intent in dropped:  # the other intents cache the same phrasings as with none dropped
+            rest += [(t, None) for t in texts]
+            continue
         cache += [(texts[i], intent) for i in sorted(picked)]
         rest += [(t, intent) for i, t in enumerate(texts) if i not in picked]
     if askers is not None:
-        rest = [(t, None if k in OUT_OF_SCOPE else k) for t, k in _intent_rows(askers)]
-    return Task(f"{path.name} ({per_intent} per intent cached)", cache, rest)
+        rest = [(t, None if k in OUT_OF_SCOPE or k in dropped else k) for t, k in _intent_rows(askers)]
+    name = f"{path.name} ({per_intent} per intent cached" + (f", {len(dropped)} intents unanswered)" if dropped else ")")
+    return Task(name, cache, rest)
 
 
 def _is_phrase(text) -> bool:
@@ -75,10 +85,11 @@ def pairs_task(path: Path) -> Task:
     return Task(f"{path.name} (first questions cached, second ones ask)", [(t, k) for t, k in keys.items()], askers)
 
 
-def load_task(path: Path, askers: Path | None = None, per_intent: int = 3, seed: int = 0, limit=None) -> Task:
+def load_task(path: Path, askers: Path | None = None, per_intent: int = 3, seed: int = 0, limit=None,
+              unanswered: float = 0.0) -> Task:
     """Read a labelled file of any supported format; keep at most `limit` askers (a seeded sample)."""
     if path.suffix == ".csv":
-        task = intent_task(path, askers, per_intent, seed)
+        task = intent_task(path, askers, per_intent, seed, unanswered)
     elif path.suffix == ".jsonl":
         task = pairs_task(path)
     else:

@@ -2,11 +2,12 @@
 
 import logging
 import threading
+from collections import OrderedDict
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
-from precache.embedder import shared_embedder
+from precache.embedder import embedder_for
 from precache.semantic import SemanticIndex, SemanticMatch
 
 log = logging.getLogger(__name__)
@@ -16,23 +17,40 @@ class SemanticTier:
     """Find a cached question whose answer serves an ask, or suggestions near a miss."""
 
     def __init__(self, settings):
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread per search: the web runs many requests on few cores, and a multi-threaded
+        # matrix-vector product over the cached questions was ten times slower on busy cores.
+        threadpool_limits(limits=1, user_api="blas")
         self.settings = settings
         self.enabled = settings.semantic_enabled
         self.index = SemanticIndex.from_settings(settings)
         self._lock = threading.Lock()
+        # Askers repeat questions word for word: their embedding is kept, and a repeat is matched
+        # against the index as it is now (so always decided afresh) without encoding again.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def vector(self, question: str) -> np.ndarray | None:
-        """Embed a question; on a broken embedder, switch the tier off once and say why."""
+        """Embed a question (or recall its embedding); on a broken embedder, switch the tier off once and say why."""
         if not self.enabled:
             return None
+        with self._lock:
+            if question in self._recent:
+                self._recent.move_to_end(question)
+                return self._recent[question]
         try:
-            return shared_embedder(self.settings.embedding_model).encode_one(question)
+            vector = embedder_for(self.settings).encode_one(question)
         except Exception as exc:  # the ladder goes on without this tier
             with self._lock:
                 if self.enabled:
                     log.error("semantic tier off: cannot embed with %s: %s", self.settings.embedding_model, exc)
                     self.enabled = False
             return None
+        with self._lock:
+            self._recent[question] = vector
+            if len(self._recent) > self.settings.semantic_recent_size:
+                self._recent.popitem(last=False)
+        return vector
 
     def warm(self) -> None:
         """Load the embedder now, so the first ask of this process is not the one that waits for it."""

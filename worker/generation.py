@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from precache import keys, logs
 from precache.jobs import PENDING
-from precache.embedder import shared_embedder
+from precache.embedder import embedder_for
 from precache.semantic_store import index_question
 from precache.quality import Scorer, llm_judge, trim_to_sentence
 from precache.telemetry import record_batch, record_generation
@@ -241,6 +241,6 @@ def _index(ctx, question_id: int) -> None:
     if not ctx.settings.semantic_enabled:
         return
     try:
-        index_question(ctx, shared_embedder(ctx.settings.embedding_model, threads=None), question_id)
+        index_question(ctx, embedder_for(ctx.settings, threads=None), question_id)
     except Exception as exc:  # the answer is stored and served exactly; only paraphrases miss it
         log.warning("cannot index question %s for the semantic tier: %s", question_id, exc)

@@ -37,3 +37,46 @@ def test_paraphrases_are_closer_than_unrelated_questions(embedder):
 
 def test_one_embedder_per_process():
     assert shared_embedder() is shared_embedder()
+
+
+QUESTIONS = ["How do I reset my password?", "hi", "Why was my card declined at a shop in Madrid yesterday?"]
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.mark.parametrize(("backend", "least_cosine"), [("onnx", 0.99999), ("onnx-int8", 0.97)])
+def test_onnx_backends_give_the_torch_vectors(embedder, onnx_cache, backend, least_cosine):
+    onnx = Embedder(backend=backend, cache_dir=onnx_cache)
+    vectors = onnx.encode(QUESTIONS)
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32 and onnx.dim == 384
+    cosines = (vectors * embedder.encode(QUESTIONS)).sum(axis=1)
+    assert cosines.min() >= least_cosine
+    np.testing.assert_allclose(onnx.encode(QUESTIONS[:1])[0], vectors[0], atol=1e-5)  # alone or in a batch
+
+
+def test_the_onnx_export_is_built_once_and_reused(onnx_cache):
+    Embedder(backend="onnx", cache_dir=onnx_cache).encode(["warm up"])
+    (folder,) = [p for p in onnx_cache.iterdir() if p.is_dir()]
+    built = (folder / "model.onnx").stat().st_mtime_ns
+    Embedder(backend="onnx", cache_dir=onnx_cache).encode(["another process"])
+    assert (folder / "model.onnx").stat().st_mtime_ns == built
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="unknown embedding backend"):
+        Embedder(backend="tensorrt")
+
+
+def test_a_model_the_exporter_cannot_handle_stays_on_torch(tmp_path):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(resolve_model("all-MiniLM-L6-v2"), folder)
+    (folder / "tokenizer.json").unlink()  # the ONNX path needs a fast tokenizer file
+    fallback = Embedder(str(folder), backend="onnx", cache_dir=tmp_path / "onnx")
+    assert fallback.encode(QUESTIONS[:1]).shape == (1, 384)
+    assert not hasattr(fallback.model, "session") and not (tmp_path / "onnx").exists()

@@ -130,3 +130,16 @@ def test_match_refuses_what_a_guard_vetoes_and_suggests_it_instead():
     vector = embedder.encode([asked])[0]
     assert index.match(asked, vector) is None
     assert index.near_misses(vector, n=1)[0].matched_question == texts[0]
+
+
+def test_an_ask_near_all_phrasings_of_an_answer_is_surer_than_one_near_a_single_one():
+    phrasings = np.array([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0]], dtype=np.float32)
+    index = SemanticIndex(threshold=1.1)
+    index.add([1, 2], ["h1", "h2"], ["How do I freeze my card?", "Can I block my card for a while?"], phrasings,
+              ["freeze", "freeze"])
+    centre = np.array([0.894, 0.447, 0.0], dtype=np.float32)  # as close to the first phrasing as `aside`,
+    aside = np.array([0.894, -0.447, 0.0], dtype=np.float32)  # but far from the second
+    near_all, near_one = index.best("freeze my card", centre), index.best("freeze my card", aside)
+    assert near_all.similarity == pytest.approx(near_one.similarity, abs=1e-3)
+    assert near_all.confidence > near_one.confidence
+    assert index.match("freeze my card", centre) is not None and index.match("freeze my card", aside) is None

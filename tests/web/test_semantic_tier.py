@@ -66,3 +66,16 @@ def test_a_finished_job_is_no_longer_joined(app):
     ctx.jobs.finish(first["job_id"], ctx.ns, record["qhash"], error="test")
     para = client.post("/v1/ask", json={"question": "How can I delete my account for good?"}).json
     assert para["job_id"] != first["job_id"]
+
+
+def test_a_repeated_question_is_decided_again_without_encoding_again(faq_app, monkeypatch):
+    from precache.embedder import embedder_for
+
+    embedder, calls = embedder_for(faq_app.extensions["precache"].settings), []
+    encode_one = embedder.encode_one
+    monkeypatch.setattr(embedder, "encode_one", lambda text: calls.append(text) or encode_one(text))
+    client = faq_app.test_client()
+    question = "My password is forgotten, how can I reset it?"
+    first, again = (client.post("/v1/ask", json={"question": question}).json for _ in range(2))
+    assert first["source"] == again["source"] == "semantic" and first["answer"] == again["answer"]
+    assert calls == [question]
