@@ -62,8 +62,20 @@ class SemanticIndex:
         self._refresh_lock = threading.Lock()
 
     def regroup(self, ctx) -> None:
-        """Read the answer key of every cached question again, in place (a search sees the old or new key)."""
+        """Read the answer key of every cached question again and rebuild the answers' centroids.
+
+        Keys change in place and the centroids are swapped in whole, so a search running meanwhile
+        sees the old or the new grouping of each question, never a half-built centroid.
+        """
+        if self.vectors is None:
+            return
         groups = answer_groups(ctx, list(set(self.ids)))
+        matrix = self.vectors.rows(len(self.ids))
+        sums: dict[str, np.ndarray] = {}
+        for position, question_id in enumerate(self.ids):
+            key = groups.get(question_id, self.answer_keys[position])
+            sums[key] = sums[key] + matrix[position] if key in sums else matrix[position].copy()
+        self._sums = {**self._sums, **sums}
         for position, question_id in enumerate(self.ids):
             self.answer_keys[position] = groups.get(question_id, self.answer_keys[position])
 

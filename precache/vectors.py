@@ -54,6 +54,10 @@ class VectorSearch:
             self._ann.resize_index(2 * needed)
         self._ann.add_items(vectors, np.arange(start, needed))
 
+    def rows(self, size: int) -> np.ndarray:
+        """Return the first `size` stored vectors (a view: do not write to it)."""
+        return self._buf[:size]
+
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (positions, cosine similarities) of the k nearest rows, best first."""
         size = self._size

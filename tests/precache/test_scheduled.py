@@ -110,3 +110,25 @@ def test_predictive_respects_its_generation_budget(ctx, config):
     result = scheduled.predictive_precompute(small, shared_embedder(threads=None))
     assert result["clusters"] == 3 and result["queued"] == 1
     small.close()
+
+
+def test_linked_paraphrases_share_one_answer_key_in_the_semantic_index(ctx):
+    from precache.semantic import SemanticIndex
+
+    embedder = shared_embedder(threads=None)
+    for n, text in enumerate(PARAPHRASES):  # each phrasing answered on its own: four different answers
+        qid, _ = _question(ctx, text)
+        ctx.store.save_answer(qid, f"Answer number {n} about addresses.", model="m", quality=0.9)
+    _log_misses(ctx, PARAPHRASES)
+    from precache.semantic_store import index_questions
+
+    index_questions(ctx, embedder, [_question(ctx, t)[0] for t in PARAPHRASES])
+    index = SemanticIndex.from_settings(ctx.settings)
+    index.refresh(ctx)
+    assert len(set(index.answer_keys)) == len(PARAPHRASES)
+    assert scheduled.predictive_precompute(ctx, embedder)["linked"] == len(PARAPHRASES) - 1
+    index.refresh(ctx)  # the epoch moved: the same rows, regrouped in place
+    assert len(index) == len(PARAPHRASES) and len(set(index.answer_keys)) == 1
+    asked = "How can I change the delivery address?"
+    match = index.match(asked, embedder.encode_one(asked))
+    assert match is not None and ctx.store.lookup(match.qhash) is not None
