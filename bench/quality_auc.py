@@ -27,7 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from precache.embedder import Embedder  # noqa: E402
+from precache.config import load_settings  # noqa: E402
+from precache.embedder import embedder_for  # noqa: E402
 from precache.quality import Scorer  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "stackfaq" / "stackExchange-FAQ.json"
@@ -105,7 +106,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     good, bad = build(args.paraphrases, args.seed)
-    scorer = Scorer(Embedder(threads=None))
+    scorer = Scorer(embedder_for(load_settings(), threads=None))  # as `precache score` and the worker
     started = time.perf_counter()
     modes = [False, True] if args.reference else [False]
     print(f"{len(good)} good pairs, {sum(map(len, bad.values()))} bad pairs ({len(bad)} kinds)\n")

@@ -252,12 +252,12 @@ def score(file, output, judge):
     """Score answers: JSONL lines {question, answer, reference?} in, the same with quality and components out."""
     from tqdm import tqdm
 
-    from precache.embedder import shared_embedder
+    from precache.embedder import embedder_for
     from precache.quality import Scorer, item_tuple, read_items
 
     items = _read_or_exit(read_items, file)
     s = settings_or_exit()
-    scorer = Scorer(shared_embedder(s.embedding_model, threads=None), judge=_judge(s) if judge else None)
+    scorer = Scorer(embedder_for(s, threads=None), judge=_judge(s) if judge else None)
     with tqdm(total=len(items), desc="scoring", unit="answer", file=sys.stderr) as bar:
         for start in range(0, len(items), 64):
             chunk = items[start:start + 64]

@@ -209,7 +209,7 @@ def _store(ctx, question, gen: Generation, job_id: str, level: str, latency_ms: 
         trimmed = trim_to_sentence(text)
         text, finish_reason = trimmed, ("trimmed" if trimmed != text else finish_reason)
     judge = llm_judge(runtime_backend()) if settings.quality_judge else None
-    result = Scorer(shared_embedder(settings.embedding_model, threads=None), judge).score(
+    result = Scorer(embedder_for(settings, threads=None), judge).score(
         question.text, text, reference=question.reference, mean_logprob=gen.mean_logprob,
         finish_reason=finish_reason)
     log.info("generated answer for question %s in %.0f ms (%d tokens, quality %.3f)", question.id, latency_ms,

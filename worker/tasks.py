@@ -9,7 +9,7 @@ loses none of them: the broker redelivers them (README, "Batching").
 from celery_batches import Batches
 
 from precache import scheduled
-from precache.embedder import shared_embedder
+from precache.embedder import embedder_for
 from precache.precompute import queue_unanswered
 from precache.recovery import sweep
 from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S
@@ -91,7 +91,7 @@ def precompute_faq_answers() -> dict:
 def predictive_precompute() -> dict:
     """Answer the most-missed clusters of paraphrased questions before the next asker."""
     return _scheduled("predictive", lambda ctx: scheduled.predictive_precompute(
-        ctx, shared_embedder(ctx.settings.embedding_model, threads=None)))
+        ctx, embedder_for(ctx.settings, threads=None)))
 
 
 @app.task(acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT_S)

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from precache.cli import main
-from precache.embedder import shared_embedder
+from precache.config import load_settings
+from precache.embedder import embedder_for
 from precache.quality import Scorer, repetition_penalty, truncation_penalty
 
 QUESTION = "How do I make text bold in Markdown?"
@@ -14,7 +15,7 @@ GOOD = "Wrap the text in two asterisks on each side, like **this**, and it is sh
 
 @pytest.fixture(scope="module")
 def scorer():
-    return Scorer(shared_embedder(threads=None))
+    return Scorer(embedder_for(load_settings(), threads=None))
 
 
 def test_a_relevant_answer_beats_another_questions_answer(scorer):
@@ -79,7 +80,7 @@ def test_score_command_writes_quality_and_components(runner, tmp_path):
     assert [r.get("id") for r in rows] == [1, None]  # input fields are kept, in order
     assert rows[0]["quality"] > 0.5 and rows[1]["quality"] == 0.0
     assert rows[1]["components"]["empty"] == 0.0
-    direct = Scorer(shared_embedder(threads=None)).score(QUESTION, GOOD)
+    direct = Scorer(embedder_for(load_settings(), threads=None)).score(QUESTION, GOOD)
     assert rows[0]["quality"] == direct.quality  # the same code path as the worker
 
 
