@@ -67,6 +67,8 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
     """
     outcomes: list = [None] * len(requests)
     todo: dict[str, list] = {"quick": [], "detailed": []}
+    first: dict[tuple, int] = {}
+    duplicates: list = []
     for i, request in enumerate(requests):
         rctx = ctx.for_tenant(request.tenant)
         question = _load_question(rctx, request.question_id)
@@ -83,12 +85,24 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
                 continue
             # A regeneration (an earlier answer failed the gate) uses the detailed settings.
             level = "detailed" if request.kind == "detailed" or gated else "quick"
+            key = (level, rctx.ns, question.id)
+            if key in first:  # the same question twice in one batch (a redelivery, the sweep): generate once
+                duplicates.append((i, request, question, rctx))
+                continue
+            first[key] = i
             todo[level].append((i, request, question, rctx))
     for level, items in todo.items():  # quick first: its askers are waiting
         for start in range(0, len(items), ctx.settings.llm_max_batch):
             chunk = items[start:start + ctx.settings.llm_max_batch]
             for i, outcome in _generate_batch(ctx, backend, chunk, level, worker):
                 outcomes[i] = outcome
+    for i, request, question, rctx in duplicates:  # finished with what the first copy stored
+        outcomes[i] = None if _settled(rctx, question, request) else RuntimeError("the same question earlier in its batch got no servable answer")
+        if outcomes[i] is None:
+            served = rctx.store.lookup(question.qhash)
+            outcomes[i] = served[0] if served else None
+        else:
+            _fail(rctx, request, question, outcomes[i])
     return outcomes
 
 

@@ -6,6 +6,8 @@ Messages are acknowledged only after the batch returns (acks_late), so a worker 
 loses none of them: the broker redelivers them (README, "Batching").
 """
 
+import logging
+
 from celery_batches import Batches
 
 from precache import scheduled
@@ -16,6 +18,7 @@ from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME
 from worker import app, runtime
 from worker.generation import JobRequest, answer_questions
 
+log = logging.getLogger(__name__)
 # Batch tasks in priority order: whichever buffer triggers a flush, the quick one is generated first.
 PRIORITY = (GENERATE_QUICK, GENERATE_DETAILED)
 
@@ -41,6 +44,7 @@ def _run_batch(task, requests, kind_of) -> dict:
     jobs = [JobRequest(*r.args, kind=kind_of(r.kwargs), request_id=(r.request_dict or {}).get("request_id") or "-",
                        tenant=r.kwargs.get("tenant", "")) for r in requests]
     worker = requests[0].hostname or ""
+    log.info("%s: a batch of %d tasks: %s", task.name, len(requests), " ".join(r.id for r in requests))
     _events(task, requests, "task-started")
     outcomes = answer_questions(runtime.context(), runtime.backend(), jobs, worker=worker)
     for request, outcome in zip(requests, outcomes, strict=True):

@@ -26,7 +26,7 @@ def stack(database_url, tmp_path):
     """Environment of a worker with batches of 4, and a context on the same Redis and database."""
     redis_lib.Redis.from_url(BROKER_URL).flushdb()
     env = stack_env(database_url, tmp_path / "var", llm_max_batch=4, llm_batch_wait_ms=500,
-                    broker_visibility_timeout_s=5)
+                    broker_visibility_timeout_s=20, generation_timeout_s=15)
     settings = {k[len("PRECACHE_"):].lower(): v for k, v in env.items() if k.startswith("PRECACHE_")}
     ctx = Context(load_settings(**settings))
     ctx.redis.flushdb()
