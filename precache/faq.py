@@ -54,7 +54,8 @@ def _records(path: Path):
         yield 0, f"unknown file type {suffix!r}; use .csv, .json or .jsonl"
 
 
-def _entry(number: int, record) -> FaqEntry | str:
+def parse_entry(number: int, record) -> FaqEntry | str:
+    """Return the FAQ entry of one record, or a string saying what is wrong with it."""
     if isinstance(record, str):
         return record
     if not isinstance(record, dict):
@@ -92,7 +93,7 @@ def read_entries(path: Path, parse, action: str = "imported") -> list:
 
 def read_faq(path: Path) -> list[FaqEntry]:
     """Return every FAQ entry of the file, or raise FaqFileError listing every bad one."""
-    return read_entries(path, _entry)
+    return read_entries(path, parse_entry)
 
 
 def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:

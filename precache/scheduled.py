@@ -51,7 +51,8 @@ def tenants(ctx) -> list[str]:
     return ["", *sorted(t for t in found if t)]
 
 
-def _each_tenant(ctx, job) -> dict:
+def each_tenant(ctx, job) -> dict:
+    """Run `job(tenant context)` for every tenant with answers; return the summed counts."""
     counts: dict = defaultdict(int)
     for tenant in tenants(ctx):
         for name, value in job(ctx.for_tenant(tenant)).items():
@@ -78,7 +79,7 @@ def refresh_stale(ctx, limit: int = 100) -> dict:
             queued += not joined
         return {"refresh_queued": queued}
 
-    return _each_tenant(ctx, job)
+    return each_tenant(ctx, job)
 
 
 def regenerate_low_quality(ctx, limit: int = 100) -> dict:
@@ -102,7 +103,7 @@ def regenerate_low_quality(ctx, limit: int = 100) -> dict:
             queued += not joined
         return {"regenerate_queued": queued}
 
-    return _each_tenant(ctx, job)
+    return each_tenant(ctx, job)
 
 
 def prune_ask_log(ctx, batch: int = 5000) -> dict:
@@ -154,7 +155,7 @@ def cluster(questions: list[str], vectors, similarity: float) -> list[list[int]]
 
 def predictive_precompute(ctx, embedder) -> dict:
     """Turn frequent clusters of missed paraphrases into FAQ entries answered ahead of the next asker."""
-    return _each_tenant(ctx, lambda tctx: _predict(tctx, embedder))
+    return each_tenant(ctx, lambda tctx: _predict(tctx, embedder))
 
 
 def _predict(ctx, embedder) -> dict:
@@ -167,8 +168,10 @@ def _predict(ctx, embedder) -> dict:
     frequent = sorted((g for g in groups if sum(missed[i][2] for i in g) >= settings.predictive_min_misses),
                       key=lambda g: -sum(missed[i][2] for i in g))
     queued = linked = 0
+    seen: list[int] = []
     for group in frequent:
         members = [_question(ctx, missed[i][0], missed[i][1]) for i in group]  # most missed first
+        seen += [q.id for q in members]
         answered = [q for q in members if ctx.store.has_answer(q.id)]
         canonical = answered[0] if answered else members[0]
         _mark_faq(ctx, canonical.id)
@@ -182,15 +185,11 @@ def _predict(ctx, embedder) -> dict:
     if linked:
         from precache.semantic_store import index_questions, regroup
 
-        index_questions(ctx, embedder, [q.id for g in frequent for q in _questions(ctx, missed, g)])
+        index_questions(ctx, embedder, seen)
         regroup(ctx)
     log.info("predictive precompute: %d clusters of misses, %d generations queued, %d paraphrases linked",
              len(frequent), queued, linked)
     return {"clusters": len(frequent), "queued": queued, "linked": linked}
-
-
-def _questions(ctx, missed, group) -> list[Question]:
-    return [_question(ctx, missed[i][0], missed[i][1]) for i in group]
 
 
 def _question(ctx, qhash: str, text: str) -> Question:

@@ -36,13 +36,13 @@ def _body() -> dict:
 @bp.post("/faq")
 def faq_import():
     """Body {"entries": [{"question", "answer"?, "reference"?}], "tenant"?}: import them all, or none."""
-    from precache.faq import _entry
+    from precache.faq import parse_entry
 
     body = read_json_object(request)
     entries = body.get("entries")
     if not isinstance(entries, list) or not entries:
         raise ApiError(400, "invalid_field", "entries: send a non-empty list of {\"question\", \"answer\"?} objects")
-    parsed = [_entry(number, record) for number, record in enumerate(entries)]
+    parsed = [parse_entry(number, record) for number, record in enumerate(entries)]
     problems = [f"entries[{n}]: {p}" for n, p in enumerate(parsed) if isinstance(p, str)]
     if problems:
         raise ApiError(400, "invalid_entries", "; ".join(problems[:20]) + "; nothing imported")

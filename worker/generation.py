@@ -74,9 +74,8 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
         question = _load_question(rctx, request.question_id)
         if question is None:
             outcomes[i] = ValueError(f"question {request.question_id} does not exist")
-        elif _settled(rctx, question, request):
-            served = rctx.store.lookup(question.qhash)
-            outcomes[i] = served[0] if served else None
+        elif (settled := _settle(rctx, question, request)) is not None:
+            outcomes[i] = settled[0]
         else:
             gated = rctx.store.gated_count(question.id) if request.kind != "detailed" else 0
             if gated >= ctx.settings.quality_max_tries:
@@ -97,12 +96,9 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
             for i, outcome in _generate_batch(ctx, backend, chunk, level, worker):
                 outcomes[i] = outcome
     for i, request, question, rctx in duplicates:  # finished with what the first copy stored
-        outcomes[i] = None if _settled(rctx, question, request) else RuntimeError("the same question earlier in its batch got no servable answer")
-        if outcomes[i] is None:
-            served = rctx.store.lookup(question.qhash)
-            outcomes[i] = served[0] if served else None
-        else:
-            _fail(rctx, request, question, outcomes[i])
+        settled = _settle(rctx, question, request)
+        outcomes[i] = settled[0] if settled is not None else _fail(
+            rctx, request, question, RuntimeError("the same question earlier in its batch got no servable answer"))
     return outcomes
 
 
@@ -115,14 +111,17 @@ def _load_question(ctx, question_id: int) -> Question | None:
         return question
 
 
-def _settled(ctx, question, request: JobRequest) -> bool:
-    """Finish the job at once if it is no longer pending or its work is in the store (redelivery, a duplicate)."""
+def _settle(ctx, question, request: JobRequest) -> tuple[dict | None] | None:
+    """Finish the job at once if it is no longer pending or its work is in the store (redelivery, a duplicate).
+
+    Returns (the answer served, or None) when it did, None when the job still has work to do.
+    """
     record = ctx.jobs.get(request.job_id)
     if not ((record and record["status"] != PENDING) or _already_done(ctx, question, request.kind)):
-        return False
+        return None
     served = ctx.store.lookup(question.qhash)
     ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, answer_id=served[0]["answer_id"] if served else None)
-    return True
+    return (served[0] if served else None,)
 
 
 def _generate_batch(ctx, backend, items: list, level: str, worker: str) -> list[tuple[int, object]]:

@@ -91,7 +91,7 @@ def _scheduled(name: str, job) -> dict:
 @app.task(acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT_S)
 def precompute_faq_answers() -> dict:
     """Queue generation for every FAQ question without an answer (each tenant's too)."""
-    return _scheduled("precompute", lambda ctx: scheduled._each_tenant(
+    return _scheduled("precompute", lambda ctx: scheduled.each_tenant(
         ctx, lambda tctx: {"queued": len(queue_unanswered(tctx))}))
 
 
