@@ -59,13 +59,13 @@ def start_worker(env: Env, log: Path) -> subprocess.Popen:
     return proc
 
 
-def drain(env: Env, timeout: float = 600) -> None:
-    """Wait until no generation job is pending (the worker caught up)."""
+def drain(env: Env, timeout: float = 600, kind: str = "*") -> None:
+    """Wait until no generation job of `kind` (quick, detailed, refresh; * for any) is pending."""
     from precache import keys
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not list(env.ctx.redis.scan_iter(keys.pending("*", "*", "*"), count=1000)):
+        if not list(env.ctx.redis.scan_iter(keys.pending("*", "*", kind), count=1000)):
             return
         time.sleep(0.5)
     raise SystemExit("the worker did not catch up")

@@ -163,19 +163,6 @@ def report(title: str, rows: list[dict], wait_ms: int, slack_ms: float, entry_of
     print("not instant, by kind and source: " + ", ".join(f"{k} -> {s}: {c}" for (k, s), c in slow.most_common()))
 
 
-def catch_up(env: Env, timeout: float = 1800) -> None:
-    """Wait until the worker has no quick answer left to generate (detailed ones may still be queued)."""
-    from precache import keys
-
-    t, deadline = time.perf_counter(), time.monotonic() + timeout
-    while list(env.ctx.redis.scan_iter(keys.pending("*", "*", "quick"), count=1000)):
-        if time.monotonic() > deadline:
-            print(f"the worker did not catch up within {timeout:.0f} s; measuring anyway")
-            return
-        time.sleep(1)
-    print(f"the worker caught up on the warm-up's quick answers in {time.perf_counter() - t:.0f} s")
-
-
 def gate_report(env: Env) -> None:
     """How many of the worker's answers the quality gate let through (a gated answer is never served)."""
     from sqlalchemy import select
@@ -275,8 +262,12 @@ def main() -> None:
             asyncio.run(run_stream(port, before, args.wait_ms, args.concurrency))
             print(f"warm-up: {len(before)} asks ({len({q for _, q, _ in before})} distinct) sent back to back "
                   f"in {time.perf_counter() - t:.1f} s, not measured")
-            if worker is not None:
-                catch_up(env)
+            if worker is not None:  # its quick answers; detailed ones may still be queued
+                from bench.predictive_week import drain
+
+                t = time.perf_counter()
+                drain(env, timeout=1800, kind="quick")
+                print(f"the worker caught up on the warm-up's quick answers in {time.perf_counter() - t:.0f} s")
         t = time.perf_counter()
         rows = asyncio.run(run_stream(port, asks, args.wait_ms, args.concurrency, args.rate))
         print(f"sent in {time.perf_counter() - t:.1f} s; load average {os.getloadavg()[0]:.2f}")

@@ -47,10 +47,8 @@ class SemanticMatch:
 class SemanticIndex:
     """Cached questions and their vectors; one per web process, refreshed from SQL as answers arrive."""
 
-    def __init__(self, threshold=0.98, min_similarity=0.75, guards=True, ann_min_size=20000, model="",
-                 nearest_weight=NEAREST_WEIGHT):
+    def __init__(self, threshold=0.98, min_similarity=0.75, guards=True, ann_min_size=20000, model=""):
         self.threshold, self.min_similarity, self.guards = threshold, min_similarity, guards
-        self.nearest_weight = nearest_weight
         self.ann_min_size, self.model = ann_min_size, model
         self.ids: list[int] = []
         self.qhashes: list[str] = []
@@ -117,11 +115,9 @@ class SemanticIndex:
 
     def answer_score(self, key: str, vector: np.ndarray, nearest: float) -> float:
         """Return how close an ask is to one answer: its nearest phrasing's similarity and their centroid's, mixed."""
-        if self.nearest_weight >= 1.0:
-            return nearest
         centroid = self._sums[key]
         to_centroid = float(centroid @ vector) / max(float(np.linalg.norm(centroid)), 1e-9)
-        return self.nearest_weight * nearest + (1 - self.nearest_weight) * to_centroid
+        return NEAREST_WEIGHT * nearest + (1 - NEAREST_WEIGHT) * to_centroid
 
     def best(self, question: str, vector: np.ndarray, guards: bool | None = None) -> SemanticMatch | None:
         """Return the best answer's nearest phrasing that passes the guards, with margin and confidence."""

@@ -143,4 +143,3 @@ def test_an_ask_near_all_phrasings_of_an_answer_is_surer_than_one_near_a_single_
     assert near_all.similarity == pytest.approx(near_one.similarity, abs=1e-3)
     assert near_all.confidence > near_one.confidence
     assert index.match("freeze my card", centre) is not None and index.match("freeze my card", aside) is None
-
