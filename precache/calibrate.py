@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from precache.datasets import Task, load_task, question_texts
+from precache.datasets import Task, kind_of, load_task, question_texts
 from precache.semantic import SemanticIndex
+from precache.semantic_store import CURATED
 
 __all__ = ["Outcome", "Task", "evaluate", "load_task", "lowest_threshold", "question_texts", "rates", "run", "tasks_of"]
 CURVE = [round(0.8 + 0.03 * i, 2) for i in range(17)]
@@ -21,7 +22,12 @@ CURVE = [round(0.8 + 0.03 * i, 2) for i in range(17)]
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the tier would do for one ask, before any threshold."""
+    """What the tier would do for one ask, before any threshold.
+
+    `confidence` is the highest threshold that still serves it: the match's confidence, or +inf when
+    that clears the threshold floor of a curated answer measured against the FAQ itself (then it is
+    served whatever the threshold; see SemanticIndex.measure_curated).
+    """
 
     confidence: float
     similarity: float
@@ -49,11 +55,12 @@ class Embeddings:
 
 
 def build_index(task: Task, vectors: np.ndarray, settings) -> SemanticIndex:
-    """Return an index holding the task's cached questions, keyed by their answer."""
+    """Return an index holding the task's cached questions, keyed by their answer: curated, as `faq import` stores them."""
     index = SemanticIndex.from_settings(settings)
     n = len(task.cache)
     index.add(list(range(n)), [str(i) for i in range(n)], [t for t, _ in task.cache], vectors,
-              [str(key) for _, key in task.cache])
+              [CURATED + str(key) for _, key in task.cache])
+    index.remeasure()
     return index
 
 
@@ -67,8 +74,10 @@ def evaluate(task: Task, embed: Embeddings, settings, guards: bool = True) -> li
         if found is None:
             outcomes.append(Outcome(-1.0, -1.0, False, key is not None))
             continue
-        correct = key is not None and str(key) == index.answer_keys[found.question_id]
-        outcomes.append(Outcome(found.confidence, found.similarity, correct, key is not None))
+        served = index.answer_keys[found.question_id]
+        correct = key is not None and CURATED + str(key) == served
+        confidence = found.confidence if found.confidence < index.threshold_of(served, np.inf) else np.inf
+        outcomes.append(Outcome(confidence, found.similarity, correct, key is not None))
     return outcomes
 
 
@@ -93,14 +102,18 @@ def lowest_threshold(outcomes: list[Outcome], target: float, min_similarity: flo
 
 
 def tasks_of(path: Path, outside: list[str], askers=None, per_intent=3, limit=None, seed=0, unanswered=0.0):
-    """Return the tasks of one file: an intent CSV also once with a share of its intents unanswered."""
-    if path.suffix != ".csv":
+    """Return the tasks of one file: an intent CSV or an FAQ also once with a share of its intents or entries unanswered.
+
+    Those two get the `outside` questions as out-of-scope askers (they have no out-of-scope class of
+    their own); GPTCache's mock data and question pairs are scored as they are.
+    """
+    if kind_of(path) not in ("intent", "faq"):
         return [load_task(path, limit=limit, seed=seed)]
     found = []
     for share in dict.fromkeys([0.0, unanswered]):
         task = load_task(path, askers=askers, per_intent=per_intent, seed=seed, limit=limit, unanswered=share)
-        cached = {t for t, _ in task.cache}  # intent sets have no out-of-scope class of their own
-        task.askers += [(t, None) for t in outside if t not in cached]
+        known = {t for t, _ in task.cache} | {t for t, _ in task.askers}
+        task.askers += [(t, None) for t in outside if t not in known]
         found.append(task)
     return found
 

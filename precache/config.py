@@ -119,6 +119,14 @@ class Settings(BaseSettings):
         "of the intents unanswered or none; StackFAQ; GPTCache's mock data) 0.977 is the lowest threshold with "
         "<= 0.5 % wrong hits on every set; 0.98 is shipped.",
     )
+    semantic_threshold_floor: float = Field(
+        0.9, ge=0.0, le=2.0,
+        description="Least confidence of a semantic hit on a curated answer. The curated answers (an imported "
+        "FAQ) are asked against themselves, each with its own answer left out; they are served from the "
+        "confidence of the most confident of those wrong matches, between this floor and SEMANTIC_THRESHOLD. "
+        "An FAQ whose entries are far apart gets more hits; a dense one keeps SEMANTIC_THRESHOLD. Set it to "
+        "SEMANTIC_THRESHOLD to turn this off.",
+    )
     semantic_min_similarity: float = Field(
         0.75, ge=0.0, le=1.0, description="Least cosine similarity of a semantic hit, whatever its margin."
     )

@@ -61,12 +61,19 @@ def _is_phrase(text) -> bool:
     return isinstance(text, str) and text.strip() not in ("", "*")
 
 
-def faq_task(path: Path, data) -> Task:
-    """Cache every FAQ question; its user paraphrases ask."""
+def faq_task(path: Path, data, seed: int = 0, unanswered: float = 0.0) -> Task:
+    """Cache every FAQ question; its user paraphrases ask.
+
+    A share `unanswered` of the entries (seeded) is left out of the cache: their paraphrases ask as
+    out of scope, questions on the FAQ's own topic that it has no entry for.
+    """
     pairs = data["root"]["qapair"]
-    cache = [(p["question"], str(i)) for i, p in enumerate(pairs)]
-    askers = [(r.strip(), str(i)) for i, p in enumerate(pairs) for r in p.get("rephr") or [] if _is_phrase(r)]
-    return Task(f"{path.name} (FAQ questions cached, paraphrases ask)", cache, askers)
+    dropped = {str(i) for i in random.Random(seed + 1).sample(range(len(pairs)), round(unanswered * len(pairs)))}
+    cache = [(p["question"], str(i)) for i, p in enumerate(pairs) if str(i) not in dropped]
+    askers = [(r.strip(), None if str(i) in dropped else str(i))
+              for i, p in enumerate(pairs) for r in p.get("rephr") or [] if _is_phrase(r)]
+    name = f"{path.name} (FAQ questions cached" + (f", {len(dropped)} entries unanswered" if dropped else "")
+    return Task(name + ", paraphrases ask)", cache, askers)
 
 
 def mock_task(path: Path, data) -> Task:
@@ -85,16 +92,30 @@ def pairs_task(path: Path) -> Task:
     return Task(f"{path.name} (first questions cached, second ones ask)", [(t, k) for t, k in keys.items()], askers)
 
 
+def kind_of(path: Path) -> str:
+    """Return which of the supported formats a labelled file is: intent, faq, mock or pairs."""
+    if path.suffix == ".csv":
+        return "intent"
+    if path.suffix == ".jsonl":
+        return "pairs"
+    return "faq" if isinstance(json.loads(path.read_text(encoding="utf-8")), dict) else "mock"
+
+
 def load_task(path: Path, askers: Path | None = None, per_intent: int = 3, seed: int = 0, limit=None,
               unanswered: float = 0.0) -> Task:
-    """Read a labelled file of any supported format; keep at most `limit` askers (a seeded sample)."""
+    """Read a labelled file of any supported format; keep at most `limit` askers (a seeded sample).
+
+    `unanswered` leaves a share of an intent CSV's intents or of an FAQ's entries out of the cache.
+    GPTCache's mock data and question pairs have none: their cached questions restate one another
+    (the same fact, worded twice), so the nearest remaining one is often still a right answer.
+    """
     if path.suffix == ".csv":
         task = intent_task(path, askers, per_intent, seed, unanswered)
     elif path.suffix == ".jsonl":
         task = pairs_task(path)
     else:
         data = json.loads(path.read_text(encoding="utf-8"))
-        task = faq_task(path, data) if isinstance(data, dict) else mock_task(path, data)
+        task = faq_task(path, data, seed, unanswered) if isinstance(data, dict) else mock_task(path, data)
     if limit is not None and len(task.askers) > limit:
         task.askers = random.Random(seed).sample(task.askers, limit)
     return task

@@ -10,7 +10,15 @@ the guards. The constants and the default threshold (0.98) are the ones, of thos
 the most while keeping wrong hits <= 0.5 % on every one of 20 sets at once: 18 banking77 caches (3, 5
 and 8 phrasings per intent, three seeds, all intents answered or a quarter of them left unanswered,
 their queries then asking as near-domain out-of-scope questions), StackFAQ and GPTCache's mock data
-(0.977 is the edge; bench/semantic_quality.py prints the sets)."""
+(0.977 is the edge; bench/semantic_quality.py prints the sets).
+
+That threshold is set by the densest caches, where intents sit close together. The curated answers
+(an imported FAQ) are also checked against themselves: each curated phrasing is asked with its own
+answer taken out, and the most confident of those (necessarily wrong) matches is how confident a
+wrong match can look in this FAQ. Curated answers are served from just above that, but never below
+the threshold floor (0.9) nor above the threshold: an FAQ whose entries are far apart (StackFAQ: 34 %
+-> 43 % hits, wrong hits still <= 0.07 % with a quarter of its entries missing and 1500 out-of-scope
+askers) gets more hits; a dense one keeps the threshold."""
 
 import logging
 import threading
@@ -21,7 +29,8 @@ import redis
 
 from precache import keys
 from precache.guards import Details, compatible, details
-from precache.semantic_store import answer_groups, answer_key, index_question, index_questions, load_embeddings
+from precache.semantic_store import (CURATED, answer_groups, answer_key, index_question, index_questions,
+                                     load_embeddings)
 from precache.vectors import VectorSearch
 
 log = logging.getLogger(__name__)
@@ -42,14 +51,23 @@ class SemanticMatch:
     similarity: float
     margin: float = 0.0
     confidence: float = 0.0
+    threshold: float = 0.0  # the least confidence that serves this answer (lower for a sparse FAQ's curated answers)
 
 
 class SemanticIndex:
     """Cached questions and their vectors; one per web process, refreshed from SQL as answers arrive."""
 
-    def __init__(self, threshold=0.98, min_similarity=0.75, guards=True, ann_min_size=20000, model=""):
+    def __init__(self, threshold=0.98, min_similarity=0.75, guards=True, ann_min_size=20000, model="",
+                 threshold_floor=0.9):
         self.threshold, self.min_similarity, self.guards = threshold, min_similarity, guards
         self.ann_min_size, self.model = ann_min_size, model
+        self.threshold_floor = threshold_floor
+        # The most confident wrong match of the curated answers against themselves, once measured
+        # (+inf: not measured, or too many to measure: the threshold applies to every answer).
+        self.curated_wrong = float("inf")
+        self._measured: tuple[int, bytes | None] | None = None
+        self._generation = 0
+        self._measuring: threading.Thread | None = None
         self.ids: list[int] = []
         self.qhashes: list[str] = []
         self.texts: list[str] = []
@@ -83,7 +101,7 @@ class SemanticIndex:
     @classmethod
     def from_settings(cls, settings) -> "SemanticIndex":
         return cls(settings.semantic_threshold, settings.semantic_min_similarity, settings.semantic_guards,
-                   settings.semantic_ann_min_size, settings.embedding_model)
+                   settings.semantic_ann_min_size, settings.embedding_model, settings.semantic_threshold_floor)
 
     def __len__(self) -> int:
         return len(self.vectors) if self.vectors is not None else 0
@@ -112,6 +130,58 @@ class SemanticIndex:
         if position not in self._details:
             self._details[position] = details(self.texts[position])
         return compatible(asked, self._details[position])
+
+    def threshold_of(self, key: str, threshold: float | None = None) -> float:
+        """Return the least confidence that serves an answer: lower for a curated answer of a sparse FAQ."""
+        threshold = self.threshold if threshold is None else threshold
+        if not key.startswith(CURATED):
+            return threshold
+        return min(threshold, max(self.threshold_floor, self.curated_wrong))
+
+    def measure_curated(self, answer_keys: list[str] | None = None, matrix: np.ndarray | None = None) -> float:
+        """Ask every curated phrasing with its own answer left out; return the highest confidence of those wrong matches.
+
+        Searched like `best` (the nearest CANDIDATES phrasings, guards off, so never less than a real
+        ask would get), among curated phrasings only: generated answers are one per asked question,
+        and a paraphrase answered twice is not a wrong match. -inf when no wrong match reaches the
+        minimum similarity; +inf when there are more curated phrasings than `ann_min_size` (not
+        measured, the threshold stays).
+        """
+        if answer_keys is None:
+            if self.vectors is None:
+                return float("-inf")
+            answer_keys, matrix = list(self.answer_keys), self.vectors.rows(len(self.ids))
+        rows = [p for p, key in enumerate(answer_keys) if key.startswith(CURATED)]
+        if len(rows) > self.ann_min_size:
+            return float("inf")
+        if not rows:
+            return float("-inf")
+        matrix = matrix[rows]
+        keys = [answer_keys[p] for p in rows]
+        group_of = {key: g for g, key in enumerate(dict.fromkeys(keys))}
+        labels = np.array([group_of[key] for key in keys])
+        sums = np.zeros((len(group_of), matrix.shape[1]), dtype=np.float32)
+        np.add.at(sums, labels, matrix)
+        centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+        worst, k = float("-inf"), min(CANDIDATES, len(rows))
+        for start in range(0, len(rows), 512):
+            sims = matrix[start:start + 512] @ matrix.T
+            sims[labels[start:start + 512, None] == labels[None, :]] = -np.inf  # its own answer is out
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            for r, candidates in enumerate(top):
+                found = sorted(((float(sims[r, c]), labels[c]) for c in candidates if np.isfinite(sims[r, c])),
+                               reverse=True)
+                if not found or found[0][0] < self.min_similarity:
+                    continue
+                vector, scores = matrix[start + r], {}
+                for similarity, group in found:  # the first of a group is its nearest phrasing
+                    if group not in scores:
+                        to_centroid = float(centroids[group] @ vector)
+                        scores[group] = NEAREST_WEIGHT * similarity + (1 - NEAREST_WEIGHT) * to_centroid
+                ranked = sorted(scores.values(), reverse=True)
+                rival = ranked[1] if len(ranked) > 1 else found[-1][0]
+                worst = max(worst, ranked[0] + MARGIN_WEIGHT * min(ranked[0] - rival, MARGIN_CAP))
+        return worst
 
     def answer_score(self, key: str, vector: np.ndarray, nearest: float) -> float:
         """Return how close an ask is to one answer: its nearest phrasing's similarity and their centroid's, mixed."""
@@ -144,14 +214,49 @@ class SemanticIndex:
         margin = scores[key] - max(rivals, default=unseen)
         confidence = scores[key] + MARGIN_WEIGHT * min(margin, MARGIN_CAP)
         return SemanticMatch(self.ids[chosen], self.qhashes[chosen], self.texts[chosen], similarity, margin,
-                             confidence)
+                             confidence, self.threshold_of(key))
 
     def match(self, question: str, vector: np.ndarray) -> SemanticMatch | None:
         """Return the cached question whose answer may be served for `question`, or None."""
         found = self.best(question, vector)
-        if found is None or found.similarity < self.min_similarity or found.confidence < self.threshold:
+        if found is None or found.similarity < self.min_similarity or found.confidence < found.threshold:
             return None
         return found
+
+    def remeasure(self, background: bool = False) -> None:
+        """Measure the curated answers against themselves again if they changed since the last time.
+
+        Until the new measure is in, curated answers get the threshold (never a floor measured on
+        an FAQ that has changed since). `background` measures in a thread (the web: a request that
+        refreshes the index does not wait for it; 10 000 curated phrasings take about 2 s).
+        """
+        curated = sum(key.startswith(CURATED) for key in self.answer_keys)
+        if self.threshold_floor >= self.threshold or self._measured == (curated, self.epoch):
+            return
+        self._measured = (curated, self.epoch)
+        self.curated_wrong = float("inf")
+        self._generation += 1
+        snapshot = (list(self.answer_keys), self.vectors.rows(len(self.ids)) if self.vectors is not None else None)
+        if background:
+            self._measuring = threading.Thread(target=self._measure, args=(*snapshot, curated, self._generation),
+                                               daemon=True, name="semantic-measure")
+            self._measuring.start()
+        else:
+            self._measure(*snapshot, curated, self._generation)
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait for a measure running in the background to be in."""
+        if self._measuring is not None:
+            self._measuring.join(timeout)
+
+    def _measure(self, answer_keys, matrix, curated: int, generation: int) -> None:
+        wrong = self.measure_curated(answer_keys, matrix) if matrix is not None else float("-inf")
+        if generation != self._generation:
+            return  # the FAQ changed meanwhile: the newer measure decides
+        self.curated_wrong = wrong
+        if curated:
+            log.info("semantic index: %d curated phrasings; their most confident wrong match %.3f, so curated "
+                     "answers are served from confidence %.3f", curated, wrong, self.threshold_of(CURATED))
 
     def near_misses(self, vector: np.ndarray, n: int = 3, floor: float = 0.5) -> list[SemanticMatch]:
         """Return up to n cached questions similar enough to suggest ("did you mean ...?")."""
@@ -179,6 +284,7 @@ class SemanticIndex:
                 ids, qhashes, texts, vectors, groups, last = rows
                 self.add(ids, qhashes, texts, vectors, groups)
                 self.last_row = last
+            self.remeasure(background=True)
             self.version = version  # read before the rows: a write after it moves the version again
             return len(rows[0]) if rows else 0
 

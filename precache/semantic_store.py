@@ -17,11 +17,12 @@ from precache.db import session_scope
 from precache.models import Answer, Question, QuestionEmbedding
 
 log = logging.getLogger(__name__)
+CURATED = "faq:"  # the prefix of a curated answer's key; other keys are question hashes
 
 
 def answer_key(text: str) -> str:
-    """Return the key that groups cached questions sharing one answer text."""
-    return hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()[:16]
+    """Return the key that groups cached questions sharing one curated answer text."""
+    return CURATED + hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()[:16]
 
 
 def load_embeddings(ctx, model: str, after: int):

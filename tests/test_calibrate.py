@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from precache.calibrate import Outcome, lowest_threshold, rates
+from precache.calibrate import Outcome, lowest_threshold, rates, tasks_of
 from precache.cli import main
-from precache.datasets import load_task
+from precache.datasets import load_task, question_texts
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not here")
@@ -29,6 +29,23 @@ def test_loaders_build_cache_and_askers():
     assert len(intents.cache) == 77 * 3
     pairs = load_task(DATA / "gptcache" / "qqp_balanced_4000.jsonl")
     assert sum(k is None for _, k in pairs.askers) == 2000
+
+
+@needs_data
+def test_an_faq_is_also_scored_with_a_quarter_of_its_entries_unanswered():
+    path = DATA / "stackfaq" / "stackExchange-FAQ.json"
+    outside = ["What is the capital of Mongolia?", *question_texts(path)[:5]]
+    full, part = tasks_of(path, outside, unanswered=0.25)
+    assert len(full.cache) == 125 and len(part.cache) == 125 - 31
+    cached = {k for _, k in part.cache}
+    dropped = [t for t, k in full.askers if k is not None and k not in cached]
+    asks = dict(part.askers)
+    assert dropped and all(asks[t] is None for t in dropped)  # their paraphrases ask as out of scope
+    assert all(k in cached for _, k in part.askers if k is not None)
+    # Outside questions that the FAQ itself holds are not counted as out of scope.
+    assert [t for t, k in full.askers if k is None] == ["What is the capital of Mongolia?"]
+    mock = tasks_of(DATA / "gptcache" / "mock_data.json", outside, unanswered=0.25)
+    assert len(mock) == 1 and all(k is not None for _, k in mock[0].askers)
 
 
 @needs_data
