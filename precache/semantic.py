@@ -12,13 +12,15 @@ and 8 phrasings per intent, three seeds, all intents answered or a quarter of th
 their queries then asking as near-domain out-of-scope questions), StackFAQ and GPTCache's mock data
 (0.977 is the edge; bench/semantic_quality.py prints the sets).
 
-That threshold is set by the densest caches, where intents sit close together. The curated answers
-(an imported FAQ) are also checked against themselves: each curated phrasing is asked with its own
+That threshold is set by the densest caches, where intents sit close together. With a threshold
+floor below the threshold (SEMANTIC_THRESHOLD_FLOOR; off by default) the curated answers (an
+imported FAQ) are also checked against themselves: each curated phrasing is asked with its own
 answer taken out, and the most confident of those (necessarily wrong) matches is how confident a
-wrong match can look in this FAQ. Curated answers are served from just above that, but never below
-the threshold floor (0.9) nor above the threshold: an FAQ whose entries are far apart (StackFAQ: 34 %
--> 43 % hits, wrong hits still <= 0.07 % with a quarter of its entries missing and 1500 out-of-scope
-askers) gets more hits; a dense one keeps the threshold."""
+wrong match can look in this FAQ. Curated answers are then served from that confidence, kept between
+the floor and the threshold: an FAQ whose entries are far apart gets more hits (StackFAQ at floor
+0.9: 34 % -> 43 %, wrong hits <= 0.07 % with a quarter of its entries missing and 1500 out-of-scope
+askers), a dense one keeps the threshold. It is off by default because the FAQ alone cannot see the
+askers: with many near-domain questions it has no entry for, a sparse FAQ's wrong hits doubled."""
 
 import logging
 import threading
@@ -58,7 +60,7 @@ class SemanticIndex:
     """Cached questions and their vectors; one per web process, refreshed from SQL as answers arrive."""
 
     def __init__(self, threshold=0.98, min_similarity=0.75, guards=True, ann_min_size=20000, model="",
-                 threshold_floor=0.9):
+                 threshold_floor=0.98):
         self.threshold, self.min_similarity, self.guards = threshold, min_similarity, guards
         self.ann_min_size, self.model = ann_min_size, model
         self.threshold_floor = threshold_floor
