@@ -67,6 +67,7 @@ class SemanticIndex:
         # The most confident wrong match of the curated answers against themselves, once measured
         # (+inf: not measured, or too many to measure: the threshold applies to every answer).
         self.curated_wrong = float("inf")
+        self.curated_rows = 0
         self._measured: tuple[int, bytes | None] | None = None
         self._generation = 0
         self._measuring: threading.Thread | None = None
@@ -99,6 +100,7 @@ class SemanticIndex:
         self._sums = {**self._sums, **sums}
         for position, question_id in enumerate(self.ids):
             self.answer_keys[position] = groups.get(question_id, self.answer_keys[position])
+        self.curated_rows = sum(key.startswith(CURATED) for key in self.answer_keys)
 
     @classmethod
     def from_settings(cls, settings) -> "SemanticIndex":
@@ -120,6 +122,7 @@ class SemanticIndex:
         for key, vector in zip(answer_keys, vectors):  # a new array each time: readers never see a half sum
             self._sums[key] = self._sums[key] + vector if key in self._sums else vector.copy()
         self.answer_keys.extend(answer_keys)
+        self.curated_rows += sum(key.startswith(CURATED) for key in answer_keys)
         self.vectors.add(vectors)  # last: a search sees only rows whose metadata is in place
 
     def search(self, vector: np.ndarray, k: int = CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
@@ -140,19 +143,15 @@ class SemanticIndex:
             return threshold
         return min(threshold, max(self.threshold_floor, self.curated_wrong))
 
-    def measure_curated(self, answer_keys: list[str] | None = None, matrix: np.ndarray | None = None) -> float:
+    def measure_curated(self, answer_keys: list[str], matrix: np.ndarray) -> float:
         """Ask every curated phrasing with its own answer left out; return the highest confidence of those wrong matches.
 
-        Searched like `best` (the nearest CANDIDATES phrasings, guards off, so never less than a real
+        `answer_keys` and `matrix` are the index's keys and vectors (a snapshot). Searched like `best` (the nearest CANDIDATES phrasings, guards off, so never less than a real
         ask would get), among curated phrasings only: generated answers are one per asked question,
         and a paraphrase answered twice is not a wrong match. -inf when no wrong match reaches the
         minimum similarity; +inf when there are more curated phrasings than `ann_min_size` (not
         measured, the threshold stays).
         """
-        if answer_keys is None:
-            if self.vectors is None:
-                return float("-inf")
-            answer_keys, matrix = list(self.answer_keys), self.vectors.rows(len(self.ids))
         rows = [p for p, key in enumerate(answer_keys) if key.startswith(CURATED)]
         if len(rows) > self.ann_min_size:
             return float("inf")
@@ -232,8 +231,10 @@ class SemanticIndex:
         an FAQ that has changed since). `background` measures in a thread (the web: a request that
         refreshes the index does not wait for it; 10 000 curated phrasings take about 2 s).
         """
-        curated = sum(key.startswith(CURATED) for key in self.answer_keys)
-        if self.threshold_floor >= self.threshold or self._measured == (curated, self.epoch):
+        if self.threshold_floor >= self.threshold:
+            return
+        curated = self.curated_rows
+        if self._measured == (curated, self.epoch):
             return
         self._measured = (curated, self.epoch)
         self.curated_wrong = float("inf")
