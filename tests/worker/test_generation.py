@@ -25,8 +25,13 @@ def enqueue(ctx, text: str, kind: str = "quick") -> tuple[str, int]:
 
 @pytest.fixture
 def ctx(config):
-    """A context whose detailed answers are short (the default is 512 tokens)."""
-    ctx = Context(load_settings(**config, llm_max_tokens_detailed=32))
+    """A context whose detailed answers are short (the default is 512 tokens) and every answer is served.
+
+    These tests are about batching and redelivery; which of a 135M model's answers cut at 24 tokens pass
+    the quality gate depends on the exact text a llama.cpp build decodes, and the gate has tests of its
+    own (tests/integration/test_quality_gate.py).
+    """
+    ctx = Context(load_settings(**config, llm_max_tokens_detailed=32, quality_threshold=0.0))
     yield ctx
     ctx.close()
 
