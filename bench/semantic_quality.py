@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from precache.calibrate import Embeddings, Outcome, build_index, evaluate, lowest_threshold, rates, tasks_of
 from precache.config import load_settings
-from precache.datasets import Task, load_task, question_texts
+from precache.datasets import Task, intent_rows, load_task, question_texts
 from precache.embedder import embedder_for
 from precache.semantic_store import CURATED
 
@@ -52,9 +52,8 @@ def sparse_intents(data: Path, embed, per_intent: int, seed: int, apart: float =
     scope: banking questions the FAQ has no entry for, each close to one entry and far from the
     rest) and 200 QQP questions.
     """
-    train = load_task(data / "banking77" / "train.csv", per_intent=10**6)
     phrasings = collections.defaultdict(list)
-    for text, intent in train.cache:
+    for text, intent in intent_rows(data / "banking77" / "train.csv"):
         phrasings[intent].append(text)
     centroids = {k: embed(v[:40]).mean(axis=0) for k, v in sorted(phrasings.items())}
     centroids = {k: v / np.linalg.norm(v) for k, v in centroids.items()}
@@ -66,7 +65,7 @@ def sparse_intents(data: Path, embed, per_intent: int, seed: int, apart: float =
             taken.append(intent)
     rng = random.Random(seed)
     cache = [(t, k) for k in taken for t in rng.sample(phrasings[k], per_intent)]
-    test = load_task(data / "banking77" / "test.csv", per_intent=0).askers
+    test = intent_rows(data / "banking77" / "test.csv")
     asks = [(t, k) for t, k in test if k in taken]
     beside = [(t, None) for t, k in test if k not in taken]
     qqp = rng.sample(question_texts(data / "gptcache" / "qqp_balanced_4000.jsonl"), 200)
@@ -132,10 +131,11 @@ def row(name, method, threshold, rate) -> str:
 
 def compare(name, task, embed, settings, gptcache=True) -> list[str]:
     """Return table rows for one set: precache defaults, GPTCache at its thresholds and at <= 0.5 % wrong."""
-    ours = evaluate(task, embed, settings)
+    index = build_index(task, embed([t for t, _ in task.cache]), settings)
+    ours = evaluate(task, embed, settings, index=index)
     theirs = nearest_outcomes(task, embed)
     real = real_gptcache(task, embed, GPTCACHE_THRESHOLDS) if gptcache else None
-    curated = build_index(task, embed([t for t, _ in task.cache]), settings).threshold_of(CURATED)
+    curated = index.threshold_of(CURATED)
     shown = f"{settings.semantic_threshold:.3f}" + ("" if curated == settings.semantic_threshold else f"/{curated:.2f}")
     lines = [row(name, "precache (configured, guards on)", shown,
                  rates(ours, settings.semantic_threshold, settings.semantic_min_similarity))]

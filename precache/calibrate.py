@@ -64,9 +64,11 @@ def build_index(task: Task, vectors: np.ndarray, settings) -> SemanticIndex:
     return index
 
 
-def evaluate(task: Task, embed: Embeddings, settings, guards: bool = True) -> list[Outcome]:
-    """Return the outcome of every ask of the task."""
-    index = build_index(task, embed([t for t, _ in task.cache], "embedding cache"), settings)
+def evaluate(task: Task, embed: Embeddings, settings, guards: bool = True,
+             index: SemanticIndex | None = None) -> list[Outcome]:
+    """Return the outcome of every ask of the task (against `index` when given: the task's, built already)."""
+    if index is None:
+        index = build_index(task, embed([t for t, _ in task.cache], "embedding cache"), settings)
     vectors = embed([t for t, _ in task.askers], "embedding askers")
     outcomes = []
     for (text, key), vector in zip(task.askers, vectors):

@@ -23,7 +23,8 @@ class Task:
     askers: list[tuple[str, str | None]] = field(default_factory=list)
 
 
-def _intent_rows(path: Path) -> list[tuple[str, str]]:
+def intent_rows(path: Path) -> list[tuple[str, str]]:
+    """Return every (text, intent) row of an intent CSV."""
     with path.open(encoding="utf-8", newline="") as f:
         return [(row["text"].strip(), row["category"]) for row in csv.DictReader(f) if row["text"].strip()]
 
@@ -35,7 +36,7 @@ def intent_task(path: Path, askers: Path | None, per_intent: int, seed: int, una
     of scope, the near-domain questions a real cache has no answer for.
     """
     groups, rng = defaultdict(list), random.Random(seed)
-    for text, intent in _intent_rows(path):
+    for text, intent in intent_rows(path):
         groups[intent].append(text)
     intents = sorted(k for k in groups if k not in OUT_OF_SCOPE)
     dropped = set(random.Random(seed + 1).sample(intents, round(unanswered * len(intents))))
@@ -52,7 +53,7 @@ def intent_task(path: Path, askers: Path | None, per_intent: int, seed: int, una
         cache += [(texts[i], intent) for i in sorted(picked)]
         rest += [(t, intent) for i, t in enumerate(texts) if i not in picked]
     if askers is not None:
-        rest = [(t, None if k in OUT_OF_SCOPE or k in dropped else k) for t, k in _intent_rows(askers)]
+        rest = [(t, None if k in OUT_OF_SCOPE or k in dropped else k) for t, k in intent_rows(askers)]
     name = f"{path.name} ({per_intent} per intent cached" + (f", {len(dropped)} intents unanswered)" if dropped else ")")
     return Task(name, cache, rest)
 
