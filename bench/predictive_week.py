@@ -59,7 +59,7 @@ def start_worker(env: Env, log: Path) -> subprocess.Popen:
     return proc
 
 
-def drain(env: Env, timeout: float = 600, kind: str = "*") -> None:
+def drain(env: Env, timeout: float = 600, kind: str = "*", worker: subprocess.Popen | None = None) -> None:
     """Wait until no generation job of `kind` (quick, detailed, refresh; * for any) is pending."""
     from precache import keys
 
@@ -67,6 +67,9 @@ def drain(env: Env, timeout: float = 600, kind: str = "*") -> None:
     while time.monotonic() < deadline:
         if not list(env.ctx.redis.scan_iter(keys.pending("*", "*", kind), count=1000)):
             return
+        if worker is not None and worker.poll() is not None:  # e.g. the model crashed it: say so, don't wait
+            raise SystemExit(f"the worker exited with code {worker.returncode} while jobs were pending "
+                             f"(its log: {env.tmp / 'worker.log'})")
         time.sleep(0.5)
     raise SystemExit("the worker did not catch up")
 
@@ -94,12 +97,12 @@ def run(name: str, predictive: bool, args, faq, days) -> dict:
                 body = client.post("/v1/ask", json={"question": text}).get_json()
                 if text in topic:
                     topic_asks.append((day, body["source"]))
-            drain(env)
+            drain(env, worker=worker)
             if predictive and day >= args.predict_after:
                 before = generations(env)
                 result = scheduled.predictive_precompute(app.extensions["precache"],
                                                          shared_embedder(threads=None))
-                drain(env)
+                drain(env, worker=worker)
                 predictive_generations += generations(env) - before
                 if result["queued"]:  # its answer landed: link the paraphrases now (the next run would)
                     scheduled.predictive_precompute(app.extensions["precache"], shared_embedder(threads=None))

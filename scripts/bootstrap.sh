@@ -5,8 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-WHEELS=${PRECACHE_WHEEL_CACHE:-$HOME/.cache/precache/wheels}
 LLAMA_VERSION=0.3.36
+# llama.cpp is built for AVX2-class x86-64, not for the build machine (GGML_NATIVE): on virtualised
+# Sapphire/Granite Rapids CPUs a native build turns on ggml's AMX kernels, and the first generation
+# segfaults in them (ggml-org/llama.cpp#20824). A portable wheel also runs on any machine its
+# cache is copied to. The flags name the cache folder, so a wheel built otherwise is never reused
+# (nor one from pip's own cache, which ignores CMAKE_ARGS).
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+WHEELS=${PRECACHE_WHEEL_CACHE:-$HOME/.cache/precache/wheels}/avx2
 
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 # llama-cpp-python and hnswlib compile from source: they need a C++ compiler and CMake.
@@ -24,7 +30,7 @@ if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
   mkdir -p "$WHEELS"
   if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     echo "building llama-cpp-python $LLAMA_VERSION once (several minutes); the wheel is kept in $WHEELS"
-    pip wheel --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip wheel --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
   fi
   pip install "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
 fi
