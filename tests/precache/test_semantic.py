@@ -186,6 +186,24 @@ def test_generated_answers_keep_the_threshold():
     assert index.match("reset my password please", ASKED) is None
 
 
+def test_generated_answers_beside_an_faq_entry_do_not_crowd_it_out():
+    # The worker answered a miss near the first entry: a generated answer of its own, close to the entry.
+    texts = ["How do I reset my password?", "Where is my parcel?", "How can I reset my password now?"]
+    vectors = np.stack([_axis(1), _axis(0, 1), _axis(0.95, 0, 0, 0, 0.312)])
+    index = SemanticIndex(threshold=0.98)
+    index.add([1, 2], ["h1", "h2"], texts[:2], vectors[:2], ["faq:reset", "faq:parcel"])
+    asked = _axis(0.9, 0, 0, 0.436)  # a new paraphrase: 0.90 from the entry, 0.86 from the generated one
+    cold = index.match("I need to reset my password", asked)
+    assert cold is not None and cold.matched_question == texts[0]
+    index.add([3], ["h3"], texts[2:], vectors[2:], ["h3"])
+    warm = index.match("I need to reset my password", asked)
+    assert warm is not None and warm.matched_question == texts[0]
+    assert warm.confidence == pytest.approx(cold.confidence)
+    # Nearest to the generated answer: the FAQ entry stays its rival.
+    generated = index.best("How can I reset my password now?", vectors[2])
+    assert generated.matched_question == texts[2] and generated.margin == pytest.approx(1 - 0.95, abs=0.01)
+
+
 def test_the_faq_measure_is_off_by_default():
     texts = ["How do I reset my password?", "Where is my parcel?", "Can I pay by cheque?"]
     index = SemanticIndex.from_settings(load_settings())
