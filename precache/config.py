@@ -155,6 +155,11 @@ class Settings(BaseSettings):
         3, ge=1, le=20, description="Generations per question and namespace that may fail the quality gate before "
         "it is left for review instead of regenerated."
     )
+    regenerate_temperature: float = Field(
+        0.7, ge=0.0, le=2.0, description="Sampling temperature of a regeneration once a question's greedy quick and "
+        "detailed answers both failed the quality gate (greedy decoding would only give the same answer again); "
+        "0 keeps every try greedy."
+    )
     quality_judge: bool = Field(
         False, description="Also have the generation model rate each answer (an LLM judge; costs one short generation)."
     )

@@ -63,10 +63,12 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
 
     Returns one outcome per request, in order: the answer payload, None, or the exception that failed it.
     An answer below the quality threshold is stored for review but not served; its job goes on with a
-    regeneration (detailed settings) until one passes or QUALITY_MAX_TRIES answers failed.
+    regeneration (detailed settings) until one passes or QUALITY_MAX_TRIES answers failed; once the
+    greedy detailed answer failed too, regenerations sample at REGENERATE_TEMPERATURE.
     """
     outcomes: list = [None] * len(requests)
-    todo: dict[str, list] = {"quick": [], "detailed": []}
+    # (level, sampled) -> jobs; quick first: its askers are waiting.
+    todo: dict[tuple[str, bool], list] = {("quick", False): [], ("detailed", False): [], ("detailed", True): []}
     first: dict[tuple, int] = {}
     duplicates: list = []
     for i, request in enumerate(requests):
@@ -84,16 +86,21 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
                 continue
             # A regeneration (an earlier answer failed the gate) uses the detailed settings.
             level = "detailed" if request.kind == "detailed" or gated else "quick"
+            sampled = gated >= 2 and ctx.settings.regenerate_temperature > 0
             key = (level, rctx.ns, question.id)
             if key in first:  # the same question twice in one batch (a redelivery, the sweep): generate once
                 duplicates.append((i, request, question, rctx))
                 continue
             first[key] = i
-            todo[level].append((i, request, question, rctx))
-    for level, items in todo.items():  # quick first: its askers are waiting
+            todo[level, sampled].append((i, request, question, rctx, gated))
+    for (level, sampled), items in todo.items():
         for start in range(0, len(items), ctx.settings.llm_max_batch):
             chunk = items[start:start + ctx.settings.llm_max_batch]
-            for i, outcome in _generate_batch(ctx, backend, chunk, level, worker):
+            # Seeded by the questions and their tries: each sampled try differs from the one before.
+            seed = sum(question.id * 1000 + gated for _, _, question, _, gated in chunk) if sampled else 0
+            chunk = [item[:4] for item in chunk]
+            for i, outcome in _generate_batch(ctx, backend, chunk, level, worker,
+                                              ctx.settings.regenerate_temperature if sampled else 0.0, seed):
                 outcomes[i] = outcome
     for i, request, question, rctx in duplicates:  # finished with what the first copy stored
         settled = _settle(rctx, question, request)
@@ -124,15 +131,16 @@ def _settle(ctx, question, request: JobRequest) -> tuple[dict | None] | None:
     return (served[0] if served else None,)
 
 
-def _generate_batch(ctx, backend, items: list, level: str, worker: str) -> list[tuple[int, object]]:
+def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperature: float = 0.0,
+                    seed: int = 0) -> list[tuple[int, object]]:
     """Generate the answers of one batch in one backend call; store each and finish its job."""
     settings = ctx.settings
     limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
     chats = [chat_for(settings, question.text, level) for _, _, question, _ in items]
-    log.info("generating a %s batch of %d", level, len(items))
+    log.info("generating a %s batch of %d%s", level, len(items), f" (sampled at {temperature:g})" if temperature else "")
     started = time.perf_counter()
     try:
-        gens = generate_within(backend, chats, limit, settings.generation_timeout_s)
+        gens = generate_within(backend, chats, limit, settings.generation_timeout_s, temperature=temperature, seed=seed)
     except Exception as exc:
         log.error("generating a %s batch of %d failed: %s", level, len(items), exc)
         if isinstance(exc, GenerationTimeout):

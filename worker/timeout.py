@@ -9,7 +9,7 @@ from worker.backends import Backend, GenerationTimeout
 log = logging.getLogger(__name__)
 
 
-def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_s: float) -> list:
+def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_s: float, **sampling) -> list:
     """Run `backend.generate` in a thread and wait at most `timeout_s` for it.
 
     A generation past its time raises GenerationTimeout; its thread cannot be stopped from
@@ -19,7 +19,7 @@ def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_
 
     def run():
         try:
-            outcome["value"] = backend.generate(chats, max_new_tokens)
+            outcome["value"] = backend.generate(chats, max_new_tokens, **sampling)
         except BaseException as exc:  # handed to the task's thread below
             outcome["error"] = exc
 

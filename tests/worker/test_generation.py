@@ -1,10 +1,12 @@
 """Generation jobs, one at a time and in batches, with real backends, SQL and Redis."""
 
 import pytest
+from sqlalchemy import select
 
 from precache import keys
 from precache.config import load_settings
 from precache.context import Context
+from precache.models import Answer
 from precache.normalize import normalize, question_hash
 from precache.telemetry import _totals
 from tests.integration.conftest import free_port
@@ -85,3 +87,23 @@ def test_a_redelivered_job_in_a_batch_is_not_generated_again(ctx, smollm2):
                                 worker="w1")
     assert outcomes[0]["answer_id"] == payload["answer_id"]
     assert _totals(ctx.redis)[("llama_cpp", "w1")]["count"] == 2  # one each, nothing twice
+
+
+@pytest.mark.parametrize("temperature", [0.7, 0.0])
+def test_a_question_that_keeps_failing_the_gate_is_regenerated_by_sampling(config, smollm2, temperature):
+    # Every answer fails a gate at 1.0: the quick answer, the greedy detailed one, then a third try.
+    ctx = Context(load_settings(**{**config, "llm_max_tokens_quick": 32, "llm_max_tokens_detailed": 32,
+                                   "quality_threshold": 1.0, "regenerate_temperature": temperature}))
+    try:
+        job_id, question_id = enqueue(ctx, "Why was my account suspended?")
+        for kind in ("quick", "regenerate", "regenerate"):
+            assert answer_questions(ctx, smollm2, [JobRequest(question_id, job_id, kind)]) == [None]
+        assert ctx.jobs.get(job_id)["status"] == "failed"  # three failed answers: left for review
+        with ctx.sessions() as session:
+            texts = list(session.scalars(select(Answer.text).where(Answer.question_id == question_id)
+                                         .order_by(Answer.id)))
+        assert len(texts) == 3 and texts[0] != texts[1]  # quick, then the detailed prompt
+        # Greedy decoding would give the detailed answer again; the third try samples another one.
+        assert (texts[2] != texts[1]) == (temperature > 0)
+    finally:
+        ctx.close()

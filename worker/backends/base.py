@@ -53,8 +53,15 @@ class Backend(ABC):
         """Load the model; raise BackendError with a one-line reason when it cannot be loaded."""
 
     @abstractmethod
-    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
-        """Generate greedily one answer per chat, in order, through the model's chat template."""
+    def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> list[Generation]:
+        """Generate one answer per chat, in order, through the model's chat template.
+
+        Greedy at temperature 0 (the default: the same chat gives the same answer); above 0 tokens are
+        sampled at that temperature from a generator seeded with `seed` (a regeneration of an answer
+        that failed the quality gate, which greedy decoding would only repeat). mean_logprob is then
+        still measured under the model's own (untempered) distribution where the backend can.
+        """
 
     def close(self) -> None:
         """Free the model (called when the worker shuts down)."""

@@ -19,8 +19,9 @@ class LlamaCppBackend(Backend):
 
     llama-cpp-python's high-level API holds one sequence per context: it does not batch independent
     sequences, so a batch of chats is generated one after the other (README, "Batching").
-    Decoding is greedy (argmax of the logits); the end-of-turn token ends an answer but is not counted
-    in it, and mean_logprob is the mean log-softmax of the chosen tokens.
+    Decoding is greedy (argmax of the logits), or sampled at a temperature from a seeded generator;
+    the end-of-turn token ends an answer but is not counted in it, and mean_logprob is the mean
+    log-softmax of the chosen tokens (under the untempered logits).
     """
 
     name = "llama_cpp"
@@ -66,9 +67,11 @@ class LlamaCppBackend(Backend):
                 "and set PRECACHE_LLM_MODEL to its path and PRECACHE_LLM_MODEL_FILE to nothing"
             ) from exc
 
-    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
+    def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> list[Generation]:
         """Answer each chat in turn."""
-        return [self._generate_one(chat, max_new_tokens) for chat in chats]
+        rng = np.random.default_rng(seed) if temperature > 0 else None
+        return [self._generate_one(chat, max_new_tokens, temperature, rng) for chat in chats]
 
     def close(self) -> None:
         """Free the model while the library is still loaded (not at interpreter exit)."""
@@ -99,7 +102,8 @@ class LlamaCppBackend(Backend):
                 ids.add(tokens[0])
         return ids
 
-    def _generate_one(self, chat: list[Message], max_new_tokens: int) -> Generation:
+    def _generate_one(self, chat: list[Message], max_new_tokens: int, temperature: float = 0.0,
+                      rng: np.random.Generator | None = None) -> Generation:
         prompt = self._formatter(messages=chat).prompt
         # The template writes any BOS itself, as Transformers' apply_chat_template does.
         tokens = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
@@ -110,16 +114,17 @@ class LlamaCppBackend(Backend):
                 f"{self.llm.n_ctx()} tokens (PRECACHE_LLM_CONTEXT)"
             )
         self.llm.reset()
-        answer, logprobs, finish = self._decode(tokens, budget)
+        answer, logprobs, finish = self._decode(tokens, budget, temperature, rng)
         text = self.llm.detokenize(answer).decode("utf-8", "replace").strip()
         mean = float(np.mean(logprobs)) if logprobs else 0.0
         return Generation(text, len(tokens), len(answer), mean, finish)
 
-    def _decode(self, prompt: list[int], budget: int) -> tuple[list[int], list[float], str]:
+    def _decode(self, prompt: list[int], budget: int, temperature: float = 0.0,
+                rng: np.random.Generator | None = None) -> tuple[list[int], list[float], str]:
         answer, logprobs, pending = [], [], prompt
         while len(answer) < budget:
             self.llm.eval(pending)
-            token, logprob = self._greedy_next()
+            token, logprob = self._next_token(temperature, rng)
             if token in self._stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
                 return answer, logprobs, "stop"
             answer.append(token)
@@ -127,10 +132,16 @@ class LlamaCppBackend(Backend):
             pending = [token]
         return answer, logprobs, "length"
 
-    def _greedy_next(self) -> tuple[int, float]:
+    def _next_token(self, temperature: float = 0.0, rng: np.random.Generator | None = None) -> tuple[int, float]:
+        """Return the next token (argmax, or sampled at `temperature`) and its log-probability."""
         # Read the logits of the last decoded position: llm.scores is only filled with logits_all=True.
         pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
         logits = np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),)).astype(np.float64)
-        token = int(np.argmax(logits))
-        log_normalizer = logits[token] + np.log(np.exp(logits - logits[token]).sum())
-        return token, float(logits[token] - log_normalizer)
+        top = float(logits.max())
+        log_probs = logits - (top + np.log(np.exp(logits - top).sum()))
+        if temperature > 0 and rng is not None:
+            tempered = np.exp((logits - top) / temperature)
+            token = int(rng.choice(len(logits), p=tempered / tempered.sum()))
+        else:
+            token = int(np.argmax(logits))
+        return token, float(log_probs[token])

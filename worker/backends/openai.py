@@ -25,7 +25,7 @@ def transient(status: int) -> bool:
 
 
 class OpenAIBackend(Backend):
-    """Generate through POST {base_url}/chat/completions, greedy (temperature 0)."""
+    """Generate through POST {base_url}/chat/completions, greedy (temperature 0) unless asked to sample."""
 
     name = "openai"
 
@@ -43,12 +43,13 @@ class OpenAIBackend(Backend):
         except httpx.HTTPError as exc:
             log.warning("OpenAI-compatible endpoint %s does not answer yet: %s", self.url, _reason(exc))
 
-    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
+    def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> list[Generation]:
         """Answer the chats with concurrent requests, results in order."""
         if len(chats) == 1:
-            return [self._complete(chats[0], max_new_tokens)]
+            return [self._complete(chats[0], max_new_tokens, temperature, seed)]
         with ThreadPoolExecutor(max_workers=min(len(chats), self.settings.llm_max_batch)) as pool:
-            return list(pool.map(lambda chat: self._complete(chat, max_new_tokens), chats))
+            return list(pool.map(lambda chat: self._complete(chat, max_new_tokens, temperature, seed), chats))
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -56,8 +57,11 @@ class OpenAIBackend(Backend):
             self.client.close()
             self.client = None
 
-    def _complete(self, chat: list[Message], max_new_tokens: int) -> Generation:
-        body = {"model": self.settings.llm_model, "messages": chat, "max_tokens": max_new_tokens, "temperature": 0}
+    def _complete(self, chat: list[Message], max_new_tokens: int, temperature: float = 0.0, seed: int = 0) -> Generation:
+        body = {"model": self.settings.llm_model, "messages": chat, "max_tokens": max_new_tokens,
+                "temperature": temperature}
+        if temperature > 0:
+            body["seed"] = seed  # honoured by vLLM, llama.cpp's server and OpenAI; ignored elsewhere
         if self.settings.llm_logprobs:
             body |= {"logprobs": True, "top_logprobs": 1}  # llama.cpp's server returns none without top_logprobs
         data = self._post("chat/completions", body)

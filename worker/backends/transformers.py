@@ -25,7 +25,7 @@ def quantization_config(settings) -> BitsAndBytesConfig | None:
 
 
 class TransformersBackend(Backend):
-    """Generate with a Transformers causal LM: each batch is one left-padded greedy `generate` call.
+    """Generate with a Transformers causal LM: each batch is one left-padded `generate` call (greedy by default).
 
     The end-of-turn token ends an answer but is not counted in it; mean_logprob is the mean
     log-softmax of the answer's tokens.
@@ -71,8 +71,13 @@ class TransformersBackend(Backend):
         if quantization is None:
             self.model.to(self.device)
 
-    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
-        """Answer all chats in one left-padded batch."""
+    def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> list[Generation]:
+        """Answer all chats in one left-padded batch (greedy, or sampled at `temperature` from `seed`)."""
+        sampling = {"do_sample": False}
+        if temperature > 0:
+            torch.manual_seed(seed)
+            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
         template = self.tokenizer.apply_chat_template
         prompts = [template(chat, add_generation_prompt=True, tokenize=False) for chat in chats]
         # The chat template already writes the special tokens the model expects.
@@ -81,7 +86,7 @@ class TransformersBackend(Backend):
         with torch.inference_mode():
             out = self.model.generate(
                 **batch,
-                do_sample=False,
+                **sampling,
                 max_new_tokens=max_new_tokens,
                 output_scores=True,
                 return_dict_in_generate=True,

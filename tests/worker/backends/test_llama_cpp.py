@@ -60,6 +60,17 @@ def test_greedy_answer_does_not_depend_on_the_rest_of_the_batch(backend):
     assert in_batch == alone
 
 
+def test_sampling_is_seeded_and_leaves_the_greedy_answer(backend):
+    [greedy] = backend.generate([PASSWORD], max_new_tokens=16)
+    [first] = backend.generate([PASSWORD], max_new_tokens=16, temperature=1.0, seed=1)
+    [again] = backend.generate([PASSWORD], max_new_tokens=16, temperature=1.0, seed=1)
+    [other] = backend.generate([PASSWORD], max_new_tokens=16, temperature=1.0, seed=2)
+    assert first == again  # the same seed, the same answer
+    assert greedy.text not in {first.text, other.text} or first.text != other.text
+    assert math.isfinite(first.mean_logprob) and first.mean_logprob < 0
+    assert backend.generate([PASSWORD], max_new_tokens=16) == [greedy]  # temperature 0 stays greedy
+
+
 def test_text_and_logprob_match_llama_cpp_own_chat_completion(backend):
     import llama_cpp
 

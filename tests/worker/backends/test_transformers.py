@@ -76,6 +76,14 @@ def test_batch_gives_one_bounded_answer_per_chat(tiny):
         assert answer.finish_reason in {"stop", "length"}
 
 
+def test_sampling_is_seeded_and_greedy_stays_greedy(tiny):
+    greedy = tiny.generate(CHATS, max_new_tokens=6)
+    first = tiny.generate(CHATS, max_new_tokens=6, temperature=1.5, seed=7)
+    assert tiny.generate(CHATS, max_new_tokens=6, temperature=1.5, seed=7) == first  # the same seed, the same answers
+    assert [a.text for a in first] != [a.text for a in greedy]  # a random tiny model: sampling leaves argmax
+    assert tiny.generate(CHATS, max_new_tokens=6) == greedy
+
+
 def test_left_padded_batch_gives_the_same_greedy_answers_as_one_by_one(tiny):
     batched = tiny.generate(CHATS, max_new_tokens=6)
     for chat, in_batch in zip(CHATS, batched):
