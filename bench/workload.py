@@ -170,10 +170,17 @@ def gate_report(env: Env) -> None:
     from precache.models import Answer
 
     with env.ctx.sessions() as session:
-        scores = list(session.scalars(select(Answer.quality).where(~Answer.curated)))
-    passed = sum(q is not None and q >= env.settings.quality_threshold for q in scores)
-    print(f"generated answers stored: {len(scores)}; at or above QUALITY_THRESHOLD "
-          f"{env.settings.quality_threshold}: {passed}; below (kept for review, not served): {len(scores) - passed}")
+        rows = session.execute(select(Answer.quality, Answer.quality_components).where(~Answer.curated)).all()
+    threshold = env.settings.quality_threshold
+    gated = [components or {} for quality, components in rows if quality is None or quality < threshold]
+    print(f"generated answers stored: {len(rows)}; at or above QUALITY_THRESHOLD {threshold}: "
+          f"{len(rows) - len(gated)}; below (kept for review, not served): {len(gated)}")
+    if gated:  # what held them back: a penalty that fired, or weak signals
+        held = collections.Counter(name for c in gated for name, value in c.items()
+                                   if name in ("empty", "truncated", "repetition", "refusal", "language") and value < 1)
+        means = {name: sum(c.get(name, 0) for c in gated) / len(gated) for name in ("relevance", "confidence")}
+        print("  below the gate: " + ", ".join(f"{name} penalty {count}" for name, count in held.most_common())
+              + "; mean " + ", ".join(f"{name} {value:.2f}" for name, value in means.items()))
 
 
 def diagnose(env: Env, rows: list[dict]) -> None:
@@ -266,7 +273,7 @@ def main() -> None:
                 from bench.predictive_week import drain
 
                 t = time.perf_counter()
-                drain(env, timeout=1800, kind="quick")
+                drain(env, timeout=1800, kind="quick", worker=worker)
                 print(f"the worker caught up on the warm-up's quick answers in {time.perf_counter() - t:.0f} s")
         t = time.perf_counter()
         rows = asyncio.run(run_stream(port, asks, args.wait_ms, args.concurrency, args.rate))
