@@ -209,6 +209,10 @@ class Settings(BaseSettings):
     generation_max_retries: int = Field(
         5, ge=0, le=20, description="Retries of a generation after a transient error (database, Redis, backend "
         "unavailable); other errors fail the job at once.")
+    generation_max_crashes: int = Field(
+        2, ge=1, le=20, description="Generations of one question the worker may die during (a model that "
+        "crashes the process on that input) before its jobs fail at once instead of running the model again; "
+        "after a first one the question is generated alone, so the rest of its batch is not lost with it.")
     generation_retry_backoff_s: float = Field(
         2.0, gt=0, description="Delay before the first retry; doubled at each retry, at most 60 s.")
     broker_visibility_timeout_s: int = Field(

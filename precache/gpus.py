@@ -4,9 +4,7 @@ import signal
 import subprocess
 import time
 
-from precache.up import terminate
-
-MAX_RESTARTS = 3  # per worker; past that it is broken, not unlucky, and everything stops
+from precache.up import Restarts, terminate
 
 
 def visible_gpus(env: dict) -> list[str]:
@@ -26,9 +24,12 @@ def visible_gpus(env: dict) -> list[str]:
 
 
 def supervise(commands: dict[str, tuple[list[str], dict]], echo) -> int:
-    """Run one process per command; restart one that exits; stop all on Ctrl-C or SIGTERM; return the exit code."""
-    children = {name: _spawn(command) for name, command in commands.items()}
-    restarts = dict.fromkeys(commands, 0)
+    """Run one process per command; restart one that exits (see Restarts); stop all on Ctrl-C or SIGTERM;
+    return the exit code."""
+    children, restarts = {}, Restarts()
+    for name, command in commands.items():
+        children[name] = _spawn(command)
+        restarts.started(name)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     echo(f"started {len(children)} pinned workers: {', '.join(children)}; Ctrl-C stops them all")
@@ -37,12 +38,13 @@ def supervise(commands: dict[str, tuple[list[str], dict]], echo) -> int:
             for name, proc in children.items():
                 if proc.poll() is None:
                     continue
-                if restarts[name] == MAX_RESTARTS:
-                    echo(f"{name} exited with code {proc.returncode} after {MAX_RESTARTS} restarts; stopping all")
+                if not restarts.allow(name):  # it keeps dying as it starts: broken, not unlucky
+                    echo(f"{name} exited with code {proc.returncode} {restarts.limit} times within "
+                         f"{restarts.quick_s:.0f} s of its start; stopping all")
                     return proc.returncode or 1
-                restarts[name] += 1
-                echo(f"{name} exited with code {proc.returncode}; restarting it ({restarts[name]}/{MAX_RESTARTS})")
+                echo(f"{name} exited with code {proc.returncode}; restarting it")
                 children[name] = _spawn(commands[name])
+                restarts.started(name)
             time.sleep(0.5)
     except KeyboardInterrupt:
         echo("stopping the pinned workers ...")

@@ -68,6 +68,12 @@ def failures(ns: str, qhash: str) -> str:
     return f"{PREFIX}:failures:{ns}:{qhash}"
 
 
+def generating(ns: str, qhash: str) -> str:
+    """Hash of a question's generations that began (`started`) and returned (`ended`): the difference
+    is how many the worker died during; a question that keeps killing it is given up."""
+    return f"{PREFIX}:generating:{ns}:{qhash}"
+
+
 def sweep_lock() -> str:
     """Held while one sweep runs, so two never write the same outbox entries."""
     return f"{PREFIX}:lock:sweep"

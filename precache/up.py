@@ -1,4 +1,5 @@
-"""`precache up`: the whole system on one machine, stopped together on Ctrl-C."""
+"""`precache up`: the whole system on one machine, each process started again if it exits, all stopped
+together on Ctrl-C."""
 
 import shutil
 import signal
@@ -14,6 +15,29 @@ from precache.db import upgrade
 from precache.logs import redact
 
 PROCESSES = ("web", "worker", "beat", "flower")
+
+
+class Restarts:
+    """When to start a process that exited again: always, unless it keeps exiting soon after it starts.
+
+    A worker killed by a model crash or the OOM killer after running a while comes back at once; one
+    that exits `limit` times in a row within `quick_s` of its start is broken (a bad setting, a model
+    that cannot load), not unlucky, and starting it again cannot help.
+    """
+
+    def __init__(self, quick_s: float = 30.0, limit: int = 3):
+        self.quick_s, self.limit = quick_s, limit
+        self.started_at: dict[str, float] = {}
+        self.quick_exits: dict[str, int] = {}
+
+    def started(self, name: str) -> None:
+        self.started_at[name] = time.monotonic()
+
+    def allow(self, name: str) -> bool:
+        """Record that `name` exited; tell whether to start it again."""
+        quick = time.monotonic() - self.started_at.get(name, 0.0) < self.quick_s
+        self.quick_exits[name] = self.quick_exits.get(name, 0) + 1 if quick else 0
+        return self.quick_exits[name] < self.limit
 
 
 def redis_reachable(url: str) -> bool:
@@ -53,30 +77,46 @@ def run(settings) -> None:
     if not redis_reachable(settings.redis_url):
         children["redis"] = start_private_redis(settings)
     upgrade(settings.database_url)
+    restarts = Restarts()
     for name in PROCESSES:
-        # Own sessions: Ctrl-C reaches `up` alone, which stops each child exactly once.
-        children[name] = subprocess.Popen([sys.executable, "-m", "precache", name], start_new_session=True)
+        children[name] = _start(name)
+        restarts.started(name)
     click.echo(f"precache is up: API http://{settings.web_host}:{settings.web_port}/v1/ask, "
                f"Flower http://127.0.0.1:{settings.flower_port}; Ctrl-C stops everything")
     # Explicit handlers: a process started in the background may inherit an ignored SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        _watch(children)
+        _watch(children, restarts)
     except KeyboardInterrupt:
         click.echo("stopping ...")
     finally:
         _stop(children)
 
 
-def _watch(children: dict[str, subprocess.Popen]) -> None:
-    reported = set()
+def _start(name: str) -> subprocess.Popen:
+    # Own sessions: Ctrl-C reaches `up` alone, which stops each child exactly once.
+    return subprocess.Popen([sys.executable, "-m", "precache", name], start_new_session=True)
+
+
+def _watch(children: dict[str, subprocess.Popen], restarts: Restarts) -> None:
+    """Start an app process that exits again (see Restarts); return once every child is gone for good."""
+    given_up = set()
     while True:
         for name, proc in children.items():
-            if proc.poll() is not None and name not in reported:
-                reported.add(name)
-                click.echo(f"{name} exited with code {proc.returncode}; the others keep running", err=True)
-        if len(reported) == len(children):
+            if proc.poll() is None or name in given_up:
+                continue
+            if name in PROCESSES and restarts.allow(name):
+                click.echo(f"{name} exited with code {proc.returncode}; starting it again", err=True)
+                children[name] = _start(name)
+                restarts.started(name)
+            else:
+                given_up.add(name)
+                why = (f" {restarts.limit} times within {restarts.quick_s:.0f} s of its start"
+                       if name in PROCESSES else "")
+                click.echo(f"{name} exited with code {proc.returncode}{why}; not starting it again, "
+                           "the others keep running", err=True)
+        if len(given_up) == len(children):
             return
         time.sleep(0.5)
 

@@ -67,8 +67,11 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
     greedy detailed answer failed too, regenerations sample at REGENERATE_TEMPERATURE.
     """
     outcomes: list = [None] * len(requests)
-    # (level, sampled) -> jobs; quick first: its askers are waiting.
-    todo: dict[tuple[str, bool], list] = {("quick", False): [], ("detailed", False): [], ("detailed", True): []}
+    # (level, sampled, alone) -> jobs; quick first: its askers are waiting. A question the worker died
+    # while generating is generated alone, so that a model crashing on it takes no other job down with it.
+    todo: dict[tuple[str, bool, bool], list] = {
+        (level, sampled, alone): [] for level, sampled in (("quick", False), ("detailed", False), ("detailed", True))
+        for alone in (False, True)}
     first: dict[tuple, int] = {}
     duplicates: list = []
     for i, request in enumerate(requests):
@@ -84,6 +87,14 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
                 rctx.jobs.finish(request.job_id, rctx.ns, question.qhash, error=f"{gated} answers failed the "
                                  "quality gate; the question is left for review")
                 continue
+            crashes = _crashes(rctx, question)
+            if crashes >= ctx.settings.generation_max_crashes:
+                log.error("question %s: the worker died during %d generations of it; not running the model on it "
+                          "again (PRECACHE_GENERATION_MAX_CRASHES)", question.id, crashes)
+                outcomes[i] = _fail(rctx, request, question, RuntimeError(
+                    f"the worker died during {crashes} generations of this question (the model crashes on it?); "
+                    "given up, see PRECACHE_GENERATION_MAX_CRASHES"))
+                continue
             # A regeneration (an earlier answer failed the gate) uses the detailed settings.
             level = "detailed" if request.kind == "detailed" or gated else "quick"
             sampled = gated >= 2 and ctx.settings.regenerate_temperature > 0
@@ -92,10 +103,11 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
                 duplicates.append((i, request, question, rctx))
                 continue
             first[key] = i
-            todo[level, sampled].append((i, request, question, rctx, gated))
-    for (level, sampled), items in todo.items():
-        for start in range(0, len(items), ctx.settings.llm_max_batch):
-            chunk = items[start:start + ctx.settings.llm_max_batch]
+            todo[level, sampled, crashes > 0].append((i, request, question, rctx, gated))
+    for (level, sampled, alone), items in todo.items():
+        size = 1 if alone else ctx.settings.llm_max_batch
+        for start in range(0, len(items), size):
+            chunk = items[start:start + size]
             # Seeded by the questions and their tries: each sampled try differs from the one before.
             seed = sum(question.id * 1000 + gated for _, _, question, _, gated in chunk) if sampled else 0
             chunk = [item[:4] for item in chunk]
@@ -139,14 +151,17 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
     chats = [chat_for(settings, question.text, level) for _, _, question, _ in items]
     log.info("generating a %s batch of %d%s", level, len(items), f" (sampled at {temperature:g})" if temperature else "")
     started = time.perf_counter()
+    _count(items, "started")
     try:
         gens = generate_within(backend, chats, limit, settings.generation_timeout_s, temperature=temperature, seed=seed)
     except Exception as exc:
+        _count(items, "ended")
         log.error("generating a %s batch of %d failed: %s", level, len(items), exc)
         if isinstance(exc, GenerationTimeout):
             runtime_discard_backend()  # its thread may still run: the next batch gets a fresh model
         settle = _retry_or_fail if isinstance(exc, TRANSIENT_ERRORS) else _fail
         return [(i, settle(rctx, request, question, exc)) for i, request, question, rctx in items]
+    _count(items, "ended")
     latency_ms = (time.perf_counter() - started) * 1000
     log.info("generated a %s batch of %d in %.0f ms", level, len(items), latency_ms)
     record_batch(ctx.redis, backend.name, worker)
@@ -157,6 +172,28 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
         record_generation(ctx.redis, backend.name, worker, latency_ms / 1000 / len(items), gen.completion_tokens)
         outcomes.append((i, _complete(rctx, request, question, gen, level, latency_ms)))
     return outcomes
+
+
+def _crashes(ctx, question) -> int:
+    """Return how many generations of this question began and never returned: the worker died during them."""
+    try:
+        started, ended = ctx.redis.hmget(keys.generating(ctx.ns, question.qhash), "started", "ended")
+    except redis.RedisError:
+        return 0  # not knowing is no reason to refuse a question
+    return max(0, int(started or 0) - int(ended or 0))
+
+
+def _count(items: list, field: str) -> None:
+    """Count a generation of each question of a batch as started, or as ended (it returned or raised)."""
+    for _, _, question, rctx in items:
+        name = keys.generating(rctx.ns, question.qhash)
+        try:
+            pipe = rctx.redis.pipeline()
+            pipe.hincrby(name, field, 1)
+            pipe.expire(name, rctx.settings.job_ttl_s)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("cannot count a generation of question %s as %s: %s", question.id, field, exc)
 
 
 def _complete(ctx, request: JobRequest, question, gen: Generation, level: str, latency_ms: float):

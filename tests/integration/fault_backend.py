@@ -2,12 +2,14 @@
 PRECACHE_LLM_BACKEND=tests.integration.fault_backend:FaultBackend.
 
 The question picks the behaviour: "hang" never returns, "empty" answers "", "broken" raises a
-BackendError, "flaky" is unavailable twice then answers, "down" is always unavailable; any other
+BackendError, "flaky" is unavailable twice then answers, "down" is always unavailable, "crash" kills the
+worker process with SIGSEGV (a model crashing in native code); any other
 question is answered at once. Every load and every call is appended to $FAULT_BACKEND_LOG, so a
 test can count attempts and model loads.
 """
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -37,6 +39,8 @@ class FaultBackend(Backend):
         attempt = calls(_log_path(), question)
         _note(f"call {question}")
         words = set(question.lower().replace("?", " ").split())
+        if "crash" in words:
+            os.kill(os.getpid(), signal.SIGSEGV)
         if "hang" in words:
             time.sleep(3600)
         if "empty" in words:

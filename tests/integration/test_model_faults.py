@@ -3,6 +3,7 @@ and a pickled message sent to that worker."""
 
 import contextlib
 import os
+import signal
 import time
 
 import pytest
@@ -11,7 +12,7 @@ from celery import Celery
 from tests.conftest import migrated_database
 from tests.integration.fault_backend import calls
 from tests.integration.services import PrivateRedis
-from tests.integration.test_faults import REDIS_SECRET, running_stack
+from tests.integration.test_faults import REDIS_SECRET, running_stack, wait_until
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S, RETRIES = 3, 2
@@ -110,3 +111,25 @@ def test_a_pickled_message_is_refused_by_the_worker(stack, tmp_path):
     assert not marker.exists()
     assert stack.ask("Still fine after the pickle?", wait_ms=30000).status_code == 200
     sender.close()
+
+
+def test_a_question_that_crashes_the_worker_is_given_up_and_nothing_else_is_lost(stack):
+    fatal, other = "Will this question crash the model?", "Is a question asked beside that one answered?"
+    responses = [stack.ask(fatal), stack.ask(other)]
+    assert [r.status_code for r in responses] == [202, 202]
+    for crash in (1, 2):  # the model kills the worker; a supervisor starts it again, the broker redelivers
+        worker = stack.procs["worker"]
+        wait_until(lambda: worker.poll() is not None, 120, f"the worker to die (crash {crash})")
+        assert worker.returncode == -signal.SIGSEGV
+        stack.procs.pop("worker")
+        stack.start_worker()
+    job = stack.wait_job(responses[0].json()["job_id"], timeout=120)
+    assert job["status"] == "failed" and "died during 2 generations" in job["error"]
+    assert calls(stack.backend_log, fatal) == 2
+    assert stack.wait_job(responses[1].json()["job_id"], timeout=120)["status"] == "ready"
+    assert stored_answers(stack, other) == 1
+    # Asked again, it gets the fallback at once and the model is not run on it again.
+    again = stack.ask(fatal, wait_ms=10000)
+    assert again.status_code == 202 and again.json()["source"] == "fallback"
+    assert stack.wait_job(again.json()["job_id"], timeout=60)["status"] == "failed"
+    assert calls(stack.backend_log, fatal) == 2 and stack.procs["worker"].poll() is None

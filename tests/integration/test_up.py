@@ -53,6 +53,16 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path):
             time.sleep(1)  # Flower's inspect replies come in when the worker has time for them
             workers = requests.get(f"http://127.0.0.1:{flower}/api/workers?refresh=1", timeout=30).json()
         assert any(name.startswith("cpu@") for name in workers), workers
+        # A worker that dies (a model crash, the OOM killer) is started again, and misses are answered.
+        [worker] = [c for c in psutil.Process(proc.pid).children() if "--queues" in c.cmdline()]
+        worker.kill()
+        deadline = time.monotonic() + 30
+        while "worker exited with code -9; starting it again" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.3)
+        r = requests.post(f"http://127.0.0.1:{web}/v1/ask", json={"question": "What is a CPU?", "wait_ms": 60000},
+                          timeout=120)
+        assert r.status_code == 200 and r.json()["source"] == "generated"
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 5  # redis, web, worker, beat, flower (and their own children)
     finally:
