@@ -48,9 +48,11 @@ INSTANT = ("exact", "semantic", "template")
 
 
 def start_worker(env: Env, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "precache", "worker"], env=env.env | {
-        "PRECACHE_LLM_MAX_TOKENS_QUICK": "48", "PRECACHE_LLM_MAX_TOKENS_DETAILED": "48"},
-        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    # 48 new tokens an answer on these 2 cores unless the environment says otherwise.
+    limits = {name: os.environ.get(name, "48")
+              for name in ("PRECACHE_LLM_MAX_TOKENS_QUICK", "PRECACHE_LLM_MAX_TOKENS_DETAILED")}
+    proc = subprocess.Popen([sys.executable, "-m", "precache", "worker"], env=env.env | limits,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while "ready." not in log.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -12,7 +12,8 @@ are out-of-scope QQP questions and `--greetings` are greetings/thanks (the templ
 
 Without `--worker` no Celery worker runs: a miss gets the fallback when `wait_ms` runs out and stays
 a miss (the cold, worst case: only the FAQ's own answers exist). With `--worker` a real Celery
-worker (SmolLM2 GGUF on llama.cpp, 48 new tokens) generates every miss, as in production, so the
+worker (SmolLM2 GGUF on llama.cpp, 48 new tokens unless PRECACHE_LLM_MAX_TOKENS_QUICK and
+PRECACHE_LLM_MAX_TOKENS_DETAILED say otherwise) generates every miss, as in production, so the
 next asker of that string gets it from the cache; `--warmup N` sends the first N asks of the same
 stream unmeasured (the traffic before), lets the worker catch up on them, then measures the
 `--asks` that follow, paced at `--rate` asks/s: the steady state of a cache that has been running.
