@@ -62,12 +62,21 @@ def start_worker(env: Env, log: Path) -> subprocess.Popen:
 
 
 def drain(env: Env, timeout: float = 600, kind: str = "*", worker: subprocess.Popen | None = None) -> None:
-    """Wait until no generation job of `kind` (quick, detailed, refresh; * for any) is pending."""
+    """Wait until no generation job of `kind` (quick, detailed, refresh; * for any) is pending.
+
+    Job records, not single-flight locks: a lock expires after 600 s whether its job ran or still
+    waits in the queue behind a backlog.
+    """
     from precache import keys
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not list(env.ctx.redis.scan_iter(keys.pending("*", "*", kind), count=1000)):
+        names = list(env.ctx.redis.scan_iter(keys.job("*"), count=1000))
+        pipe = env.ctx.redis.pipeline()
+        for name in names:
+            pipe.hmget(name, "status", "kind")
+        if not any(status == b"pending" and kind in ("*", (job_kind or b"").decode())
+                   for status, job_kind in pipe.execute()):
             return
         if worker is not None and worker.poll() is not None:  # e.g. the model crashed it: say so, don't wait
             raise SystemExit(f"the worker exited with code {worker.returncode} while jobs were pending "
