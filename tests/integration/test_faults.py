@@ -202,11 +202,16 @@ def test_worker_killed_mid_generation_loses_nothing_and_stores_nothing_twice(dat
         for job_id in job_ids:
             job = stack.wait_job(job_id, timeout=max(1.0, deadline - time.monotonic()))
             assert job["status"] == "ready", job
+        # The killed tasks come back after the visibility timeout (30 s here), even when their answers
+        # were stored before the kill (done, not yet acknowledged): then every job is ready before the
+        # redelivery, so wait for it, and for its acknowledgement, before counting.
+        log = tmp_path / "worker-2.log"
+        wait_until(lambda: any(job_id in log.read_text() for job_id in killed), 120,
+                   "the killed tasks delivered again after the restart")
+        wait_until(lambda: not unacked_task_ids(broker) & killed, 120, "the redelivered tasks acknowledged")
         counts = stack.quick_answers()
         assert set(counts) == set(questions)  # none lost
         assert set(counts.values()) == {1}  # none stored twice, the redelivered one included
-        redelivered = (tmp_path / "worker-2.log").read_text()
-        assert any(job_id in redelivered for job_id in killed), "the killed task ran again after the restart"
 
 
 # --- Redis gone ---------------------------------------------------------------------------------
