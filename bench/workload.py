@@ -169,6 +169,7 @@ def gate_report(env: Env) -> None:
     from sqlalchemy import select
 
     from precache.models import Answer
+    from precache.quality import PENALTIES
 
     with env.ctx.sessions() as session:
         rows = session.execute(select(Answer.quality, Answer.quality_components).where(~Answer.curated)).all()
@@ -178,7 +179,7 @@ def gate_report(env: Env) -> None:
           f"{len(rows) - len(gated)}; below (kept for review, not served): {len(gated)}")
     if gated:  # what held them back: a penalty that fired, or weak signals
         held = collections.Counter(name for c in gated for name, value in c.items()
-                                   if name in ("empty", "truncated", "repetition", "refusal", "language") and value < 1)
+                                   if name in PENALTIES and value < 1)
         means = {name: sum(c.get(name, 0) for c in gated) / len(gated) for name in ("relevance", "confidence")}
         print("  below the gate: " + ", ".join(f"{name} penalty {count}" for name, count in held.most_common())
               + "; mean " + ", ".join(f"{name} {value:.2f}" for name, value in means.items()))

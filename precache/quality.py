@@ -132,6 +132,10 @@ def trim_to_sentence(text: str, keep: float = 0.4) -> str:
     return text[:ends[-1]].rstrip()
 
 
+# The names penalties() returns, as stored in an answer's quality_components.
+PENALTIES = ("empty", "truncated", "repetition", "refusal", "language")
+
+
 def penalties(question: str, answer: str, finish_reason: str | None = None) -> dict[str, float]:
     """Return each degeneration penalty of an answer (1.0 = no problem found)."""
     if not answer.strip():

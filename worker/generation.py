@@ -151,17 +151,17 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
     chats = [chat_for(settings, question.text, level) for _, _, question, _ in items]
     log.info("generating a %s batch of %d%s", level, len(items), f" (sampled at {temperature:g})" if temperature else "")
     started = time.perf_counter()
-    _count(items, "started")
+    _count(ctx, items, "started")
     try:
         gens = generate_within(backend, chats, limit, settings.generation_timeout_s, temperature=temperature, seed=seed)
     except Exception as exc:
-        _count(items, "ended")
+        _count(ctx, items, "ended")
         log.error("generating a %s batch of %d failed: %s", level, len(items), exc)
         if isinstance(exc, GenerationTimeout):
             runtime_discard_backend()  # its thread may still run: the next batch gets a fresh model
         settle = _retry_or_fail if isinstance(exc, TRANSIENT_ERRORS) else _fail
         return [(i, settle(rctx, request, question, exc)) for i, request, question, rctx in items]
-    _count(items, "ended")
+    _count(ctx, items, "ended")
     latency_ms = (time.perf_counter() - started) * 1000
     log.info("generated a %s batch of %d in %.0f ms", level, len(items), latency_ms)
     record_batch(ctx.redis, backend.name, worker)
@@ -183,17 +183,17 @@ def _crashes(ctx, question) -> int:
     return max(0, int(started or 0) - int(ended or 0))
 
 
-def _count(items: list, field: str) -> None:
+def _count(ctx, items: list, field: str) -> None:
     """Count a generation of each question of a batch as started, or as ended (it returned or raised)."""
+    pipe = ctx.redis.pipeline()  # tenant contexts share the connection; one round trip for the batch
     for _, _, question, rctx in items:
         name = keys.generating(rctx.ns, question.qhash)
-        try:
-            pipe = rctx.redis.pipeline()
-            pipe.hincrby(name, field, 1)
-            pipe.expire(name, rctx.settings.job_ttl_s)
-            pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("cannot count a generation of question %s as %s: %s", question.id, field, exc)
+        pipe.hincrby(name, field, 1)
+        pipe.expire(name, ctx.settings.job_ttl_s)
+    try:
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("cannot count a batch of %d generations as %s: %s", len(items), field, exc)
 
 
 def _complete(ctx, request: JobRequest, question, gen: Generation, level: str, latency_ms: float):
