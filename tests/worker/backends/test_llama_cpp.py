@@ -66,7 +66,7 @@ def test_sampling_is_seeded_and_leaves_the_greedy_answer(backend):
     [again] = backend.generate([PASSWORD], max_new_tokens=16, temperature=1.0, seed=1)
     [other] = backend.generate([PASSWORD], max_new_tokens=16, temperature=1.0, seed=2)
     assert first == again  # the same seed, the same answer
-    assert greedy.text not in {first.text, other.text} or first.text != other.text
+    assert len({greedy.text, first.text, other.text}) > 1  # sampling leaves the argmax path
     assert math.isfinite(first.mean_logprob) and first.mean_logprob < 0
     assert backend.generate([PASSWORD], max_new_tokens=16) == [greedy]  # temperature 0 stays greedy
 
@@ -112,7 +112,7 @@ def test_llm_judge_rates_with_the_real_model(backend):
 
 
 def test_hub_file_without_a_hub_says_how_to_use_a_local_file(monkeypatch):
-    import huggingface_hub
+    import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # this machine reaches no hub
     backend = make_backend(llm_model="Qwen/Qwen2.5-0.5B-Instruct-GGUF", llm_model_file="qwen2.5-0.5b-instruct-q4_k_m.gguf")
