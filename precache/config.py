@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     llm_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU by llama_cpp (-1 = all).")
     llm_max_tokens_quick: int = Field(128, ge=1, le=8192, description="Max new tokens of a quick answer.")
     llm_max_tokens_detailed: int = Field(512, ge=1, le=8192, description="Max new tokens of a detailed answer.")
+    llm_repetition_penalty: float = Field(
+        1.1, ge=1.0, le=2.0, description="Repetition penalty of decoding (llama_cpp, transformers; 1 = none): the "
+        "logits of the tokens already in the answer are divided by it (multiplied when negative), the prompt's tokens "
+        "left alone."
+    )
     system_prompt: str = Field(
         "You are a helpful support assistant. Answer the user's question clearly and concisely.",
         description="System message put before every question.",

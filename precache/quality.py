@@ -132,6 +132,19 @@ def trim_to_sentence(text: str, keep: float = 0.4) -> str:
     return text[:ends[-1]].rstrip()
 
 
+def finished(text: str, finish_reason: str | None) -> tuple[str, str | None]:
+    """Return the text of a generation as it is stored and scored, and its finish reason.
+
+    An answer cut at the token limit keeps its complete sentences; its reason becomes "trimmed" when
+    that removed anything.
+    """
+    text = text.strip()
+    if finish_reason != "length":
+        return text, finish_reason
+    trimmed = trim_to_sentence(text)
+    return trimmed, ("trimmed" if trimmed != text else finish_reason)
+
+
 # The names penalties() returns, as stored in an answer's quality_components.
 PENALTIES = ("empty", "truncated", "repetition", "refusal", "language")
 

@@ -11,7 +11,7 @@ from precache import keys, logs
 from precache.jobs import PENDING
 from precache.embedder import embedder_for
 from precache.semantic_store import index_question
-from precache.quality import Scorer, llm_judge, trim_to_sentence
+from precache.quality import Scorer, finished, llm_judge
 from precache.telemetry import record_batch, record_generation
 from precache.models import Question
 from worker.backends import Backend, BackendError, BackendUnavailable, Generation, GenerationTimeout
@@ -262,10 +262,7 @@ def _store(ctx, question, gen: Generation, job_id: str, level: str, latency_ms: 
     settings = ctx.settings
     if not gen.text.strip():
         raise BackendError("the model returned an empty answer; nothing was cached")
-    text, finish_reason = gen.text.strip(), gen.finish_reason
-    if finish_reason == "length":  # cut at the token limit: keep the complete sentences
-        trimmed = trim_to_sentence(text)
-        text, finish_reason = trimmed, ("trimmed" if trimmed != text else finish_reason)
+    text, finish_reason = finished(gen.text, gen.finish_reason)
     judge = llm_judge(runtime_backend()) if settings.quality_judge else None
     result = Scorer(embedder_for(settings, threads=None), judge).score(
         question.text, text, reference=question.reference, mean_logprob=gen.mean_logprob,

@@ -7,7 +7,7 @@ import pytest
 from precache.cli import main
 from precache.config import load_settings
 from precache.embedder import embedder_for
-from precache.quality import PENALTIES, Scorer, penalties, repetition_penalty, truncation_penalty
+from precache.quality import PENALTIES, Scorer, finished, penalties, repetition_penalty, truncation_penalty
 
 QUESTION = "How do I make text bold in Markdown?"
 GOOD = "Wrap the text in two asterisks on each side, like **this**, and it is shown in bold."
@@ -100,3 +100,10 @@ def test_score_command_reports_every_bad_line_and_writes_nothing(runner, tmp_pat
 def test_penalties_named_in_penalties_are_the_ones_computed():
     assert tuple(penalties("How do I reset my password?", "Open Settings, then Security.")) == PENALTIES
     assert set(penalties("How do I reset my password?", "  ")) <= set(PENALTIES)
+
+
+def test_an_answer_cut_at_the_token_limit_keeps_its_complete_sentences():
+    cut = "  Open Settings and choose Reset. Then confirm with your pass  "
+    assert finished(cut, "length") == ("Open Settings and choose Reset.", "trimmed")
+    assert finished(cut, "stop") == ("Open Settings and choose Reset. Then confirm with your pass", "stop")
+    assert finished("Open Settings and choose Reset.", "length") == ("Open Settings and choose Reset.", "length")

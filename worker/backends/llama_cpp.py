@@ -19,9 +19,10 @@ class LlamaCppBackend(Backend):
 
     llama-cpp-python's high-level API holds one sequence per context: it does not batch independent
     sequences, so a batch of chats is generated one after the other (README, "Batching").
-    Decoding is greedy (argmax of the logits), or sampled at a temperature from a seeded generator;
+    Decoding is greedy (argmax of the logits), or sampled at a temperature from a seeded generator,
+    after the repetition penalty (PRECACHE_LLM_REPETITION_PENALTY) on the answer's tokens so far;
     the end-of-turn token ends an answer but is not counted in it, and mean_logprob is the mean
-    log-softmax of the chosen tokens (under the untempered logits).
+    log-softmax of the chosen tokens (under the model's own logits: untempered, unpenalised).
     """
 
     name = "llama_cpp"
@@ -124,7 +125,7 @@ class LlamaCppBackend(Backend):
         answer, logprobs, pending = [], [], prompt
         while len(answer) < budget:
             self.llm.eval(pending)
-            token, logprob = self._next_token(temperature, rng)
+            token, logprob = self._next_token(temperature, rng, answer)
             if token in self._stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
                 return answer, logprobs, "stop"
             answer.append(token)
@@ -132,16 +133,28 @@ class LlamaCppBackend(Backend):
             pending = [token]
         return answer, logprobs, "length"
 
-    def _next_token(self, temperature: float = 0.0, rng: np.random.Generator | None = None) -> tuple[int, float]:
+    def _next_token(self, temperature: float = 0.0, rng: np.random.Generator | None = None,
+                    answer: list[int] = ()) -> tuple[int, float]:
         """Return the next token (argmax, or sampled at `temperature`) and its log-probability."""
         # Read the logits of the last decoded position: llm.scores is only filled with logits_all=True.
         pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
         logits = np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),)).astype(np.float64)
         top = float(logits.max())
         log_probs = logits - (top + np.log(np.exp(logits - top).sum()))
+        chosen = penalise_repeats(logits, answer, self.settings.llm_repetition_penalty)
         if temperature > 0 and rng is not None:
-            tempered = np.exp((logits - top) / temperature)
-            token = int(rng.choice(len(logits), p=tempered / tempered.sum()))
+            tempered = np.exp((chosen - chosen.max()) / temperature)
+            token = int(rng.choice(len(chosen), p=tempered / tempered.sum()))
         else:
-            token = int(np.argmax(logits))
+            token = int(np.argmax(chosen))
         return token, float(log_probs[token])
+
+
+def penalise_repeats(logits: np.ndarray, tokens, penalty: float) -> np.ndarray:
+    """Return the logits with those of `tokens` divided by `penalty` (multiplied when negative): Transformers' rule."""
+    if penalty == 1.0 or not len(tokens):
+        return logits
+    seen = np.unique(np.asarray(tokens, dtype=np.int64))
+    out = logits.copy()
+    out[seen] = np.where(out[seen] > 0, out[seen] / penalty, out[seen] * penalty)
+    return out

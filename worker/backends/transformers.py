@@ -3,7 +3,8 @@
 import importlib.util
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+from transformers import (AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, LogitsProcessorList,
+                          RepetitionPenaltyLogitsProcessor)
 
 from worker.backends.base import Backend, BackendError, Generation, Message, one_line
 from worker.backends.models import ResolvedModel, resolve_model
@@ -83,17 +84,23 @@ class TransformersBackend(Backend):
         # The chat template already writes the special tokens the model expects.
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         batch = batch.to(self.device)
+        penalty = self.settings.llm_repetition_penalty
+        processors = LogitsProcessorList()
+        if penalty != 1.0:  # on the answer's tokens only: the prompt (left-padded to one length) is left alone
+            processors.append(RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=batch["input_ids"].shape[1]))
         with torch.inference_mode():
             out = self.model.generate(
                 **batch,
                 **sampling,
                 max_new_tokens=max_new_tokens,
-                output_scores=True,
+                logits_processor=processors,
+                output_logits=True,
                 return_dict_in_generate=True,
                 pad_token_id=self.tokenizer.pad_token_id,
                 eos_token_id=sorted(self._eos_ids),
             )
-            logprobs = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+            # Under the model's own logits (untempered, unpenalised), as the llama_cpp backend reports them.
+            logprobs = self.model.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
         new_tokens = out.sequences[:, batch["input_ids"].shape[1] :].tolist()
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
         return [self._result(*row) for row in zip(new_tokens, logprobs.float().cpu(), prompt_lengths, strict=True)]

@@ -2,12 +2,14 @@
 
 import math
 
+import numpy as np
 import pytest
 
 
 from precache.config import load_settings
 from worker.backends import BackendError
-from worker.backends.llama_cpp import LlamaCppBackend
+from precache.quality import repetition_penalty
+from worker.backends.llama_cpp import LlamaCppBackend, penalise_repeats
 
 pytestmark = pytest.mark.model
 
@@ -17,6 +19,7 @@ PASSWORD = [
     {"role": "user", "content": "How do I reset my password?"},
 ]
 HI = [{"role": "user", "content": "Hi!"}]
+YES = [{"role": "user", "content": "Write the word yes fifty times."}]
 
 
 def make_backend(**overrides) -> LlamaCppBackend:
@@ -28,6 +31,15 @@ def backend():
     backend = make_backend(llm_model="smollm2")
     backend.load()
     return backend
+
+
+@pytest.fixture(scope="module")
+def plain():
+    """The same model without a repetition penalty (llama.cpp's own chat completion has none by default)."""
+    backend = make_backend(llm_model="smollm2", llm_repetition_penalty=1.0)
+    backend.load()
+    yield backend
+    backend.close()
 
 
 def test_batch_of_two_questions_gives_two_different_answers(backend):
@@ -71,16 +83,35 @@ def test_sampling_is_seeded_and_leaves_the_greedy_answer(backend):
     assert backend.generate([PASSWORD], max_new_tokens=16) == [greedy]  # temperature 0 stays greedy
 
 
-def test_text_and_logprob_match_llama_cpp_own_chat_completion(backend):
+def test_repetition_penalty_breaks_a_loop(backend, plain):
+    [looping] = plain.generate([YES], max_new_tokens=40)
+    assert repetition_penalty(looping.text) < 0.5, looping.text  # greedy SmolLM2 says "yes, yes, yes, ..."
+    assert backend.settings.llm_repetition_penalty == 1.1  # the default
+    [answer] = backend.generate([YES], max_new_tokens=40)
+    assert repetition_penalty(answer.text) == 1.0, answer.text
+    assert "yes" in answer.text.lower()  # the prompt's own words are not penalised
+    assert backend.generate([YES], max_new_tokens=40) == [answer]  # still greedy: the same answer again
+
+
+def test_repeats_are_penalised_by_dividing_positive_logits_and_multiplying_negative_ones():
+    logits = np.array([2.0, -1.0, 3.0, 0.5])
+    out = penalise_repeats(logits, [0, 1, 0], 2.0)
+    assert out.tolist() == [1.0, -2.0, 3.0, 0.5]
+    assert logits.tolist() == [2.0, -1.0, 3.0, 0.5]  # the model's own logits are left as they were
+    assert penalise_repeats(logits, [0, 1], 1.0) is logits
+    assert penalise_repeats(logits, [], 2.0) is logits
+
+
+def test_text_and_logprob_match_llama_cpp_own_chat_completion(plain):
     import llama_cpp
 
-    reference = llama_cpp.Llama(backend.llm.model_path, n_ctx=1024, logits_all=True, verbose=False)
+    reference = llama_cpp.Llama(plain.llm.model_path, n_ctx=1024, logits_all=True, verbose=False)
     completion = reference.create_chat_completion(
         CAPITAL, temperature=0, max_tokens=8, logprobs=True, top_logprobs=1
     )
     choice = completion["choices"][0]
     expected = [t["logprob"] for t in choice["logprobs"]["content"]]
-    [answer] = backend.generate([CAPITAL], max_new_tokens=8)
+    [answer] = plain.generate([CAPITAL], max_new_tokens=8)
     assert answer.text == choice["message"]["content"].strip()
     assert answer.prompt_tokens == completion["usage"]["prompt_tokens"]
     assert answer.mean_logprob == pytest.approx(sum(expected) / len(expected), abs=1e-3)

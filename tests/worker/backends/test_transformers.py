@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from precache.config import load_settings
+from precache.quality import repetition_penalty
 from worker.backends import BackendError
 from worker.backends.models import resolve_model
 from worker.backends.transformers import TransformersBackend, quantization_config
@@ -28,6 +29,14 @@ CHATS = [
 def make_backend(model: str, **overrides) -> TransformersBackend:
     overrides = {"llm_device": "cpu", **overrides}
     return TransformersBackend(load_settings(llm_backend="transformers", llm_model=model, **overrides))
+
+
+def generate_once(backend: TransformersBackend, chats, max_new_tokens: int):
+    backend.load()
+    try:
+        return backend.generate(chats, max_new_tokens)
+    finally:
+        backend.close()
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +111,16 @@ def test_smollm2_gguf_answers_a_question():
     [answer] = backend.generate([[{"role": "user", "content": "What is the capital of France?"}]], 12)
     assert "Paris" in answer.text
     assert answer.finish_reason == "stop"
+    assert math.isfinite(answer.mean_logprob) and answer.mean_logprob < 0
+
+
+def test_repetition_penalty_breaks_a_loop_in_the_answer():
+    yes = [[{"role": "user", "content": "Write the word yes fifty times."}]]
+    [looping] = generate_once(make_backend("smollm2", llm_repetition_penalty=1.0), yes, 40)
+    assert repetition_penalty(looping.text) < 0.5, looping.text  # greedy SmolLM2 says "yes, yes, yes, ..."
+    [answer] = generate_once(make_backend("smollm2"), yes, 40)  # the default, 1.1
+    assert repetition_penalty(answer.text) == 1.0, answer.text
+    assert "yes" in answer.text.lower()  # the prompt's own words are not penalised
     assert math.isfinite(answer.mean_logprob) and answer.mean_logprob < 0
 
 
