@@ -224,8 +224,9 @@ class Settings(BaseSettings):
         900, ge=2, description="A task unacknowledged this long is redelivered (the task of a killed worker comes "
         "back after it); must exceed GENERATION_TIMEOUT_S.")
     sweep_interval_s: int = Field(
-        60, ge=1, description="Beat period of the sweep that writes asks kept in Redis during a database outage "
-        "and queues unanswered questions that have no job.")
+        60, ge=1, description="Beat period of the sweep that writes asks kept in Redis during a database outage, "
+        "queues unanswered questions that have no job, and sends again the jobs whose message a Redis broker "
+        "lost with a dying worker.")
     sweep_window_s: int = Field(
         86400, ge=60, description="Questions asked within this window and still unanswered are queued by the sweep.")
     rate_limit: str = Field(

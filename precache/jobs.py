@@ -40,7 +40,8 @@ class Jobs:
         ttl = GENERATION_TIME_LIMIT_S * 2  # a crashed job's lock frees itself
         while True:
             job_id = str(uuid.uuid4())
-            self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, created=time.time())
+            self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, tenant=self.tenant,
+                        created=time.time())
             if self.redis.set(lock, job_id, nx=True, ex=ttl):
                 break
             self.redis.delete(keys.job(job_id))
@@ -55,6 +56,7 @@ class Jobs:
         except Exception:
             self.redis.delete(lock)
             self.redis.delete(keys.job(job_id))
+            self.redis.zrem(keys.sent_jobs(), job_id)
             raise
         return job_id, False
 
@@ -62,7 +64,24 @@ class Jobs:
         task, kwargs = TASKS[kind]
         if self.tenant:
             kwargs = {**kwargs, "tenant": self.tenant}
+        # What was sent last, and when: the sweep sends it again if the broker lost the message.
+        self._write(job_id, sent_kind=kind, sent_question_id=question_id)
+        self.redis.zadd(keys.sent_jobs(), {job_id: time.time()})
         self.celery.send_task(task, args=[question_id, job_id], kwargs=kwargs, **options)
+
+    def sent_before(self, cutoff: float, limit: int = 10000) -> list[str]:
+        """Return the unfinished jobs whose last message was sent before `cutoff` (a time.time()), oldest first."""
+        return [job_id.decode() for job_id in
+                self.redis.zrangebyscore(keys.sent_jobs(), "-inf", cutoff, start=0, num=limit)]
+
+    def resend(self, job_id: str) -> bool:
+        """Send a pending job's last message again (the broker lost it); False if the job is over or gone."""
+        record = self.get(job_id)
+        if record is None or record["status"] != PENDING or "sent_kind" not in record:
+            self.redis.zrem(keys.sent_jobs(), job_id)
+            return False
+        self.for_tenant(record.get("tenant", ""))._send(record["sent_kind"], int(record["sent_question_id"]), job_id)
+        return True
 
     def continue_with(self, kind: str, question_id: int, job_id: str, **options) -> None:
         """Send another task for a job that stays pending (its askers keep waiting): a regeneration, a retry."""
@@ -98,6 +117,7 @@ class Jobs:
             self.redis.incr(failures)
             self.redis.expire(failures, self.settings.job_ttl_s)
         self.redis.hdel(keys.inflight(ns), job_id)
+        self.redis.zrem(keys.sent_jobs(), job_id)
         # The lock is the one taken at enqueue time (the worker may answer a linked canonical question).
         kind, locked_qhash = self.redis.hmget(keys.job(job_id), "kind", "qhash")
         qhash = locked_qhash.decode() if locked_qhash else qhash

@@ -23,6 +23,11 @@ def job(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
 
 
+def sent_jobs() -> str:
+    """Sorted set of unfinished jobs, scored by when their last message was sent (the sweep finds lost ones)."""
+    return f"{PREFIX}:jobs:sent"
+
+
 def job_done(job_id: str) -> str:
     """Pub/sub channel announcing that a job finished."""
     return f"{PREFIX}:done:{job_id}"

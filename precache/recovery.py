@@ -4,7 +4,9 @@ The web records each ask and each new question in SQL. When SQL is unreachable i
 write to a Redis list (the outbox); when Redis or the broker is unreachable the question is in
 SQL but no job was sent. The sweep (a beat task) repairs both: it writes the outbox to SQL, then
 queues every recent question that has no answer and no job. Both steps are idempotent: questions
-are unique by hash and queueing goes through the single-flight lock.
+are unique by hash and queueing goes through the single-flight lock. Last, it sends again each
+pending job whose message a Redis broker lost with a dying worker (precache.broker); a worker
+settles a job sent twice without generating it twice.
 """
 
 import json
@@ -12,10 +14,11 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
+import redis
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from precache import keys
+from precache import broker, keys
 from precache.models import Answer, AskLog, Question, utcnow
 
 log = logging.getLogger(__name__)
@@ -91,12 +94,36 @@ def sweep(ctx) -> dict:
     try:
         written = flush_outbox(ctx)
         queued = requeue(ctx)
+        resent = resend_lost_jobs(ctx)
     except OperationalError as exc:  # the database is still down: the next sweep tries again
         log.warning("sweep postponed, the database is unavailable: %s", exc)
-        return {"written": 0, "queued": 0, "postponed": True}
+        return {"written": 0, "queued": 0, "resent": 0, "postponed": True}
     finally:
         ctx.redis.delete(lock)
-    if written or queued:
-        log.info("sweep: wrote %d kept asks and questions to SQL, queued %d questions without a job",
-                 written, len(queued))
-    return {"written": written, "queued": len(queued)}
+    if written or queued or resent:
+        log.info("sweep: wrote %d kept asks and questions to SQL, queued %d questions without a job, "
+                 "sent again %d jobs the broker lost", written, len(queued), len(resent))
+    return {"written": written, "queued": len(queued), "resent": len(resent)}
+
+
+def resend_lost_jobs(ctx) -> list[str]:
+    """Send again each pending job whose last message is neither queued nor held by a worker; return their ids.
+
+    Only a message sent more than GENERATION_TIMEOUT_S ago counts as lost: until then it may wait, read
+    from the broker but not yet recorded, in the socket of a worker busy with one batch.
+    """
+    candidates = ctx.jobs.sent_before(time.time() - ctx.settings.generation_timeout_s)
+    if not candidates:
+        return []
+    try:
+        held = broker.held_job_ids(ctx.settings.broker_url)
+    except redis.RedisError as exc:
+        log.warning("cannot read the broker's queues (%s); lost jobs are looked for at the next sweep", exc)
+        return []
+    if held is None:
+        return []
+    resent = [job_id for job_id in candidates if job_id not in held and ctx.jobs.resend(job_id)]
+    for job_id in resent:
+        log.warning("job %s was pending with no message in the broker (a worker died holding it): sent again",
+                    job_id)
+    return resent

@@ -122,5 +122,6 @@ def prune_ask_log() -> dict:
 
 @app.task(acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT_S)
 def sweep_lost_asks() -> dict:
-    """Write asks kept in Redis during a database outage to SQL; queue unanswered questions without a job."""
+    """Write asks kept in Redis during a database outage to SQL; queue unanswered questions without a job;
+    send again the jobs whose message the broker lost with a dying worker."""
     return sweep(runtime.context())

@@ -1,14 +1,18 @@
-"""A model that hangs, errors or answers nothing, run by a real worker (tests/integration/fault_backend.py),
-and a pickled message sent to that worker."""
+"""A model that hangs, errors, answers nothing or kills its worker, run by a real worker
+(tests/integration/fault_backend.py); a message the broker lost with its worker; a pickled message."""
 
 import contextlib
+import json
 import os
 import signal
 import time
 
 import pytest
+import redis as redis_lib
+import requests
 from celery import Celery
 
+from precache.queueing import HOUSEKEEPING, QUICK, SWEEP
 from tests.conftest import migrated_database
 from tests.integration.fault_backend import calls
 from tests.integration.services import PrivateRedis
@@ -18,9 +22,8 @@ pytestmark = pytest.mark.integration
 TIMEOUT_S, RETRIES = 3, 2
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("model-faults")
+def fault_stack(tmp_path_factory, name: str):
+    tmp = tmp_path_factory.mktemp(name)
     server = PrivateRedis(tmp, REDIS_SECRET)
     server.start()
     backend_log = tmp / "backend-calls.txt"
@@ -36,8 +39,28 @@ def stack(tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    yield from fault_stack(tmp_path_factory, "model-faults")
+
+
+@pytest.fixture(scope="module")
+def swept_stack(tmp_path_factory):
+    """A stack of its own for the tests that run the sweep: in `stack`, the sweep would queue the failed
+    questions of the other tests again (a hanging one among them) into the batches these tests watch."""
+    yield from fault_stack(tmp_path_factory, "model-faults-swept")
+
+
 def stored_answers(stack, question: str) -> int:
     return stack.quick_answers().get(question, 0)
+
+
+def run_sweep(stack) -> None:
+    """Send the sweep to the worker, as beat does every PRECACHE_SWEEP_INTERVAL_S (no beat runs here: its
+    sweeps would queue the questions these tests fail again)."""
+    sender = Celery(broker=stack.env["PRECACHE_BROKER_URL"])
+    sender.send_task(SWEEP, queue=HOUSEKEEPING)
+    sender.close()
 
 
 def test_a_hanging_model_fails_its_job_in_time_and_the_worker_goes_on(stack):
@@ -113,7 +136,8 @@ def test_a_pickled_message_is_refused_by_the_worker(stack, tmp_path):
     sender.close()
 
 
-def test_a_question_that_crashes_the_worker_is_given_up_and_nothing_else_is_lost(stack):
+def test_a_question_that_crashes_the_worker_is_given_up_and_nothing_else_is_lost(swept_stack):
+    stack = swept_stack
     fatal, other = "Will this question crash the model?", "Is a question asked beside that one answered?"
     responses = [stack.ask(fatal), stack.ask(other)]
     assert [r.status_code for r in responses] == [202, 202]
@@ -126,6 +150,9 @@ def test_a_question_that_crashes_the_worker_is_given_up_and_nothing_else_is_lost
     job = stack.wait_job(responses[0].json()["job_id"], timeout=120)
     assert job["status"] == "failed" and "died during 2 generations" in job["error"]
     assert calls(stack.backend_log, fatal) == 2
+    # Asked while the worker was generating, the other question's message may have been read from Redis
+    # but not yet recorded by the worker when it died: then only the sweep sends it again.
+    run_sweep(stack)
     assert stack.wait_job(responses[1].json()["job_id"], timeout=120)["status"] == "ready"
     assert stored_answers(stack, other) == 1
     # Asked again, it gets the fallback at once and the model is not run on it again.
@@ -133,3 +160,27 @@ def test_a_question_that_crashes_the_worker_is_given_up_and_nothing_else_is_lost
     assert again.status_code == 202 and again.json()["source"] == "fallback"
     assert stack.wait_job(again.json()["job_id"], timeout=60)["status"] == "failed"
     assert calls(stack.backend_log, fatal) == 2 and stack.procs["worker"].poll() is None
+
+
+def test_a_message_lost_with_its_worker_is_sent_again_by_the_sweep(swept_stack):
+    stack = swept_stack
+    question = "Is a message that a dying worker took answered?"
+    stack.kill_worker()
+    r = stack.ask(question)
+    assert r.status_code == 202
+    job_id = r.json()["job_id"]
+    # What a worker's BRPOP does just before the worker dies: the message leaves Redis, unrecorded.
+    broker = redis_lib.Redis.from_url(stack.env["PRECACHE_BROKER_URL"])
+    taken = json.loads(broker.rpop(QUICK))
+    broker.close()
+    assert taken["headers"]["id"] == job_id
+    stack.start_worker()
+    time.sleep(TIMEOUT_S + 1)  # older than GENERATION_TIMEOUT_S: no worker can still be about to read it
+    assert requests.get(f"{stack.base_url}/v1/jobs/{job_id}", timeout=10).json()["status"] == "pending"
+    assert calls(stack.backend_log, question) == 0  # the broker never gave it back
+    run_sweep(stack)
+    job = stack.wait_job(job_id, timeout=60)
+    assert job["status"] == "ready" and job["answer"] == f"An answer to: {question}"
+    assert stored_answers(stack, question) == 1  # generated once (its detailed answer follows, queued then)
+    log = stack.logs / f"worker-{stack.worker_starts}.log"
+    assert f"job {job_id} was pending with no message in the broker" in log.read_text()

@@ -1,10 +1,20 @@
 """Asks recorded while Redis or the database is down, then written and queued by the sweep."""
 
+import base64
 import json
+import time
+
+import redis as redis_lib
+from kombu import Connection
 
 from precache import keys
+from precache.broker import held_job_ids
+from precache.config import load_settings
+from precache.context import Context
+from precache.jobs import PENDING
 from precache.models import AskLog, Question
 from precache.normalize import normalize, question_hash
+from precache.queueing import QUICK
 from precache.recovery import MAX_FAILURES, sweep
 from web import create_app
 
@@ -26,7 +36,7 @@ def test_a_miss_without_redis_is_kept_in_sql_then_queued_by_the_sweep(config, ct
     [question] = _rows(ctx, Question)
     assert question.text == "What happens during an outage?"
     assert [row.source for row in _rows(ctx, AskLog)] == ["fallback"]
-    assert sweep(ctx) == {"written": 0, "queued": 1}
+    assert sweep(ctx) == {"written": 0, "queued": 1, "resent": 0}
     job_id = ctx.jobs.pending_job(ctx.ns, question.qhash, "quick")
     assert ctx.jobs.get(job_id)["question_id"] == str(question.id)
     assert sweep(ctx)["queued"] == 0  # idempotent: it has a job now
@@ -48,7 +58,7 @@ def test_without_the_database_hits_come_from_redis_and_writes_wait_in_redis(conf
     kept = [json.loads(raw)["kind"] for raw in ctx.redis.lrange(keys.outbox(), 0, -1)]
     assert kept == ["ask", "question", "ask"]
 
-    assert sweep(ctx) == {"written": 3, "queued": 1}
+    assert sweep(ctx) == {"written": 3, "queued": 1, "resent": 0}
     assert sorted(row.source for row in _rows(ctx, AskLog)) == ["exact", "fallback"]
     assert ctx.redis.llen(keys.outbox()) == 0
     new = [q for q in _rows(ctx, Question) if q.text == "A brand new question?"]
@@ -67,3 +77,41 @@ def test_both_stores_down_is_a_503_with_the_fallback(config):
     r = app.test_client().post("/v1/ask", json={"question": "Is anything up?"})
     app.extensions["precache"].close()
     assert r.status_code == 503 and r.json["error"]["code"] == "queue_unavailable" and r.json["answer"]
+
+
+def test_a_job_whose_message_the_broker_lost_is_sent_again_by_the_sweep(config):
+    ctx = Context(load_settings(**{**config, "generation_timeout_s": 0.5}))
+    broker = redis_lib.Redis.from_url(config["broker_url"])
+    try:
+        text = "Is a message taken by a dying worker lost?"
+        qhash = question_hash(normalize(text))
+        qid = ctx.store.ensure_question(text, normalize(text), qhash)
+        job_id, _ = ctx.jobs.enqueue(ctx.ns, qhash, lambda: qid)
+        time.sleep(0.6)  # older than GENERATION_TIMEOUT_S: a worker holding it unread has had time to read it
+        assert job_id in held_job_ids(config["broker_url"])
+        assert sweep(ctx)["resent"] == 0  # still queued: nothing to do
+
+        # A worker's BRPOP takes it, and the worker dies before it records the message as unacknowledged.
+        assert broker.rpop(QUICK) is not None and held_job_ids(config["broker_url"]) == set()
+        time.sleep(0.6)
+        assert sweep(ctx)["resent"] == 1
+        [raw] = broker.lrange(QUICK, 0, -1)
+        args = json.loads(base64.b64decode(json.loads(raw)["body"]))[0]
+        assert args == [qid, job_id] and ctx.jobs.get(job_id)["status"] == PENDING  # the askers' job goes on
+        time.sleep(0.6)
+        assert sweep(ctx)["resent"] == 0  # queued again: sent once, not at every sweep
+
+        # Taken by a live worker, unacknowledged: held, not lost.
+        with Connection(config["broker_url"]) as conn:
+            message = conn.default_channel.basic_get(QUICK, no_ack=False)
+            assert message is not None and broker.llen(QUICK) == 0
+            assert held_job_ids(config["broker_url"]) == {job_id}
+            assert sweep(ctx)["resent"] == 0
+            message.ack()
+
+        ctx.jobs.finish(job_id, ctx.ns, qhash, answer_id=None, error="done with it")
+        assert ctx.jobs.sent_before(time.time()) == []  # a finished job is no longer watched
+        assert held_job_ids("amqp://guest@127.0.0.1//") is None  # AMQP brokers give messages back themselves
+    finally:
+        broker.close()
+        ctx.close()

@@ -1,0 +1,64 @@
+"""What a Redis broker still holds of the generation jobs: the messages waiting in their queues and
+those a worker took and has not acknowledged.
+
+kombu's Redis transport takes a message with BRPOP and records it as unacknowledged only when the
+worker reads the reply. A generation worker (the solo pool) is often busy in the model while its
+BRPOP is answered, so a message sent during a generation waits in the worker's socket; if the worker
+dies then, the message is gone from Redis for good and is never redelivered (celery/kombu#305,
+celery/celery#7950). The sweep sends such a job again (precache.recovery.resend_lost_jobs).
+"""
+
+import base64
+import json
+import logging
+
+import redis
+from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_QUEUES
+
+log = logging.getLogger(__name__)
+GENERATION_TASKS = (GENERATE_QUICK, GENERATE_DETAILED)
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def held_job_ids(broker_url: str) -> set[str] | None:
+    """Return the job ids of the generation messages a Redis broker holds, queued or unacknowledged.
+
+    None when the broker is not a plain Redis URL: AMQP brokers give a dead consumer's messages back
+    themselves, and what a Sentinel setup holds is not read here.
+    """
+    if not broker_url.startswith(REDIS_SCHEMES):
+        return None
+    lists = [queue if not priority else f"{queue}{Channel.sep}{priority}"
+             for queue in GENERATION_QUEUES for priority in PRIORITY_STEPS]
+    client = redis.Redis.from_url(broker_url)
+    try:
+        pipe = client.pipeline(transaction=True)  # one snapshot: a message moving to unacked is seen once
+        for name in lists:
+            pipe.lrange(name, 0, -1)
+        pipe.hvals(Channel.unacked_key)
+        *queued, unacked = pipe.execute()
+    finally:
+        client.close()
+    found = {_job_id(raw, unacked=False) for items in queued for raw in items}
+    found |= {_job_id(raw, unacked=True) for raw in unacked}
+    return found - {None}
+
+
+def _job_id(raw: bytes, unacked: bool) -> str | None:
+    """Return the job id a generation message carries (its second argument), or None for any other message."""
+    try:
+        message = json.loads(raw)
+        if unacked:
+            message = message[0]  # [message, exchange, routing key]
+        if message.get("headers", {}).get("task") not in GENERATION_TASKS:
+            return None
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[1])
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        log.warning("a broker message that is not a readable generation message: %s", exc)
+        return None
