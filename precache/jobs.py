@@ -7,6 +7,9 @@ from precache import keys
 from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S
 
 PENDING, READY, FAILED = "pending", "ready", "failed"
+# A job's single-flight lock frees itself after this long unless the sweep finds its message still in the
+# broker (a backlog) and keeps it: askers of a question whose job died then open a new one.
+LOCK_TTL_S = GENERATION_TIME_LIMIT_S * 2
 # What each kind of job runs: a refresh regenerates the quick answer of a question past its TTL.
 TASKS = {
     "quick": (GENERATE_QUICK, {}),
@@ -37,12 +40,11 @@ class Jobs:
         first asker, and the task is sent only after that commit.
         """
         lock = keys.pending(ns, qhash, kind)
-        ttl = GENERATION_TIME_LIMIT_S * 2  # a crashed job's lock frees itself
         while True:
             job_id = str(uuid.uuid4())
             self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, tenant=self.tenant,
                         created=time.time())
-            if self.redis.set(lock, job_id, nx=True, ex=ttl):
+            if self.redis.set(lock, job_id, nx=True, ex=LOCK_TTL_S):
                 break
             self.redis.delete(keys.job(job_id))
             existing = self.redis.get(lock)
@@ -50,9 +52,9 @@ class Jobs:
                 return existing.decode(), True
         try:
             question_id = question_id_of()
-            self._write(job_id, question_id=question_id)
             # The request id travels as a message header, so worker logs carry it too.
-            self._send(kind, question_id, job_id, task_id=job_id, headers={"request_id": request_id or "-"})
+            self._send(kind, question_id, job_id, {"question_id": question_id}, task_id=job_id,
+                       headers={"request_id": request_id or "-"})
         except Exception:
             self.redis.delete(lock)
             self.redis.delete(keys.job(job_id))
@@ -60,13 +62,12 @@ class Jobs:
             raise
         return job_id, False
 
-    def _send(self, kind: str, question_id: int, job_id: str, **options) -> None:
+    def _send(self, kind: str, question_id: int, job_id: str, record: dict | None = None, **options) -> None:
         task, kwargs = TASKS[kind]
         if self.tenant:
             kwargs = {**kwargs, "tenant": self.tenant}
         # What was sent last, and when: the sweep sends it again if the broker lost the message.
-        self._write(job_id, sent_kind=kind, sent_question_id=question_id)
-        self.redis.zadd(keys.sent_jobs(), {job_id: time.time()})
+        self._write(job_id, sent_at=time.time(), sent_kind=kind, sent_question_id=question_id, **(record or {}))
         self.celery.send_task(task, args=[question_id, job_id], kwargs=kwargs, **options)
 
     def sent_before(self, cutoff: float, limit: int = 10000) -> list[str]:
@@ -74,13 +75,19 @@ class Jobs:
         return [job_id.decode() for job_id in
                 self.redis.zrangebyscore(keys.sent_jobs(), "-inf", cutoff, start=0, num=limit)]
 
-    def resend(self, job_id: str) -> bool:
-        """Send a pending job's last message again (the broker lost it); False if the job is over or gone."""
+    def keep(self, job_id: str, resend: bool) -> bool:
+        """Keep a pending job's single-flight lock for another LOCK_TTL_S, its message being in the broker
+        (or, with `resend`, sending that message again: the broker lost it); False if the job is over or gone."""
         record = self.get(job_id)
         if record is None or record["status"] != PENDING or "sent_kind" not in record:
             self.redis.zrem(keys.sent_jobs(), job_id)
             return False
-        self.for_tenant(record.get("tenant", ""))._send(record["sent_kind"], int(record["sent_question_id"]), job_id)
+        lock = keys.pending(record["ns"], record["qhash"], record["kind"])
+        if self.redis.get(lock) == job_id.encode():
+            self.redis.expire(lock, LOCK_TTL_S)
+        if resend:
+            self.for_tenant(record.get("tenant", ""))._send(record["sent_kind"], int(record["sent_question_id"]),
+                                                            job_id)
         return True
 
     def continue_with(self, kind: str, question_id: int, job_id: str, **options) -> None:
@@ -92,11 +99,13 @@ class Jobs:
         job_id = self.redis.get(keys.pending(ns, qhash, kind))
         return job_id.decode() if job_id else None
 
-    def _write(self, job_id: str, **fields) -> None:
+    def _write(self, job_id: str, sent_at: float | None = None, **fields) -> None:
         name = keys.job(job_id)
         pipe = self.redis.pipeline()
         pipe.hset(name, mapping={k: str(v) for k, v in fields.items()})
         pipe.expire(name, self.settings.job_ttl_s)
+        if sent_at is not None:
+            pipe.zadd(keys.sent_jobs(), {job_id: sent_at})
         pipe.execute()
 
     def get(self, job_id: str) -> dict | None:

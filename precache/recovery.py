@@ -108,6 +108,8 @@ def sweep(ctx) -> dict:
 
 def resend_lost_jobs(ctx) -> list[str]:
     """Send again each pending job whose last message is neither queued nor held by a worker; return their ids.
+    The single-flight lock of each pending job the broker still holds is kept: a job waiting behind a
+    backlog is not a dead one, and its askers keep joining it.
 
     Only a message sent more than GENERATION_TIMEOUT_S ago counts as lost: until then it may wait, read
     from the broker but not yet recorded, in the socket of a worker busy with one batch.
@@ -122,8 +124,11 @@ def resend_lost_jobs(ctx) -> list[str]:
         return []
     if held is None:
         return []
-    resent = [job_id for job_id in candidates if job_id not in held and ctx.jobs.resend(job_id)]
-    for job_id in resent:
-        log.warning("job %s was pending with no message in the broker (a worker died holding it): sent again",
-                    job_id)
+    resent = []
+    for job_id in candidates:
+        lost = job_id not in held
+        if ctx.jobs.keep(job_id, resend=lost) and lost:
+            log.warning("job %s was pending with no message in the broker (a worker died holding it): sent again",
+                        job_id)
+            resent.append(job_id)
     return resent

@@ -11,7 +11,7 @@ from precache import keys
 from precache.broker import held_job_ids
 from precache.config import load_settings
 from precache.context import Context
-from precache.jobs import PENDING
+from precache.jobs import LOCK_TTL_S, PENDING
 from precache.models import AskLog, Question
 from precache.normalize import normalize, question_hash
 from precache.queueing import QUICK
@@ -89,7 +89,10 @@ def test_a_job_whose_message_the_broker_lost_is_sent_again_by_the_sweep(config):
         job_id, _ = ctx.jobs.enqueue(ctx.ns, qhash, lambda: qid)
         time.sleep(0.6)  # older than GENERATION_TIMEOUT_S: a worker holding it unread has had time to read it
         assert job_id in held_job_ids(config["broker_url"])
-        assert sweep(ctx)["resent"] == 0  # still queued: nothing to do
+        lock = keys.pending(ctx.ns, qhash, "quick")
+        ctx.redis.expire(lock, 5)  # as if it had waited behind a backlog for almost LOCK_TTL_S
+        assert sweep(ctx)["resent"] == 0  # still queued: nothing to send
+        assert ctx.redis.ttl(lock) > LOCK_TTL_S - 5  # but its lock is kept: askers keep joining this job
 
         # A worker's BRPOP takes it, and the worker dies before it records the message as unacknowledged.
         assert broker.rpop(QUICK) is not None and held_job_ids(config["broker_url"]) == set()
