@@ -10,6 +10,7 @@ PENDING, READY, FAILED = "pending", "ready", "failed"
 # A job's single-flight lock frees itself after this long unless the sweep finds its message still in the
 # broker (a backlog) and keeps it: askers of a question whose job died then open a new one.
 LOCK_TTL_S = GENERATION_TIME_LIMIT_S * 2
+KEEP_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
 # What each kind of job runs: a refresh regenerates the quick answer of a question past its TTL.
 TASKS = {
     "quick": (GENERATE_QUICK, {}),
@@ -75,20 +76,28 @@ class Jobs:
         return [job_id.decode() for job_id in
                 self.redis.zrangebyscore(keys.sent_jobs(), "-inf", cutoff, start=0, num=limit)]
 
-    def keep(self, job_id: str, resend: bool) -> bool:
-        """Keep a pending job's single-flight lock for another LOCK_TTL_S, its message being in the broker
-        (or, with `resend`, sending that message again: the broker lost it); False if the job is over or gone."""
-        record = self.get(job_id)
-        if record is None or record["status"] != PENDING or "sent_kind" not in record:
-            self.redis.zrem(keys.sent_jobs(), job_id)
-            return False
-        lock = keys.pending(record["ns"], record["qhash"], record["kind"])
-        if self.redis.get(lock) == job_id.encode():
-            self.redis.expire(lock, LOCK_TTL_S)
-        if resend:
+    def keep(self, job_ids: list[str], lost: set[str]) -> list[str]:
+        """Keep the single-flight lock of each pending job for another LOCK_TTL_S, its message being in the
+        broker; send the message of each job in `lost` again (the broker lost it). Jobs over or gone leave
+        the watch. Returns the ids sent again. A few pipelined round trips, whatever the backlog."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job(job_id))
+        records = [{k.decode(): v.decode() for k, v in raw.items()} for raw in pipe.execute()]
+        pipe, resend = self.redis.pipeline(transaction=False), []
+        for job_id, record in zip(job_ids, records, strict=True):
+            if record.get("status") != PENDING or "sent_kind" not in record:
+                pipe.zrem(keys.sent_jobs(), job_id)
+                continue
+            # Only while the lock still names this job (it may have finished and another begun since).
+            pipe.eval(KEEP_LOCK, 1, keys.pending(record["ns"], record["qhash"], record["kind"]), job_id, LOCK_TTL_S)
+            if job_id in lost:
+                resend.append((job_id, record))
+        pipe.execute()
+        for job_id, record in resend:
             self.for_tenant(record.get("tenant", ""))._send(record["sent_kind"], int(record["sent_question_id"]),
                                                             job_id)
-        return True
+        return [job_id for job_id, _ in resend]
 
     def continue_with(self, kind: str, question_id: int, job_id: str, **options) -> None:
         """Send another task for a job that stays pending (its askers keep waiting): a regeneration, a retry."""

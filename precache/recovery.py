@@ -124,11 +124,8 @@ def resend_lost_jobs(ctx) -> list[str]:
         return []
     if held is None:
         return []
-    resent = []
-    for job_id in candidates:
-        lost = job_id not in held
-        if ctx.jobs.keep(job_id, resend=lost) and lost:
-            log.warning("job %s was pending with no message in the broker (a worker died holding it): sent again",
-                        job_id)
-            resent.append(job_id)
+    resent = ctx.jobs.keep(candidates, lost=set(candidates) - held)
+    for job_id in resent:
+        log.warning("job %s was pending with no message in the broker (a worker died holding it): sent again",
+                    job_id)
     return resent
