@@ -83,10 +83,10 @@ class Jobs:
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hgetall(keys.job(job_id))
-        records = [{k.decode(): v.decode() for k, v in raw.items()} for raw in pipe.execute()]
+        records = [_record(raw) for raw in pipe.execute()]
         pipe, resend = self.redis.pipeline(transaction=False), []
         for job_id, record in zip(job_ids, records, strict=True):
-            if record.get("status") != PENDING or "sent_kind" not in record:
+            if record is None or record["status"] != PENDING or "sent_kind" not in record:
                 pipe.zrem(keys.sent_jobs(), job_id)
                 continue
             # Only while the lock still names this job (it may have finished and another begun since).
@@ -119,9 +119,7 @@ class Jobs:
 
     def get(self, job_id: str) -> dict | None:
         """Return the job record, or None if there is no such job."""
-        record = {k.decode(): v.decode() for k, v in self.redis.hgetall(keys.job(job_id)).items()}
-        # A record without a status is a remnant (its key vanished between two writes): no job.
-        return record if "status" in record else None
+        return _record(self.redis.hgetall(keys.job(job_id)))
 
     def finish(self, job_id: str, ns: str, qhash: str, *, answer_id=None, error=None) -> None:
         """Mark a job ready (with its answer) or failed, release its lock and wake waiters."""
@@ -158,3 +156,10 @@ class Jobs:
                 pubsub.get_message(timeout=remaining)
         finally:
             pubsub.close()
+
+
+def _record(raw: dict) -> dict | None:
+    """Decode a job record read from Redis; None for a remnant without a status (its key vanished between two
+    writes): no job."""
+    record = {k.decode(): v.decode() for k, v in raw.items()}
+    return record if "status" in record else None
