@@ -12,7 +12,7 @@ import redis as redis_lib
 import requests
 from celery import Celery
 
-from precache.queueing import HOUSEKEEPING, QUICK, SWEEP
+from precache.queueing import QUICK
 from tests.conftest import migrated_database
 from tests.integration.fault_backend import calls
 from tests.integration.services import PrivateRedis
@@ -53,14 +53,6 @@ def swept_stack(tmp_path_factory):
 
 def stored_answers(stack, question: str) -> int:
     return stack.quick_answers().get(question, 0)
-
-
-def run_sweep(stack) -> None:
-    """Send the sweep to the worker, as beat does every PRECACHE_SWEEP_INTERVAL_S (no beat runs here: its
-    sweeps would queue the questions these tests fail again)."""
-    sender = Celery(broker=stack.env["PRECACHE_BROKER_URL"])
-    sender.send_task(SWEEP, queue=HOUSEKEEPING)
-    sender.close()
 
 
 def test_a_hanging_model_fails_its_job_in_time_and_the_worker_goes_on(stack):
@@ -152,7 +144,7 @@ def test_a_question_that_crashes_the_worker_is_given_up_and_nothing_else_is_lost
     assert calls(stack.backend_log, fatal) == 2
     # Asked while the worker was generating, the other question's message may have been read from Redis
     # but not yet recorded by the worker when it died: then only the sweep sends it again.
-    run_sweep(stack)
+    stack.sweep()  # as beat would; no beat runs here: it would queue the questions these tests fail again
     assert stack.wait_job(responses[1].json()["job_id"], timeout=120)["status"] == "ready"
     assert stored_answers(stack, other) == 1
     # Asked again, it gets the fallback at once and the model is not run on it again.
@@ -178,7 +170,7 @@ def test_a_message_lost_with_its_worker_is_sent_again_by_the_sweep(swept_stack):
     time.sleep(TIMEOUT_S + 1)  # older than GENERATION_TIMEOUT_S: no worker can still be about to read it
     assert requests.get(f"{stack.base_url}/v1/jobs/{job_id}", timeout=10).json()["status"] == "pending"
     assert calls(stack.backend_log, question) == 0  # the broker never gave it back
-    run_sweep(stack)
+    stack.sweep()  # as beat would; no beat runs here: it would queue the questions these tests fail again
     job = stack.wait_job(job_id, timeout=60)
     assert job["status"] == "ready" and job["answer"] == f"An answer to: {question}"
     assert stored_answers(stack, question) == 1  # generated once (its detailed answer follows, queued then)
