@@ -114,10 +114,12 @@ class Stats:
 
     def __init__(self, real: bool):
         self.real, self.lat, self.fails = real, [], []
+        self.answered = 0  # every request answered, warm-up included
 
     async def one(self, conn: Conn, t0: float, counted: bool) -> None:
         try:
             status, body = await conn.post()
+            self.answered += 1
             ok = status == 200 and (not self.real or json.loads(body).get("source") == "exact")
             why = None if ok else f"{status} {body[:200]!r}"
         except Exception as exc:  # every failure is counted and shown, never hidden
@@ -179,6 +181,31 @@ def measure(name: str, run, stats: Stats, duration: float) -> dict:
             "n": len(stats.lat), "fails": len(stats.fails), "cpu": client_cpu}
 
 
+# The apps measured: the real one as shipped (ask log written in batches off the request path), the
+# real one writing each ask's log row during its request (PRECACHE_ASK_LOG_FLUSH_MS=0, as before
+# precache.asklog), and the baseline: a bare Flask view doing one Redis GET.
+APPS = (("real", "web:create_app()", {}), ("real, log/req", "web:create_app()", {"PRECACHE_ASK_LOG_FLUSH_MS": "0"}),
+        ("bare", "bench.bare_redis_app:create_app()", {}))
+
+
+def logged_asks(cfg: dict) -> int:
+    """Return the rows in the SQL ask log once every ask waiting in Redis is written."""
+    from sqlalchemy import func, select
+
+    from precache import asklog
+    from precache.config import load_settings
+    from precache.context import Context
+    from precache.models import AskLog
+
+    ctx = Context(load_settings(**cfg))
+    try:
+        asklog.drain(ctx, wait_s=30)
+        with ctx.sessions() as session:
+            return session.scalar(select(func.count(AskLog.id)))
+    finally:
+        ctx.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--duration", type=float, default=10, help="measured seconds per phase")
@@ -193,38 +220,49 @@ def main() -> None:
                "redis_url": "redis://127.0.0.1:6379/13", "broker_url": "redis://127.0.0.1:6379/13"}
         redis.Redis.from_url(cfg["redis_url"]).flushdb()
         seed(cfg)
+        logged_before = logged_asks(cfg)  # a --database-url may hold asks of earlier runs
         env = os.environ | {f"PRECACHE_{k.upper()}": v for k, v in cfg.items()}
         procs = []
         try:
             ports = {}
-            for app, spec in (("real", "web:create_app()"), ("bare", "bench.bare_redis_app:create_app()")):
-                proc, ports[app] = start(spec, args, env, Path(tmp) / f"{app}.log")
+            for app, spec, extra in APPS:
+                log_name = re.sub(r"\W+", "-", app) + ".log"
+                proc, ports[app] = start(spec, args, env | extra, Path(tmp) / log_name)
                 procs.append(proc)
             print(f"db={cfg['database_url'].split('@')[-1]}  gunicorn gthread workers={args.workers} "
                   f"threads={args.threads}  clients={args.concurrency}  {args.duration}s (+{args.warmup}s warm-up)")
             print(f"NOTE: {os.cpu_count()} CPU cores; the load generator (one asyncio thread) shares them "
                   "with the servers, so absolute numbers are low and 'client CPU' is taken from the servers.")
-            rows = []
-            for app in ("real", "bare"):
-                st = Stats(app == "real")
-                rows.append(measure(f"closed {app}", closed_loop(ports[app], st, args.concurrency, args.warmup,
-                                                                 args.duration), st, args.duration))
-            rate = rows[0]["rps"] / 2
-            for app in ("real", "bare"):
-                st = Stats(app == "real")
-                rows.append(measure(f"open@{rate:.0f}/s {app}", open_loop(
-                    ports[app], st, rate, 2 * args.concurrency, args.warmup, args.duration), st, args.duration))
+            rows, answered = {}, 0
+            for app, _, _ in APPS:
+                st = Stats(app != "bare")
+                rows["closed", app] = measure(f"closed {app}", closed_loop(
+                    ports[app], st, args.concurrency, args.warmup, args.duration), st, args.duration)
+                answered += st.answered if app != "bare" else 0
+            rate = rows["closed", "real"]["rps"] / 2
+            for app, _, _ in APPS:
+                st = Stats(app != "bare")
+                rows["open", app] = measure(f"open@{rate:.0f}/s {app}", open_loop(
+                    ports[app], st, rate, 2 * args.concurrency, args.warmup, args.duration), st, args.duration)
+                answered += st.answered if app != "bare" else 0
         finally:
             for proc in procs:
                 stop(proc)
-    print(f"\n{'phase':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'fails':>7}{'client CPU':>12}")
-    for r in rows:
-        print(f"{r['name']:<18}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['n']:>10}{r['fails']:>7}"
+        logged = logged_asks(cfg) - logged_before
+    print(f"\n{'phase':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'fails':>7}{'client CPU':>12}")
+    for r in rows.values():
+        print(f"{r['name']:<26}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['n']:>10}{r['fails']:>7}"
               f"{r['cpu']:>11.0f}%")
-    print(f"\nreal/bare  closed: throughput {rows[0]['rps'] / rows[1]['rps']:.2f}x, "
-          f"p99 {rows[0]['p99'] / rows[1]['p99']:.2f}x   open@{rate:.0f}/s: p50 {rows[2]['p50'] / rows[3]['p50']:.2f}x, "
-          f"p99 {rows[2]['p99'] / rows[3]['p99']:.2f}x")
-    if any(r["fails"] for r in rows):
+    print()
+    for app in ("real", "real, log/req"):
+        closed, open_, bare_c, bare_o = rows["closed", app], rows["open", app], rows["closed", "bare"], rows["open", "bare"]
+        print(f"{app + '/bare':<19} closed: throughput {closed['rps'] / bare_c['rps']:.2f}x, "
+              f"p99 {closed['p99'] / bare_c['p99']:.2f}x   open@{rate:.0f}/s: p50 {open_['p50'] / bare_o['p50']:.2f}x, "
+              f"p99 {open_['p99'] / bare_o['p99']:.2f}x")
+    probes = 2  # the one answered start-up probe of each real app
+    print(f"ask log: {logged} new rows in SQL for {answered + probes} requests the two real apps answered "
+          f"(warm-ups and start-up probes included): {'every one logged' if logged == answered + probes else 'MISMATCH'}")
+    if any(r["fails"] for r in rows.values()) or logged != answered + probes:
         sys.exit(1)
 
 

@@ -223,6 +223,10 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(
         900, ge=2, description="A task unacknowledged this long is redelivered (the task of a killed worker comes "
         "back after it); must exceed GENERATION_TIMEOUT_S.")
+    ask_log_flush_ms: int = Field(
+        1000, ge=0, le=3_600_000,
+        description="The web pushes each ask to Redis and writes them to the SQL ask log in batches this often "
+        "(stats and the sweep write what waits first); 0 writes each ask to SQL during its request.")
     sweep_interval_s: int = Field(
         60, ge=1, description="Beat period of the sweep that writes asks kept in Redis during a database outage, "
         "queues unanswered questions that have no job, and sends again the jobs whose message a Redis broker "

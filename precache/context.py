@@ -42,6 +42,13 @@ class Context:
             self.celery = make_celery(lambda: self.settings)
         return Jobs(self.redis, self.settings, self.celery)
 
+    @cached_property
+    def ask_log(self):
+        """The thread writing this process's asks to SQL in batches (started by the first ask)."""
+        from precache.asklog import Writer
+
+        return Writer(self, self.settings.ask_log_flush_ms / 1000)
+
     @property
     def ns(self) -> str:
         return namespace_id(self.settings.namespace)
@@ -53,7 +60,9 @@ class Context:
         return TenantContext(self, tenant) if tenant else self
 
     def close(self) -> None:
-        """Release pooled connections (tests and short-lived commands)."""
+        """Write the asks still waiting, then release pooled connections (tests and short-lived commands)."""
+        if "ask_log" in self.__dict__:
+            self.ask_log.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
         if "redis" in self.__dict__:

@@ -68,6 +68,31 @@ def outbox() -> str:
     return f"{PREFIX}:outbox"
 
 
+def asks() -> str:
+    """List of asks on their way to the SQL ask log (precache.asklog writes them in batches)."""
+    return f"{PREFIX}:asks"
+
+
+def asks_lock() -> str:
+    """Lock held by the one process writing the list of asks to SQL."""
+    return f"{PREFIX}:lock:asks"
+
+
+def asks_written() -> str:
+    """Counter of asks written from the list to SQL since the list began (precache.asklog.Writer)."""
+    return f"{PREFIX}:asks:written"
+
+
+def asks_epoch() -> str:
+    """Random id set by the first ask pushed to this Redis: a new one means Redis lost the list."""
+    return f"{PREFIX}:asks:epoch"
+
+
+def asks_refused() -> str:
+    """List of ask log entries the database refused to store (kept for a person to look at)."""
+    return f"{PREFIX}:asks:refused"
+
+
 def failures(ns: str, qhash: str) -> str:
     """Counter of failed generation jobs of a question; the sweep stops queueing it at a bound."""
     return f"{PREFIX}:failures:{ns}:{qhash}"

@@ -1,8 +1,9 @@
 """Nothing asked is lost: SQL writes kept in Redis while the database is down, and questions whose job was lost.
 
-The web records each ask and each new question in SQL. When SQL is unreachable it pushes the
-write to a Redis list (the outbox); when Redis or the broker is unreachable the question is in
-SQL but no job was sent. The sweep (a beat task) repairs both: it writes the outbox to SQL, then
+The web stores each new question in SQL. When SQL is unreachable it pushes the write to a Redis
+list (the outbox); when Redis or the broker is unreachable the question is in SQL but no job was
+sent. (Asks go to a Redis list of their own in any case, written to SQL in batches: precache.asklog.)
+The sweep (a beat task) repairs both: it writes the outbox and the waiting asks to SQL, then
 queues every recent question that has no answer and no job. Both steps are idempotent: questions
 are unique by hash and queueing goes through the single-flight lock. Last, it sends again each
 pending job whose message a Redis broker lost with a dying worker (precache.broker); a worker
@@ -12,14 +13,14 @@ settles a job sent twice without generating it twice.
 import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import redis
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
-from precache import broker, keys
-from precache.models import Answer, AskLog, Question, utcnow
+from precache import asklog, broker, keys
+from precache.models import Answer, Question, utcnow
 
 log = logging.getLogger(__name__)
 MAX_FAILURES = 3  # failed jobs after which the sweep leaves a question to its next asker
@@ -47,19 +48,10 @@ def flush_outbox(ctx, limit: int = 10000) -> int:
 
 
 def _write(ctx, entry: dict) -> None:
-    kind, at = entry.pop("kind"), entry.pop("at")
-    if kind == QUESTION:
+    if entry["kind"] == QUESTION:
         ctx.store.ensure_question(entry["text"], entry["normalized"], entry["qhash"])
-        return
-    asked_at = datetime.fromtimestamp(at, timezone.utc)
-    with ctx.sessions() as session:
-        session.add(AskLog(asked_at=asked_at, **entry))
-        try:
-            session.commit()
-        except IntegrityError:  # its answer was deleted since: keep the ask, without the link
-            session.rollback()
-            session.add(AskLog(asked_at=asked_at, **(entry | {"answer_id": None})))
-            session.commit()
+    else:  # asks kept here before they had a list of their own (precache.asklog)
+        asklog.write(ctx, [entry])
 
 
 def unqueued_questions(ctx) -> list[Question]:
@@ -87,12 +79,12 @@ def requeue(ctx) -> list[str]:
 
 
 def sweep(ctx) -> dict:
-    """Write the outbox to SQL, then queue the questions that lost their job; one sweep at a time."""
+    """Write the outbox and the waiting asks to SQL, then queue the questions that lost their job; one at a time."""
     lock = keys.sweep_lock()
     if not ctx.redis.set(lock, "1", nx=True, ex=120):
         return {"written": 0, "queued": 0, "skipped": True}
     try:
-        written = flush_outbox(ctx)
+        written = flush_outbox(ctx) + asklog.drain(ctx, wait_s=10)
         queued = requeue(ctx)
         resent = resend_lost_jobs(ctx)
     except OperationalError as exc:  # the database is still down: the next sweep tries again

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 
-from precache import keys
+from precache import asklog, keys
 from precache.db import session_scope
 from precache.models import Answer, AskLog, Question, utcnow
 
@@ -130,6 +130,7 @@ def missed_questions(ctx, since) -> list[tuple[str, str, int]]:
         .order_by(func.count(AskLog.id).desc(), AskLog.qhash)
         .limit(ctx.settings.predictive_max_questions)
     )
+    asklog.catch_up(ctx)
     with ctx.sessions() as session:
         return [tuple(row) for row in session.execute(query)]
 

@@ -11,6 +11,7 @@ import numpy as np
 import redis
 from sqlalchemy import case, func, literal, select
 
+from precache import asklog
 from precache.models import Answer, AskLog, utcnow
 from precache.queueing import ALL_QUEUES
 
@@ -31,6 +32,7 @@ def snapshot(ctx, window_s: int, buckets: int = 30, now: datetime | None = None)
     end = now or utcnow()
     end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)  # naive means UTC, as stored
     start = end - timedelta(seconds=window_s)
+    asklog.catch_up(ctx)
     with ctx.sessions() as session:
         counts = _source_counts(session, start, end)
         latencies = {s: _latency_percentiles(session, s, start, end) for s in SOURCES}
@@ -136,6 +138,7 @@ def queue_depths(broker_url: str) -> dict[str, int | None]:
 
 def collect(ctx) -> dict[str, dict]:
     """Return the `precache stats` sections as {section: {name: value}}: all-time asks, answers, queues."""
+    asklog.catch_up(ctx)
     with ctx.sessions() as session:
         by_source = {s: n for s, n in _source_counts(session, None, None).items() if n}
         answers = dict(session.execute(select(Answer.curated, func.count()).group_by(Answer.curated)).all())

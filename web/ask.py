@@ -5,11 +5,9 @@ import time
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.exc import SQLAlchemyError
 
-from precache import recovery
+from precache import asklog
 from precache.logs import request_id
-from precache.models import AskLog
 from precache.normalize import normalize, question_hash
 from web import metrics
 from web.errors import ApiError, error_response
@@ -48,19 +46,8 @@ def ask():
 
 
 def record(ctx, item: Ask, body: dict, seconds: float, stale: bool) -> None:
-    """Count the ask in the metrics and write it to the ask log (kept in Redis while SQL is down)."""
+    """Count the ask in the metrics and log it (precache.asklog writes the log to SQL in batches)."""
     metrics.observe_ask(body["source"], seconds, body.get("quality"), stale)
-    fields = dict(question=item.question, qhash=item.qhash, namespace=ctx.store.namespace,
-                  source=body["source"], latency_ms=round(seconds * 1000, 3), answer_id=body.get("answer_id"),
-                  job_id=body.get("job_id"), request_id=request_id.get())
-    try:
-        with ctx.sessions() as session:
-            session.add(AskLog(**fields))
-            session.commit()
-        return
-    except SQLAlchemyError as exc:
-        log.warning("database unavailable, the ask log entry is kept in Redis: %s", exc)
-    try:
-        recovery.defer(ctx.redis, recovery.ASK, **fields)
-    except redis.RedisError:  # the asker still gets the answer; the loss is logged
-        log.exception("cannot write the ask log: neither the database nor Redis answers")
+    asklog.push(ctx, question=item.question, qhash=item.qhash, namespace=ctx.store.namespace,
+                source=body["source"], latency_ms=round(seconds * 1000, 3), answer_id=body.get("answer_id"),
+                job_id=body.get("job_id"), request_id=request_id.get())

@@ -294,4 +294,4 @@ def test_database_outage_serves_hits_from_redis_and_drops_no_write(private_postg
         wait_until(lambda: stack.ask_log_count() == expected, 120, f"{expected} asks in the ask log")
         counts = wait_until(lambda: all_answered_once(stack, load.new_questions), 300, "every question answered")
         assert all(counts[q] == 1 for q in load.new_questions)
-        assert stack.redis.llen("precache:outbox") == 0
+        assert stack.redis.llen("precache:outbox") == stack.redis.llen("precache:asks") == 0

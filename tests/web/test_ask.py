@@ -2,6 +2,7 @@ import time
 
 import pytest
 
+from precache import asklog
 from precache.config import load_settings
 from precache.models import AskLog
 from precache.normalize import normalize, question_hash
@@ -65,6 +66,7 @@ def test_every_ask_is_logged_with_source_and_latency(app, client):
     client.post("/v1/ask", json={"question": "Known question"})
     client.post("/v1/ask", json={"question": "thanks"})
     client.post("/v1/ask", json={"question": "Unknown question"})
+    asklog.drain(app.extensions["precache"], wait_s=10)  # written in batches, off the request path
     with app.extensions["precache"].sessions() as session:
         rows = session.query(AskLog).order_by(AskLog.id).all()
     assert [r.source for r in rows] == ["exact", "template", "fallback"]

@@ -2,7 +2,7 @@ import io
 import json
 import logging
 
-from precache import logs
+from precache import asklog, logs
 
 from precache.models import AskLog
 
@@ -10,6 +10,7 @@ from precache.models import AskLog
 def test_request_id_is_echoed_and_stored_in_the_ask_log(app, client):
     r = client.post("/v1/ask", json={"question": "Where do request ids go?"}, headers={"X-Request-ID": "req-123"})
     assert r.headers["X-Request-ID"] == "req-123"
+    asklog.drain(app.extensions["precache"], wait_s=10)
     with app.extensions["precache"].sessions() as session:
         row = session.query(AskLog).one()
     assert (row.request_id, row.job_id) == ("req-123", r.json["job_id"])

@@ -1,0 +1,255 @@
+"""The ask log off the request path: each ask is pushed to a Redis list and written to SQL in batches.
+
+The web records every ask (question, source, latency, answer). A row with a commit of its own cost
+an exact hit more than the rest of its path (a commit: ~0.25 ms on SQLite, ~4 ms on PostgreSQL;
+docs/benchmarks.md), so the web pushes the entry to a Redis list (one RPUSH) and a writer moves the
+list to SQL, up to BATCH rows a transaction: a thread of each web process every ASK_LOG_FLUSH_MS, the
+sweep, and whatever reads the log (stats, predictive precompute) right before it reads.
+
+One writer at a time (a Redis lock). Entries leave the list only once their batch is committed, so a
+writer that dies in between writes that batch twice, never loses it; with the database down they
+wait in Redis for the next write that succeeds. Each web process also remembers its asks until they
+are in SQL, so that a Redis that loses its data (a restart without persistence) loses none of them
+(Writer). With Redis down the web writes the ask to SQL itself, as it does for every ask with
+ASK_LOG_FLUSH_MS = 0.
+"""
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from datetime import datetime, timezone
+
+import redis
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+
+from precache import keys
+from precache.models import AskLog
+
+log = logging.getLogger(__name__)
+BATCH = 500  # rows a transaction
+LOCK_S = 60  # the writer's lock expires after this, should its process die holding it
+REMEMBERED = 100_000  # asks a web process keeps in memory until they are in SQL (a database outage)
+
+
+def push(ctx, **fields) -> None:
+    """Record one ask: into the Redis list (straight to SQL without Redis, or with flushing off)."""
+    entry = {"at": time.time(), **fields}
+    if ctx.settings.ask_log_flush_ms > 0 and ctx.ask_log.push(entry):
+        return
+    try:
+        write(ctx, [entry])
+    except (SQLAlchemyError, redis.RedisError):  # the asker still gets the answer; the loss is logged
+        log.exception("cannot write the ask log: neither Redis nor the database answers")
+
+
+def write(ctx, entries: list[dict]) -> int:
+    """Insert ask entries (as pushed) in one transaction; row by row when one of them is refused."""
+    rows = [_row(entry) for entry in entries]
+    try:
+        with ctx.sessions() as session:
+            session.execute(insert(AskLog), rows)
+            session.commit()
+        return len(rows)
+    except (IntegrityError, DataError):
+        pass
+    for row in rows:
+        _write_one(ctx, row)
+    return len(rows)
+
+
+def _row(entry: dict) -> dict:
+    entry = dict(entry)
+    at = entry.pop("at", None)
+    entry.pop("kind", None)  # entries the outbox kept before asks had a list of their own
+    return entry | {"asked_at": datetime.fromtimestamp(at, timezone.utc) if at else datetime.now(timezone.utc)}
+
+
+def unwritten(ctx, entries: list[dict]) -> list[dict]:
+    """Return the entries whose ask is not in SQL (by question hash and the instant it was asked).
+
+    Another process may have written an ask before Redis lost the record of it; it is not written twice.
+    """
+    rows = [_row(entry) for entry in entries]
+    seen = set()
+    for at in range(0, len(rows), BATCH):
+        chunk = rows[at:at + BATCH]
+        query = select(AskLog.qhash, AskLog.asked_at).where(
+            AskLog.asked_at >= min(r["asked_at"] for r in chunk), AskLog.qhash.in_({r["qhash"] for r in chunk}))
+        with ctx.sessions() as session:
+            seen.update((qhash, _utc(asked_at)) for qhash, asked_at in session.execute(query))
+    return [entry for entry, row in zip(entries, rows) if (row["qhash"], _utc(row["asked_at"])) not in seen]
+
+
+def _utc(at: datetime) -> datetime:
+    """The instant as a naive UTC datetime (SQLite gives naive UTC back, PostgreSQL aware)."""
+    return at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo else at
+
+
+def _write_one(ctx, row: dict) -> None:
+    for attempt in (row, row | {"answer_id": None}):  # its answer may have been deleted since: keep the ask
+        try:
+            with ctx.sessions() as session:
+                session.execute(insert(AskLog), [attempt])
+                session.commit()
+            return
+        except IntegrityError:
+            continue
+        except DataError:
+            break
+    # Not an outage (that raises OperationalError and the entry waits): a row SQL will never take.
+    # It is kept aside for a person, and said, so that it does not hold up every ask after it.
+    ctx.redis.rpush(keys.asks_refused(), json.dumps(row, default=str))
+    log.error("an ask log entry the database refuses is kept in Redis under %s: %s", keys.asks_refused(),
+              json.dumps(row, default=str)[:500])
+
+
+def drain(ctx, wait_s: float = 0.0, batch: int = BATCH) -> int:
+    """Write the asks waiting in Redis to SQL, oldest first; return how many left the list.
+
+    `wait_s`: how long to wait for another writer to finish (0: leave the work to it). A reader
+    that must see every ask so far (stats) waits.
+    """
+    lock = ctx.redis.lock(keys.asks_lock(), timeout=LOCK_S, sleep=0.01)
+    if not lock.acquire(blocking=wait_s > 0, blocking_timeout=wait_s or None):
+        return 0
+    written = 0
+    try:
+        while True:
+            raw = ctx.redis.lrange(keys.asks(), 0, batch - 1)
+            if not raw:
+                break
+            written += write(ctx, [json.loads(r) for r in raw])
+            with ctx.redis.pipeline() as pipe:  # others only append: these are the rows written
+                pipe.ltrim(keys.asks(), len(raw), -1).incrby(keys.asks_written(), len(raw)).execute()
+            if len(raw) < batch:
+                break
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:  # held past LOCK_S: it expired, nothing to release
+            pass
+    return written
+
+
+def catch_up(ctx, wait_s: float = 2.0) -> None:
+    """Write every ask pushed so far, before reading the log; without Redis the log is read as it is."""
+    try:
+        drain(ctx, wait_s)
+    except redis.RedisError as exc:
+        log.warning("asks waiting in Redis cannot be read, the ask log is read without them: %s", exc)
+
+
+class Writer:
+    """One process's asks: pushed to the Redis list, remembered until written, drained every `interval_s`.
+
+    Each push learns the ask's place in the stream of all asks pushed to this Redis (the epoch, a
+    random id the first push sets, and the position: asks written so far + the list's length after
+    the push, read in the same transaction). Every tick the thread drains the list (when no other
+    process is at it), then compares: an ask at or before `written` is in SQL and forgotten; one
+    within the list still waits; one past both, or of another epoch, was lost with Redis's data (a
+    restart without persistence) and is written to SQL from here. So a Redis that loses its data
+    loses no ask of a live web process; a process that dies leaves its asks in the list for others.
+    """
+
+    def __init__(self, ctx, interval_s: float):
+        self.ctx, self.interval_s = ctx, interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._unconfirmed: deque[tuple[bytes, int, dict]] = deque()  # (epoch, position, entry), in push order
+        self._flushing = threading.Lock()  # one flush at a time (the thread's, or close's)
+        self._failing = False
+        self._redis_down = False
+
+    def push(self, entry: dict) -> bool:
+        """Push one ask to the list; False when Redis cannot take it (the caller writes it to SQL)."""
+        try:
+            with self.ctx.redis.pipeline() as pipe:
+                # A fresh id each time: only the first push to a Redis that has none sets it.
+                pipe.set(keys.asks_epoch(), uuid.uuid4().hex, nx=True).rpush(keys.asks(), json.dumps(entry))
+                _, length, epoch, written = pipe.get(keys.asks_epoch()).get(keys.asks_written()).execute()
+        except redis.RedisError as exc:
+            log.warning("Redis unavailable, the ask is written to SQL directly: %s", exc)
+            return False
+        with self._lock:
+            if len(self._unconfirmed) == REMEMBERED:  # the oldest stays in Redis, unguarded against its loss
+                self._unconfirmed.popleft()
+            self._unconfirmed.append((epoch, int(written or 0) + length, entry))
+        self.start()
+        return True
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ask-log-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.flush()
+
+    def flush(self, wait_s: float = 0.0, redis_gone: bool = False) -> int:
+        """Drain once and settle this process's asks; an outage is logged when it starts and ends, not at every try.
+
+        `redis_gone`: Redis cannot say what became of the asks (it is down at the end of the
+        process): write them here, a second copy rather than none.
+        """
+        with self._flushing:
+            try:
+                written = drain(self.ctx, wait_s) if not redis_gone else 0
+                written += self._settle(redis_gone)
+            except (SQLAlchemyError, redis.RedisError) as exc:
+                if not self._failing:
+                    log.warning("the ask log waits until it can be written: %s", exc)
+                self._failing, self._redis_down = True, isinstance(exc, redis.RedisError)
+                return 0
+            if self._failing:
+                log.info("the ask log is written again (%d asks that waited)", written)
+            self._failing = self._redis_down = False
+            return written
+
+    def _settle(self, redis_gone: bool) -> int:
+        """Forget the asks that are in SQL; write those Redis lost; return how many were written here."""
+        with self._lock:
+            if not self._unconfirmed:
+                return 0
+            mine = list(self._unconfirmed)
+        if redis_gone:
+            epoch, written, waiting = None, 0, 0
+        else:
+            with self.ctx.redis.pipeline() as pipe:
+                epoch, written, waiting = pipe.get(keys.asks_epoch()).get(keys.asks_written()).llen(keys.asks()).execute()
+            written = int(written or 0)
+        done, lost = 0, []
+        for ask_epoch, position, entry in mine:
+            if ask_epoch == epoch and position <= written:
+                done += 1
+            elif ask_epoch == epoch and position <= written + waiting:
+                break  # this one and the later ones still wait in the list
+            else:
+                lost.append(entry)
+                done += 1
+        lost = unwritten(self.ctx, lost)
+        if lost:
+            write(self.ctx, lost)
+            log.warning("Redis lost %d asks before they were written; written from this process", len(lost))
+        with self._lock:
+            for _ in range(done):
+                self._unconfirmed.popleft()
+        return len(lost)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread and write what is left (to SQL from here if Redis no longer answers)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout)
+        self.flush(wait_s=timeout)
+        if self._unconfirmed and self._redis_down:
+            self.flush(redis_gone=True)

@@ -1,0 +1,206 @@
+"""The ask log off the request path: asks wait in a real Redis list and reach SQL in batches, none lost, none twice."""
+
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from precache import asklog, keys
+from precache.config import load_settings
+from precache.context import Context
+from precache.models import AskLog
+from web import create_app
+
+DOWN_REDIS = {"redis_url": "redis://127.0.0.1:1/0", "broker_url": "redis://127.0.0.1:1/1"}
+DOWN_DATABASE = {"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none"}
+
+
+def entry(i: int, **fields) -> dict:
+    return {"question": f"question {i}", "qhash": f"{i:064x}", "namespace": "ns", "source": "fallback",
+            "latency_ms": 1.5, "answer_id": None, "job_id": None, "request_id": f"r{i}"} | fields
+
+
+def logged(ctx) -> list[AskLog]:
+    with ctx.sessions() as session:
+        return list(session.scalars(select(AskLog).order_by(AskLog.id)))
+
+
+def wait_until(check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (found := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+def test_asks_wait_in_redis_and_are_written_in_order_with_the_time_they_were_asked(config):
+    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))  # no periodic write in this test
+    try:
+        for i in range(3):
+            asklog.push(ctx, **entry(i))
+        pushed_at = datetime.now(timezone.utc)
+        assert ctx.redis.llen(keys.asks()) == 3 and logged(ctx) == []
+        time.sleep(1.1)
+        assert asklog.drain(ctx) == 3
+        rows = logged(ctx)
+        assert [r.request_id for r in rows] == ["r0", "r1", "r2"]
+        asked_at = [r.asked_at if r.asked_at.tzinfo else r.asked_at.replace(tzinfo=timezone.utc) for r in rows]
+        assert all(pushed_at - timedelta(seconds=1) < at <= pushed_at for at in asked_at)
+        assert ctx.redis.llen(keys.asks()) == 0
+        assert asklog.drain(ctx) == 0 and len(logged(ctx)) == 3  # written once
+    finally:
+        ctx.close()
+
+
+def test_with_the_database_down_asks_stay_in_redis_until_it_is_back(config):
+    down = Context(load_settings(**(config | DOWN_DATABASE), ask_log_flush_ms=3_600_000))
+    up = Context(load_settings(**config))
+    try:
+        for i in range(5):
+            asklog.push(down, **entry(i))
+        with pytest.raises(OperationalError):
+            asklog.drain(down)
+        assert down.ask_log.flush() == 0  # the writer thread's call: it says so once and keeps them
+        assert up.redis.llen(keys.asks()) == 5
+        assert asklog.drain(up) == 5
+        assert [r.request_id for r in logged(up)] == [f"r{i}" for i in range(5)]
+    finally:
+        down.close()
+        up.close()
+
+
+def test_asks_redis_loses_before_they_are_written_are_written_by_the_process_that_took_them(config, redis_client):
+    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+    try:
+        for i in range(3):
+            asklog.push(ctx, **entry(i))
+        redis_client.flushdb()  # Redis started again without persistence: the list is gone
+        asklog.push(ctx, **entry(3))  # a new list begins
+        assert ctx.ask_log.flush() == 4
+        assert sorted(r.request_id for r in logged(ctx)) == ["r0", "r1", "r2", "r3"]
+        assert ctx.ask_log.flush() == 0 and len(logged(ctx)) == 4  # each once
+    finally:
+        ctx.close()
+
+
+def test_asks_another_process_wrote_are_not_written_again(config, redis_client):
+    mine = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+    other = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+    try:
+        for i in range(3):
+            asklog.push(mine, **entry(i))
+        assert asklog.drain(other) == 3
+        assert mine.ask_log.flush() == 0  # they are in SQL: forgotten here
+        redis_client.flushdb()  # had they been kept, they would now count as lost and be written twice
+        assert mine.ask_log.flush() == 0
+        assert [r.request_id for r in logged(mine)] == ["r0", "r1", "r2"]
+    finally:
+        mine.close()
+        other.close()
+
+
+def test_asks_another_process_wrote_just_before_redis_lost_its_data_are_not_written_again(config, redis_client):
+    mine = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+    other = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+    try:
+        for i in range(3):
+            asklog.push(mine, **entry(i))
+        assert asklog.drain(other) == 3  # written by the other web process...
+        redis_client.flushdb()  # ...and Redis lost the record of it before this one looked
+        asklog.push(mine, **entry(3))
+        assert mine.ask_log.flush() == 1  # only the new one
+        assert [r.request_id for r in logged(mine)] == ["r0", "r1", "r2", "r3"]
+    finally:
+        mine.close()
+        other.close()
+
+
+def test_without_redis_the_ask_is_written_to_sql_during_the_request(config, ctx):
+    app = create_app(config | DOWN_REDIS)
+    try:
+        r = app.test_client().post("/v1/ask", json={"question": "hello"})
+    finally:
+        app.extensions["precache"].close()
+    assert r.json["source"] == "template"
+    assert [row.source for row in logged(ctx)] == ["template"]
+
+
+def test_flush_interval_zero_writes_each_ask_during_its_request(config, ctx):
+    app = create_app(config | {"ask_log_flush_ms": 0})
+    try:
+        app.test_client().post("/v1/ask", json={"question": "thanks"})
+        assert [row.source for row in logged(ctx)] == ["template"]
+        assert ctx.redis.llen(keys.asks()) == 0
+    finally:
+        app.extensions["precache"].close()
+
+
+def test_the_web_writes_its_asks_without_being_asked_to(config, ctx):
+    app = create_app(config | {"ask_log_flush_ms": 50})
+    try:
+        client = app.test_client()
+        for question in ("hello", "thanks", "What is a mutex?"):
+            client.post("/v1/ask", json={"question": question})
+        rows = wait_until(lambda: len(logged(ctx)) == 3 and logged(ctx))
+        assert rows, "the writer thread wrote the three asks"
+        assert [r.source for r in rows] == ["template", "template", "fallback"]
+        assert ctx.redis.llen(keys.asks()) == 0
+    finally:
+        app.extensions["precache"].close()
+
+
+def test_closing_the_process_writes_what_waits(config, ctx):
+    app = create_app(config | {"ask_log_flush_ms": 3_600_000})
+    app.test_client().post("/v1/ask", json={"question": "hello"})
+    assert logged(ctx) == []
+    app.extensions["precache"].close()
+    assert [r.source for r in logged(ctx)] == ["template"]
+
+
+def test_concurrent_writers_write_each_ask_exactly_once(config):
+    contexts = [Context(load_settings(**config, ask_log_flush_ms=3_600_000)) for _ in range(4)]
+    try:
+        for i in range(1200):
+            asklog.push(contexts[0], **entry(i))
+        threads = [threading.Thread(target=asklog.drain, args=(c, 10.0, 100)) for c in contexts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rows = logged(contexts[0])
+        assert [r.request_id for r in rows] == [f"r{i}" for i in range(1200)]
+        assert contexts[0].redis.llen(keys.asks()) == 0
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def test_an_ask_whose_answer_was_deleted_is_kept_without_the_link(ctx):
+    from precache.normalize import normalize, question_hash
+
+    qid = ctx.store.ensure_question("Known", normalize("Known"), question_hash(normalize("Known")))
+    kept = ctx.store.save_answer(qid, "Known answer.", model="m")["answer_id"]
+    asklog.push(ctx, **entry(0, source="exact", answer_id=kept))
+    asklog.push(ctx, **entry(1, source="exact", answer_id=kept + 1000))  # deleted since (no such answer)
+    assert asklog.drain(ctx) == 2
+    assert [(r.request_id, r.answer_id) for r in logged(ctx)] == [("r0", kept), ("r1", None)]
+
+
+def test_a_row_the_database_refuses_is_kept_aside_and_does_not_block_the_rest(config):
+    if not config["database_url"].startswith("postgresql"):
+        pytest.skip("SQLite stores any length in a VARCHAR: nothing to refuse")
+    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+    try:
+        asklog.push(ctx, **entry(0))
+        asklog.push(ctx, **entry(1, source="s" * 40))  # longer than the column
+        asklog.push(ctx, **entry(2))
+        assert asklog.drain(ctx) == 3
+        assert [r.request_id for r in logged(ctx)] == ["r0", "r2"]
+        [refused] = [json.loads(raw) for raw in ctx.redis.lrange(keys.asks_refused(), 0, -1)]
+        assert refused["request_id"] == "r1"
+        assert ctx.redis.llen(keys.asks()) == 0
+    finally:
+        ctx.close()
