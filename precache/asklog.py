@@ -1,19 +1,21 @@
 """The ask log off the request path: each ask is pushed to a Redis list and written to SQL in batches.
 
 The web records every ask (question, source, latency, answer). A row with a commit of its own cost
-an exact hit more than the rest of its path (a commit: ~0.25 ms on SQLite, ~4 ms on PostgreSQL;
-docs/benchmarks.md), so the web pushes the entry to a Redis list (one RPUSH) and a writer moves the
+an exact hit more than the rest of its path (a commit: ~0.25 ms on SQLite, 1-4 ms on PostgreSQL
+on these machines; docs/benchmarks.md), so the web pushes the entry to a Redis list (one RPUSH) and a writer moves the
 list to SQL, up to BATCH rows a transaction: a thread of each web process every ASK_LOG_FLUSH_MS, the
 sweep, and whatever reads the log (stats, predictive precompute) right before it reads.
 
-One writer at a time (a Redis lock). Entries leave the list only once their batch is committed, so a
-writer that dies in between writes that batch twice, never loses it; with the database down they
+One writer at a time (a Redis lock). Entries leave the list only once their batch is committed, and
+only while the writer still holds the lock and the list is the one it read, so a writer that dies,
+or loses its lock, in between writes that batch twice, never loses it; with the database down they
 wait in Redis for the next write that succeeds. Each web process also remembers its asks until they
 are in SQL, so that a Redis that loses its data (a restart without persistence) loses none of them
 (Writer). With Redis down the web writes the ask to SQL itself, as it does for every ask with
 ASK_LOG_FLUSH_MS = 0.
 """
 
+import atexit
 import json
 import logging
 import threading
@@ -24,10 +26,10 @@ from datetime import datetime, timezone
 
 import redis
 from sqlalchemy import insert, select
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
-from precache.models import AskLog
+from precache.models import Answer, AskLog
 
 log = logging.getLogger(__name__)
 BATCH = 500  # rows a transaction
@@ -41,24 +43,53 @@ def push(ctx, **fields) -> None:
     if ctx.settings.ask_log_flush_ms > 0 and ctx.ask_log.push(entry):
         return
     try:
-        write(ctx, [entry])
+        if refused := write(ctx, [entry]):
+            log.error("the database refuses an ask log entry, not kept: %s", json.dumps(refused[0], default=str)[:500])
     except (SQLAlchemyError, redis.RedisError):  # the asker still gets the answer; the loss is logged
         log.exception("cannot write the ask log: neither Redis nor the database answers")
 
 
-def write(ctx, entries: list[dict]) -> int:
-    """Insert ask entries (as pushed) in one transaction; row by row when one of them is refused."""
-    rows = [_row(entry) for entry in entries]
+def write(ctx, entries: list[dict]) -> list[dict]:
+    """Insert ask entries (as pushed) in one transaction; return the rows the database could never take.
+
+    A row with a value longer than its column is left out and returned (to be kept aside, not to hold
+    up every ask after it). A row whose answer was deleted since it was asked is kept without the link.
+    """
+    rows, refused = [], []
+    for entry in entries:
+        row = _row(entry)
+        (rows if _fits(row) else refused).append(row)
+    if not rows:
+        return refused
     try:
         with ctx.sessions() as session:
             session.execute(insert(AskLog), rows)
             session.commit()
-        return len(rows)
-    except (IntegrityError, DataError):
+        return refused
+    except IntegrityError:
         pass
-    for row in rows:
-        _write_one(ctx, row)
-    return len(rows)
+    with ctx.sessions() as session:
+        linked = {row["answer_id"] for row in rows if row.get("answer_id") is not None}
+        kept = set(session.scalars(select(Answer.id).where(Answer.id.in_(linked)))) if linked else set()
+        rows = [row if row.get("answer_id") in kept | {None} else row | {"answer_id": None} for row in rows]
+        session.execute(insert(AskLog), rows)
+        session.commit()
+    return refused
+
+
+def _fits(row: dict) -> bool:
+    """Whether every text of an ask log row fits its column."""
+    return all(row.get(name) is None or len(row[name]) <= length for name, length in _LENGTHS.items())
+
+
+_LENGTHS = {c.name: c.type.length for c in AskLog.__table__.columns if getattr(c.type, "length", None)}
+
+
+def _refused(rows: list[dict]) -> list[str]:
+    if rows:
+        log.error("%d ask log entries the database refuses are kept in Redis under %s, e.g. %s", len(rows),
+                  keys.asks_refused(), json.dumps(rows[0], default=str)[:500])
+    return [json.dumps(row, default=str) for row in rows]
 
 
 def _row(entry: dict) -> dict:
@@ -89,44 +120,53 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo else at
 
 
-def _write_one(ctx, row: dict) -> None:
-    for attempt in (row, row | {"answer_id": None}):  # its answer may have been deleted since: keep the ask
-        try:
-            with ctx.sessions() as session:
-                session.execute(insert(AskLog), [attempt])
-                session.commit()
-            return
-        except IntegrityError:
-            continue
-        except DataError:
-            break
-    # Not an outage (that raises OperationalError and the entry waits): a row SQL will never take.
-    # It is kept aside for a person, and said, so that it does not hold up every ask after it.
-    ctx.redis.rpush(keys.asks_refused(), json.dumps(row, default=str))
-    log.error("an ask log entry the database refuses is kept in Redis under %s: %s", keys.asks_refused(),
-              json.dumps(row, default=str)[:500])
+# Trim the rows a writer has written, and count them, only while it still holds the lock and the list
+# is the one it read (same epoch): else another writer took over or Redis lost the list, and
+# trimming would drop asks nobody wrote. Rows the database refused go to their own list meanwhile.
+_TRIM = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] or (redis.call('get', KEYS[4]) or '') ~= ARGV[3] then return 0 end
+redis.call('ltrim', KEYS[2], tonumber(ARGV[2]), -1)
+redis.call('incrby', KEYS[3], tonumber(ARGV[2]))
+for i = 4, #ARGV do redis.call('rpush', KEYS[5], ARGV[i]) end
+return 1
+"""
 
 
-def drain(ctx, wait_s: float = 0.0, batch: int = BATCH) -> int:
+def drain(ctx, wait_s: float = 0.0, batch: int = BATCH, budget_s: float = LOCK_S / 3) -> int:
     """Write the asks waiting in Redis to SQL, oldest first; return how many left the list.
 
     `wait_s`: how long to wait for another writer to finish (0: leave the work to it). A reader
-    that must see every ask so far (stats) waits.
+    that wants the asks so far (stats) waits. `budget_s`: no new batch after this long (a backlog
+    left by a database outage is written over several calls; the lock is handed back long before
+    it expires).
     """
     lock = ctx.redis.lock(keys.asks_lock(), timeout=LOCK_S, sleep=0.01)
     if not lock.acquire(blocking=wait_s > 0, blocking_timeout=wait_s or None):
         return 0
-    written = 0
+    trim = ctx.redis.register_script(_TRIM)
+    lists = [keys.asks_lock(), keys.asks(), keys.asks_written(), keys.asks_epoch(), keys.asks_refused()]
+    written, until = 0, time.monotonic() + min(budget_s, LOCK_S / 3)
     try:
-        while True:
-            raw = ctx.redis.lrange(keys.asks(), 0, batch - 1)
+        while time.monotonic() < until:
+            with ctx.redis.pipeline() as pipe:
+                raw, epoch = pipe.lrange(keys.asks(), 0, batch - 1).get(keys.asks_epoch()).execute()
             if not raw:
                 break
-            written += write(ctx, [json.loads(r) for r in raw])
-            with ctx.redis.pipeline() as pipe:  # others only append: these are the rows written
-                pipe.ltrim(keys.asks(), len(raw), -1).incrby(keys.asks_written(), len(raw)).execute()
+            entries, refused = [], []
+            for item in raw:
+                try:
+                    entries.append(json.loads(item))
+                except ValueError:  # not pushed by precache: kept aside, as is
+                    refused.append(item.decode("utf-8", "replace"))
+            refused += _refused(write(ctx, entries))
+            if not trim(keys=lists, args=[lock.local.token, len(raw), epoch or b"", *refused]):
+                log.warning("the ask list changed while %d asks were written (lock lost or Redis restarted): "
+                            "left for the next writer, which may write them again", len(raw))
+                break
+            written += len(raw)
             if len(raw) < batch:
                 break
+            lock.reacquire()
     finally:
         try:
             lock.release()
@@ -136,9 +176,9 @@ def drain(ctx, wait_s: float = 0.0, batch: int = BATCH) -> int:
 
 
 def catch_up(ctx, wait_s: float = 2.0) -> None:
-    """Write every ask pushed so far, before reading the log; without Redis the log is read as it is."""
+    """Write the asks pushed so far (up to 5 s of backlog), before reading the log; without Redis the log is read as it is."""
     try:
-        drain(ctx, wait_s)
+        drain(ctx, wait_s, budget_s=5.0)
     except redis.RedisError as exc:
         log.warning("asks waiting in Redis cannot be read, the ask log is read without them: %s", exc)
 
@@ -189,10 +229,14 @@ class Writer:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ask-log-writer", daemon=True)
                 self._thread.start()
+                atexit.register(self.close)  # a process that ends writes what it took (gunicorn, flask run)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the thread must outlive any one bad tick
+                log.exception("ask log writer: unexpected error, trying again in %.1f s", self.interval_s)
 
     def flush(self, wait_s: float = 0.0, redis_gone: bool = False) -> int:
         """Drain once and settle this process's asks; an outage is logged when it starts and ends, not at every try.
@@ -237,17 +281,20 @@ class Writer:
                 done += 1
         lost = unwritten(self.ctx, lost)
         if lost:
-            write(self.ctx, lost)
+            if refused := _refused(write(self.ctx, lost)):
+                self.ctx.redis.rpush(keys.asks_refused(), *refused)
             log.warning("Redis lost %d asks before they were written; written from this process", len(lost))
-        with self._lock:
-            for _ in range(done):
-                self._unconfirmed.popleft()
+        with self._lock:  # the ones looked at (a push may have dropped some of them meanwhile, at the cap)
+            for item in mine[:done]:
+                if self._unconfirmed and self._unconfirmed[0] is item:
+                    self._unconfirmed.popleft()
         return len(lost)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread and write what is left (to SQL from here if Redis no longer answers)."""
         if self._thread is None:
             return
+        atexit.unregister(self.close)
         self._stop.set()
         self._thread.join(timeout)
         self.flush(wait_s=timeout)

@@ -84,7 +84,7 @@ def sweep(ctx) -> dict:
     if not ctx.redis.set(lock, "1", nx=True, ex=120):
         return {"written": 0, "queued": 0, "skipped": True}
     try:
-        written = flush_outbox(ctx) + asklog.drain(ctx, wait_s=10)
+        written = flush_outbox(ctx) + _drain_asks(ctx)
         queued = requeue(ctx)
         resent = resend_lost_jobs(ctx)
     except OperationalError as exc:  # the database is still down: the next sweep tries again
@@ -96,6 +96,17 @@ def sweep(ctx) -> dict:
         log.info("sweep: wrote %d kept asks and questions to SQL, queued %d questions without a job, "
                  "sent again %d jobs the broker lost", written, len(queued), len(resent))
     return {"written": written, "queued": len(queued), "resent": len(resent)}
+
+
+def _drain_asks(ctx) -> int:
+    """Write the asks waiting in Redis; an error other than the database being down does not stop the sweep."""
+    try:
+        return asklog.drain(ctx, wait_s=10)
+    except OperationalError:
+        raise
+    except Exception:  # noqa: BLE001 - the web's writers keep trying; queueing questions matters more
+        log.exception("sweep: the asks waiting in Redis could not be written")
+        return 0
 
 
 def resend_lost_jobs(ctx) -> list[str]:

@@ -189,13 +189,11 @@ def test_an_ask_whose_answer_was_deleted_is_kept_without_the_link(ctx):
     assert [(r.request_id, r.answer_id) for r in logged(ctx)] == [("r0", kept), ("r1", None)]
 
 
-def test_a_row_the_database_refuses_is_kept_aside_and_does_not_block_the_rest(config):
-    if not config["database_url"].startswith("postgresql"):
-        pytest.skip("SQLite stores any length in a VARCHAR: nothing to refuse")
+def test_a_row_the_database_cannot_take_is_kept_aside_and_does_not_block_the_rest(config):
     ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
     try:
         asklog.push(ctx, **entry(0))
-        asklog.push(ctx, **entry(1, source="s" * 40))  # longer than the column
+        asklog.push(ctx, **entry(1, source="s" * 40))  # longer than the column (PostgreSQL refuses it)
         asklog.push(ctx, **entry(2))
         assert asklog.drain(ctx) == 3
         assert [r.request_id for r in logged(ctx)] == ["r0", "r2"]
@@ -204,3 +202,74 @@ def test_a_row_the_database_refuses_is_kept_aside_and_does_not_block_the_rest(co
         assert ctx.redis.llen(keys.asks()) == 0
     finally:
         ctx.close()
+
+
+def test_a_writer_that_lost_its_lock_leaves_the_list_as_it_is(config, monkeypatch):
+    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+    real_write = asklog.write
+
+    def slow_write(ctx_, entries):  # the lock expires while the batch is written; another writer has it
+        refused = real_write(ctx_, entries)
+        ctx_.redis.set(keys.asks_lock(), b"another writer's token")
+        return refused
+
+    try:
+        for i in range(3):
+            asklog.push(ctx, **entry(i))
+        monkeypatch.setattr(asklog, "write", slow_write)
+        assert asklog.drain(ctx) == 0
+        assert ctx.redis.llen(keys.asks()) == 3  # not trimmed: the other writer's to write (again)
+        assert len(logged(ctx)) == 3
+    finally:
+        ctx.redis.delete(keys.asks_lock())
+        ctx.close()
+
+
+def test_a_redis_restart_during_a_batch_does_not_trim_the_new_list(config, redis_client, monkeypatch):
+    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+    real_write = asklog.write
+
+    def write_then_restart(ctx_, entries):
+        refused = real_write(ctx_, entries)
+        token = ctx_.redis.get(keys.asks_lock())
+        redis_client.flushdb()  # Redis started again, empty...
+        ctx_.redis.set(keys.asks_lock(), token)  # (even were the lock still there)
+        asklog.push(ctx_, **entry(9))  # ...and a new ask arrived in a new list
+        return refused
+
+    try:
+        for i in range(3):
+            asklog.push(ctx, **entry(i))
+        monkeypatch.setattr(asklog, "write", write_then_restart)
+        asklog.drain(ctx)
+        monkeypatch.undo()
+        assert [json.loads(raw)["request_id"] for raw in ctx.redis.lrange(keys.asks(), 0, -1)] == ["r9"]
+        assert asklog.drain(ctx) == 1
+        assert sorted(r.request_id for r in logged(ctx)) == ["r0", "r1", "r2", "r9"]
+    finally:
+        ctx.close()
+
+
+def test_an_entry_that_is_not_an_ask_is_kept_aside_and_the_rest_written(config):
+    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+    try:
+        asklog.push(ctx, **entry(0))
+        ctx.redis.rpush(keys.asks(), b"not json")
+        asklog.push(ctx, **entry(1))
+        assert asklog.drain(ctx) == 3
+        assert [r.request_id for r in logged(ctx)] == ["r0", "r1"]
+        assert ctx.redis.lrange(keys.asks_refused(), 0, -1) == [b"not json"]
+    finally:
+        ctx.close()
+
+
+def test_a_gunicorn_worker_that_exits_writes_the_asks_it_took(config, ctx):
+    from types import SimpleNamespace
+
+    from web import gunicorn_conf
+
+    app = create_app(config | {"ask_log_flush_ms": 3_600_000})
+    app.test_client().post("/v1/ask", json={"question": "hello"})
+    assert logged(ctx) == []
+    gunicorn_conf.worker_exit(None, SimpleNamespace(wsgi=app))
+    assert [r.source for r in logged(ctx)] == ["template"]
