@@ -85,7 +85,8 @@ def _fits(row: dict) -> bool:
 _LENGTHS = {c.name: c.type.length for c in AskLog.__table__.columns if getattr(c.type, "length", None)}
 
 
-def _refused(rows: list[dict]) -> list[str]:
+def refused_entries(rows: list[dict]) -> list[str]:
+    """Say that rows the database cannot take are kept aside; return them as the JSON kept in asks_refused."""
     if rows:
         log.error("%d ask log entries the database refuses are kept in Redis under %s, e.g. %s", len(rows),
                   keys.asks_refused(), json.dumps(rows[0], default=str)[:500])
@@ -158,7 +159,7 @@ def drain(ctx, wait_s: float = 0.0, batch: int = BATCH, budget_s: float = LOCK_S
                     entries.append(json.loads(item))
                 except ValueError:  # not pushed by precache: kept aside, as is
                     refused.append(item.decode("utf-8", "replace"))
-            refused += _refused(write(ctx, entries))
+            refused += refused_entries(write(ctx, entries))
             if not trim(keys=lists, args=[lock.local.token, len(raw), epoch or b"", *refused]):
                 log.warning("the ask list changed while %d asks were written (lock lost or Redis restarted): "
                             "left for the next writer, which may write them again", len(raw))
@@ -281,7 +282,7 @@ class Writer:
                 done += 1
         lost = unwritten(self.ctx, lost)
         if lost:
-            if refused := _refused(write(self.ctx, lost)):
+            if refused := refused_entries(write(self.ctx, lost)):
                 self.ctx.redis.rpush(keys.asks_refused(), *refused)
             log.warning("Redis lost %d asks before they were written; written from this process", len(lost))
         with self._lock:  # the ones looked at (a push may have dropped some of them meanwhile, at the cap)

@@ -24,11 +24,11 @@ from precache.models import Answer, Question, utcnow
 
 log = logging.getLogger(__name__)
 MAX_FAILURES = 3  # failed jobs after which the sweep leaves a question to its next asker
-ASK, QUESTION = "ask", "question"
+QUESTION = "question"  # the kind of the outbox's entries (asks there were kept by earlier versions)
 
 
 def defer(redis_client, kind: str, **fields) -> None:
-    """Keep one SQL write (an ask or a new question) in Redis until the sweep can write it."""
+    """Keep one SQL write (a new question) in Redis until the sweep can write it."""
     redis_client.rpush(keys.outbox(), json.dumps({"kind": kind, "at": time.time(), **fields}))
 
 
@@ -50,8 +50,8 @@ def flush_outbox(ctx, limit: int = 10000) -> int:
 def _write(ctx, entry: dict) -> None:
     if entry["kind"] == QUESTION:
         ctx.store.ensure_question(entry["text"], entry["normalized"], entry["qhash"])
-    else:  # asks kept here before they had a list of their own (precache.asklog)
-        asklog.write(ctx, [entry])
+    elif refused := asklog.write(ctx, [entry]):  # asks kept here before they had a list of their own
+        ctx.redis.rpush(keys.asks_refused(), *asklog.refused_entries(refused))
 
 
 def unqueued_questions(ctx) -> list[Question]:

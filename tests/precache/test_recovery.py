@@ -15,7 +15,7 @@ from precache.jobs import LOCK_TTL_S, PENDING
 from precache.models import AskLog, Question
 from precache.normalize import normalize, question_hash
 from precache.queueing import QUICK
-from precache.recovery import MAX_FAILURES, sweep
+from precache.recovery import MAX_FAILURES, defer, sweep
 from web import create_app
 
 DOWN_REDIS = {"redis_url": "redis://127.0.0.1:1/0", "broker_url": "redis://127.0.0.1:1/1"}
@@ -65,6 +65,17 @@ def test_without_the_database_hits_come_from_redis_and_writes_wait_in_redis(conf
     assert ctx.redis.llen(keys.outbox()) == ctx.redis.llen(keys.asks()) == 0
     new = [q for q in _rows(ctx, Question) if q.text == "A brand new question?"]
     assert len(new) == 1 and ctx.jobs.pending_job(ctx.ns, new[0].qhash, "quick")
+
+
+def test_asks_an_earlier_version_kept_in_the_outbox_are_still_written(ctx):
+    fields = dict(question="Old ask", qhash=question_hash(normalize("Old ask")), namespace=ctx.store.namespace,
+                  latency_ms=2.0, answer_id=None, job_id=None, request_id="r-old")
+    defer(ctx.redis, "ask", source="fallback", **fields)
+    defer(ctx.redis, "ask", source="s" * 40, **(fields | {"request_id": "r-bad"}))  # too long for its column
+    assert sweep(ctx)["written"] == 2
+    assert [(row.request_id, row.source) for row in _rows(ctx, AskLog)] == [("r-old", "fallback")]
+    assert [json.loads(raw)["request_id"] for raw in ctx.redis.lrange(keys.asks_refused(), 0, -1)] == ["r-bad"]
+    assert ctx.redis.llen(keys.outbox()) == 0
 
 
 def test_the_sweep_leaves_a_question_that_keeps_failing(ctx):
