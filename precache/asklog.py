@@ -43,8 +43,7 @@ def push(ctx, **fields) -> None:
     if ctx.settings.ask_log_flush_ms > 0 and ctx.ask_log.push(entry):
         return
     try:
-        if refused := write(ctx, [entry]):
-            log.error("the database refuses an ask log entry, not kept: %s", json.dumps(refused[0], default=str)[:500])
+        keep_aside(ctx, write(ctx, [entry]))
     except (SQLAlchemyError, redis.RedisError):  # the asker still gets the answer; the loss is logged
         log.exception("cannot write the ask log: neither Redis nor the database answers")
 
@@ -91,6 +90,12 @@ def refused_entries(rows: list[dict]) -> list[str]:
         log.error("%d ask log entries the database refuses are kept in Redis under %s, e.g. %s", len(rows),
                   keys.asks_refused(), json.dumps(rows[0], default=str)[:500])
     return [json.dumps(row, default=str) for row in rows]
+
+
+def keep_aside(ctx, rows: list[dict]) -> None:
+    """Keep rows the database cannot take in asks_refused (drain does it in its trim script instead)."""
+    if rows:
+        ctx.redis.rpush(keys.asks_refused(), *refused_entries(rows))
 
 
 def _row(entry: dict) -> dict:
@@ -282,8 +287,7 @@ class Writer:
                 done += 1
         lost = unwritten(self.ctx, lost)
         if lost:
-            if refused := refused_entries(write(self.ctx, lost)):
-                self.ctx.redis.rpush(keys.asks_refused(), *refused)
+            keep_aside(self.ctx, write(self.ctx, lost))
             log.warning("Redis lost %d asks before they were written; written from this process", len(lost))
         with self._lock:  # the ones looked at (a push may have dropped some of them meanwhile, at the cap)
             for item in mine[:done]:

@@ -50,8 +50,8 @@ def flush_outbox(ctx, limit: int = 10000) -> int:
 def _write(ctx, entry: dict) -> None:
     if entry["kind"] == QUESTION:
         ctx.store.ensure_question(entry["text"], entry["normalized"], entry["qhash"])
-    elif refused := asklog.write(ctx, [entry]):  # asks kept here before they had a list of their own
-        ctx.redis.rpush(keys.asks_refused(), *asklog.refused_entries(refused))
+    else:  # asks kept here before they had a list of their own
+        asklog.keep_aside(ctx, asklog.write(ctx, [entry]))
 
 
 def unqueued_questions(ctx) -> list[Question]:

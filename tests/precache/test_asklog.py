@@ -273,3 +273,13 @@ def test_a_gunicorn_worker_that_exits_writes_the_asks_it_took(config, ctx):
     assert logged(ctx) == []
     gunicorn_conf.worker_exit(None, SimpleNamespace(wsgi=app))
     assert [r.source for r in logged(ctx)] == ["template"]
+
+
+def test_with_flushing_off_a_row_the_database_cannot_take_is_kept_aside_too(config):
+    ctx = Context(load_settings(**config, ask_log_flush_ms=0))
+    try:
+        asklog.push(ctx, **entry(0, source="s" * 40))
+        assert logged(ctx) == []
+        assert [json.loads(raw)["request_id"] for raw in ctx.redis.lrange(keys.asks_refused(), 0, -1)] == ["r0"]
+    finally:
+        ctx.close()
