@@ -2,7 +2,8 @@
 
 Embeddings put "Can I use my card abroad?" next to "Why can't I use my card abroad?", and
 "... in 2016" next to "... in 2015". Each guard compares one detail an answer depends on
-(negation, numbers, dates, amounts, named entities) and names itself when the two differ.
+(negation, numbers, dates, amounts, named entities, a reason asked for or a way) and names itself
+when the two differ.
 """
 
 import re
@@ -22,6 +23,9 @@ DATE_WORDS = frozenset(
     ["january", "february", "april", "june", "july", "august", "september", "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "tomorrow", "yesterday", "tonight", "weekend"]
 )
 NEAR = 0.5  # word overlap above which two questions count as near-identical
+# Question words that ask for a way, a thing, a place or a time rather than a reason.
+WAY_WORDS = frozenset(["how", "what", "whats", "where", "when", "which", "who"])
+REASON_NEAR = 0.3  # word overlap above which a "why" and a "how/what/..." question on it differ only in that
 CURRENCIES = {"$": "usd", "€": "eur", "£": "gbp", "¥": "jpy", "₹": "inr", "dollar": "usd", "euro": "eur",
               "pound": "gbp", "yen": "jpy", "rupee": "inr", "usd": "usd", "eur": "eur", "gbp": "gbp",
               "inr": "inr", "jpy": "jpy", "aud": "aud", "cad": "cad", "chf": "chf", "cny": "cny"}
@@ -47,6 +51,8 @@ class Details:
     currencies: frozenset[str]
     entities: frozenset[str]
     squashed: str
+    reason: bool = False  # asks why ("why", "how come")
+    way: bool = False  # asks how, what, where, when, which or who
 
 
 def _is_entity(word: str, sentence_start: bool) -> bool:
@@ -74,6 +80,8 @@ def details(text: str) -> Details:
         currencies=frozenset(CURRENCIES[f] for f in folded if f in CURRENCIES),
         entities=frozenset(f for w, f, s in zip(raw, folded, starts) if _is_entity(w, s) and f not in numbers),
         squashed="".join(folded),
+        reason="why" in folded or any(a == "how" and b == "come" for a, b in zip(folded, folded[1:])),
+        way=bool(WAY_WORDS.intersection(folded)),
     )
 
 
@@ -99,6 +107,11 @@ def compatible(question: str | Details, candidate: str | Details, near: float = 
         return "amount" if q.currencies or c.currencies else "number"
     if q.dates and c.dates and q.dates != c.dates:
         return "date"
+    # "Why do you need to check my identity?" wants a reason, "What do I need to verify my identity?" a
+    # list: the same words around another question word ask for another answer. A statement ("I can't
+    # verify my identity") is left to the similarity: it asks for either as often.
+    if q.reason != c.reason and (c if q.reason else q).way and overlap(q, c) >= REASON_NEAR:
+        return "question"
     # Negation and names are often only wording ("my card hasn't come" ~ "when will my card arrive");
     # they decide the answer when they are the one difference between two near-identical questions.
     if (q.negated != c.negated or (_unmatched_entities(q, c) and _unmatched_entities(c, q))) and overlap(q, c) >= near:

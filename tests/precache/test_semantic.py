@@ -43,6 +43,10 @@ class HashingEmbedder:
          "What is the £5 charge on my transfer?"),
         ("entity", "Where can I buy Guinness Surger cans in the UK?", "Where can I buy Guinness Surger cans in the US?",
          "Which UK shops sell guinness surger cans?"),
+        ("question", "Why do you need to check my identity?", "What do I need to verify my identity?",
+         "Why is my identity being checked?"),
+        ("question", "How come I was charged a fee for my transfer?", "How much is the fee for my transfer?",
+         "Why was I charged a fee for my transfer?"),
     ],
 )
 def test_guard_vetoes_a_near_identical_pair_and_passes_a_paraphrase(guard, question, near_miss, paraphrase):
@@ -52,6 +56,13 @@ def test_guard_vetoes_a_near_identical_pair_and_passes_a_paraphrase(guard, quest
 
 def test_negation_as_mere_wording_passes():
     assert compatible("My card still hasn't arrived", "When will my new card arrive?") is None
+
+
+def test_a_reason_asked_of_a_statement_or_of_another_topic_passes():
+    # A statement asks for a reason as often as for a way; a "why" and a "how" on other words are the
+    # similarity's to judge, not this guard's.
+    assert compatible("Why was my card declined?", "My card got declined at the shop") is None
+    assert compatible("Why do you need to check my identity?", "How do I order a new card?") is None
 
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
@@ -151,8 +162,8 @@ def _axis(*weights: float) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-# Near the first FAQ entry only: similarity 0.76 and a wide margin, confidence 0.76 + 0.7 x 0.3 = 0.97.
-ASKED = _axis(0.76, 0, 0, np.sqrt(1 - 0.76**2))
+# Near the first FAQ entry only: similarity 0.755 and a wide margin, confidence 0.755 + 0.7 x 0.3 = 0.965.
+ASKED = _axis(0.755, 0, 0, np.sqrt(1 - 0.755**2))
 
 
 def test_a_sparse_faq_is_served_below_the_threshold_and_a_dense_one_is_not():
@@ -210,7 +221,7 @@ def test_the_faq_measure_is_off_by_default():
     index.add([1, 2, 3], ["h1", "h2", "h3"], texts, np.stack([_axis(1), _axis(0, 1), _axis(0, 0, 1)]),
               ["faq:reset", "faq:parcel", "faq:cheque"])
     index.remeasure()
-    assert index.threshold_of("faq:reset") == index.threshold == 0.98
+    assert index.threshold_of("faq:reset") == index.threshold == 0.97
     assert index.match("reset my password please", ASKED) is None
 
 
