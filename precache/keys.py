@@ -64,7 +64,7 @@ def scheduled_lock(name: str) -> str:
 
 
 def outbox() -> str:
-    """List of SQL writes (asks, new questions) kept while the database is unreachable; the sweep writes them."""
+    """List of new questions kept while the database is unreachable; the sweep writes them to SQL."""
     return f"{PREFIX}:outbox"
 
 

@@ -36,86 +36,82 @@ def wait_until(check, timeout: float = 10.0):
     return found
 
 
-def test_asks_wait_in_redis_and_are_written_in_order_with_the_time_they_were_asked(config):
-    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))  # no periodic write in this test
-    try:
-        for i in range(3):
-            asklog.push(ctx, **entry(i))
-        pushed_at = datetime.now(timezone.utc)
-        assert ctx.redis.llen(keys.asks()) == 3 and logged(ctx) == []
-        time.sleep(1.1)
-        assert asklog.drain(ctx) == 3
-        rows = logged(ctx)
-        assert [r.request_id for r in rows] == ["r0", "r1", "r2"]
-        asked_at = [r.asked_at if r.asked_at.tzinfo else r.asked_at.replace(tzinfo=timezone.utc) for r in rows]
-        assert all(pushed_at - timedelta(seconds=1) < at <= pushed_at for at in asked_at)
-        assert ctx.redis.llen(keys.asks()) == 0
-        assert asklog.drain(ctx) == 0 and len(logged(ctx)) == 3  # written once
-    finally:
+@pytest.fixture
+def contexts(config):
+    """Make contexts of their own (web processes) whose writer never writes unasked; close them after the test."""
+    made = []
+
+    def make(**overrides) -> Context:
+        made.append(Context(load_settings(**(config | {"ask_log_flush_ms": 3_600_000} | overrides))))
+        return made[-1]
+
+    yield make
+    for ctx in made:
         ctx.close()
 
 
-def test_with_the_database_down_asks_stay_in_redis_until_it_is_back(config):
-    down = Context(load_settings(**(config | DOWN_DATABASE), ask_log_flush_ms=3_600_000))
-    up = Context(load_settings(**config))
-    try:
-        for i in range(5):
-            asklog.push(down, **entry(i))
-        with pytest.raises(OperationalError):
-            asklog.drain(down)
-        assert down.ask_log.flush() == 0  # the writer thread's call: it says so once and keeps them
-        assert up.redis.llen(keys.asks()) == 5
-        assert asklog.drain(up) == 5
-        assert [r.request_id for r in logged(up)] == [f"r{i}" for i in range(5)]
-    finally:
-        down.close()
-        up.close()
+def test_asks_wait_in_redis_and_are_written_in_order_with_the_time_they_were_asked(contexts):
+    ctx = contexts()
+    for i in range(3):
+        asklog.push(ctx, **entry(i))
+    pushed_at = datetime.now(timezone.utc)
+    assert ctx.redis.llen(keys.asks()) == 3 and logged(ctx) == []
+    time.sleep(1.1)
+    assert asklog.drain(ctx) == 3
+    rows = logged(ctx)
+    assert [r.request_id for r in rows] == ["r0", "r1", "r2"]
+    asked_at = [r.asked_at if r.asked_at.tzinfo else r.asked_at.replace(tzinfo=timezone.utc) for r in rows]
+    assert all(pushed_at - timedelta(seconds=1) < at <= pushed_at for at in asked_at)
+    assert ctx.redis.llen(keys.asks()) == 0
+    assert asklog.drain(ctx) == 0 and len(logged(ctx)) == 3  # written once
 
 
-def test_asks_redis_loses_before_they_are_written_are_written_by_the_process_that_took_them(config, redis_client):
-    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
-    try:
-        for i in range(3):
-            asklog.push(ctx, **entry(i))
-        redis_client.flushdb()  # Redis started again without persistence: the list is gone
-        asklog.push(ctx, **entry(3))  # a new list begins
-        assert ctx.ask_log.flush() == 4
-        assert sorted(r.request_id for r in logged(ctx)) == ["r0", "r1", "r2", "r3"]
-        assert ctx.ask_log.flush() == 0 and len(logged(ctx)) == 4  # each once
-    finally:
-        ctx.close()
+def test_with_the_database_down_asks_stay_in_redis_until_it_is_back(contexts):
+    down = contexts(**DOWN_DATABASE)
+    up = contexts()
+    for i in range(5):
+        asklog.push(down, **entry(i))
+    with pytest.raises(OperationalError):
+        asklog.drain(down)
+    assert down.ask_log.flush() == 0  # the writer thread's call: it says so once and keeps them
+    assert up.redis.llen(keys.asks()) == 5
+    assert asklog.drain(up) == 5
+    assert [r.request_id for r in logged(up)] == [f"r{i}" for i in range(5)]
 
 
-def test_asks_another_process_wrote_are_not_written_again(config, redis_client):
-    mine = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
-    other = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
-    try:
-        for i in range(3):
-            asklog.push(mine, **entry(i))
-        assert asklog.drain(other) == 3
-        assert mine.ask_log.flush() == 0  # they are in SQL: forgotten here
-        redis_client.flushdb()  # had they been kept, they would now count as lost and be written twice
-        assert mine.ask_log.flush() == 0
-        assert [r.request_id for r in logged(mine)] == ["r0", "r1", "r2"]
-    finally:
-        mine.close()
-        other.close()
+def test_asks_redis_loses_before_they_are_written_are_written_by_the_process_that_took_them(contexts, redis_client):
+    ctx = contexts()
+    for i in range(3):
+        asklog.push(ctx, **entry(i))
+    redis_client.flushdb()  # Redis started again without persistence: the list is gone
+    asklog.push(ctx, **entry(3))  # a new list begins
+    assert ctx.ask_log.flush() == 4
+    assert sorted(r.request_id for r in logged(ctx)) == ["r0", "r1", "r2", "r3"]
+    assert ctx.ask_log.flush() == 0 and len(logged(ctx)) == 4  # each once
 
 
-def test_asks_another_process_wrote_just_before_redis_lost_its_data_are_not_written_again(config, redis_client):
-    mine = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
-    other = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
-    try:
-        for i in range(3):
-            asklog.push(mine, **entry(i))
-        assert asklog.drain(other) == 3  # written by the other web process...
-        redis_client.flushdb()  # ...and Redis lost the record of it before this one looked
-        asklog.push(mine, **entry(3))
-        assert mine.ask_log.flush() == 1  # only the new one
-        assert [r.request_id for r in logged(mine)] == ["r0", "r1", "r2", "r3"]
-    finally:
-        mine.close()
-        other.close()
+def test_asks_another_process_wrote_are_not_written_again(contexts, redis_client):
+    mine = contexts()
+    other = contexts()
+    for i in range(3):
+        asklog.push(mine, **entry(i))
+    assert asklog.drain(other) == 3
+    assert mine.ask_log.flush() == 0  # they are in SQL: forgotten here
+    redis_client.flushdb()  # had they been kept, they would now count as lost and be written twice
+    assert mine.ask_log.flush() == 0
+    assert [r.request_id for r in logged(mine)] == ["r0", "r1", "r2"]
+
+
+def test_asks_another_process_wrote_just_before_redis_lost_its_data_are_not_written_again(contexts, redis_client):
+    mine = contexts()
+    other = contexts()
+    for i in range(3):
+        asklog.push(mine, **entry(i))
+    assert asklog.drain(other) == 3  # written by the other web process...
+    redis_client.flushdb()  # ...and Redis lost the record of it before this one looked
+    asklog.push(mine, **entry(3))
+    assert mine.ask_log.flush() == 1  # only the new one
+    assert [r.request_id for r in logged(mine)] == ["r0", "r1", "r2", "r3"]
 
 
 def test_without_redis_the_ask_is_written_to_sql_during_the_request(config, ctx):
@@ -160,22 +156,18 @@ def test_closing_the_process_writes_what_waits(config, ctx):
     assert [r.source for r in logged(ctx)] == ["template"]
 
 
-def test_concurrent_writers_write_each_ask_exactly_once(config):
-    contexts = [Context(load_settings(**config, ask_log_flush_ms=3_600_000)) for _ in range(4)]
-    try:
-        for i in range(1200):
-            asklog.push(contexts[0], **entry(i))
-        threads = [threading.Thread(target=asklog.drain, args=(c, 10.0, 100)) for c in contexts]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        rows = logged(contexts[0])
-        assert [r.request_id for r in rows] == [f"r{i}" for i in range(1200)]
-        assert contexts[0].redis.llen(keys.asks()) == 0
-    finally:
-        for c in contexts:
-            c.close()
+def test_concurrent_writers_write_each_ask_exactly_once(contexts):
+    writers = [contexts() for _ in range(4)]
+    for i in range(1200):
+        asklog.push(writers[0], **entry(i))
+    threads = [threading.Thread(target=asklog.drain, args=(c, 10.0, 100)) for c in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = logged(writers[0])
+    assert [r.request_id for r in rows] == [f"r{i}" for i in range(1200)]
+    assert writers[0].redis.llen(keys.asks()) == 0
 
 
 def test_an_ask_whose_answer_was_deleted_is_kept_without_the_link(ctx):
@@ -189,23 +181,20 @@ def test_an_ask_whose_answer_was_deleted_is_kept_without_the_link(ctx):
     assert [(r.request_id, r.answer_id) for r in logged(ctx)] == [("r0", kept), ("r1", None)]
 
 
-def test_a_row_the_database_cannot_take_is_kept_aside_and_does_not_block_the_rest(config):
-    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
-    try:
-        asklog.push(ctx, **entry(0))
-        asklog.push(ctx, **entry(1, source="s" * 40))  # longer than the column (PostgreSQL refuses it)
-        asklog.push(ctx, **entry(2))
-        assert asklog.drain(ctx) == 3
-        assert [r.request_id for r in logged(ctx)] == ["r0", "r2"]
-        [refused] = [json.loads(raw) for raw in ctx.redis.lrange(keys.asks_refused(), 0, -1)]
-        assert refused["request_id"] == "r1"
-        assert ctx.redis.llen(keys.asks()) == 0
-    finally:
-        ctx.close()
+def test_a_row_the_database_cannot_take_is_kept_aside_and_does_not_block_the_rest(contexts):
+    ctx = contexts()
+    asklog.push(ctx, **entry(0))
+    asklog.push(ctx, **entry(1, source="s" * 40))  # longer than the column (PostgreSQL refuses it)
+    asklog.push(ctx, **entry(2))
+    assert asklog.drain(ctx) == 3
+    assert [r.request_id for r in logged(ctx)] == ["r0", "r2"]
+    [refused] = [json.loads(raw) for raw in ctx.redis.lrange(keys.asks_refused(), 0, -1)]
+    assert refused["request_id"] == "r1"
+    assert ctx.redis.llen(keys.asks()) == 0
 
 
-def test_a_writer_that_lost_its_lock_leaves_the_list_as_it_is(config, monkeypatch):
-    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+def test_a_writer_that_lost_its_lock_leaves_the_list_as_it_is(contexts, monkeypatch):
+    ctx = contexts()
     real_write = asklog.write
 
     def slow_write(ctx_, entries):  # the lock expires while the batch is written; another writer has it
@@ -213,20 +202,17 @@ def test_a_writer_that_lost_its_lock_leaves_the_list_as_it_is(config, monkeypatc
         ctx_.redis.set(keys.asks_lock(), b"another writer's token")
         return refused
 
-    try:
-        for i in range(3):
-            asklog.push(ctx, **entry(i))
-        monkeypatch.setattr(asklog, "write", slow_write)
-        assert asklog.drain(ctx) == 0
-        assert ctx.redis.llen(keys.asks()) == 3  # not trimmed: the other writer's to write (again)
-        assert len(logged(ctx)) == 3
-    finally:
-        ctx.redis.delete(keys.asks_lock())
-        ctx.close()
+    for i in range(3):
+        asklog.push(ctx, **entry(i))
+    monkeypatch.setattr(asklog, "write", slow_write)
+    assert asklog.drain(ctx) == 0
+    assert ctx.redis.llen(keys.asks()) == 3  # not trimmed: the other writer's to write (again)
+    assert len(logged(ctx)) == 3
+    ctx.redis.delete(keys.asks_lock())
 
 
-def test_a_redis_restart_during_a_batch_does_not_trim_the_new_list(config, redis_client, monkeypatch):
-    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
+def test_a_redis_restart_during_a_batch_does_not_trim_the_new_list(contexts, redis_client, monkeypatch):
+    ctx = contexts()
     real_write = asklog.write
 
     def write_then_restart(ctx_, entries):
@@ -237,30 +223,24 @@ def test_a_redis_restart_during_a_batch_does_not_trim_the_new_list(config, redis
         asklog.push(ctx_, **entry(9))  # ...and a new ask arrived in a new list
         return refused
 
-    try:
-        for i in range(3):
-            asklog.push(ctx, **entry(i))
-        monkeypatch.setattr(asklog, "write", write_then_restart)
-        asklog.drain(ctx)
-        monkeypatch.undo()
-        assert [json.loads(raw)["request_id"] for raw in ctx.redis.lrange(keys.asks(), 0, -1)] == ["r9"]
-        assert asklog.drain(ctx) == 1
-        assert sorted(r.request_id for r in logged(ctx)) == ["r0", "r1", "r2", "r9"]
-    finally:
-        ctx.close()
+    for i in range(3):
+        asklog.push(ctx, **entry(i))
+    monkeypatch.setattr(asklog, "write", write_then_restart)
+    asklog.drain(ctx)
+    monkeypatch.undo()
+    assert [json.loads(raw)["request_id"] for raw in ctx.redis.lrange(keys.asks(), 0, -1)] == ["r9"]
+    assert asklog.drain(ctx) == 1
+    assert sorted(r.request_id for r in logged(ctx)) == ["r0", "r1", "r2", "r9"]
 
 
-def test_an_entry_that_is_not_an_ask_is_kept_aside_and_the_rest_written(config):
-    ctx = Context(load_settings(**config, ask_log_flush_ms=3_600_000))
-    try:
-        asklog.push(ctx, **entry(0))
-        ctx.redis.rpush(keys.asks(), b"not json")
-        asklog.push(ctx, **entry(1))
-        assert asklog.drain(ctx) == 3
-        assert [r.request_id for r in logged(ctx)] == ["r0", "r1"]
-        assert ctx.redis.lrange(keys.asks_refused(), 0, -1) == [b"not json"]
-    finally:
-        ctx.close()
+def test_an_entry_that_is_not_an_ask_is_kept_aside_and_the_rest_written(contexts):
+    ctx = contexts()
+    asklog.push(ctx, **entry(0))
+    ctx.redis.rpush(keys.asks(), b"not json")
+    asklog.push(ctx, **entry(1))
+    assert asklog.drain(ctx) == 3
+    assert [r.request_id for r in logged(ctx)] == ["r0", "r1"]
+    assert ctx.redis.lrange(keys.asks_refused(), 0, -1) == [b"not json"]
 
 
 def test_a_gunicorn_worker_that_exits_writes_the_asks_it_took(config, ctx):
@@ -275,11 +255,8 @@ def test_a_gunicorn_worker_that_exits_writes_the_asks_it_took(config, ctx):
     assert [r.source for r in logged(ctx)] == ["template"]
 
 
-def test_with_flushing_off_a_row_the_database_cannot_take_is_kept_aside_too(config):
-    ctx = Context(load_settings(**config, ask_log_flush_ms=0))
-    try:
-        asklog.push(ctx, **entry(0, source="s" * 40))
-        assert logged(ctx) == []
-        assert [json.loads(raw)["request_id"] for raw in ctx.redis.lrange(keys.asks_refused(), 0, -1)] == ["r0"]
-    finally:
-        ctx.close()
+def test_with_flushing_off_a_row_the_database_cannot_take_is_kept_aside_too(contexts):
+    ctx = contexts(ask_log_flush_ms=0)
+    asklog.push(ctx, **entry(0, source="s" * 40))
+    assert logged(ctx) == []
+    assert [json.loads(raw)["request_id"] for raw in ctx.redis.lrange(keys.asks_refused(), 0, -1)] == ["r0"]
