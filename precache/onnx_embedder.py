@@ -8,12 +8,14 @@ no network; concurrent processes build it once (a file lock) and never read a ha
 
 import fcntl
 import hashlib
+import inspect
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 POOLING_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
 SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
 
@@ -79,15 +81,19 @@ def _export(folder: Path, target: Path) -> None:
     from transformers import AutoModel
 
     pooling, _ = model_layout(folder)
+    model = AutoModel.from_pretrained(str(folder)).eval()
+    # BERT-like models take segment ids; MPNet, DistilBERT and RoBERTa-like ones take none.
+    names = [name for name in INPUTS if name in inspect.signature(model.forward).parameters]
 
     class Pooled(torch.nn.Module):
         def __init__(self, model):
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                                token_type_ids=token_type_ids).last_hidden_state
+        def forward(self, *inputs):
+            feed = dict(zip(names, inputs))
+            hidden = self.model(**feed).last_hidden_state
+            attention_mask = feed["attention_mask"]
             if pooling == "cls":
                 pooled = hidden[:, 0]
             else:
@@ -95,12 +101,11 @@ def _export(folder: Path, target: Path) -> None:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, dim=-1)
 
-    names = ["input_ids", "attention_mask", "token_type_ids"]
     sample = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in names)
     axes = {name: {0: "batch", 1: "tokens"} for name in names} | {"embedding": {0: "batch"}}
     with warnings.catch_warnings():  # the exporter warns about its own deprecations
         warnings.simplefilter("ignore")
-        torch.onnx.export(Pooled(AutoModel.from_pretrained(str(folder)).eval()), sample, str(target),
+        torch.onnx.export(Pooled(model), sample, str(target),
                           input_names=names, output_names=["embedding"], dynamic_axes=axes, opset_version=17,
                           dynamo=False)
 
@@ -128,15 +133,16 @@ class OnnxEncoder:
         self.session = onnxruntime.InferenceSession(str(exported(folder, cache_dir, quantized)), options,
                                                     providers=["CPUExecutionProvider"])
         self.dim = int(self.session.get_outputs()[0].shape[-1])
+        self.inputs = [i.name for i in self.session.get_inputs()]  # the graph drops inputs its model ignores
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Return one normalised float32 row per text (one padded batch)."""
         encoded = self.tokenizer.encode_batch(list(texts))
         width = max(len(e.ids) for e in encoded)
-        feed = {name: np.zeros((len(encoded), width), dtype=np.int64)
-                for name in ("input_ids", "attention_mask", "token_type_ids")}
+        feed = {name: np.zeros((len(encoded), width), dtype=np.int64) for name in INPUTS}
         for row, e in enumerate(encoded):
             n = len(e.ids)
             feed["input_ids"][row, :n], feed["attention_mask"][row, :n] = e.ids, e.attention_mask
             feed["token_type_ids"][row, :n] = e.type_ids
+        feed = {name: feed[name] for name in self.inputs}
         return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)

@@ -80,3 +80,28 @@ def test_a_model_the_exporter_cannot_handle_stays_on_torch(tmp_path):
     fallback = Embedder(str(folder), backend="onnx", cache_dir=tmp_path / "onnx")
     assert fallback.encode(QUESTIONS[:1]).shape == (1, 384)
     assert not hasattr(fallback.model, "session") and not (tmp_path / "onnx").exists()
+
+
+def test_a_model_without_segment_ids_is_exported_and_encoded(tmp_path):
+    """MPNet, DistilBERT and the like take no token_type_ids: the export and the encoder leave them out."""
+    import json
+    import shutil
+
+    import torch
+    from transformers import DistilBertConfig, DistilBertModel
+
+    folder, packaged = tmp_path / "tiny-distilbert", resolve_model("all-MiniLM-L6-v2")
+    torch.manual_seed(0)
+    DistilBertModel(DistilBertConfig(vocab_size=30522, dim=32, hidden_dim=64, n_layers=2, n_heads=2)).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "modules.json",
+                 "sentence_bert_config.json"):
+        shutil.copy(os.path.join(packaged, name), folder / name)  # MiniLM's: Transformer, mean Pooling, Normalize
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True}))
+    torch_vectors = Embedder(str(folder)).encode(QUESTIONS)
+    onnx = Embedder(str(folder), backend="onnx", cache_dir=tmp_path / "onnx")
+    vectors = onnx.encode(QUESTIONS)
+    assert hasattr(onnx.model, "session") and "token_type_ids" not in onnx.model.inputs
+    assert vectors.shape == (3, 32)
+    assert (vectors * torch_vectors).sum(axis=1).min() >= 0.99999
