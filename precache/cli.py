@@ -29,7 +29,23 @@ def context(tenant: str = ""):
         raise click.BadParameter("use 1-64 letters, digits, '.', '_' or '-'", param_hint="--tenant")
     ctx = Context(settings_or_exit())
     click.get_current_context().call_on_close(ctx.close)
+    schema_or_exit(ctx.engine)
     return ctx.for_tenant(tenant)
+
+
+def schema_or_exit(engine, reachable: bool = True) -> None:
+    """Stop with what to do when the database is not migrated to this version (or, with `reachable`, not reachable)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from precache.db import SchemaNotCurrent, check_schema
+
+    try:
+        check_schema(engine)
+    except SchemaNotCurrent as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError as exc:
+        if reachable:
+            raise click.ClickException(f"cannot reach the database: {redact(str(exc).splitlines()[0])}") from None
 
 
 @click.group()
@@ -176,8 +192,9 @@ def faq_import(file, tenant):
     from precache.faq import import_faq, read_faq
 
     entries = _read_or_exit(read_faq, file)
+    ctx = context(tenant)
     with tqdm(total=len(entries), desc="importing", unit="q") as bar:
-        counts = import_faq(context(tenant), entries, progress=lambda: bar.update())
+        counts = import_faq(ctx, entries, progress=lambda: bar.update())
     click.echo(f"imported {counts['questions']} questions, {counts['curated_answers']} curated answers")
 
 
@@ -221,6 +238,13 @@ def ask(question, wait_ms, as_json):
     """Ask a question through the answer ladder, as the web does."""
     from web import create_app
 
+    from precache.db import make_engine
+
+    engine = make_engine(settings_or_exit().database_url)
+    try:  # the ladder answers with the database down, not with it unmigrated: that is a set-up step to take
+        schema_or_exit(engine, reachable=False)
+    finally:
+        engine.dispose()
     app = create_app()
     response = app.test_client().post("/v1/ask", json={"question": question, "wait_ms": wait_ms})
     app.extensions["precache"].close()

@@ -1,6 +1,7 @@
 """Engine, the one sessionmaker, and schema migration through Alembic."""
 
 from contextlib import contextmanager
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -56,3 +57,46 @@ def upgrade(url: str, revision: str = "head") -> None:
 
     make_engine(url).dispose()  # creates the SQLite folder
     command.upgrade(alembic_config(url), revision)
+
+
+class SchemaNotCurrent(Exception):
+    """The database has no schema, or one of another version of precache."""
+
+
+@cache
+def _revisions() -> tuple[frozenset[str], frozenset[str]]:
+    """Return (head revisions, every revision) of the packaged migrations."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(""))
+    return frozenset(script.get_heads()), frozenset(r.revision for r in script.walk_revisions())
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise SchemaNotCurrent, saying what to do, unless the database is migrated to this version's head."""
+    from alembic.runtime.migration import MigrationContext
+
+    heads, known = _revisions()
+    with engine.connect() as conn:
+        current = frozenset(MigrationContext.configure(conn).get_current_heads())
+    if current == heads:
+        return
+    if not current:
+        raise SchemaNotCurrent("the database has no schema yet: run `precache db upgrade`")
+    if current - known:
+        raise SchemaNotCurrent(f"the database schema ({', '.join(sorted(current))}) is from a newer version of "
+                               "precache than this one: run that version, or this one on another database")
+    raise SchemaNotCurrent(f"the database schema ({', '.join(sorted(current))}) is older than this version's "
+                           f"({', '.join(sorted(heads))}): run `precache db upgrade`")
+
+
+def report_schema(engine: Engine, log) -> None:
+    """Log an error at start-up when the schema is not this version's (the process still starts: asks are kept in Redis)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        check_schema(engine)
+    except SchemaNotCurrent as exc:
+        log.error("%s; until then no answer can be stored or read from SQL", exc)
+    except SQLAlchemyError as exc:
+        log.warning("database not reachable at start-up: %s", str(exc).splitlines()[0])

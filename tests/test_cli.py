@@ -99,3 +99,29 @@ def test_admin_review_approve_invalidate(runner, ctx):
     assert missing.exit_code == 1 and "no answer 987654" in missing.output
     bad_tenant = runner.invoke(main, ["admin", "review", "--tenant", "bad tenant"])
     assert bad_tenant.exit_code == 2 and "--tenant" in bad_tenant.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the test's own database is not used
+@pytest.mark.parametrize("command", [["stats"], ["precompute"], ["admin", "review"], ["ask", "hello"]])
+def test_commands_on_a_database_not_migrated_say_to_upgrade(runner, monkeypatch, tmp_path, command):
+    monkeypatch.setenv("PRECACHE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = runner.invoke(main, command)
+    assert result.exit_code == 1
+    assert "the database has no schema yet: run `precache db upgrade`" in result.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_faq_import_into_a_database_not_migrated_says_to_upgrade(runner, monkeypatch, tmp_path):
+    monkeypatch.setenv("PRECACHE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    (tmp_path / "faq.csv").write_text("question,answer\nHow do I log in?,Use the login button.\n")
+    result = runner.invoke(main, ["faq", "import", str(tmp_path / "faq.csv")])
+    assert result.exit_code == 1 and "run `precache db upgrade`" in result.output
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(main, ["faq", "import", str(tmp_path / "faq.csv")]).exit_code == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_database_not_reachable_is_named_without_its_password(runner, monkeypatch):
+    monkeypatch.setenv("PRECACHE_DATABASE_URL", "postgresql+psycopg://postgres:secret@127.0.0.1:1/none")
+    result = runner.invoke(main, ["stats"])
+    assert result.exit_code == 1 and "cannot reach the database" in result.output and "secret" not in result.output

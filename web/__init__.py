@@ -1,10 +1,13 @@
 """The web process: a thin Flask app that answers every question at once."""
 
+import logging
+
 from flask import Flask, request
 
 from precache import logs
 from precache.config import load_settings
 from precache.context import Context
+from precache.db import report_schema
 from precache.templates import load_intents
 from web.semantic_tier import SemanticTier
 
@@ -20,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["precache_semantic"] = SemanticTier(settings)
     app.extensions["precache_semantic"].warm()
     logs.configure(settings)
+    report_schema(app.extensions["precache"].engine, logging.getLogger("web"))
     _track_request_ids(app)
 
     from web import ask, errors, health, jobs, limits, metrics, stream

@@ -3,6 +3,8 @@
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from precache.db import check_schema
+
 bp = Blueprint("health", __name__)
 
 
@@ -26,6 +28,7 @@ def readyz():
     def database():
         with ctx.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+        check_schema(ctx.engine)  # reachable but not migrated: no answer can be stored or read
 
     def broker():
         with ctx.jobs.celery.connection_for_write() as conn:

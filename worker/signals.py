@@ -5,6 +5,7 @@ import logging
 from celery import signals
 
 from precache import logs
+from precache.db import report_schema
 from precache.queueing import GENERATION_QUEUES
 from worker import runtime
 from worker.backends import BackendError
@@ -14,7 +15,8 @@ log = logging.getLogger(__name__)
 
 @signals.worker_init.connect
 def load_model(sender, **_):
-    """Load the model once, in the process that will run the tasks (the solo pool)."""
+    """Say so when the schema is not this version's; load the model once, in the process that will run the tasks."""
+    report_schema(runtime.context().engine, log)
     queues = sender.app.amqp.queues
     consumed = set(queues.consume_from or queues)
     if not consumed & set(GENERATION_QUEUES):

@@ -1,3 +1,5 @@
+import pytest
+
 from web import create_app
 
 
@@ -25,4 +27,14 @@ def test_readyz_is_503_when_neither_redis_nor_the_database_answers(config, tmp_p
     r = app.test_client().get("/readyz")
     assert r.status_code == 503 and r.json["status"] == "unavailable"
     assert "secret" not in r.get_data(as_text=True)
+    app.extensions["precache"].close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_readyz_is_degraded_when_the_database_is_not_migrated(config, tmp_path):
+    app = create_app(config | {"database_url": f"sqlite:///{tmp_path / 'empty.db'}"})
+    r = app.test_client().get("/readyz")
+    assert r.status_code == 200 and r.json["status"] == "degraded"  # asks are answered and kept in Redis
+    assert r.json["checks"]["database"]["ok"] is False
+    assert "run `precache db upgrade`" in r.json["checks"]["database"]["error"]
     app.extensions["precache"].close()
