@@ -11,7 +11,7 @@ from precache.logs import request_id
 from precache.normalize import normalize, question_hash
 from web import metrics
 from web.errors import ApiError, error_response
-from web.ladder import Ask, climb
+from web.ladder import Ask, Outcome, climb
 from web.schemas import parse_ask
 
 log = logging.getLogger(__name__)
@@ -33,16 +33,29 @@ def ask():
     req = parse_ask(request, ctx.settings)
     ctx = ctx.for_tenant(req.tenant)
     item = make_ask(req.question, req.wait_ms, req.detail)
+    outcome = answer(ctx, item, started)
+    if outcome is None:
+        return unavailable(ctx)
+    return jsonify(outcome.body), outcome.status
+
+
+def answer(ctx, item: Ask, started: float) -> Outcome | None:
+    """Climb the ladder and log the ask; None when it is a miss that neither SQL nor Redis can keep."""
     try:
         outcome = climb(ctx, item)
-    except (redis.RedisError, OSError) as exc:  # a miss that neither SQL nor Redis can keep
+    except (redis.RedisError, OSError) as exc:
         log.warning("cannot record a miss anywhere: %s", exc)
         body = {"answer": ctx.settings.fallback_answer, "source": "fallback"}
         record(ctx, item, body, time.perf_counter() - started, stale=False)
-        return error_response(503, "queue_unavailable",
-                              "the generation queue is unavailable; the fallback answer is given", **body)
+        return None
     record(ctx, item, outcome.body, time.perf_counter() - started, outcome.stale)
-    return jsonify(outcome.body), outcome.status
+    return outcome
+
+
+def unavailable(ctx):
+    """Return the 503 of a miss that cannot be kept, with the fallback answer."""
+    return error_response(503, "queue_unavailable", "the generation queue is unavailable; the fallback answer is given",
+                          answer=ctx.settings.fallback_answer, source="fallback")
 
 
 def record(ctx, item: Ask, body: dict, seconds: float, stale: bool) -> None:

@@ -2,16 +2,19 @@
 quick answer, then the detailed one, then `done`."""
 
 import json
+import logging
 import time
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
+from sqlalchemy.exc import SQLAlchemyError
 
 from precache.jobs import READY
-from web.ask import make_ask, record
+from web.ask import answer, make_ask, unavailable
 from web.errors import ApiError
-from web.ladder import climb, ready_body
+from web.ladder import QUEUE_ERRORS, ready_body
 from web.schemas import check_question, check_tenant
 
+log = logging.getLogger(__name__)
 bp = Blueprint("stream", __name__)
 
 
@@ -29,8 +32,9 @@ def stream():
     check_question(question, ctx.settings.max_question_chars)
     ctx = ctx.for_tenant(check_tenant(request.args.get("tenant")))
     item = make_ask(question, 0)
-    outcome = climb(ctx, item)
-    record(ctx, item, outcome.body, time.perf_counter() - started, outcome.stale)
+    outcome = answer(ctx, item, started)
+    if outcome is None:
+        return unavailable(ctx)
     deadline = time.monotonic() + ctx.settings.stream_max_s
     events = _follow(ctx, item.qhash, outcome.body, deadline)
     return Response(stream_with_context(events), mimetype="text/event-stream",
@@ -40,6 +44,16 @@ def stream():
 def _follow(ctx, qhash: str, body: dict, deadline: float):
     """Yield the first event, then each better answer as it lands, then `done`."""
     yield sse("answer" if body["status"] == "ready" else "pending", body)
+    try:
+        yield from _better(ctx, qhash, body, deadline)
+    except (*QUEUE_ERRORS, SQLAlchemyError) as exc:  # the status line is sent: end the stream, saying why
+        log.warning("stream ended early, Redis or the database is unavailable: %s", exc)
+        poll = f"; poll {body['poll']}" if body.get("poll") else ""
+        yield sse("done", {"reason": "Redis or the database became unavailable" + poll})
+
+
+def _better(ctx, qhash: str, body: dict, deadline: float):
+    """Yield the quick and the detailed answer as each lands, then `done`."""
     if body["source"] == "template":
         yield sse("done", {})
         return

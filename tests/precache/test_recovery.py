@@ -88,8 +88,11 @@ def test_the_sweep_leaves_a_question_that_keeps_failing(ctx):
 def test_both_stores_down_is_a_503_with_the_fallback(config):
     app = create_app(config | DOWN_REDIS | DOWN_DATABASE)
     r = app.test_client().post("/v1/ask", json={"question": "Is anything up?"})
+    streamed = app.test_client().get("/v1/ask/stream", query_string={"question": "Is anything up?"})
     app.extensions["precache"].close()
-    assert r.status_code == 503 and r.json["error"]["code"] == "queue_unavailable" and r.json["answer"]
+    for response in (r, streamed):
+        assert response.status_code == 503 and response.json["error"]["code"] == "queue_unavailable"
+        assert response.json["answer"] == config.get("fallback_answer", load_settings().fallback_answer)
 
 
 def test_a_job_whose_message_the_broker_lost_is_sent_again_by_the_sweep(config):
