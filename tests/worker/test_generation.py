@@ -1,6 +1,9 @@
 """Generation jobs, one at a time and in batches, with real backends, SQL and Redis."""
 
+import json
+
 import pytest
+import redis as redis_lib
 from sqlalchemy import select
 
 from precache import keys
@@ -45,13 +48,19 @@ def smollm2():
     backend.close()
 
 
-def test_server_down_fails_the_job_clearly_and_caches_nothing(config):
+def test_server_down_is_retried_later_then_fails_the_job_clearly_and_caches_nothing(config):
     url = f"http://127.0.0.1:{free_port()}/v1"
-    ctx = Context(load_settings(**config, llm_backend="openai", llm_base_url=url, llm_max_retries=0))
+    ctx = Context(load_settings(**config, llm_backend="openai", llm_base_url=url, llm_max_retries=0,
+                                generation_max_retries=1))
     try:
         backend = load_backend(ctx.settings)
         job_id, question_id = enqueue(ctx, "How do I reset my password?")
-        with pytest.raises(BackendError, match="failed after 1 tries: ConnectError"):
+        assert answer_question(ctx, backend, question_id, job_id) is None  # an endpoint restarting: try again
+        assert ctx.jobs.get(job_id)["status"] == "pending"
+        again = [json.loads(m) for m in redis_lib.Redis.from_url(config["broker_url"]).lrange("quick", 0, -1)]
+        retry = [m["headers"] for m in again if job_id in m["headers"]["argsrepr"] and m["headers"]["eta"]]
+        assert len(retry) == 1 and retry[0]["task"] == "worker.tasks.generate_quick_answer"
+        with pytest.raises(RuntimeError, match="gave up after 1 retries: .*failed after 1 tries: ConnectError"):
             answer_question(ctx, backend, question_id, job_id)
         record = ctx.jobs.get(job_id)
         assert record["status"] == "failed" and url in record["error"]

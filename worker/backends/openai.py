@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from worker.backends.base import NEUTRAL_MEAN_LOGPROB, Backend, BackendError, Generation, Message, one_line
+from worker.backends.base import (NEUTRAL_MEAN_LOGPROB, Backend, BackendError, BackendUnavailable, Generation, Message,
+                                  one_line)
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ class OpenAIBackend(Backend):
                 log.warning("%s/%s failed (%s); retry %d of %d in %.1f s", self.url, path, error, attempt + 1,
                             tries - 1, pause)
                 time.sleep(pause)
-        raise BackendError(f"{self.url}/{path} failed after {tries} tries: {error}")
+        # Unreachable, busy or failing on its side: the job retries later (PRECACHE_GENERATION_MAX_RETRIES,
+        # backoff) rather than failing every asker at once while an endpoint restarts.
+        raise BackendUnavailable(f"{self.url}/{path} failed after {tries} tries: {error}")
 
     def _post_once(self, path: str, body: dict) -> httpx.Response:
         # httpx timeouts bound each socket wait; the deadline bounds the whole call, trickled bodies included.

@@ -14,7 +14,7 @@ import requests
 
 from precache.config import load_settings
 from tests.integration.conftest import free_port
-from worker.backends import NEUTRAL_MEAN_LOGPROB, BackendError
+from worker.backends import NEUTRAL_MEAN_LOGPROB, BackendError, BackendUnavailable
 from worker.backends.models import resolve_model
 from worker.backends.openai import OpenAIBackend
 
@@ -93,8 +93,8 @@ def test_server_down_fails_with_a_clear_error_after_bounded_retries(caplog, make
     caplog.set_level(logging.DEBUG)
     url = f"http://127.0.0.1:{free_port()}/v1"
     backend = make_backend(url, llm_max_retries=2, llm_api_key=SECRET)
-    with pytest.raises(BackendError, match=r"failed after 3 tries: ConnectError") as failure:
-        backend.generate([CAPITAL], max_new_tokens=8)
+    with pytest.raises(BackendUnavailable, match=r"failed after 3 tries: ConnectError") as failure:
+        backend.generate([CAPITAL], max_new_tokens=8)  # transient: the job is retried later, not failed
     assert url in str(failure.value)
     assert caplog.text.count("retry") == 2
     assert SECRET not in caplog.text and SECRET not in str(failure.value)
@@ -220,6 +220,6 @@ def test_client_errors_are_not_retried(scripted, make_backend):
 
 def test_retries_are_bounded(scripted, make_backend):
     Scripted.script = [(500, {"Retry-After": "0"})] * 3
-    with pytest.raises(BackendError, match="failed after 2 tries: HTTP 500"):
+    with pytest.raises(BackendUnavailable, match="failed after 2 tries: HTTP 500"):
         make_backend(scripted, llm_max_retries=1).generate([CAPITAL], max_new_tokens=8)
     assert len(Scripted.seen) == 2
