@@ -63,18 +63,20 @@ def each_tenant(ctx, job) -> dict:
 def refresh_stale(ctx, limit: int = 100) -> dict:
     """Queue a refresh for questions whose served answer is past its TTL (at most `limit` a run)."""
     def job(tctx):
+        # Questions with a fresh quick answer beside the expired one are left out in SQL, before the limit:
+        # skipped after it, the first `limit` refreshed questions would fill every later run.
+        fresh = (select(Answer.question_id)
+                 .where(Answer.level == "quick", Answer.expires_at > utcnow(), tctx.store.servable()).correlate(None))
         expired = (
             select(Question).join(Answer)
             .where(tctx.store.servable(), ~Answer.curated, Answer.namespace == tctx.store.namespace,
-                   Answer.expires_at < utcnow())
+                   Answer.expires_at < utcnow(), Question.id.not_in(fresh))
             .group_by(Question.id).order_by(Question.id).limit(limit)
         )
         queued = 0
         with tctx.sessions() as session:
             questions = list(session.scalars(expired))
         for question in questions:
-            if tctx.store.has_level(question.id, "quick"):
-                continue  # a fresh quick answer exists beside the expired one
             _, joined = tctx.jobs.enqueue(tctx.ns, question.qhash, lambda q=question: q.id, kind="refresh")
             queued += not joined
         return {"refresh_queued": queued}
@@ -87,18 +89,19 @@ def regenerate_low_quality(ctx, limit: int = 100) -> dict:
     settings = ctx.settings
 
     def job(tctx):
+        # Answered questions and spent try budgets are left out in SQL, before the limit (see refresh_stale).
+        answered = select(Answer.question_id).where(tctx.store.servable()).correlate(None)
         failed = (
-            select(Question, func.count(Answer.id)).join(Answer)
+            select(Question).join(Answer)
             .where(Answer.namespace == tctx.store.namespace, ~Answer.curated,
-                   Answer.quality < settings.quality_threshold)
-            .group_by(Question.id).order_by(Question.id).limit(limit)
+                   Answer.quality < settings.quality_threshold, Question.id.not_in(answered))
+            .group_by(Question.id).having(func.count(Answer.id) < settings.quality_max_tries)
+            .order_by(Question.id).limit(limit)
         )
         queued = 0
         with tctx.sessions() as session:
-            rows = list(session.execute(failed))
-        for question, tries in rows:
-            if tries >= settings.quality_max_tries or tctx.store.has_answer(question.id):
-                continue
+            questions = list(session.scalars(failed))
+        for question in questions:
             _, joined = tctx.jobs.enqueue(tctx.ns, question.qhash, lambda q=question: q.id, kind="regenerate")
             queued += not joined
         return {"regenerate_queued": queued}
@@ -175,10 +178,10 @@ def _predict(ctx, embedder) -> dict:
         seen += [q.id for q in members]
         answered = [q for q in members if ctx.store.has_answer(q.id)]
         canonical = answered[0] if answered else members[0]
+        if not answered and queued >= settings.predictive_budget:
+            continue  # not an FAQ entry yet either: FAQ precompute would generate it past the budget
         _mark_faq(ctx, canonical.id)
         if not answered:
-            if queued >= settings.predictive_budget:
-                continue
             _, joined = ctx.jobs.enqueue(ctx.ns, canonical.qhash, lambda q=canonical: q.id)
             queued += not joined
             continue  # linked on a later run, once the canonical question has its answer

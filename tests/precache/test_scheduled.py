@@ -9,6 +9,7 @@ from precache import scheduled
 from precache.embedder import shared_embedder
 from precache.models import Answer, AskLog, Question, utcnow
 from precache.normalize import normalize, question_hash
+from precache.precompute import unanswered_faq
 from tests.conftest import store_question as _question
 
 PARAPHRASES = [
@@ -109,7 +110,36 @@ def test_predictive_respects_its_generation_budget(ctx, config):
                 + ["Do you have a loyalty programme?"] * 3)
     result = scheduled.predictive_precompute(small, shared_embedder(threads=None))
     assert result["clusters"] == 3 and result["queued"] == 1
+    with small.sessions() as session:  # only the one queued became an FAQ entry: precompute adds no more
+        assert session.scalar(select(func.count()).select_from(Question).where(Question.is_faq)) == 1
+    assert len(unanswered_faq(small)) == 1  # the one whose generation is queued
     small.close()
+
+
+def test_refresh_and_regenerate_reach_questions_past_their_limit(ctx):
+    """Questions already refreshed (or regenerated) do not take the places of those still due."""
+    for i in range(3):
+        qid, _ = _question(ctx, f"Refreshed question {i}?")
+        ctx.store.save_answer(qid, "Old.", model="m", quality=0.9)
+        with ctx.sessions() as session:
+            session.execute(update(Answer).where(Answer.question_id == qid)
+                            .values(expires_at=utcnow() - timedelta(hours=1)))
+            session.commit()
+        ctx.store.save_answer(qid, "Refreshed.", model="m", quality=0.9)
+        gated, _ = _question(ctx, f"Regenerated question {i}?")
+        ctx.store.save_answer(gated, "bad", model="m", quality=0.1)
+        ctx.store.save_answer(gated, "Good now.", model="m", quality=0.9)
+    due, due_hash = _question(ctx, "Due a refresh?")
+    ctx.store.save_answer(due, "Stale.", model="m", quality=0.9)
+    with ctx.sessions() as session:
+        session.execute(update(Answer).where(Answer.question_id == due).values(expires_at=utcnow() - timedelta(hours=1)))
+        session.commit()
+    gated, gated_hash = _question(ctx, "Due a regeneration?")
+    ctx.store.save_answer(gated, "bad", model="m", quality=0.1)
+    assert scheduled.refresh_stale(ctx, limit=3) == {"refresh_queued": 1}
+    assert ctx.jobs.pending_job(ctx.ns, due_hash, "refresh") is not None
+    assert scheduled.regenerate_low_quality(ctx, limit=3) == {"regenerate_queued": 1}
+    assert ctx.jobs.pending_job(ctx.ns, gated_hash, "regenerate") is not None
 
 
 def test_linked_paraphrases_share_one_answer_key_in_the_semantic_index(ctx):
