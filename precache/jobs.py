@@ -4,19 +4,22 @@ import time
 import uuid
 
 from precache import keys
-from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S
+from precache.queueing import (DETAILED, GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, PRECOMPUTE,
+                               QUICK)
 
 PENDING, READY, FAILED = "pending", "ready", "failed"
 # A job's single-flight lock frees itself after this long unless the sweep finds its message still in the
 # broker (a backlog) and keeps it: askers of a question whose job died then open a new one.
 LOCK_TTL_S = GENERATION_TIME_LIMIT_S * 2
 KEEP_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
-# What each kind of job runs: a refresh regenerates the quick answer of a question past its TTL.
+# What each kind of job runs, and on which queue (workers drain quick, then detailed, then precompute): a
+# refresh regenerates the quick answer of a question past its TTL while the old one is still served, and
+# nobody waits on it or on a scheduled regeneration.
 TASKS = {
-    "quick": (GENERATE_QUICK, {}),
-    "refresh": (GENERATE_QUICK, {"force": True}),
-    "detailed": (GENERATE_DETAILED, {}),
-    "regenerate": (GENERATE_QUICK, {"regenerate": True}),
+    "quick": (GENERATE_QUICK, {}, QUICK),
+    "refresh": (GENERATE_QUICK, {"force": True}, PRECOMPUTE),
+    "detailed": (GENERATE_DETAILED, {}, DETAILED),
+    "regenerate": (GENERATE_QUICK, {"regenerate": True}, PRECOMPUTE),
 }
 
 
@@ -34,13 +37,16 @@ class Jobs:
         return self if tenant == self.tenant else Jobs(self.redis, self.settings, self.celery, tenant)
 
     def enqueue(self, ns: str, qhash: str, question_id_of, request_id: str | None = None,
-                kind: str = "quick") -> tuple[str, bool]:
+                kind: str = "quick", background: bool = False) -> tuple[str, bool]:
         """Return (job_id, joined): one job per question and kind; concurrent askers join it.
 
         `question_id_of()` stores the question and returns its id; it runs only for the
-        first asker, and the task is sent only after that commit.
+        first asker, and the task is sent only after that commit. A `background` job (FAQ and
+        predictive precompute) waits on the precompute queue, behind every asker's question; an asker
+        who joins it sends it again on the queue of its kind (the worker settles the second message).
         """
         lock = keys.pending(ns, qhash, kind)
+        headers = {"request_id": request_id or "-"}  # a message header, so worker logs carry it too
         while True:
             job_id = str(uuid.uuid4())
             self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, tenant=self.tenant,
@@ -50,12 +56,13 @@ class Jobs:
             self.redis.delete(keys.job(job_id))
             existing = self.redis.get(lock)
             if existing is not None:
+                if not background:
+                    self._promote(existing.decode(), headers)
                 return existing.decode(), True
         try:
             question_id = question_id_of()
-            # The request id travels as a message header, so worker logs carry it too.
-            self._send(kind, question_id, job_id, {"question_id": question_id}, task_id=job_id,
-                       headers={"request_id": request_id or "-"})
+            self._send(kind, question_id, job_id, PRECOMPUTE if background else TASKS[kind][2],
+                       {"question_id": question_id}, task_id=job_id, headers=headers)
         except Exception:
             self.redis.delete(lock)
             self.redis.delete(keys.job(job_id))
@@ -63,13 +70,27 @@ class Jobs:
             raise
         return job_id, False
 
-    def _send(self, kind: str, question_id: int, job_id: str, record: dict | None = None, **options) -> None:
-        task, kwargs = TASKS[kind]
+    def _promote(self, job_id: str, headers: dict) -> None:
+        """Send a background job again on its kind's own queue, once, now that someone asks for it."""
+        record = self.get(job_id)
+        if not record or record["status"] != PENDING or "sent_kind" not in record:
+            return  # done, or not sent yet (its sender is still at it)
+        kind = record["sent_kind"]
+        if record.get("sent_queue") == TASKS[kind][2]:
+            return  # already where this kind of job goes (a refresh is background work for everyone)
+        if self.redis.hsetnx(keys.job(job_id), "promoted", "1"):
+            self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
+                                                            TASKS[kind][2], headers=headers)
+
+    def _send(self, kind: str, question_id: int, job_id: str, queue: str, record: dict | None = None,
+              **options) -> None:
+        task, kwargs, _ = TASKS[kind]
         if self.tenant:
             kwargs = {**kwargs, "tenant": self.tenant}
-        # What was sent last, and when: the sweep sends it again if the broker lost the message.
-        self._write(job_id, sent_at=time.time(), sent_kind=kind, sent_question_id=question_id, **(record or {}))
-        self.celery.send_task(task, args=[question_id, job_id], kwargs=kwargs, **options)
+        # What was sent last, where and when: the sweep sends it again if the broker lost the message.
+        self._write(job_id, sent_at=time.time(), sent_kind=kind, sent_question_id=question_id, sent_queue=queue,
+                    **(record or {}))
+        self.celery.send_task(task, args=[question_id, job_id], kwargs=kwargs, queue=queue, **options)
 
     def sent_before(self, cutoff: float, limit: int = 10000) -> list[str]:
         """Return the unfinished jobs whose last message was sent before `cutoff` (a time.time()), oldest first."""
@@ -95,13 +116,17 @@ class Jobs:
                 resend.append((job_id, record))
         pipe.execute()
         for job_id, record in resend:
-            self.for_tenant(record.get("tenant", ""))._send(record["sent_kind"], int(record["sent_question_id"]),
-                                                            job_id)
+            kind = record["sent_kind"]
+            self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
+                                                            record.get("sent_queue") or TASKS[kind][2])
         return [job_id for job_id, _ in resend]
 
     def continue_with(self, kind: str, question_id: int, job_id: str, **options) -> None:
-        """Send another task for a job that stays pending (its askers keep waiting): a regeneration, a retry."""
-        self._send(kind, question_id, job_id, **options)
+        """Send another task for a job that stays pending (its askers keep waiting): a regeneration, a retry.
+
+        It goes where the job's last message went: an asker's job stays ahead of background work."""
+        queue = self.redis.hget(keys.job(job_id), "sent_queue")
+        self._send(kind, question_id, job_id, queue.decode() if queue else TASKS[kind][2], **options)
 
     def pending_job(self, ns: str, qhash: str, kind: str) -> str | None:
         """Return the id of the job of this kind running for a question, if any."""

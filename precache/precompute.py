@@ -17,6 +17,6 @@ def queue_unanswered(ctx) -> list[str]:
     """Enqueue each unanswered FAQ question once (joining jobs already running); return job ids."""
     job_ids = []
     for question in unanswered_faq(ctx):
-        job_id, _ = ctx.jobs.enqueue(ctx.ns, question.qhash, lambda q=question: q.id)
+        job_id, _ = ctx.jobs.enqueue(ctx.ns, question.qhash, lambda q=question: q.id, background=True)
         job_ids.append(job_id)
     return job_ids

@@ -182,7 +182,7 @@ def _predict(ctx, embedder) -> dict:
             continue  # not an FAQ entry yet either: FAQ precompute would generate it past the budget
         _mark_faq(ctx, canonical.id)
         if not answered:
-            _, joined = ctx.jobs.enqueue(ctx.ns, canonical.qhash, lambda q=canonical: q.id)
+            _, joined = ctx.jobs.enqueue(ctx.ns, canonical.qhash, lambda q=canonical: q.id, background=True)
             queued += not joined
             continue  # linked on a later run, once the canonical question has its answer
         linked += _link(ctx, canonical, [q for q in members if q.id != canonical.id])

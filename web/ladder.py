@@ -165,8 +165,8 @@ def _miss(ctx, ask: Ask) -> Outcome:
         return _deferred(ctx, ask, exc)
     (metrics.JOINS if joined else metrics.MISSES).inc()
     payload = _generated(ctx, ask, job_id)
-    if payload is not None:
-        return Outcome(200, ready_body(payload, "generated", job_id=job_id))
+    if payload is not None:  # as a cached answer: one asked for in detail waits for the detailed one too
+        return _cached(ctx, ask, payload, "generated", job_id=job_id)
     body = pending_body(job_id, ctx.settings.fallback_answer)
     suggestions = current_app.extensions["precache_semantic"].suggestions(ask.vector)
     if suggestions:

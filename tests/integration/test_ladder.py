@@ -52,6 +52,11 @@ def test_stream_rejects_a_missing_question(stack):
     assert r.status_code == 400 and "question" in r.json()["error"]["message"]
 
 
+def test_a_new_question_asked_in_detail_waits_past_the_quick_answer_for_the_detailed_one(stack):
+    r = stack.ask("What does a garbage collector do?", detail="detailed", wait_ms=120000).json()
+    assert r["status"] == "ready" and r["source"] == "generated" and r["level"] == "detailed", r
+
+
 def test_detail_detailed_waits_for_the_detailed_answer(stack):
     quick = stack.ask("What is a compiler?", wait_ms=60000).json()
     assert quick["source"] == "generated" and quick["level"] == "quick"

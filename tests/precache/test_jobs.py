@@ -52,3 +52,27 @@ def test_finishing_without_an_answer_is_a_failure(ctx):
     ctx.jobs.finish(job_id, ctx.ns, "c" * 64)
     record = ctx.jobs.get(job_id)
     assert record["status"] == "failed" and "no answer" in record["error"]
+
+
+def test_background_work_waits_behind_askers_until_someone_asks(ctx):
+    precomputed, _ = ctx.jobs.enqueue(ctx.ns, "d" * 64, lambda: 3, background=True)
+    assert [t["headers"]["argsrepr"] for t in _queued_tasks("precompute")] == [f"[3, '{precomputed}']"]
+    assert _queued_tasks("quick") == []
+    asked, joined = ctx.jobs.enqueue(ctx.ns, "d" * 64, lambda: 3)  # an asker joins it: it is sent on quick too
+    again, _ = ctx.jobs.enqueue(ctx.ns, "d" * 64, lambda: 3)  # once
+    assert asked == again == precomputed and joined
+    assert [t["headers"]["argsrepr"] for t in _queued_tasks("quick")] == [f"[3, '{precomputed}']"]
+    ctx.jobs.continue_with("regenerate", 3, precomputed)  # its askers wait: it stays ahead
+    assert len(_queued_tasks("quick")) == 2 and len(_queued_tasks("precompute")) == 1
+
+
+def test_refreshes_and_scheduled_regenerations_go_behind_askers(ctx):
+    ctx.jobs.enqueue(ctx.ns, "e" * 64, lambda: 4, kind="refresh")
+    ctx.jobs.enqueue(ctx.ns, "f" * 64, lambda: 5, kind="regenerate")
+    ctx.jobs.enqueue(ctx.ns, "g" * 64, lambda: 6, kind="detailed")
+    assert sorted(t["headers"]["kwargsrepr"] for t in _queued_tasks("precompute")) == ["{'force': True}",
+                                                                                        "{'regenerate': True}"]
+    ctx.jobs.enqueue(ctx.ns, "e" * 64, lambda: 4, kind="refresh")  # another asker of the stale answer: no resend
+    assert len(_queued_tasks("precompute")) == 2
+    assert [t["headers"]["task"] for t in _queued_tasks("detailed")] == ["worker.tasks.generate_detailed_answer"]
+    assert _queued_tasks("quick") == []
