@@ -53,7 +53,7 @@ def test_stream_rejects_a_missing_question(stack):
 
 
 def test_a_new_question_asked_in_detail_waits_past_the_quick_answer_for_the_detailed_one(stack):
-    r = stack.ask("What does a garbage collector do?", detail="detailed", wait_ms=120000).json()
+    r = stack.ask("What does a garbage collector do?", detail="detailed", wait_ms=55000).json()
     assert r["status"] == "ready" and r["source"] == "generated" and r["level"] == "detailed", r
 
 
