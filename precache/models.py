@@ -40,7 +40,7 @@ class Question(Base):
     # A reference answer (from the FAQ) that generated answers are scored against; never served itself.
     reference: Mapped[str | None] = mapped_column(Text)
     # A paraphrase linked to the question that answers it (predictive precompute's clusters of misses).
-    canonical_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
+    canonical_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     answers: Mapped[list["Answer"]] = relationship(back_populates="question")

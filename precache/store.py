@@ -160,15 +160,26 @@ class AnswerStore:
         return payload
 
     def recache(self, qhash: str) -> dict | None:
-        """Put the question's best servable answer in the hot cache (or drop the entry when none is left)."""
+        """Put the question's best servable answer in the hot cache (or drop the entry when none is left).
+
+        The paraphrases linked to the question (`canonical_id`) are served its answers under their own
+        hashes: their entries are dropped, so the next asker reads the new best one, never a replaced or
+        invalidated one.
+        """
         best = self._best_answer(qhash)
+        linked = select(Question.qhash).where(
+            Question.canonical_id == select(Question.id).where(Question.qhash == qhash).scalar_subquery())
+        with self.sessions() as session:
+            stale = [keys.answer(self.ns, h) for h in session.scalars(linked)]
         if best is None:
-            try:
-                self.redis.delete(keys.answer(self.ns, qhash))
-            except redis.RedisError as exc:
-                log.warning("hot cache unavailable, cannot drop %s: %s", qhash, exc)
-            return None
-        self._cache(qhash, best)
+            stale.append(keys.answer(self.ns, qhash))
+        try:
+            if stale:
+                self.redis.delete(*stale)
+        except redis.RedisError as exc:
+            log.warning("hot cache unavailable, cannot drop the entries of %s: %s", qhash, exc)
+        if best is not None:
+            self._cache(qhash, best)
         return best
 
     def servable_answer(self, answer_id: int) -> bool:

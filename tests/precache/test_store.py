@@ -52,3 +52,22 @@ def test_detailed_replaces_quick_only_at_equal_or_higher_quality(ctx, redis_clie
     assert ctx.store.lookup(qhash)[0]["answer"] == "A good long answer."
     redis_client.flushdb()
     assert ctx.store.lookup(qhash)[0]["answer"] == "A good long answer."
+
+
+def test_an_invalidated_answer_leaves_the_paraphrases_linked_to_its_question(ctx):
+    from sqlalchemy import update
+
+    from precache import admin
+    from precache.models import Question
+
+    canonical, canonical_hash = _question(ctx, "How do I change my delivery address?")
+    paraphrase, paraphrase_hash = _question(ctx, "can I send my order somewhere else")
+    with ctx.sessions() as session:
+        session.execute(update(Question).where(Question.id == paraphrase).values(canonical_id=canonical))
+        session.commit()
+    wrong = ctx.store.save_answer(canonical, "Call 555-0100.", model="m", quality=0.9)
+    assert ctx.store.lookup(paraphrase_hash)[0]["answer_id"] == wrong["answer_id"]  # now hot under its own hash
+    admin.reject(ctx, wrong["answer_id"])
+    assert ctx.store.lookup(paraphrase_hash) is None and ctx.store.lookup(canonical_hash) is None
+    right = ctx.store.save_answer(canonical, "Open Orders and choose Edit address.", model="m", quality=0.9)
+    assert ctx.store.lookup(paraphrase_hash)[0]["answer_id"] == right["answer_id"]
