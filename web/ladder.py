@@ -94,12 +94,13 @@ def _cached(ctx, ask: Ask, payload: dict, source: str, **extra) -> Outcome:
     if ask.detail == "detailed" and payload.get("level") == "quick" and not payload.get("curated"):
         try:
             detailed = _wait_detailed(ctx, ask, payload)
-        except QUEUE_ERRORS as exc:
-            log.warning("cannot queue a detailed answer: %s", exc)
+            if detailed is None:
+                extra["job_id"] = ctx.jobs.pending_job(ctx.ns, payload["qhash"], "detailed")
+        except (*QUEUE_ERRORS, SQLAlchemyError) as exc:  # the quick answer is still an answer
+            log.warning("cannot queue or read a detailed answer: %s", exc)
             return Outcome(200, ready_body(payload, source, **extra), stale)
         if detailed is not None:
             return Outcome(200, ready_body(detailed, "generated"), stale)
-        extra["job_id"] = ctx.jobs.pending_job(ctx.ns, payload["qhash"], "detailed")
     return Outcome(200, ready_body(payload, source, **{k: v for k, v in extra.items() if v is not None}), stale)
 
 
