@@ -261,6 +261,13 @@ class Settings(BaseSettings):
         base = f"{self.llm_backend}:{self.llm_model}:{self.prompt_version}"
         return f"{base}:tenant={tenant}" if tenant else base
 
+    def tenant_of(self, namespace: str) -> str | None:
+        """Return the tenant of one of this model and prompt's namespaces ("" = none), None for another's."""
+        if namespace == self.namespace:
+            return ""
+        prefix = self.namespace_for("") + ":tenant="
+        return namespace.removeprefix(prefix) if namespace.startswith(prefix) else None
+
 
 def load_settings(**overrides) -> Settings:
     """Build settings from the environment, .env and overrides, or fail naming the variable."""

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from precache import asklog, broker, keys
-from precache.models import Answer, Question, utcnow
+from precache.models import Answer, AskLog, Question, utcnow
 
 log = logging.getLogger(__name__)
 MAX_FAILURES = 3  # failed jobs after which the sweep leaves a question to its next asker
@@ -54,25 +54,36 @@ def _write(ctx, entry: dict) -> None:
         asklog.keep_aside(ctx, asklog.write(ctx, [entry]))
 
 
-def unqueued_questions(ctx) -> list[Question]:
-    """Return questions asked within the sweep window that have no answer servable in this namespace."""
-    answered = select(Answer.question_id).where((Answer.namespace == ctx.settings.namespace) | Answer.curated)
+def unanswered_asks(ctx) -> list[tuple[str, Question]]:
+    """Return (tenant, question) for each question asked within the sweep window that got the fallback and has
+    no answer in the namespace it was asked in (the ask log says which: questions are shared by tenants)."""
     since = utcnow() - timedelta(seconds=ctx.settings.sweep_window_s)
-    query = (select(Question).where(Question.created_at >= since, Question.id.not_in(answered))
-             .order_by(Question.id))
+    missed = select(AskLog.qhash).where(AskLog.asked_at >= since, AskLog.source == "fallback")
     with ctx.sessions() as session:
-        return list(session.scalars(query))
+        namespaces = set(session.scalars(missed.with_only_columns(AskLog.namespace).distinct()))
+    found = []
+    for tenant in sorted({ctx.settings.tenant_of(ns) for ns in namespaces} - {None}):  # another model's: not ours
+        store = ctx.store.for_tenant(tenant)
+        answered = select(Answer.question_id).where(store.visible())
+        query = (select(Question)
+                 .where(Question.qhash.in_(missed.where(AskLog.namespace == store.namespace)),
+                        Question.id.not_in(answered))
+                 .order_by(Question.id))
+        with ctx.sessions() as session:
+            found += [(tenant, question) for question in session.scalars(query)]
+    return found
 
 
 def requeue(ctx) -> list[str]:
     """Queue each unanswered question that has no job and has not failed too often; return the new job ids."""
     job_ids = []
-    for question in unqueued_questions(ctx):
-        if ctx.jobs.pending_job(ctx.ns, question.qhash, "quick"):
+    for tenant, question in unanswered_asks(ctx):
+        tctx = ctx.for_tenant(tenant)
+        if tctx.jobs.pending_job(tctx.ns, question.qhash, "quick"):
             continue
-        if int(ctx.redis.get(keys.failures(ctx.ns, question.qhash)) or 0) >= MAX_FAILURES:
+        if int(tctx.redis.get(keys.failures(tctx.ns, question.qhash)) or 0) >= MAX_FAILURES:
             continue
-        job_id, joined = ctx.jobs.enqueue(ctx.ns, question.qhash, lambda q=question: q.id)
+        job_id, joined = tctx.jobs.enqueue(tctx.ns, question.qhash, lambda q=question: q.id)
         if not joined:
             job_ids.append(job_id)
     return job_ids

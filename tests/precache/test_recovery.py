@@ -134,3 +134,28 @@ def test_a_job_whose_message_the_broker_lost_is_sent_again_by_the_sweep(config):
     finally:
         broker.close()
         ctx.close()
+
+
+def test_the_sweep_queues_a_tenant_question_in_the_tenant_namespace_and_only_there(config, ctx):
+    app = create_app(config | DOWN_REDIS)
+    r = app.test_client().post("/v1/ask", json={"question": "How do acme invoices get emailed?", "tenant": "acme"})
+    app.extensions["precache"].close()
+    assert r.status_code == 202 and r.json["queued"] is False
+    [question] = _rows(ctx, Question)
+    assert sweep(ctx)["queued"] == 1
+    acme = ctx.for_tenant("acme")
+    assert acme.jobs.pending_job(acme.ns, question.qhash, "quick") is not None
+    assert ctx.jobs.pending_job(ctx.ns, question.qhash, "quick") is None  # not generated for everyone else
+    [message] = [json.loads(m) for m in redis_lib.Redis.from_url(config["broker_url"]).lrange(QUICK, 0, -1)]
+    assert message["headers"]["kwargsrepr"] == "{'tenant': 'acme'}"
+    job_id = acme.jobs.pending_job(acme.ns, question.qhash, "quick")
+    acme.store.save_answer(question.id, "By email on the first of the month.", model="m", quality=0.9)
+    acme.jobs.finish(job_id, acme.ns, question.qhash, answer_id=1)
+    assert sweep(ctx)["queued"] == 0  # answered where it was asked: nothing to do in any namespace
+
+
+def test_tenant_of_reads_the_namespaces_of_this_model_and_prompt_only():
+    settings = load_settings()
+    assert settings.tenant_of(settings.namespace) == ""
+    assert settings.tenant_of(settings.namespace_for("acme")) == "acme"
+    assert settings.tenant_of("other-backend:other-model:v1") is None
