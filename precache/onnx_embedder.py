@@ -139,10 +139,9 @@ class OnnxEncoder:
         """Return one normalised float32 row per text (one padded batch)."""
         encoded = self.tokenizer.encode_batch(list(texts))
         width = max(len(e.ids) for e in encoded)
-        feed = {name: np.zeros((len(encoded), width), dtype=np.int64) for name in INPUTS}
+        feed = {name: np.zeros((len(encoded), width), dtype=np.int64) for name in self.inputs}
         for row, e in enumerate(encoded):
-            n = len(e.ids)
-            feed["input_ids"][row, :n], feed["attention_mask"][row, :n] = e.ids, e.attention_mask
-            feed["token_type_ids"][row, :n] = e.type_ids
-        feed = {name: feed[name] for name in self.inputs}
+            values = dict(zip(INPUTS, (e.ids, e.attention_mask, e.type_ids)))
+            for name in self.inputs:
+                feed[name][row, :len(e.ids)] = values[name]
         return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)

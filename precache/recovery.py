@@ -4,7 +4,8 @@ The web stores each new question in SQL. When SQL is unreachable it pushes the w
 list (the outbox); when Redis or the broker is unreachable the question is in SQL but no job was
 sent. (Asks go to a Redis list of their own in any case, written to SQL in batches: precache.asklog.)
 The sweep (a beat task) repairs both: it writes the outbox and the waiting asks to SQL, then
-queues every recent question that has no answer and no job. Both steps are idempotent: questions
+queues every question recently asked that got the fallback and has no answer and no job, in the
+namespace that asked it (the ask log says which). Both steps are idempotent: questions
 are unique by hash and queueing goes through the single-flight lock. Last, it sends again each
 pending job whose message a Redis broker lost with a dying worker (precache.broker); a worker
 settles a job sent twice without generating it twice.
