@@ -414,3 +414,34 @@ def calibrate(files, target, askers, per_intent, oos, oos_limit, limit, unanswer
     s = settings_or_exit()
     run(files, s, embedder_for(s, threads=None), echo=click.echo, target=target, askers=askers,
         per_intent=per_intent, oos=oos, oos_limit=oos_limit, limit=limit, seed=seed, unanswered=unanswered)
+
+
+@admin.command("learned")
+@click.option("--tenant", default=None, help="Only this tenant's learned phrasings (default: every tenant's).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def admin_learned(tenant, as_json):
+    """List the phrasings learned from askers' feedback: who taught each, when, and whether it was retracted."""
+    from precache.feedback import learned
+
+    rows = learned(context(""), tenant)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            state = f"retracted by {row['retracted_by']}" if row["retracted_at"] else "active"
+            click.echo(f"#{row['id']:<6} {row['phrasing'][:60]!r} -> answer {row['answer_id']}  "
+                       f"[{row['tenant'] or '-'}] taught by {row['taught_by']} at {row['taught_at'][:19]}; {state}")
+    if not as_json:
+        click.echo(f"{len(rows)} learned phrasing(s)")
+
+
+@admin.command("unlearn")
+@click.argument("link_id", type=int)
+def admin_unlearn(link_id):
+    """Retract a learned phrasing (ID from `precache admin learned`): it is served that answer no more."""
+    from precache.feedback import unlearn
+
+    view = unlearn(context(""), link_id, by="admin (cli)")
+    if view is None:
+        raise click.ClickException(f"no learned phrasing {link_id}; list them with `precache admin learned`")
+    click.echo(json.dumps(view))

@@ -171,6 +171,20 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="Key of the admin API (header X-API-Key); empty disables the admin API."
     )
+    feedback_key: SecretStr | None = Field(
+        None, description="When set, POST /v1/feedback requires it in the X-Feedback-Key header (401 without it): "
+        "the calling app holds it, not the askers' browsers.")
+    learn: bool = Field(
+        True, description="Learn from askers' feedback: picked phrasings become learned phrasings of their answer, "
+        "and each answer's serve decision uses the evidence around it. Off: feedback is only recorded.")
+    learn_floor: float = Field(
+        0.92, ge=0.0, le=1.5, description="Least confidence an answer's learned threshold may go down to "
+        "(precache/evidence.py).")
+    learn_gap: float = Field(
+        0.03, ge=0.0, le=0.5, description="How far above its most confident wrong observation an answer's learned "
+        "threshold stays.")
+    learn_support: int = Field(
+        2, ge=1, description="Right observations an answer needs at or above a lower threshold before it is used.")
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted, in bytes.")
     max_wait_ms: int = Field(60000, ge=0, description="Largest wait_ms a client may ask for.")

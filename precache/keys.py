@@ -112,3 +112,8 @@ def sweep_lock() -> str:
 def rate_limits() -> str:
     """Prefix of the per-client rate-limit counters (Flask-Limiter)."""
     return f"{PREFIX}:ratelimit"
+
+
+def feedback_version() -> str:
+    """Counter bumped whenever feedback is recorded; web processes load the new rows into their evidence."""
+    return f"{PREFIX}:semantic:feedback"

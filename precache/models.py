@@ -112,3 +112,44 @@ class QuestionEmbedding(Base):
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Feedback(Base):
+    """What an asker said of an answer for their question: it fits, it does not, or none of the offered ones does.
+
+    `offered` holds the answers shown (the instant answer or the suggestions) with the confidence each
+    had for this question at the time: the per-answer decisions learn from those.
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    question: Mapped[str] = mapped_column(Text)
+    qhash: Mapped[str] = mapped_column(String(64), index=True)
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    offered: Mapped[dict] = mapped_column(JSON, default=dict)  # answer id -> confidence, as shown
+    asker: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(255))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # the question's embedding, float32 little-endian
+
+
+class LearnedPhrasing(Base):
+    """An asked phrasing linked by an asker to the answer that fits it, in one tenant's namespace."""
+
+    __tablename__ = "learned_phrasings"
+    __table_args__ = (Index("ix_learned_phrasings_question_tenant", "question_id", "tenant"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
+    # The question whose answers are served for the phrasing (the answer's question).
+    target_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
+    taught_by: Mapped[str] = mapped_column(String(128))
+    taught_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retracted_by: Mapped[str | None] = mapped_column(String(128))

@@ -33,6 +33,7 @@ import numpy as np
 import redis
 
 from precache import keys
+from precache.evidence import Evidence
 from precache.guards import Details, compatible, details
 from precache.semantic_store import (CURATED, answer_groups, answer_key, index_question, index_questions,
                                      load_embeddings)
@@ -57,16 +58,18 @@ class SemanticMatch:
     margin: float = 0.0
     confidence: float = 0.0
     threshold: float = 0.0  # the least confidence that serves this answer (lower for a sparse FAQ's curated answers)
+    key: str = ""  # the answer's key: cached questions that share an answer share it
 
 
 class SemanticIndex:
     """Cached questions and their vectors; one per web process, refreshed from SQL as answers arrive."""
 
     def __init__(self, threshold=0.97, min_similarity=0.75, guards=True, ann_min_size=20000, model="",
-                 threshold_floor=0.97):
+                 threshold_floor=0.97, evidence: Evidence | None = None):
         self.threshold, self.min_similarity, self.guards = threshold, min_similarity, guards
         self.ann_min_size, self.model = ann_min_size, model
         self.threshold_floor = threshold_floor
+        self.evidence = evidence if evidence is not None else Evidence()
         # The most confident wrong match of the curated answers against themselves, once measured
         # (+inf: not measured, or too many to measure: the threshold applies to every answer).
         self.curated_wrong = float("inf")
@@ -84,6 +87,7 @@ class SemanticIndex:
         self.version: bytes | None = None
         self.epoch: bytes | None = None
         self.last_row = 0
+        self._state: tuple = (None, None, None)  # the Redis counters (version, epoch, feedback) last loaded
         self._refresh_lock = threading.Lock()
 
     def regroup(self, ctx) -> None:
@@ -108,7 +112,8 @@ class SemanticIndex:
     @classmethod
     def from_settings(cls, settings) -> "SemanticIndex":
         return cls(settings.semantic_threshold, settings.semantic_min_similarity, settings.semantic_guards,
-                   settings.semantic_ann_min_size, settings.embedding_model, settings.semantic_threshold_floor)
+                   settings.semantic_ann_min_size, settings.embedding_model, settings.semantic_threshold_floor,
+                   Evidence.from_settings(settings))
 
     def __len__(self) -> int:
         return len(self.vectors) if self.vectors is not None else 0
@@ -193,25 +198,18 @@ class SemanticIndex:
         to_centroid = float(centroid @ vector) / max(float(np.linalg.norm(centroid)), 1e-9)
         return NEAREST_WEIGHT * nearest + (1 - NEAREST_WEIGHT) * to_centroid
 
-    def best(self, question: str, vector: np.ndarray, guards: bool | None = None) -> SemanticMatch | None:
-        """Return the best answer's nearest phrasing that passes the guards, with margin and confidence."""
-        guards = self.guards if guards is None else guards
+    def _scored(self, vector: np.ndarray):
+        """Return the candidates near an ask: (positions, similarities, each answer's phrasings, each answer's score)."""
         positions, sims = self.search(vector)
-        asked = details(question) if guards else None
         phrasings: dict[str, list[tuple[int, float]]] = {}
         for p, s in zip(positions, sims):
             phrasings.setdefault(self.answer_keys[p], []).append((p, float(s)))
         # An answer's nearest phrasing is among the candidates whenever any of its phrasings is.
         scores = {key: self.answer_score(key, vector, found[0][1]) for key, found in phrasings.items()}
-        allowed = {key: [(p, s) for p, s in found if not guards or self._vetoed(asked, p) is None]
-                   for key, found in phrasings.items()}
-        allowed = {key: found for key, found in allowed.items() if found}
-        if not allowed:
-            return None
-        key = max(allowed, key=scores.get)
-        chosen, similarity = allowed[key][0]
-        # Vetoed answers stay rivals: when the guard was wrong about the nearest one, the next one is
-        # most likely a wrong answer, and its margin over the vetoed one is negative.
+        return positions, sims, phrasings, scores
+
+    def _confidence(self, key: str, scores: dict[str, float], sims, vector: np.ndarray) -> tuple[float, float]:
+        """Return (margin, confidence) of one answer among the scored candidates."""
         # A curated answer's rivals are the other curated answers: every miss near an FAQ entry gets a
         # generated answer of its own, and those would otherwise crowd the entry out of every later
         # paraphrase. The decision is then the one calibrated on the FAQ alone; a generated answer that
@@ -219,18 +217,53 @@ class SemanticIndex:
         curated = key.startswith(CURATED)
         rivals = [score for other, score in scores.items()
                   if other != key and (not curated or other.startswith(CURATED))]
+        # Where askers said this answer does not fit, that phrasing is a rival too (precache.evidence).
+        negative = self.evidence.rival(key, vector)
+        if negative is not None:
+            rivals.append(negative)
         # No rival among the candidates: if the index holds more, the farthest candidate bounds the margin.
         unseen = float(sims[-1]) if len(self) > len(sims) else -1.0
         margin = scores[key] - max(rivals, default=unseen)
-        confidence = scores[key] + MARGIN_WEIGHT * min(margin, MARGIN_CAP)
-        return SemanticMatch(self.ids[chosen], self.qhashes[chosen], self.texts[chosen], similarity, margin,
-                             confidence, self.threshold_of(key))
+        return margin, scores[key] + MARGIN_WEIGHT * min(margin, MARGIN_CAP)
 
-    def match(self, question: str, vector: np.ndarray) -> SemanticMatch | None:
+    def best(self, question: str, vector: np.ndarray, guards: bool | None = None, tenant: str = "",
+             qhash: str | None = None) -> SemanticMatch | None:
+        """Return the best answer's nearest phrasing that passes the guards, with margin and confidence."""
+        guards = self.guards if guards is None else guards
+        positions, sims, phrasings, scores = self._scored(vector)
+        asked = details(question) if guards else None
+        vetoed = self.evidence.vetoed(tenant, qhash)
+        allowed = {key: [(p, s) for p, s in found if not guards or self._vetoed(asked, p) is None]
+                   for key, found in phrasings.items() if key not in vetoed}
+        allowed = {key: found for key, found in allowed.items() if found}
+        if not allowed:
+            return None
+        # Vetoed answers stay rivals: when the guard was wrong about the nearest one, the next one is
+        # most likely a wrong answer, and its margin over the vetoed one is negative.
+        key = max(allowed, key=scores.get)
+        chosen, similarity = allowed[key][0]
+        margin, confidence = self._confidence(key, scores, sims, vector)
+        threshold = self.evidence.threshold(key, self.threshold_of(key))
+        return SemanticMatch(self.ids[chosen], self.qhashes[chosen], self.texts[chosen], similarity, margin,
+                             confidence, threshold, key)
+
+    def match(self, question: str, vector: np.ndarray, tenant: str = "", qhash: str | None = None
+              ) -> SemanticMatch | None:
         """Return the cached question whose answer may be served for `question`, or None."""
-        found = self.best(question, vector)
+        found = self.best(question, vector, tenant=tenant, qhash=qhash)
         if found is None or found.similarity < self.min_similarity or found.confidence < found.threshold:
             return None
+        return found
+
+    def nearest_answers(self, vector: np.ndarray, n: int = CANDIDATES) -> list[SemanticMatch]:
+        """Return the nearest phrasing of each answer near an ask, best answer first, with its confidence."""
+        positions, sims, phrasings, scores = self._scored(vector)
+        found = []
+        for key in sorted(scores, key=scores.get, reverse=True)[:n]:
+            position, similarity = phrasings[key][0]
+            margin, confidence = self._confidence(key, scores, sims, vector)
+            found.append(SemanticMatch(self.ids[position], self.qhashes[position], self.texts[position], similarity,
+                                       margin, confidence, self.evidence.threshold(key, self.threshold_of(key)), key))
         return found
 
     def remeasure(self, background: bool = False) -> None:
@@ -270,23 +303,19 @@ class SemanticIndex:
             log.info("semantic index: %d curated phrasings; their most confident wrong match %.3f, so curated "
                      "answers are served from confidence %.3f", curated, wrong, self.threshold_of(CURATED))
 
-    def near_misses(self, vector: np.ndarray, n: int = 3, floor: float = 0.5) -> list[SemanticMatch]:
-        """Return up to n cached questions similar enough to suggest ("did you mean ...?")."""
-        positions, sims = self.search(vector, n)
-        return [SemanticMatch(self.ids[p], self.qhashes[p], self.texts[p], float(s))
-                for p, s in zip(positions, sims) if s >= floor]
-
     def refresh(self, ctx) -> int:
         """Load embeddings stored since the last load if the Redis version moved; return how many."""
         try:
-            version, epoch = ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch())
+            version, epoch, feedback = ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch(),
+                                                      keys.feedback_version())
         except redis.RedisError as exc:
             log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
             return 0
-        if version == self.version and self.version is not None and epoch == self.epoch:
+        state = (version, epoch, feedback)
+        if state == self._state and self.version is not None:
             return 0
         with self._refresh_lock:
-            if version == self.version and self.version is not None and epoch == self.epoch:
+            if state == self._state and self.version is not None:
                 return 0
             if epoch != self.epoch:  # questions changed groups (linked paraphrases): read every group again
                 self.regroup(ctx)
@@ -297,6 +326,12 @@ class SemanticIndex:
                 self.add(ids, qhashes, texts, vectors, groups)
                 self.last_row = last
             self.remeasure(background=True)
+            if feedback != self._state[2] or self._state[2] is None:
+                from precache.feedback import load_evidence
+
+                while load_evidence(ctx, self.evidence, self.model or ctx.settings.embedding_model):
+                    pass
             self.version = version  # read before the rows: a write after it moves the version again
+            self._state = state
             return len(rows[0]) if rows else 0
 

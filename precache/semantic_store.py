@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from precache import keys
 from precache.db import session_scope
-from precache.models import Answer, Question, QuestionEmbedding
+from precache.models import Answer, LearnedPhrasing, Question, QuestionEmbedding
 
 log = logging.getLogger(__name__)
 CURATED = "faq:"  # the prefix of a curated answer's key; other keys are question hashes
@@ -47,8 +47,10 @@ def load_embeddings(ctx, model: str, after: int):
 def answer_groups(ctx, question_ids: list[int]) -> dict[int, str]:
     """Return each question's answer key: questions that share an answer share a key.
 
-    The key of a question is that of its canonical question when predictive precompute linked it
-    to one; then the text of its curated answer if it has one, else its own hash.
+    The key of a question is that of the answer an asker linked it to (a learned phrasing, in any
+    tenant: the phrasing counts as one of that answer's), else of its canonical question when
+    predictive precompute linked it to one; then the text of its curated answer if it has one, else
+    its own hash.
     """
     groups: dict[int, str] = {}
     with ctx.sessions() as session:
@@ -56,6 +58,10 @@ def answer_groups(ctx, question_ids: list[int]) -> dict[int, str]:
             chunk = question_ids[start:start + 500]
             rows = session.execute(select(Question.id, Question.canonical_id).where(Question.id.in_(chunk))).all()
             target = {qid: canonical or qid for qid, canonical in rows}
+            target.update(session.execute(
+                select(LearnedPhrasing.question_id, LearnedPhrasing.target_id)
+                .where(LearnedPhrasing.question_id.in_(chunk), LearnedPhrasing.retracted_at.is_(None))
+                .order_by(LearnedPhrasing.id)).all())
             curated = _curated_answers(session, list(set(target.values())))
             hashes = dict(session.execute(select(Question.id, Question.qhash)
                                           .where(Question.id.in_(set(target.values())))).all())

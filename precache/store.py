@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
 from precache.db import session_scope
-from precache.models import Answer, Question, utcnow
+from precache.models import Answer, LearnedPhrasing, Question, utcnow
 from precache.normalize import namespace_id
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,12 @@ class AnswerStore:
         # Curated first, then fresh before expired, then the higher quality (a detailed answer
         # replaces the quick one when its quality is at least as high), then the newest.
         # A paraphrase linked to a canonical question is answered by the canonical question's answers.
-        target = (select(func.coalesce(Question.canonical_id, Question.id)).where(Question.qhash == qhash)
+        # A phrasing an asker of this tenant linked to an answer (and nobody retracted) is answered by it first.
+        learned = (select(LearnedPhrasing.target_id).where(LearnedPhrasing.question_id == Question.id,
+                                                           LearnedPhrasing.tenant == self.tenant,
+                                                           LearnedPhrasing.retracted_at.is_(None))
+                   .order_by(LearnedPhrasing.id.desc()).limit(1).scalar_subquery())
+        target = (select(func.coalesce(learned, Question.canonical_id, Question.id)).where(Question.qhash == qhash)
                   .scalar_subquery())
         query = (
             select(Answer, Question)
@@ -162,15 +167,17 @@ class AnswerStore:
     def recache(self, qhash: str) -> dict | None:
         """Put the question's best servable answer in the hot cache (or drop the entry when none is left).
 
-        The paraphrases linked to the question (`canonical_id`) are served its answers under their own
-        hashes: their entries are dropped, so the next asker reads the new best one, never a replaced or
-        invalidated one.
+        The paraphrases linked to the question (`canonical_id`, or learned from askers of this tenant) are
+        served its answers under their own hashes: their entries are dropped, so the next asker reads the
+        new best one, never a replaced or invalidated one.
         """
         best = self._best_answer(qhash)
-        linked = select(Question.qhash).where(
-            Question.canonical_id == select(Question.id).where(Question.qhash == qhash).scalar_subquery())
+        question_id = select(Question.id).where(Question.qhash == qhash).scalar_subquery()
+        linked = select(Question.qhash).where(Question.canonical_id == question_id)
+        learned = (select(Question.qhash).join(LearnedPhrasing, LearnedPhrasing.question_id == Question.id)
+                   .where(LearnedPhrasing.target_id == question_id, LearnedPhrasing.tenant == self.tenant))
         with self.sessions() as session:
-            stale = [keys.answer(self.ns, h) for h in session.scalars(linked)]
+            stale = [keys.answer(self.ns, h) for h in session.scalars(linked.union(learned))]
         if best is None:
             stale.append(keys.answer(self.ns, qhash))
         try:

@@ -35,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(stream.bp)
+    from web import feedback; app.register_blueprint(feedback.bp)  # noqa: E702 (POST /v1/feedback, answers)
     from web import stats; app.register_blueprint(stats.bp)  # noqa: E702 (GET /v1/stats, /dashboard)
     from web import openapi; app.register_blueprint(openapi.bp)  # noqa: E702 (GET /openapi.json)
     from web import admin; app.register_blueprint(admin.bp)  # noqa: E702 (/v1/admin, X-API-Key)

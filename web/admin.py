@@ -98,3 +98,24 @@ def replace(answer_id: int):
     if not isinstance(text, str) or not text.strip():
         raise ApiError(400, "invalid_field", "answer: send the new answer text")
     return _act(admin.replace, answer_id, text.strip())
+
+
+@bp.get("/learned")
+def learned():
+    """Learned phrasings, newest first, retracted ones included (?tenant= for one tenant's)."""
+    from precache.feedback import learned as listed
+
+    tenant = request.args.get("tenant")
+    return jsonify({"learned": listed(current_app.extensions["precache"],
+                                      check_tenant(tenant) if tenant is not None else None)})
+
+
+@bp.post("/learned/<int:link_id>/unlearn")
+def unlearn(link_id: int):
+    """Retract one learned phrasing: its phrasing is served that answer no more, at once."""
+    from precache.feedback import unlearn as retract
+
+    view = retract(current_app.extensions["precache"], link_id, by="admin")
+    if view is None:
+        raise ApiError(404, "learned_not_found", f"no learned phrasing {link_id}; list them with GET /v1/admin/learned")
+    return jsonify(view)

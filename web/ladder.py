@@ -75,7 +75,7 @@ def climb(ctx, ask: Ask) -> Outcome:
 def _semantic(ctx, ask: Ask) -> Outcome | None:
     tier = current_app.extensions["precache_semantic"]
     ask.vector = tier.vector(ask.question)
-    match = tier.match(ctx, ask.question, ask.vector)
+    match = tier.match(ctx, ask.question, ask.vector, ask.qhash)
     hit = ctx.store.lookup(match.qhash) if match else None
     if hit is None:
         return None
@@ -169,7 +169,7 @@ def _miss(ctx, ask: Ask) -> Outcome:
     if payload is not None:  # as a cached answer: one asked for in detail waits for the detailed one too
         return _cached(ctx, ask, payload, "generated", job_id=job_id)
     body = pending_body(job_id, ctx.settings.fallback_answer)
-    suggestions = current_app.extensions["precache_semantic"].suggestions(ask.vector)
+    suggestions = current_app.extensions["precache_semantic"].suggestions(ctx, ask.vector)
     if suggestions:
         body["suggestions"] = suggestions
     return Outcome(202, body)

@@ -14,6 +14,9 @@ from flask import Blueprint, current_app, jsonify
 from pydantic import BaseModel
 
 from web.schemas import (
+    AnswerView,
+    FeedbackDone,
+    FeedbackRequest,
     AskPending,
     AskReady,
     TENANT_PATTERN,
@@ -38,11 +41,14 @@ REF = "#/components/schemas/{model}"
 ERRORS = {
     400: "Invalid request: a bad or unknown field, an empty, over-long or control-character question, "
          "invalid JSON or UTF-8, or a bad query value.",
-    401: "Admin route without the right X-API-Key header.",
+    401: "Admin route without the right X-API-Key header, or feedback without the right X-Feedback-Key when "
+         "PRECACHE_FEEDBACK_KEY is set.",
     404: "Unknown route, unknown or expired job, unknown answer, or the admin API disabled (no PRECACHE_API_KEY).",
     405: "Method not allowed on this path.",
     413: "Body over PRECACHE_MAX_BODY_BYTES (refused before it is read whole).",
     415: "Body is not JSON (send Content-Type: application/json).",
+    422: "Feedback on an answer the cache does not offer for that question (neither its instant answer nor a "
+         "suggestion).",
     429: "Over PRECACHE_RATE_LIMIT for this client address; retry after the Retry-After header's seconds.",
     503: "Neither Redis nor the database can record the question now; the body also carries the fallback answer.",
 }
@@ -118,6 +124,20 @@ def operations() -> list[Operation]:
             responses={200: "text/event-stream", 400: ErrorBody, **RATE_LIMITED},
         ),
         Operation(
+            "post", "/v1/feedback", "feedback",
+            "Say whether an answer fits a question: a picked suggestion or a confirmed answer (helpful), a wrong "
+            "answer or a rejected suggestion (not helpful), or none fits (answer_id null)",
+            request=FeedbackRequest,
+            responses={200: FeedbackDone, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 413: ErrorBody,
+                       415: ErrorBody, 422: ErrorBody, **RATE_LIMITED},
+        ),
+        Operation(
+            "get", "/v1/answers/{answer_id}", "getAnswer", "A servable answer (one an ask returned or suggested)",
+            query=(Query("tenant", {"type": "string", "pattern": f"^{TENANT_PATTERN.pattern}$"}, "the tenant"),),
+            path_params={"answer_id": "an answer_id from an ask or its suggestions"},
+            responses={200: AnswerView, 400: ErrorBody, 404: ErrorBody, **RATE_LIMITED},
+        ),
+        Operation(
             "get", "/v1/jobs/{job_id}", "getJob", "The state of a generation job, with the answer when ready",
             path_params={"job_id": "the job_id from a 202 of POST /v1/ask"},
             responses={200: JobStatus, 404: ErrorBody, **RATE_LIMITED},
@@ -161,6 +181,11 @@ def admin_operations() -> list[Operation]:
               ("invalidate", "Never serve this answer again", None),
               ("pin", "Serve this answer first (or stop: {\"pinned\": false})", PinRequest),
               ("replace", "Replace this answer by a curated one", ReplaceRequest))],
+        Operation("get", "/v1/admin/learned", "adminLearned", "Learned phrasings, who taught each and when",
+                  query=(tenant,), responses={200: "application/json", **errors}),
+        Operation("post", "/v1/admin/learned/{link_id}/unlearn", "adminUnlearn", "Retract one learned phrasing",
+                  path_params={"link_id": "the id from GET /v1/admin/learned"},
+                  responses={200: "application/json", **errors}),
     ]
 
 

@@ -5,7 +5,7 @@ import re
 import unicodedata
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from web.errors import ApiError
@@ -20,6 +20,18 @@ class AskRequest(BaseModel):
     wait_ms: StrictInt = Field(0, ge=0)
     detail: Literal["quick", "detailed"] = "quick"
     tenant: StrictStr | None = Field(None, description="Tenant whose answers to use; tenants never share answers.")
+
+
+class FeedbackRequest(BaseModel):
+    """What an asker says of an answer for their question (POST /v1/feedback)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(description="the question as the asker asked it")
+    answer_id: StrictInt | None = Field(
+        description="the answer shown (the instant answer or a picked suggestion); null: none of those shown fits")
+    helpful: StrictBool = Field(description="true: this answer answers the question; false: it does not")
+    tenant: StrictStr | None = Field(None, description="the tenant the question was asked in")
 
 
 class FaqItem(BaseModel):
@@ -77,14 +89,19 @@ def read_json_object(request) -> dict:
     return body
 
 
-def parse_ask(request, settings) -> AskRequest:
-    """Validate an ask body against the schema and the configured limits."""
+def validated(model: type[BaseModel], request) -> BaseModel:
+    """Return the JSON body validated by a model, or raise ApiError naming the first bad field."""
     try:
-        ask = AskRequest.model_validate(read_json_object(request))
+        return model.model_validate(read_json_object(request))
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "body"
         raise ApiError(400, "invalid_field", f"{field}: {err['msg']}") from None
+
+
+def parse_ask(request, settings) -> AskRequest:
+    """Validate an ask body against the schema and the configured limits."""
+    ask = validated(AskRequest, request)
     check_question(ask.question, settings.max_question_chars)
     if ask.wait_ms > settings.max_wait_ms:
         raise ApiError(400, "invalid_field", f"wait_ms: must be at most {settings.max_wait_ms}")
@@ -169,6 +186,38 @@ class AskReady(BaseModel):
     similarity: float | SkipJsonSchema[None] = _sometimes("cosine similarity of the match (source semantic)")
 
 
+class Suggestion(BaseModel):
+    """An answer near the question that the asker may pick ("did you mean ...?")."""
+
+    model_config = _RESPONSE
+
+    question: str = Field(description="the cached question the answer belongs to")
+    answer_id: int = Field(description="GET /v1/answers/{answer_id} shows it; POST /v1/feedback picks it")
+    similarity: float = Field(description="cosine similarity of the question to the cached one")
+
+
+class AnswerView(BaseModel):
+    """GET /v1/answers/{answer_id}: a servable answer."""
+
+    model_config = _RESPONSE
+
+    answer_id: int
+    answer: str
+    question: str = Field(description="the question it answers")
+    quality: float | None
+    level: str
+
+
+class FeedbackDone(BaseModel):
+    """POST /v1/feedback: what the cache did with it."""
+
+    model_config = _RESPONSE
+
+    recorded: bool
+    learned: bool = Field(description="the phrasing now gets this answer at once (a learned phrasing)")
+    retracted: int = Field(description="learned links of this phrasing to this answer taken back")
+
+
 class AskPending(BaseModel):
     """202 from POST /v1/ask: the fallback answer now, the real one later at `poll`."""
 
@@ -181,7 +230,8 @@ class AskPending(BaseModel):
     poll: str | SkipJsonSchema[None] = _sometimes("GET this path for the job's state: /v1/jobs/{job_id}")
     queued: Literal[False] | SkipJsonSchema[None] = _sometimes(
         "false when the queue is unreachable: the question is kept and queued once it is back (no job yet)")
-    suggestions: list[str] | SkipJsonSchema[None] = _sometimes("up to three similar questions that have answers")
+    suggestions: list[Suggestion] | SkipJsonSchema[None] = _sometimes(
+        "up to three answers near the question, nearest first, one per answer: pick one with POST /v1/feedback")
 
 
 class JobStatus(BaseModel):

@@ -56,16 +56,35 @@ class SemanticTier:
         """Load the embedder now, so the first ask of this process is not the one that waits for it."""
         self.vector("warm up")
 
-    def match(self, ctx, question: str, vector: np.ndarray | None) -> SemanticMatch | None:
-        if vector is None:
-            return None
+    def _refreshed(self, ctx) -> bool:
+        """Bring the index up to date (or go on with what is loaded); tell whether there is anything to search."""
         try:
             self.index.refresh(ctx)
         except SQLAlchemyError as exc:  # match against what is loaded; the next ask refreshes again
             log.warning("semantic index not refreshed, database unavailable: %s", exc)
-        return self.index.match(question, vector) if len(self.index) else None
+        return bool(len(self.index))
 
-    def suggestions(self, vector: np.ndarray | None, n: int = 3) -> list[str]:
-        if vector is None or not len(self.index):
+    def match(self, ctx, question: str, vector: np.ndarray | None, qhash: str | None = None) -> SemanticMatch | None:
+        if vector is None or not self._refreshed(ctx):
+            return None
+        return self.index.match(question, vector, tenant=ctx.tenant, qhash=qhash)
+
+    def offers(self, ctx, vector: np.ndarray | None, n: int = 3) -> list[tuple[dict, SemanticMatch]]:
+        """Return up to n answers near an ask, servable in the asker's namespace, nearest first, one per answer."""
+        if vector is None or not self._refreshed(ctx):
             return []
-        return [m.matched_question for m in self.index.near_misses(vector, n)]
+        found, seen = [], set()
+        for near in self.index.nearest_answers(vector):
+            hit = ctx.store.lookup(near.qhash)
+            if hit is None or hit[0]["answer_id"] in seen:
+                continue
+            seen.add(hit[0]["answer_id"])
+            found.append((hit[0], near))
+            if len(found) == n:
+                break
+        return found
+
+    def suggestions(self, ctx, vector: np.ndarray | None, n: int = 3) -> list[dict]:
+        """Return "did you mean" suggestions an asker can pick: {"question", "answer_id", "similarity"}."""
+        return [{"question": payload["matched_question"], "answer_id": payload["answer_id"],
+                 "similarity": round(near.similarity, 4)} for payload, near in self.offers(ctx, vector, n)]

@@ -140,7 +140,7 @@ def test_match_refuses_what_a_guard_vetoes_and_suggests_it_instead():
     asked = "Can't I use my card abroad?"
     vector = embedder.encode([asked])[0]
     assert index.match(asked, vector) is None
-    assert index.near_misses(vector, n=1)[0].matched_question == texts[0]
+    assert index.nearest_answers(vector, n=1)[0].matched_question == texts[0]
 
 
 def test_an_ask_near_all_phrasings_of_an_answer_is_surer_than_one_near_a_single_one():

@@ -1,0 +1,100 @@
+"""What askers taught the semantic tier, held in memory per web process: negatives, vetoes, per-answer thresholds.
+
+Every feedback row (precache.feedback) says, for one asked phrasing, which of the answers shown fitted
+and with what confidence each was shown. Three things are read from them:
+
+- **Negatives.** A phrasing whose asker said an answer does not fit (or that none of those shown did)
+  is a point where that answer is wrong. It stands as a rival of the answer in the decision: the
+  answer's margin is taken over the nearest such point as over any other answer, so a question that
+  sits closer to a known wrong case than to the answer's own phrasings is not served it.
+- **Vetoes.** A phrasing told that an answer does not fit is never served it again from the semantic
+  tier (in the tenant that said so).
+- **Per-answer thresholds** (the idea of vCache, with this estimator). Each answer gathers observations
+  (confidence shown, fitted or not). Its threshold starts at the calibrated global one (the prior).
+  It goes down to just above (by `gap`) the most confident observation where it did *not* fit, and
+  never below `floor`, once at least `support` observations where it did fit lie at or above that
+  point. So on the asks observed around an answer, serving from its threshold would have served no
+  wrong answer and at least `support` right ones; an answer nobody has given evidence for keeps the
+  global rule, whose wrong-hit rate is bounded on the calibration sets (<= 0.5 %). A new wrong
+  observation above the threshold raises it again at once.
+"""
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Observation:
+    confidence: float
+    fitted: bool
+
+
+class Evidence:
+    """The feedback seen so far, as the decision of the semantic tier uses it."""
+
+    def __init__(self, floor: float = 0.92, gap: float = 0.03, support: int = 2, enabled: bool = True):
+        self.floor, self.gap, self.support, self.enabled = floor, gap, support, enabled
+        self.last_row = 0
+        self.observations: dict[str, list[Observation]] = defaultdict(list)
+        self.vetoes: dict[tuple[str, str], set[str]] = defaultdict(set)  # (tenant, phrasing hash) -> answer keys
+        self._vectors = np.zeros((0, 0), dtype=np.float32)
+        self._rejects: list[frozenset[str]] = []
+        self._thresholds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings) -> "Evidence":
+        return cls(settings.learn_floor, settings.learn_gap, settings.learn_support, settings.learn)
+
+    def add(self, vector: np.ndarray | None, tenant: str, qhash: str, shown: dict[str, float],
+            fitted: str | None, rejected: str | None) -> None:
+        """Take in one feedback: the answer keys shown with their confidence, the one that fitted or the one rejected.
+
+        `fitted` None and `rejected` None: none of those shown fits.
+        """
+        with self._lock:
+            for key, confidence in shown.items():
+                if rejected is None or key == rejected:  # a rejection says nothing of the others shown
+                    self.observations[key].append(Observation(float(confidence), key == fitted))
+                    self._thresholds.pop(key, None)
+            if fitted is not None:
+                return
+            if rejected is not None:
+                self.vetoes[(tenant, qhash)].add(rejected)
+            against = frozenset([rejected] if rejected is not None else shown)
+            if vector is not None and len(vector) and against:
+                row = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+                self._vectors = row if not len(self._rejects) else np.vstack([self._vectors, row])
+                self._rejects = [*self._rejects, against]
+
+    def rival(self, key: str, vector: np.ndarray) -> float | None:
+        """Return the similarity of the nearest phrasing where this answer was said not to fit, if any."""
+        if not self.enabled or not self._rejects:
+            return None
+        vectors, rejects = self._vectors, self._rejects  # one consistent snapshot
+        rows = [i for i, against in enumerate(rejects) if key in against]
+        return float(np.max(vectors[rows] @ vector)) if rows else None
+
+    def vetoed(self, tenant: str, qhash: str | None) -> set[str]:
+        """Return the answer keys this phrasing was told do not fit it."""
+        if not self.enabled or qhash is None:
+            return set()
+        return self.vetoes.get((tenant, qhash), set())
+
+    def threshold(self, key: str, prior: float) -> float:
+        """Return the least confidence that serves this answer, from its observations and the global prior."""
+        if not self.enabled:
+            return prior
+        found = self._thresholds.get(key)
+        if found is None:
+            found = self._thresholds[key] = self._fit(self.observations.get(key, ()), prior)
+        return min(prior, found)
+
+    def _fit(self, observed, prior: float) -> float:
+        wrong = max((o.confidence for o in observed if not o.fitted), default=float("-inf"))
+        candidate = max(self.floor, wrong + self.gap)
+        right = sum(o.fitted and o.confidence >= candidate for o in observed)
+        return candidate if right >= self.support and candidate < prior else prior
