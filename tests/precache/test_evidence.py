@@ -1,0 +1,65 @@
+"""The evidence askers give: per-answer thresholds, negatives as rivals, vetoes."""
+
+import numpy as np
+import pytest
+
+from precache.evidence import Evidence
+from precache.semantic import SemanticIndex
+
+
+def _fed(*observations, **kw) -> Evidence:
+    evidence = Evidence(floor=0.9, gap=0.02, support=2, **kw)
+    for confidence, fitted in observations:
+        evidence.add(None, "", f"q{confidence}", {"a": confidence}, "a" if fitted else None, None if fitted else "a")
+    return evidence
+
+
+def test_an_answer_without_evidence_keeps_the_global_threshold():
+    assert _fed().threshold("a", 0.97) == 0.97
+
+
+def test_right_observations_below_the_prior_lower_it_to_above_the_worst_wrong_one():
+    evidence = _fed((0.97, True), (0.96, True), (0.93, False))
+    assert evidence.threshold("a", 0.97) == pytest.approx(0.95)
+
+
+def test_too_little_support_keeps_the_prior_and_the_floor_holds():
+    assert _fed((0.95, True), (0.93, False)).threshold("a", 0.97) == 0.97
+    assert _fed((0.95, True), (0.96, True)).threshold("a", 0.97) == pytest.approx(0.9)
+
+
+def test_a_wrong_observation_raises_a_lowered_threshold_at_once():
+    evidence = _fed((0.95, True), (0.96, True))
+    assert evidence.threshold("a", 0.97) == pytest.approx(0.9)
+    evidence.add(None, "", "x", {"a": 0.955}, None, "a")
+    assert evidence.threshold("a", 0.97) == 0.97  # 0.975: no right observations above it
+
+
+def test_learning_off_is_the_global_rule():
+    assert _fed((0.95, True), (0.96, True), enabled=False).threshold("a", 0.97) == 0.97
+
+
+def test_a_rejection_vetoes_that_answer_for_that_phrasing_and_tenant_only():
+    evidence = Evidence()
+    evidence.add(np.ones(3, dtype=np.float32) / 3 ** 0.5, "t1", "h", {"a": 0.9, "b": 0.8}, None, "a")
+    assert evidence.vetoed("t1", "h") == {"a"} and evidence.vetoed("t2", "h") == set()
+    assert evidence.rival("a", np.ones(3, dtype=np.float32) / 3 ** 0.5) == pytest.approx(1.0)
+    assert evidence.rival("b", np.ones(3, dtype=np.float32)) is None  # a rejection says nothing of the others
+
+
+def test_none_fits_is_a_rival_of_every_answer_shown():
+    evidence = Evidence()
+    evidence.add(np.array([1.0, 0.0], dtype=np.float32), "", "h", {"a": 0.9, "b": 0.8}, None, None)
+    assert evidence.rival("a", np.array([0.6, 0.8], dtype=np.float32)) == pytest.approx(0.6)
+    assert evidence.rival("b", np.array([1.0, 0.0], dtype=np.float32)) == pytest.approx(1.0)
+    assert evidence.rival("c", np.array([1.0, 0.0], dtype=np.float32)) is None
+
+
+def test_a_negative_near_an_ask_takes_the_margin_of_the_answer_it_rejects():
+    index = SemanticIndex(threshold=1.0)
+    index.add([1, 2], ["h1", "h2"], ["card", "loan"], np.eye(2, dtype=np.float32), ["card", "loan"])
+    ask = np.array([0.99, 0.141], dtype=np.float32)
+    assert index.match("ask", ask) is not None
+    index.evidence.add(ask, "", "other", {"card": 0.9}, None, None)  # none fitted a question right there
+    assert index.match("ask", ask) is None
+    assert index.best("ask", ask).margin < 0

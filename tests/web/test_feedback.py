@@ -1,0 +1,190 @@
+"""POST /v1/feedback and GET /v1/answers: askers pick suggestions, the cache learns, and cannot be poisoned."""
+
+import pytest
+
+from precache.faq import FaqEntry, import_faq
+from web import create_app
+
+pytestmark = pytest.mark.model
+
+PASSWORD = "Open Settings, choose Security, then Reset password."
+FAQ = [
+    ("How do I reset my password?", PASSWORD),
+    ("How do I cancel my subscription?", "Go to Billing and choose Cancel subscription."),
+    ("What are your opening hours on weekdays?", "Nine to five, Monday to Friday."),
+    ("How do I update my billing address?", "Open Billing, then Address, and save the new one."),
+]
+LOCKED_OUT = "I am locked out and cannot sign in"
+
+
+@pytest.fixture
+def faq_app(app):
+    import_faq(app.extensions["precache"], [FaqEntry(i, q, a) for i, (q, a) in enumerate(FAQ, 1)])
+    return app
+
+
+def _suggested(client, question: str, answer: str, **extra) -> int:
+    body = client.post("/v1/ask", json={"question": question, **extra}).json
+    assert body["status"] == "pending", body
+    for s in body["suggestions"]:
+        if client.get(f"/v1/answers/{s['answer_id']}", query_string=extra).json["answer"] == answer:
+            return s["answer_id"]
+    raise AssertionError(f"{answer!r} not suggested for {question!r}: {body['suggestions']}")
+
+
+def _feedback(client, question, answer_id, helpful, asker="alice", **extra):
+    return client.post("/v1/feedback", json={"question": question, "answer_id": answer_id, "helpful": helpful,
+                                              **extra}, headers={"X-Asker-Id": asker})
+
+
+def test_a_miss_suggests_answers_an_asker_can_open(faq_app):
+    client = faq_app.test_client()
+    body = client.post("/v1/ask", json={"question": LOCKED_OUT}).json
+    assert 1 <= len(body["suggestions"]) <= 3
+    ids = [s["answer_id"] for s in body["suggestions"]]
+    assert len(set(ids)) == len(ids)
+    shown = client.get(f"/v1/answers/{ids[0]}").json
+    assert shown["answer_id"] == ids[0] and shown["answer"] and shown["question"] == body["suggestions"][0]["question"]
+    assert client.get("/v1/answers/999999").status_code == 404
+    assert client.get("/v1/answers/99999999999999999999").status_code == 404
+
+
+def test_a_picked_suggestion_is_an_instant_answer_next_time_in_every_process(faq_app, config, redis_client):
+    client = faq_app.test_client()
+    answer_id = _suggested(client, LOCKED_OUT, PASSWORD)
+    done = _feedback(client, LOCKED_OUT, answer_id, True).json
+    assert done == {"recorded": True, "learned": True, "retracted": 0}
+    again = client.post("/v1/ask", json={"question": LOCKED_OUT}).json
+    assert again["status"] == "ready" and again["answer"] == PASSWORD
+    redis_client.flushdb()  # a Redis flush and a restart lose nothing: the link is in SQL
+    other = create_app(config)
+    try:
+        assert other.test_client().post("/v1/ask", json={"question": LOCKED_OUT}).json["answer"] == PASSWORD
+        tier = other.extensions["precache_semantic"]
+        vector = tier.vector(LOCKED_OUT)
+        assert tier.offers(other.extensions["precache"], vector, 1)[0][0]["answer"] == PASSWORD
+    finally:
+        other.extensions["precache"].close()
+
+
+def test_a_learned_phrasing_counts_for_questions_near_it(faq_app):
+    client = faq_app.test_client()
+    tier, ctx = faq_app.extensions["precache_semantic"], faq_app.extensions["precache"]
+    near = "I'm locked out and can't sign in to my account"
+    before = next(n.confidence for p, n in tier.offers(ctx, tier.vector(near)) if p["answer"] == PASSWORD)
+    _feedback(client, LOCKED_OUT, _suggested(client, LOCKED_OUT, PASSWORD), True)
+    after = next(n for p, n in tier.offers(ctx, tier.vector(near)) if p["answer"] == PASSWORD)
+    assert after.matched_question == LOCKED_OUT and after.confidence > before
+
+
+def test_an_answer_the_ladder_did_not_offer_cannot_be_linked(faq_app):
+    client = faq_app.test_client()
+    hours = client.post("/v1/ask", json={"question": FAQ[2][0]}).json["answer_id"]
+    bad = _feedback(client, LOCKED_OUT, hours, True, asker="mallory")
+    assert bad.status_code == 422 and "offers" in bad.json["error"]["message"]
+    assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["answer"] != FAQ[2][1]
+    assert _feedback(client, LOCKED_OUT, 424242, True).status_code == 404
+
+
+def test_another_askers_rejection_retracts_a_learned_phrasing_at_once(faq_app):
+    client = faq_app.test_client()
+    answer_id = _suggested(client, LOCKED_OUT, PASSWORD)
+    _feedback(client, LOCKED_OUT, answer_id, True, asker="mallory")
+    served = client.post("/v1/ask", json={"question": LOCKED_OUT}).json
+    assert served["answer"] == PASSWORD
+    done = _feedback(client, LOCKED_OUT, served["answer_id"], False, asker="bob").json
+    assert done["retracted"] == 1
+    assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["answer"] != PASSWORD
+    learned = faq_app.extensions["precache"]
+    from precache.feedback import learned as listed
+    (row,) = listed(learned)
+    assert row["taught_by"] == "asker:mallory" and row["retracted_by"] == "asker:bob"
+
+
+def test_a_rejected_semantic_answer_is_never_served_to_that_phrasing_again(faq_app):
+    client = faq_app.test_client()
+    question = "I forgot my password, how do I reset it?"
+    first = client.post("/v1/ask", json={"question": question}).json
+    assert first["source"] == "semantic" and first["answer"] == PASSWORD
+    assert _feedback(client, question, first["answer_id"], False).json["recorded"]
+    again = client.post("/v1/ask", json={"question": question}).json
+    assert again["source"] != "semantic"
+    assert client.post("/v1/ask", json={"question": FAQ[0][0]}).json["answer"] == PASSWORD  # still its own
+
+
+def test_none_fits_is_recorded_and_must_say_not_helpful(faq_app):
+    client = faq_app.test_client()
+    client.post("/v1/ask", json={"question": "Do you sell gift cards?"})
+    assert _feedback(client, "Do you sell gift cards?", None, False).json == \
+        {"recorded": True, "learned": False, "retracted": 0}
+    bad = _feedback(client, "Do you sell gift cards?", None, True)
+    assert bad.status_code == 400 and "helpful" in bad.json["error"]["message"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"answer_id": 1, "helpful": True}, "question"),
+    ({"question": "x?", "helpful": True}, "answer_id"),
+    ({"question": "x?", "answer_id": "1", "helpful": True}, "answer_id"),
+    ({"question": "x?", "answer_id": 1, "helpful": "yes"}, "helpful"),
+    ({"question": "x?", "answer_id": 1, "helpful": True, "extra": 1}, "extra"),
+    ({"question": "  ", "answer_id": 1, "helpful": True}, "question"),
+    ({"question": "x?", "answer_id": 1, "helpful": True, "tenant": "a b"}, "tenant"),
+])
+def test_a_bad_feedback_body_is_a_400_naming_the_field(faq_app, body, field):
+    r = faq_app.test_client().post("/v1/feedback", json=body)
+    assert r.status_code == 400 and r.json["error"]["message"].startswith(field)
+
+
+def test_the_feedback_key_is_required_when_set(config):
+    app = create_app({**config, "feedback_key": "s3cret"})
+    try:
+        client = app.test_client()
+        body = {"question": "Do you sell gift cards?", "answer_id": None, "helpful": False}
+        assert client.post("/v1/feedback", json=body).status_code == 401
+        assert client.post("/v1/feedback", json=body, headers={"X-Feedback-Key": "s3cret"}).status_code == 200
+    finally:
+        app.extensions["precache"].close()
+
+
+def test_learning_off_records_feedback_but_links_nothing(config):
+    app = create_app({**config, "learn": False})
+    try:
+        import_faq(app.extensions["precache"], [FaqEntry(i, q, a) for i, (q, a) in enumerate(FAQ, 1)])
+        client = app.test_client()
+        done = _feedback(client, LOCKED_OUT, _suggested(client, LOCKED_OUT, PASSWORD), True).json
+        assert done == {"recorded": True, "learned": False, "retracted": 0}
+        assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["status"] == "pending"
+    finally:
+        app.extensions["precache"].close()
+
+
+def test_a_tenants_learned_phrasing_is_not_served_to_another_tenant(config):
+    app = create_app(config)
+    try:
+        ctx = app.extensions["precache"]
+        for tenant in ("acme", "globex"):
+            import_faq(ctx.for_tenant(tenant), [FaqEntry(i, q, f"{tenant}: {a}") for i, (q, a) in enumerate(FAQ, 1)])
+        client = app.test_client()
+        answer_id = _suggested(client, LOCKED_OUT, f"acme: {PASSWORD}", tenant="acme")
+        assert _feedback(client, LOCKED_OUT, answer_id, True, tenant="acme").json["learned"]
+        assert client.post("/v1/ask", json={"question": LOCKED_OUT, "tenant": "acme"}).json["answer"] \
+            == f"acme: {PASSWORD}"
+        other = client.post("/v1/ask", json={"question": LOCKED_OUT, "tenant": "globex"}).json
+        assert other["status"] == "pending" and not other["answer"].startswith("acme")
+    finally:
+        app.extensions["precache"].close()
+
+
+def test_admins_list_and_unlearn_learned_phrasings(faq_app, config):
+    client = faq_app.test_client()
+    _feedback(client, LOCKED_OUT, _suggested(client, LOCKED_OUT, PASSWORD), True, asker="carol")
+    admin = create_app({**config, "api_key": "k"})
+    try:
+        api = admin.test_client()
+        rows = api.get("/v1/admin/learned", headers={"X-API-Key": "k"}).json["learned"]
+        assert [(r["phrasing"], r["taught_by"], r["retracted_at"]) for r in rows] == [(LOCKED_OUT, "asker:carol", None)]
+        assert api.post(f"/v1/admin/learned/{rows[0]['id']}/unlearn", headers={"X-API-Key": "k"}).json["retracted_at"]
+        assert api.post("/v1/admin/learned/777/unlearn", headers={"X-API-Key": "k"}).status_code == 404
+    finally:
+        admin.extensions["precache"].close()
+    assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["status"] == "pending"
