@@ -178,7 +178,7 @@ class Settings(BaseSettings):
         True, description="Learn from askers' feedback: picked phrasings become learned phrasings of their answer, "
         "and each answer's serve decision uses the evidence around it. Off: feedback is only recorded.")
     learn_floor: float = Field(
-        0.92, ge=0.0, le=1.5, description="Least confidence an answer's learned threshold may go down to "
+        0.93, ge=0.0, le=1.5, description="Least confidence an answer's learned threshold may go down to "
         "(precache/evidence.py).")
     learn_gap: float = Field(
         0.03, ge=0.0, le=0.5, description="How far above its most confident wrong observation an answer's learned "

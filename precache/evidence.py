@@ -35,7 +35,7 @@ class Observation:
 class Evidence:
     """The feedback seen so far, as the decision of the semantic tier uses it."""
 
-    def __init__(self, floor: float = 0.92, gap: float = 0.03, support: int = 2, enabled: bool = True):
+    def __init__(self, floor: float = 0.93, gap: float = 0.03, support: int = 2, enabled: bool = True):
         self.floor, self.gap, self.support, self.enabled = floor, gap, support, enabled
         self.last_row = 0
         self.observations: dict[str, list[Observation]] = defaultdict(list)

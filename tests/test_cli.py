@@ -125,3 +125,24 @@ def test_a_database_not_reachable_is_named_without_its_password(runner, monkeypa
     monkeypatch.setenv("PRECACHE_DATABASE_URL", "postgresql+psycopg://postgres:secret@127.0.0.1:1/none")
     result = runner.invoke(main, ["stats"])
     assert result.exit_code == 1 and "cannot reach the database" in result.output and "secret" not in result.output
+
+
+def test_admin_learned_lists_who_taught_a_phrasing_and_unlearn_stops_serving_it(runner, ctx):
+    from precache.feedback import record
+    from tests.conftest import store_question
+    from web.ask import make_ask
+
+    target_id, qhash = store_question(ctx, "How do I reset my password?")
+    answer = ctx.store.save_answer(target_id, "Open Settings, then Security.", curated=True, quality=1.0)
+    ask = make_ask("I am locked out of my account", 0)
+    assert record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.9}, "asker:dana")["learned"]
+    assert ctx.store.lookup(ask.qhash)[0]["answer_id"] == answer["answer_id"]
+    listed = runner.invoke(main, ["admin", "learned", "--json"])
+    assert listed.exit_code == 0, listed.output
+    row = json.loads(listed.output.splitlines()[0])
+    assert (row["phrasing"], row["taught_by"], row["retracted_at"]) == ("I am locked out of my account", "asker:dana",
+                                                                         None)
+    done = runner.invoke(main, ["admin", "unlearn", str(row["id"])])
+    assert done.exit_code == 0 and json.loads(done.output)["retracted_by"] == "admin (cli)"
+    assert ctx.store.lookup(ask.qhash) is None
+    assert "no learned phrasing" in runner.invoke(main, ["admin", "unlearn", "999"]).output
