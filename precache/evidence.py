@@ -41,7 +41,8 @@ class Evidence:
         self.observations: dict[str, list[Observation]] = defaultdict(list)
         self.vetoes: dict[tuple[str, str], set[str]] = defaultdict(set)  # (tenant, phrasing hash) -> answer keys
         self._vectors = np.zeros((0, 0), dtype=np.float32)
-        self._rejects: list[frozenset[str]] = []
+        self._rows: dict[str, list[int]] = {}  # answer key -> rows of the negatives that reject it
+        self._count = 0
         self._thresholds: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -67,16 +68,17 @@ class Evidence:
             against = frozenset([rejected] if rejected is not None else shown)
             if vector is not None and len(vector) and against:
                 row = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-                self._vectors = row if not len(self._rejects) else np.vstack([self._vectors, row])
-                self._rejects = [*self._rejects, against]
+                self._vectors = row if not self._count else np.vstack([self._vectors, row])
+                for key in against:  # a new list each time: a reader holds the old one or the new one
+                    self._rows[key] = [*self._rows.get(key, ()), self._count]
+                self._count += 1
 
     def rival(self, key: str, vector: np.ndarray) -> float | None:
         """Return the similarity of the nearest phrasing where this answer was said not to fit, if any."""
-        if not self.enabled or not self._rejects:
+        rows = self._rows.get(key) if self.enabled else None
+        if not rows:
             return None
-        vectors, rejects = self._vectors, self._rejects  # one consistent snapshot
-        rows = [i for i, against in enumerate(rejects) if key in against]
-        return float(np.max(vectors[rows] @ vector)) if rows else None
+        return float(np.max(self._vectors[rows] @ vector))  # rows only ever point below the stacked size
 
     def vetoed(self, tenant: str, qhash: str | None) -> set[str]:
         """Return the answer keys this phrasing was told do not fit it."""
