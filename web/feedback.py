@@ -1,14 +1,17 @@
 """POST /v1/feedback and GET /v1/answers/<id>: askers pick, confirm or reject the answers they were shown."""
 
 import hmac
+import logging
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from precache import feedback
 from web.ask import make_ask
 from web.errors import ApiError
 from web.schemas import FeedbackRequest, check_question, check_tenant, validated
 
+log = logging.getLogger(__name__)
 bp = Blueprint("feedback", __name__)
 MAX_ID = 2**31 - 1
 
@@ -47,16 +50,21 @@ def give_feedback():
     check_question(req.question, ctx.settings.max_question_chars)
     ctx = ctx.for_tenant(check_tenant(req.tenant))
     ask = make_ask(req.question, 0)
-    answer = _servable(ctx, req.answer_id) if req.answer_id is not None else None
+    if req.answer_id is None and req.helpful:
+        raise ApiError(400, "invalid_field", "helpful: with answer_id null (none of the answers fits) it must be false")
     tier = current_app.extensions["precache_semantic"]
     vector = tier.vector(ask.question)
-    offered = _offered(ctx, tier, ask, vector)
-    if answer is not None and answer["answer_id"] not in offered:
-        raise ApiError(422, "not_offered", f"answer {answer['answer_id']} is not one the cache offers for this "
-                       "question (its instant answer or a suggestion); feedback links only those")
-    if answer is None and req.helpful:
-        raise ApiError(400, "invalid_field", "helpful: with answer_id null (none of the answers fits) it must be false")
-    return jsonify(feedback.record(ctx, ask, vector, answer, req.helpful, offered, _asker()))
+    tier.refreshed(ctx)
+    try:
+        answer = _servable(ctx, req.answer_id) if req.answer_id is not None else None
+        offered = _offered(ctx, tier, ask, vector)
+        if answer is not None and answer["answer_id"] not in offered:
+            raise ApiError(422, "not_offered", f"answer {answer['answer_id']} is not one the cache offers for this "
+                           "question (its instant answer or a suggestion); feedback links only those")
+        return jsonify(feedback.record(ctx, ask, vector, answer, req.helpful, offered, _asker()))
+    except SQLAlchemyError as exc:  # the asker's word is not lost unsaid: the app is told to send it again
+        log.warning("feedback not recorded, database unavailable: %s", exc)
+        raise ApiError(503, "database_unavailable", "feedback cannot be recorded now; send it again later") from None
 
 
 def _offered(ctx, tier, ask, vector) -> dict[int, float]:

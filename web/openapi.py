@@ -50,7 +50,8 @@ ERRORS = {
     422: "Feedback on an answer the cache does not offer for that question (neither its instant answer nor a "
          "suggestion).",
     429: "Over PRECACHE_RATE_LIMIT for this client address; retry after the Retry-After header's seconds.",
-    503: "Neither Redis nor the database can record the question now; the body also carries the fallback answer.",
+    503: "Neither Redis nor the database can record the question now (the body also carries the fallback "
+         "answer), or the database cannot record feedback now.",
 }
 RATE_LIMITED = {429: ErrorBody}  # every route but /healthz, /readyz and /metrics, when PRECACHE_RATE_LIMIT is set
 
@@ -129,7 +130,7 @@ def operations() -> list[Operation]:
             "answer or a rejected suggestion (not helpful), or none fits (answer_id null)",
             request=FeedbackRequest,
             responses={200: FeedbackDone, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 413: ErrorBody,
-                       415: ErrorBody, 422: ErrorBody, **RATE_LIMITED},
+                       415: ErrorBody, 422: ErrorBody, 503: ErrorBody, **RATE_LIMITED},
         ),
         Operation(
             "get", "/v1/answers/{answer_id}", "getAnswer", "A servable answer (one an ask returned or suggested)",

@@ -56,7 +56,7 @@ class SemanticTier:
         """Load the embedder now, so the first ask of this process is not the one that waits for it."""
         self.vector("warm up")
 
-    def _refreshed(self, ctx) -> bool:
+    def refreshed(self, ctx) -> bool:
         """Bring the index up to date (or go on with what is loaded); tell whether there is anything to search."""
         try:
             self.index.refresh(ctx)
@@ -65,13 +65,16 @@ class SemanticTier:
         return bool(len(self.index))
 
     def match(self, ctx, question: str, vector: np.ndarray | None, qhash: str | None = None) -> SemanticMatch | None:
-        if vector is None or not self._refreshed(ctx):
+        if vector is None or not self.refreshed(ctx):
             return None
         return self.index.match(question, vector, tenant=ctx.tenant, qhash=qhash)
 
     def offers(self, ctx, vector: np.ndarray | None, n: int = 3) -> list[tuple[dict, SemanticMatch]]:
-        """Return up to n answers near an ask, servable in the asker's namespace, nearest first, one per answer."""
-        if vector is None or not self._refreshed(ctx):
+        """Return up to n answers near an ask, servable in the asker's namespace, nearest first, one per answer.
+
+        Searches the index as loaded: the ladder refreshed it for this ask already (`match`).
+        """
+        if vector is None or not len(self.index):
             return []
         found, seen = [], set()
         for near in self.index.nearest_answers(vector):

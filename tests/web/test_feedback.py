@@ -62,6 +62,7 @@ def test_a_picked_suggestion_is_an_instant_answer_next_time_in_every_process(faq
         assert other.test_client().post("/v1/ask", json={"question": LOCKED_OUT}).json["answer"] == PASSWORD
         tier = other.extensions["precache_semantic"]
         vector = tier.vector(LOCKED_OUT)
+        assert tier.refreshed(other.extensions["precache"])
         assert tier.offers(other.extensions["precache"], vector, 1)[0][0]["answer"] == PASSWORD
     finally:
         other.extensions["precache"].close()
@@ -71,8 +72,10 @@ def test_a_learned_phrasing_counts_for_questions_near_it(faq_app):
     client = faq_app.test_client()
     tier, ctx = faq_app.extensions["precache_semantic"], faq_app.extensions["precache"]
     near = "I'm locked out and can't sign in to my account"
+    assert tier.refreshed(ctx)
     before = next(n.confidence for p, n in tier.offers(ctx, tier.vector(near)) if p["answer"] == PASSWORD)
     _feedback(client, LOCKED_OUT, _suggested(client, LOCKED_OUT, PASSWORD), True)
+    assert tier.refreshed(ctx)
     after = next(n for p, n in tier.offers(ctx, tier.vector(near)) if p["answer"] == PASSWORD)
     assert after.matched_question == LOCKED_OUT and after.confidence > before
 
@@ -188,3 +191,13 @@ def test_admins_list_and_unlearn_learned_phrasings(faq_app, config):
     finally:
         admin.extensions["precache"].close()
     assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["status"] == "pending"
+
+
+def test_feedback_with_the_database_down_is_a_503_asking_to_send_it_again(config):
+    app = create_app({**config, "database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none"})
+    try:
+        r = app.test_client().post("/v1/feedback", json={"question": "Do you sell gift cards?", "answer_id": 3,
+                                                         "helpful": True})
+        assert r.status_code == 503 and "again" in r.json["error"]["message"]
+    finally:
+        app.extensions["precache"].close()
