@@ -189,6 +189,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted, in bytes.")
     max_wait_ms: int = Field(60000, ge=0, description="Largest wait_ms a client may ask for.")
     stream_max_s: int = Field(300, ge=1, description="Longest a /v1/ask/stream response waits for answers.")
+    chat_wait_ms: int = Field(
+        120000, ge=0, description="Longest POST /v1/chat/completions waits for a generated answer, streamed or not, "
+        "before it gives the fallback (the generation goes on and is cached).")
+    chat_model: str = Field("precache", description="The model id GET /v1/models lists (any id a client sends is "
+                            "accepted and echoed).")
+    rewrite_max_tokens: int = Field(
+        48, ge=8, description="Most tokens the generation model may use to make a conversation's follow-up a "
+        "standalone question.")
     cache_ttl_s: int = Field(86400, ge=1, description="Lifetime of an answer in the Redis hot cache.")
     answer_ttl_s: int = Field(7 * 86400, ge=1, description="Age after which a stored answer is due a refresh.")
     job_ttl_s: int = Field(86400, ge=60, description="How long job records stay readable in Redis.")

@@ -5,7 +5,7 @@ import uuid
 
 from precache import keys
 from precache.queueing import (DETAILED, GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, PRECOMPUTE,
-                               QUICK)
+                               QUICK, REPLY)
 
 PENDING, READY, FAILED = "pending", "ready", "failed"
 # A job's single-flight lock frees itself after this long unless the sweep finds its message still in the
@@ -20,6 +20,8 @@ TASKS = {
     "refresh": (GENERATE_QUICK, {"force": True}, PRECOMPUTE),
     "detailed": (GENERATE_DETAILED, {}, DETAILED),
     "regenerate": (GENERATE_QUICK, {"regenerate": True}, PRECOMPUTE),
+    # An asker's Cache-Control: no-cache: a new answer now, which replaces the cached one.
+    "renew": (GENERATE_QUICK, {"renew": True}, QUICK),
 }
 
 
@@ -127,6 +129,24 @@ class Jobs:
         It goes where the job's last message went: an asker's job stays ahead of background work."""
         queue = self.redis.hget(keys.job(job_id), "sent_queue")
         self._send(kind, question_id, job_id, queue.decode() if queue else TASKS[kind][2], **options)
+
+    def send_reply(self, kind: str, payload, request_id: str | None = None) -> str:
+        """Send a reply job (worker/replies.py: "rewrite" a follow-up, or an "answer" kept nowhere) to the quick
+        queue; return its id. Its record holds the text when it is ready (wait for it with `wait`)."""
+        reply_id = str(uuid.uuid4())
+        self._write(reply_id, status=PENDING, kind=f"reply:{kind}", created=time.time())
+        self.celery.send_task(REPLY, args=[reply_id, kind, payload], kwargs={"tenant": self.tenant} if self.tenant else {},
+                              queue=QUICK, task_id=reply_id, headers={"request_id": request_id or "-"})
+        return reply_id
+
+    def finish_reply(self, reply_id: str, *, text: str | None = None, error: str | None = None,
+                     finish_reason: str = "stop") -> None:
+        """Mark a reply ready with its text, or failed, and wake its waiter."""
+        if error is None:
+            self._write(reply_id, status=READY, text=text, finish_reason=finish_reason)
+        else:
+            self._write(reply_id, status=FAILED, error=error)
+        self.redis.publish(keys.job_done(reply_id), "1")
 
     def pending_job(self, ns: str, qhash: str, kind: str) -> str | None:
         """Return the id of the job of this kind running for a question, if any."""

@@ -117,3 +117,13 @@ def rate_limits() -> str:
 def feedback_version() -> str:
     """Counter bumped whenever feedback is recorded; web processes load the new rows into their evidence."""
     return f"{PREFIX}:semantic:feedback"
+
+
+def tokens(job_id: str) -> str:
+    """Redis Stream of a job's answer as the worker generates it: entries {"t": text} then {"end": reason}."""
+    return f"{PREFIX}:tokens:{job_id}"
+
+
+def rewrite(ns: str, context_hash: str) -> str:
+    """A conversation's follow-up made standalone, keyed by the conversation so far and the message."""
+    return f"{PREFIX}:rewrite:{ns}:{context_hash}"

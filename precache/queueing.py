@@ -10,6 +10,8 @@ ALL_QUEUES = (*GENERATION_QUEUES, HOUSEKEEPING)
 
 GENERATE_QUICK = "worker.tasks.generate_quick_answer"
 GENERATE_DETAILED = "worker.tasks.generate_detailed_answer"
+# A short generation an asker waits on: a chat's follow-up made standalone, an answer kept nowhere (no-store).
+REPLY = "worker.tasks.reply"
 GENERATION_TIME_LIMIT_S = 300  # hard limit of one generation task
 HOUSEKEEPING_TIME_LIMIT_S = 120
 PRECOMPUTE_FAQ = "worker.tasks.precompute_faq_answers"
@@ -55,6 +57,7 @@ def celery_config(settings) -> dict:
         "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES],
         "task_default_queue": HOUSEKEEPING,
         "task_routes": {
+            REPLY: {"queue": QUICK},
             "worker.tasks.generate_quick_*": {"queue": QUICK},
             "worker.tasks.generate_detailed_*": {"queue": DETAILED},
             "worker.tasks.precompute_*": {"queue": PRECOMPUTE},

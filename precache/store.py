@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta, timezone
 
 import redis
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
@@ -163,6 +163,15 @@ class AnswerStore:
             qhash = question.qhash
         self.recache(qhash)
         return payload
+
+    def supersede(self, question_id: int, qhash: str, keep: int) -> None:
+        """Make the question's other generated answers in this namespace due a refresh, so that `keep` (fresh)
+        is served before them: an asker's Cache-Control: no-cache. Curated and pinned answers stay first."""
+        with session_scope(self.sessions) as session:
+            session.execute(update(Answer).where(
+                Answer.question_id == question_id, Answer.namespace == self.namespace, Answer.id != keep,
+                ~Answer.curated, ~Answer.pinned, Answer.expires_at > utcnow()).values(expires_at=utcnow()))
+        self.recache(qhash)
 
     def recache(self, qhash: str) -> dict | None:
         """Put the question's best servable answer in the hot cache (or drop the entry when none is left).

@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from web import stats; app.register_blueprint(stats.bp)  # noqa: E702 (GET /v1/stats, /dashboard)
     from web import openapi; app.register_blueprint(openapi.bp)  # noqa: E702 (GET /openapi.json)
     from web import admin; app.register_blueprint(admin.bp)  # noqa: E702 (/v1/admin, X-API-Key)
+    from web import chat; app.register_blueprint(chat.bp)  # noqa: E702 (OpenAI wire format: /v1/chat/completions)
     return app
 
 

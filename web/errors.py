@@ -1,4 +1,8 @@
-"""Error responses: {"error": {"code", "message"}} for every client mistake, never a bare 500."""
+"""Error responses: {"error": {"code", "message", "type"}} for every client mistake, never a bare 500.
+
+`type` is the class of error in OpenAI's wire format, so that OpenAI clients of /v1/chat/completions
+raise their usual exceptions with the message (and `param`, the field at fault, where there is one).
+"""
 
 import logging
 
@@ -8,17 +12,26 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}
+
+
 class ApiError(Exception):
     """A client error with its HTTP status, a code and a message saying what to fix."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, param: str | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.param = status, code, message, param
 
 
-def error_response(status: int, code: str, message: str, **extra):
-    body = {"error": {"code": code, "message": message}, **extra}
-    return jsonify(body), status
+def error_type(status: int) -> str:
+    return TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+def error_response(status: int, code: str, message: str, param: str | None = None, **extra):
+    error = {"code": code, "message": message, "type": error_type(status)}
+    if param is not None:
+        error["param"] = param
+    return jsonify({"error": error, **extra}), status
 
 
 def register(app) -> None:
@@ -26,7 +39,7 @@ def register(app) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.param)
 
     @app.errorhandler(413)
     def _too_large(_exc):

@@ -59,6 +59,11 @@ def pending_body(job_id: str, fallback: str) -> dict:
 
 def climb(ctx, ask: Ask) -> Outcome:
     """Answer one ask from the first tier that can."""
+    return instant(ctx, ask) or _miss(ctx, ask)
+
+
+def instant(ctx, ask: Ask) -> Outcome | None:
+    """Answer from the cache (exact, then semantic) or a template; None when it is a miss."""
     hit = ctx.store.lookup(ask.qhash)
     if hit is not None:
         return _cached(ctx, ask, hit[0], "exact")
@@ -69,7 +74,7 @@ def climb(ctx, ask: Ask) -> Outcome:
     if intent is not None:
         return Outcome(200, {"status": "ready", "answer": intent.answer, "source": "template", "quality": None,
                              "answer_id": None, "matched_question": None, "intent": intent.name})
-    return _miss(ctx, ask)
+    return None
 
 
 def _semantic(ctx, ask: Ask) -> Outcome | None:
@@ -121,6 +126,13 @@ def _join_paraphrase(ctx, ask: Ask) -> str | None:
     job_id = inflight.find(ctx.redis, ctx.ns, ask.question, ask.vector, ctx.settings.semantic_join_similarity)
     record = ctx.jobs.get(job_id) if job_id else None
     return job_id if record and record["status"] == PENDING else None
+
+
+def renew(ctx, ask: Ask) -> str:
+    """Queue a new answer for the question whatever is cached (an asker's no-cache); return its job id."""
+    job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: _store_question(ctx, ask), request_id.get(), "renew")
+    (metrics.JOINS if joined else metrics.MISSES).inc()
+    return job_id
 
 
 def _store_question(ctx, ask: Ask) -> int:

@@ -254,10 +254,13 @@ class ErrorDetail(BaseModel):
 
     code: str = Field(description="machine-readable, e.g. invalid_field, job_not_found, body_too_large")
     message: str = Field(description="what went wrong and what to send instead")
+    type: str = Field(description="OpenAI's class of error: invalid_request_error, authentication_error, "
+                      "not_found_error, rate_limit_error, server_error")
+    param: str | SkipJsonSchema[None] = _sometimes("the request field at fault (POST /v1/chat/completions)")
 
 
 class ErrorBody(BaseModel):
-    """Every error: {"error": {"code", "message"}}; a 503 from POST /v1/ask also carries the fallback."""
+    """Every error: {"error": {"code", "message", "type"}}; a 503 from POST /v1/ask also carries the fallback."""
 
     model_config = _RESPONSE
 

@@ -1,5 +1,6 @@
-"""GET /v1/ask/stream: Server-Sent Events — the instant answer or a pending notice, then the
-quick answer, then the detailed one, then `done`."""
+"""GET /v1/ask/stream: Server-Sent Events — the instant answer or a pending notice, then (for a miss)
+`token` events with the quick answer's text as the worker generates it, then the quick answer, then
+the detailed one, then `done`."""
 
 import json
 import logging
@@ -12,6 +13,7 @@ from precache.jobs import READY
 from web.ask import answer, make_ask, unavailable
 from web.errors import ApiError
 from web.ladder import QUEUE_ERRORS, ready_body
+from web.live import live_text
 from web.schemas import check_question, check_tenant
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ def _better(ctx, qhash: str, body: dict, deadline: float):
         yield sse("done", {"reason": "the queue is unavailable; the question is kept and answered later"})
         return
     if body["status"] == "pending":
+        for piece in live_text(ctx, body["job_id"], deadline):
+            yield sse("token", {"job_id": body["job_id"], "text": piece})
         quick = _wait(ctx, body["job_id"], deadline)
         if quick is None:
             yield sse("done", {"reason": "the quick answer was not ready in time; poll " + body["poll"]})

@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError
 from dataclasses import dataclass
 
 from precache import keys, logs
+from precache.tokens import TokenSink
 from precache.jobs import PENDING
 from precache.embedder import embedder_for
 from precache.semantic_store import index_question
@@ -32,6 +33,8 @@ def chat_for(settings, question: str, level: str = "quick") -> list[dict]:
 
 def _already_done(ctx, question, kind: str) -> bool:
     """Tell whether the work of this job kind is already in the store (redelivery, a duplicate)."""
+    if kind == "renew":
+        return False  # an asker's no-cache: a new answer, whatever is stored
     if kind == "quick":
         return ctx.store.lookup(question.qhash) is not None
     return ctx.store.has_level(question.id, "detailed" if kind == "detailed" else "quick")
@@ -43,7 +46,7 @@ class JobRequest:
 
     question_id: int
     job_id: str
-    kind: str = "quick"  # quick, refresh, regenerate or detailed
+    kind: str = "quick"  # quick, refresh, regenerate, renew or detailed
     request_id: str = "-"
     tenant: str = ""  # the namespace the answer is stored in
 
@@ -152,9 +155,15 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
     log.info("generating a %s batch of %d%s", level, len(items), f" (sampled at {temperature:g})" if temperature else "")
     started = time.perf_counter()
     _count(ctx, items, "started")
+    # Askers' quick answers are streamed as they are generated (precache.tokens); background work is not.
+    sink = TokenSink(ctx.redis, [request.job_id if request.kind in ("quick", "renew") else None
+                                 for _, request, _, _ in items])
     try:
-        gens = generate_within(backend, chats, limit, settings.generation_timeout_s, temperature=temperature, seed=seed)
+        gens = generate_within(backend, chats, limit, settings.generation_timeout_s, temperature=temperature, seed=seed,
+                               on_token=sink)
+        sink.end([gen.finish_reason for gen in gens])
     except Exception as exc:
+        sink.end(["error"] * len(items))
         _count(ctx, items, "ended")
         log.error("generating a %s batch of %d failed: %s", level, len(items), exc)
         if isinstance(exc, GenerationTimeout):
@@ -204,6 +213,8 @@ def _complete(ctx, request: JobRequest, question, gen: Generation, level: str, l
         _index(ctx, question.id)
         if not ctx.store.servable_answer(payload["answer_id"]):
             return _gated(ctx, request, question, payload)
+        if request.kind == "renew":
+            ctx.store.supersede(question.id, question.qhash, payload["answer_id"])
         if level == "quick" and not ctx.store.has_level(question.id, "detailed"):
             # Queued before the quick job finishes, so a streaming asker always finds it.
             ctx.jobs.enqueue(ctx.ns, question.qhash, lambda: question.id, kind="detailed")

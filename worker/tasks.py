@@ -16,7 +16,7 @@ from precache.embedder import embedder_for
 from precache.precompute import queue_unanswered
 from precache.recovery import sweep
 from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S
-from worker import app, runtime
+from worker import app, replies, runtime
 from worker.generation import JobRequest, answer_questions
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,23 @@ def _events(task, requests, kind: str, **fields) -> None:
 @app.task(base=GenerationBatches, bind=True, acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)
 def generate_quick_answer(self, requests) -> dict:
     """Generate and store quick answers; args (question_id, job_id); kwargs force (refresh one past its TTL),
-    regenerate (one whose answers failed the quality gate: detailed settings), tenant."""
+    regenerate (one whose answers failed the quality gate: detailed settings), renew (an asker's no-cache:
+    the new answer replaces the cached ones), tenant."""
     return _run_batch(self, requests, lambda kwargs: "regenerate" if kwargs.get("regenerate")
-                      else "refresh" if kwargs.get("force") else "quick")
+                      else "refresh" if kwargs.get("force") else "renew" if kwargs.get("renew") else "quick")
 
 
 @app.task(base=GenerationBatches, bind=True, acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)
 def generate_detailed_answer(self, requests) -> dict:
     """Generate detailed answers that replace the quick ones when their quality is as high."""
     return _run_batch(self, requests, lambda kwargs: "detailed")
+
+
+@app.task(acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)
+def reply(reply_id: str, kind: str, payload, tenant: str = "") -> dict:
+    """A short generation an asker waits on (a follow-up made standalone, an answer kept nowhere)."""
+    return replies.reply(runtime.context().for_tenant(tenant), runtime.backend(), reply_id, kind, payload,
+                         on_timeout=runtime.discard_backend)
 
 
 def _scheduled(name: str, job) -> dict:

@@ -27,9 +27,13 @@ def test_stream_sends_pending_then_quick_then_detailed_then_done(stack):
     with requests.get(url, params={"question": "How do solar panels work?"}, stream=True, timeout=300) as r:
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
         events = read_events(r)
-    names = [name for name, _ in events]
+    names = [name for name, _ in events if name != "token"]
     assert names == ["pending", "quick", "detailed", "done"], events
-    quick, detailed = events[1][1], events[2][1]
+    quick, detailed = events[-3][1], events[-2][1]
+    # The quick answer's text came first token by token, between the pending notice and the quick answer.
+    pieces = [data["text"] for name, data in events if name == "token"]
+    assert [name for name, _ in events][1:1 + len(pieces)] == ["token"] * len(pieces)
+    assert len(pieces) >= 3 and "".join(pieces).startswith(quick["answer"]), (pieces, quick)
     assert quick["level"] == "quick" and detailed["level"] == "detailed"
     assert detailed["answer"] and detailed["answer_id"] != quick["answer_id"]
     # The detailed answer replaces the quick one when its quality is at least as high.

@@ -2,9 +2,12 @@
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+# Called with (index of the chat in the batch, text) as each piece of an answer is generated.
+OnToken = Callable[[int, str], None]
 
 # The mean log-probability given when a backend cannot see token probabilities (an endpoint that
 # returns no logprobs): log 0.5, a confidence of 0.5, which neither vouches for an answer nor
@@ -54,13 +57,15 @@ class Backend(ABC):
 
     @abstractmethod
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0) -> list[Generation]:
+                 seed: int = 0, on_token: OnToken | None = None) -> list[Generation]:
         """Generate one answer per chat, in order, through the model's chat template.
 
         Greedy at temperature 0 (the default: the same chat gives the same answer); above 0 tokens are
         sampled at that temperature from a generator seeded with `seed` (a regeneration of an answer
         that failed the quality gate, which greedy decoding would only repeat). mean_logprob is then
         still measured under the model's own (untempered) distribution where the backend can.
+        `on_token(i, text)`, when given, receives the text of chat i as it is generated (joined, it is the
+        answer before stripping); a backend that cannot stream calls it never, and the answer arrives whole.
         """
 
     def close(self) -> None:

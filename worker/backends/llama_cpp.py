@@ -1,10 +1,11 @@
 """llama.cpp backend: a GGUF model run by llama-cpp-python, on CPU or with layers offloaded to a GPU."""
 
+import codecs
 import os
 
 import numpy as np
 
-from worker.backends.base import Backend, BackendError, Generation, Message, one_line
+from worker.backends.base import Backend, BackendError, Generation, Message, OnToken, one_line
 from worker.backends.models import resolve_model
 
 try:
@@ -69,10 +70,12 @@ class LlamaCppBackend(Backend):
             ) from exc
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0) -> list[Generation]:
+                 seed: int = 0, on_token: OnToken | None = None) -> list[Generation]:
         """Answer each chat in turn."""
         rng = np.random.default_rng(seed) if temperature > 0 else None
-        return [self._generate_one(chat, max_new_tokens, temperature, rng) for chat in chats]
+        return [self._generate_one(chat, max_new_tokens, temperature, rng,
+                                   (lambda text, i=i: on_token(i, text)) if on_token else None)
+                for i, chat in enumerate(chats)]
 
     def close(self) -> None:
         """Free the model while the library is still loaded (not at interpreter exit)."""
@@ -104,7 +107,7 @@ class LlamaCppBackend(Backend):
         return ids
 
     def _generate_one(self, chat: list[Message], max_new_tokens: int, temperature: float = 0.0,
-                      rng: np.random.Generator | None = None) -> Generation:
+                      rng: np.random.Generator | None = None, emit=None) -> Generation:
         prompt = self._formatter(messages=chat).prompt
         # The template writes any BOS itself, as Transformers' apply_chat_template does.
         tokens = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
@@ -115,23 +118,31 @@ class LlamaCppBackend(Backend):
                 f"{self.llm.n_ctx()} tokens (PRECACHE_LLM_CONTEXT)"
             )
         self.llm.reset()
-        answer, logprobs, finish = self._decode(tokens, budget, temperature, rng)
+        answer, logprobs, finish = self._decode(tokens, budget, temperature, rng, emit)
         text = self.llm.detokenize(answer).decode("utf-8", "replace").strip()
         mean = float(np.mean(logprobs)) if logprobs else 0.0
         return Generation(text, len(tokens), len(answer), mean, finish)
 
     def _decode(self, prompt: list[int], budget: int, temperature: float = 0.0,
-                rng: np.random.Generator | None = None) -> tuple[list[int], list[float], str]:
+                rng: np.random.Generator | None = None, emit=None) -> tuple[list[int], list[float], str]:
         answer, logprobs, pending = [], [], prompt
+        # A token may end inside a UTF-8 character: the decoder holds such bytes until the next one.
+        text = codecs.getincrementaldecoder("utf-8")("replace")
+        finish = "length"
         while len(answer) < budget:
             self.llm.eval(pending)
             token, logprob = self._next_token(temperature, rng, answer)
             if token in self._stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                return answer, logprobs, "stop"
+                finish = "stop"
+                break
             answer.append(token)
             logprobs.append(logprob)
             pending = [token]
-        return answer, logprobs, "length"
+            if emit is not None and (piece := text.decode(self.llm.detokenize([token]))):
+                emit(piece)
+        if emit is not None and (rest := text.decode(b"", final=True)):
+            emit(rest)
+        return answer, logprobs, finish
 
     def _next_token(self, temperature: float = 0.0, rng: np.random.Generator | None = None,
                     answer: list[int] = ()) -> tuple[int, float]:

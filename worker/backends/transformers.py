@@ -5,8 +5,9 @@ import importlib.util
 import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, LogitsProcessorList,
                           RepetitionPenaltyLogitsProcessor)
+from transformers.generation.streamers import BaseStreamer
 
-from worker.backends.base import Backend, BackendError, Generation, Message, one_line
+from worker.backends.base import Backend, BackendError, Generation, Message, OnToken, one_line
 from worker.backends.models import ResolvedModel, resolve_model
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -73,7 +74,7 @@ class TransformersBackend(Backend):
             self.model.to(self.device)
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0) -> list[Generation]:
+                 seed: int = 0, on_token: OnToken | None = None) -> list[Generation]:
         """Answer all chats in one left-padded batch (greedy, or sampled at `temperature` from `seed`)."""
         sampling = {"do_sample": False}
         if temperature > 0:
@@ -98,6 +99,7 @@ class TransformersBackend(Backend):
                 return_dict_in_generate=True,
                 pad_token_id=self.tokenizer.pad_token_id,
                 eos_token_id=sorted(self._eos_ids),
+                streamer=BatchStreamer(self.tokenizer, self._eos_ids, on_token, len(chats)) if on_token else None,
             )
             # Under the model's own logits (untempered, unpenalised), as the llama_cpp backend reports them.
             logprobs = self.model.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
@@ -198,6 +200,39 @@ class TransformersBackend(Backend):
         ids = set(configured if isinstance(configured, list) else [configured])
         ids.add(self.tokenizer.eos_token_id)
         return {i for i in ids if i is not None}
+
+
+class BatchStreamer(BaseStreamer):
+    """Hand each row's new text to `on_token` as `generate` produces it, for a whole batch (Transformers'
+    own streamers take one row). The first `put` is the prompt; each later one holds a token per row."""
+
+    def __init__(self, tokenizer, end_ids: set[int], on_token: OnToken, rows: int):
+        self.tokenizer, self.end_ids, self.on_token = tokenizer, end_ids, on_token
+        self.tokens: list[list[int]] = [[] for _ in range(rows)]
+        self.sent, self.done, self.prompt_seen = [""] * rows, [False] * rows, False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        for i, token in enumerate(value.reshape(-1).tolist()):
+            if self.done[i] or token in self.end_ids:
+                self.done[i] = True  # the rest of a finished row is padding
+                continue
+            self.tokens[i].append(token)
+            self._hand_on(i)
+
+    def end(self) -> None:
+        """Hand on what was held back at the end of each row."""
+        for i in range(len(self.tokens)):
+            self._hand_on(i, final=True)
+
+    def _hand_on(self, i: int, final: bool = False) -> None:
+        text = self.tokenizer.decode(self.tokens[i], skip_special_tokens=True)
+        # Hold back a piece that ends inside a character (until the end), or that changed text already sent.
+        if (final or not text.endswith("\ufffd")) and text.startswith(self.sent[i]) and len(text) > len(self.sent[i]):
+            self.on_token(i, text[len(self.sent[i]):])
+            self.sent[i] = text
 
 
 def _where(model: ResolvedModel) -> str:

@@ -150,3 +150,13 @@ def test_hub_file_without_a_hub_says_how_to_use_a_local_file(monkeypatch):
     with pytest.raises(BackendError, match=r"cannot get qwen2.5-0.5b-instruct-q4_k_m.gguf from hub repo "
                                            r"Qwen/Qwen2.5-0.5B-Instruct-GGUF .*set PRECACHE_LLM_MODEL to its path"):
         backend.load()
+
+
+def test_on_token_streams_each_answer_of_a_batch_in_pieces_that_join_to_it(backend):
+    pieces: dict[int, list[str]] = {0: [], 1: []}
+    answers = backend.generate([CAPITAL, PASSWORD], max_new_tokens=24,
+                               on_token=lambda i, text: pieces[i].append(text))
+    for i, answer in enumerate(answers):
+        assert len(pieces[i]) >= 3, pieces  # piece by piece, not one blob at the end
+        assert "".join(pieces[i]).strip() == answer.text
+    assert backend.generate([CAPITAL, PASSWORD], max_new_tokens=24) == answers  # streaming changes no answer

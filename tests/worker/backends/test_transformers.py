@@ -212,3 +212,13 @@ def test_tokenizer_without_chat_template_is_refused(tmp_path, tiny_model_dir):
 def test_cuda_device_without_a_gpu_says_which_setting_to_change(tiny_model_dir):
     with pytest.raises(BackendError, match="PRECACHE_LLM_DEVICE=cuda"):
         make_backend(str(tiny_model_dir), llm_device="cuda").load()
+
+
+def test_on_token_streams_every_row_of_a_padded_batch_as_it_is_generated(tiny):
+    pieces: dict[int, list[str]] = {i: [] for i in range(len(CHATS))}
+    answers = tiny.generate(CHATS, max_new_tokens=6, on_token=lambda i, text: pieces[i].append(text))
+    for i, answer in enumerate(answers):
+        if answer.completion_tokens > 1:
+            assert len(pieces[i]) >= 2, pieces  # token by token, not the answer whole at the end
+        assert "".join(pieces[i]).strip() == answer.text, (pieces[i], answer.text)
+    assert tiny.generate(CHATS, max_new_tokens=6) == answers  # streaming changes no answer

@@ -1,0 +1,46 @@
+"""Reply jobs: short generations an asker waits on that are not cached answers.
+
+POST /v1/chat/completions sends two kinds (precache.jobs.Jobs.send_reply), on the quick queue:
+- "rewrite": a conversation's follow-up made a standalone question (precache/conversation.py);
+- "answer": the answer to a question asked with Cache-Control: no-store, streamed to the asker as it
+  is generated (precache/tokens.py) and kept nowhere — no question, answer or index entry is stored.
+The text goes back in the reply's job record; a failure there makes the web fall back, never hang.
+"""
+
+import logging
+
+from precache.conversation import rewrite_chat, standalone_from
+from precache.tokens import TokenSink
+from worker.backends import Backend, GenerationTimeout
+from worker.generation import chat_for
+from worker.timeout import generate_within
+
+log = logging.getLogger(__name__)
+
+
+def reply(ctx, backend: Backend, reply_id: str, kind: str, payload, on_timeout=lambda: None) -> dict:
+    """Generate one reply and finish its job; `on_timeout` drops a model whose generation is stuck."""
+    settings = ctx.settings
+    if kind == "rewrite":
+        chat, limit, sink = rewrite_chat(payload), settings.rewrite_max_tokens, None
+    elif kind == "answer":
+        chat, limit, sink = chat_for(settings, payload), settings.llm_max_tokens_quick, TokenSink(ctx.redis, [reply_id])
+    else:
+        ctx.jobs.finish_reply(reply_id, error=f"unknown reply kind {kind!r}")
+        return {"failed": kind}
+    try:
+        [gen] = generate_within(backend, [chat], limit, settings.generation_timeout_s, on_token=sink)
+    except Exception as exc:
+        log.error("reply %s (%s) failed: %s", reply_id, kind, exc)
+        if sink is not None:
+            sink.end(["error"])
+        if isinstance(exc, GenerationTimeout):
+            on_timeout()
+        ctx.jobs.finish_reply(reply_id, error=f"{type(exc).__name__}: {exc}")
+        return {"failed": kind}
+    if sink is not None:
+        sink.end([gen.finish_reason])
+    text = standalone_from(gen.text, payload) if kind == "rewrite" else gen.text.strip()
+    log.info("reply %s (%s): %d tokens", reply_id, kind, gen.completion_tokens)
+    ctx.jobs.finish_reply(reply_id, text=text, finish_reason=gen.finish_reason)
+    return {"kind": kind, "tokens": gen.completion_tokens}
