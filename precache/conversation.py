@@ -69,7 +69,11 @@ def standalone_from(generated: str, messages: list[dict]) -> str:
     line = re.sub(r"^(standalone|rewritten)?\s*question\s*:\s*", "", line, flags=re.I).strip(" \"'`*")
     last = messages[-1]["content"].strip()
     words = re.findall(r"\w+", line)
-    if MIN_STANDALONE_WORDS <= len(words) <= 60 and line.lower() != last.lower() and "conversation" not in line.lower():
+    # What the message asks about must survive the rewrite ("what about shipping?" keeps "shipping").
+    asked_about = [w for w in re.findall(r"[a-z']+", last.lower()) if len(w) >= 4 and w not in REFERRING]
+    kept = sum(w in line.lower() for w in asked_about) * 2 >= len(asked_about)
+    if (MIN_STANDALONE_WORDS <= len(words) <= 60 and kept and line.lower() != last.lower()
+            and "conversation" not in line.lower()):
         return line
     asked = [m["content"].strip() for m in earlier_turns(messages) if m["role"] == "user"]
     return f"{asked[-1]} {last}" if asked else last
