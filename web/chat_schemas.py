@@ -110,3 +110,67 @@ def _text(message: ChatMessage, i: int) -> str:
 
 def _unservable(param: str, message: str) -> ApiError:
     return ApiError(400, "unsupported_by_cache", f"{param}: {message}", param=param)
+
+
+# --- responses (the OpenAPI description; web/chat.py builds them as plain dicts) ---------------------
+
+_RESPONSE = ConfigDict(extra="forbid")
+
+
+class ChatAnswer(BaseModel):
+    model_config = _RESPONSE
+
+    role: Literal["assistant"]
+    content: str
+    refusal: None
+
+
+class ChatChoice(BaseModel):
+    model_config = _RESPONSE
+
+    index: int
+    message: ChatAnswer
+    logprobs: None
+    finish_reason: Literal["stop"]
+
+
+class Usage(BaseModel):
+    """Token counts, estimated at four characters a token (cached answers keep no counts)."""
+
+    model_config = _RESPONSE
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    """A chat completion (OpenAI's `chat.completion`); headers x-precache-source, x-precache-question, and
+    x-precache-answer-id / x-precache-job-id where there is one."""
+
+    model_config = _RESPONSE
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class ModelCard(BaseModel):
+    model_config = _RESPONSE
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """The model chat clients name (any name is accepted)."""
+
+    model_config = _RESPONSE
+
+    object: Literal["list"]
+    data: list[ModelCard]

@@ -32,6 +32,8 @@ from web.schemas import (
     StatsResponse,
 )
 
+from web.chat_schemas import ChatCompletion, ChatRequest, ModelList
+
 bp = Blueprint("openapi", __name__)
 
 OPENAPI_VERSION = "3.1.0"
@@ -39,7 +41,8 @@ REF = "#/components/schemas/{model}"
 
 # What each error status means in this API; every one is answered with ErrorBody.
 ERRORS = {
-    400: "Invalid request: a bad or unknown field, an empty, over-long or control-character question, "
+    400: "Invalid request: a bad or unknown field (chat completions ignore unknown fields and name the field at "
+         "fault in `param`, also for what the cache cannot serve: tools, n > 1, JSON output, image or audio), an empty, over-long or control-character question, "
          "invalid JSON or UTF-8, or a bad query value.",
     401: "Admin route without the right X-API-Key header, or feedback without the right X-Feedback-Key when "
          "PRECACHE_FEEDBACK_KEY is set.",
@@ -64,11 +67,15 @@ MEDIA = {
         "schema": {
             "type": "object",
             "required": ["event", "data"],
-            "properties": {"event": {"enum": ["answer", "pending", "quick", "detailed", "done"]},
+            "properties": {"event": {"enum": ["answer", "pending", "token", "quick", "detailed", "done"]},
                            "data": {"type": "string", "contentMediaType": "application/json"}},
         },
     },
 }
+# OpenAI's stream (POST /v1/chat/completions with stream true): `data: {chat.completion.chunk}` lines, then
+# `data: [DONE]`.
+CHAT_STREAM = {"schema": {"type": "string", "description": "data: lines of chat.completion.chunk JSON, then "
+                                                            "data: [DONE]"}}
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class Operation:
     path: str  # OpenAPI form: /v1/jobs/{job_id}
     operation_id: str
     summary: str
-    responses: dict[int, type[BaseModel] | str]
+    responses: dict[int, type[BaseModel] | str | tuple]
     request: type[BaseModel] | None = None  # the JSON body
     query: tuple[Query, ...] = ()
     path_params: dict[str, str] = field(default_factory=dict)  # name -> description
@@ -117,7 +124,8 @@ def operations() -> list[Operation]:
         ),
         Operation(
             "get", "/v1/ask/stream", "askStream",
-            "Server-Sent Events: `answer` (instant) or `pending`, then `quick`, then `detailed`, then `done`",
+            "Server-Sent Events: `answer` (instant) or `pending`, then `token` (the quick answer's text as it is "
+            "generated), then `quick`, then `detailed`, then `done`",
             query=(Query("question", AskRequest.model_json_schema()["properties"]["question"],
                          "the question, as in POST /v1/ask", required=True),
                    Query("tenant", {"type": "string", "pattern": f"^{TENANT_PATTERN.pattern}$"},
@@ -138,6 +146,18 @@ def operations() -> list[Operation]:
             path_params={"answer_id": "an answer_id from an ask or its suggestions"},
             responses={200: AnswerView, 400: ErrorBody, 404: ErrorBody, **RATE_LIMITED},
         ),
+        Operation(
+            "post", "/v1/chat/completions", "chatCompletions",
+            "OpenAI's chat completion over the ladder: the last user message (made standalone when it needs the "
+            "conversation); with stream true, Server-Sent Events of chat.completion.chunk, then [DONE]. Headers: "
+            "Cache-Control (no-cache: a new answer replaces the cached one; no-store: nothing is kept), "
+            "x-precache-tenant",
+            request=ChatRequest,
+            responses={200: (ChatCompletion, CHAT_STREAM), 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody,
+                       **RATE_LIMITED},
+        ),
+        Operation("get", "/v1/models", "listModels", "The model chat clients name (OpenAI's model list)",
+                  responses={200: ModelList, **RATE_LIMITED}),
         Operation(
             "get", "/v1/jobs/{job_id}", "getJob", "The state of a generation job, with the answer when ready",
             path_params={"job_id": "the job_id from a 202 of POST /v1/ask"},
@@ -213,7 +233,11 @@ class _Builder:
         if self.schemas.setdefault(name, schema) != schema:
             raise ValueError(f"two different schemas are named {name!r}; rename one of the models")
 
-    def response(self, status: int, body: type[BaseModel] | str) -> dict:
+    def response(self, status: int, body: type[BaseModel] | str | tuple) -> dict:
+        if isinstance(body, tuple):  # JSON, or a Server-Sent Events stream when the request asks for one
+            json_body = self.response(status, body[0])
+            json_body["content"]["text/event-stream"] = body[1]
+            return json_body
         if isinstance(body, str):
             description = f"{HTTPStatus(status).phrase} ({body})"
             return {"description": description, "content": {body: MEDIA.get(body, {"schema": {"type": "string"}})}}

@@ -129,7 +129,7 @@ MAX_EXAMPLES = 100  # per operation, fuzzing phase; the examples and coverage ph
 @pytest.fixture
 def fuzz_app(config):
     # Small max_wait_ms and stream_max_s keep generated requests from waiting on a worker.
-    app = create_app(config | {"max_wait_ms": 50, "stream_max_s": 1})
+    app = create_app(config | {"max_wait_ms": 50, "stream_max_s": 1, "chat_wait_ms": 50})
     yield app
     app.extensions["precache"].close()
 
