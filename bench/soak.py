@@ -67,6 +67,16 @@ def wait_until(predicate, proc: subprocess.Popen, log: Path, timeout: float = 18
     raise RuntimeError(f"not ready; log:\n{log.read_text()[-3000:]}")
 
 
+def start_stack(env: dict, tmp: Path, port: int, procs: dict) -> str:
+    """Seed the database, start `precache worker` and `precache web` (into `procs`); return the web's URL."""
+    seed(env)
+    procs["worker"] = start(["worker", "--loglevel", "warning"], env, tmp / "worker.log")
+    procs["web"] = start(["web", "--port", str(port)], env, tmp / "web.log")
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: requests.get(f"{base}/readyz", timeout=2).ok, procs["web"], tmp / "web.log")
+    return base
+
+
 def rss_mb(procs: dict[str, subprocess.Popen]) -> dict[str, float]:
     """Resident memory of each process and of each child (gunicorn workers), in MB."""
     out = {}
@@ -174,11 +184,7 @@ def main() -> int:
                             "PRECACHE_LLM_THREADS": os.environ.get("PRECACHE_LLM_THREADS", "1")}
         procs = {}
         try:
-            seed(env)
-            procs["worker"] = start(["worker", "--loglevel", "warning"], env, tmp / "worker.log")
-            procs["web"] = start(["web", "--port", str(port)], env, tmp / "web.log")
-            base = f"http://127.0.0.1:{port}"
-            wait_until(lambda: requests.get(f"{base}/readyz", timeout=2).ok, procs["web"], tmp / "web.log")
+            base = start_stack(env, tmp, port, procs)
             # One generation first: the worker then holds everything it loads once (model, embedder).
             requests.post(f"{base}/v1/ask", json={"question": "What is a soak test?", "wait_ms": 60000}, timeout=90)
             saturation = asyncio.run(closed_loop(port, Mix(args.miss_per_s, "saturation"), 8, args.saturation_s))

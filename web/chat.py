@@ -100,7 +100,8 @@ def _reply(ctx, question: str, policy: str, deadline: float, started: float) -> 
             return _from_body(question, outcome.body)
         if policy == "no-cache":
             job_id = renew(ctx, item)
-            record(ctx, item, {"source": "generated", "job_id": job_id}, time.perf_counter() - started, False)
+            # Logged as the miss it is (the ask log and the stats count what was instant).
+            record(ctx, item, {"source": "fallback", "job_id": job_id}, time.perf_counter() - started, False)
             return Reply(question, "generated", job_id=job_id)
     except (*QUEUE_ERRORS, SQLAlchemyError) as exc:
         log.warning("cannot queue a generation for a chat request: %s", exc)

@@ -1,0 +1,95 @@
+"""Time to first token of a streamed miss, against the time to the whole answer, in the same run.
+
+    .venv/bin/python bench/chat_ttft.py [--questions 12] [--max-tokens 96]
+
+It starts a private redis-server, a SQLite database in a temp dir, `precache worker` (SmolLM2 GGUF,
+llama.cpp) and `precache web` (gunicorn), and talks to them only through the official `openai`
+client. For each of N new questions, one after the other (the worker is idle when each is asked):
+streamed, the time to the first content delta (TTFT) and to the last one; and, for N other new
+questions of the same kind, not streamed, the time to the whole completion. A cached FAQ question
+streamed gives the instant TTFT. Printed: p50 and max of each, and TTFT as a fraction of the time
+to the whole answer (what streaming saves the asker before they see words).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import openai
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.fuzz import free_port, start_redis  # noqa: E402
+from bench.hit_path import stop  # noqa: E402
+from bench.soak import KNOWN, start_stack  # noqa: E402
+
+TOPICS = ["volcanoes", "glaciers", "tides", "rainbows", "earthquakes", "deserts", "coral reefs", "thunderstorms",
+          "hurricanes", "caves", "rivers", "auroras", "geysers", "monsoons", "sand dunes", "fjords"]
+
+
+def streamed(client, question: str) -> tuple[float, float, int]:
+    """Return (seconds to the first content delta, seconds to the last, number of content deltas)."""
+    started, first, last, pieces = time.perf_counter(), None, None, 0
+    stream = client.chat.completions.create(model="precache", messages=[{"role": "user", "content": question}],
+                                            stream=True)
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            last = time.perf_counter() - started
+            first = last if first is None else first
+            pieces += 1
+    return first, last, pieces
+
+
+def whole(client, question: str) -> float:
+    started = time.perf_counter()
+    client.chat.completions.create(model="precache", messages=[{"role": "user", "content": question}])
+    return time.perf_counter() - started
+
+
+def summary(name: str, values: list[float]) -> str:
+    return f"{name:<44} p50 {statistics.median(values) * 1000:8.0f} ms   max {max(values) * 1000:8.0f} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--questions", type=int, default=12, help="new questions per way of asking (at most 16)")
+    ap.add_argument("--max-tokens", type=int, default=96, help="PRECACHE_LLM_MAX_TOKENS_QUICK")
+    args = ap.parse_args()
+    n = min(args.questions, len(TOPICS))
+    with tempfile.TemporaryDirectory(prefix="precache-ttft-") as tmp_name:
+        tmp = Path(tmp_name)
+        redis_proc, redis_base = start_redis(tmp)
+        port, procs = free_port(), {}
+        env = os.environ | {"PRECACHE_DATABASE_URL": f"sqlite:///{tmp}/ttft.db", "PRECACHE_REDIS_URL": f"{redis_base}/0",
+                            "PRECACHE_BROKER_URL": f"{redis_base}/1", "PRECACHE_VAR_DIR": str(tmp / "var"),
+                            "PRECACHE_LOG_LEVEL": "WARNING", "PRECACHE_LLM_MAX_TOKENS_QUICK": str(args.max_tokens),
+                            "PRECACHE_LLM_THREADS": os.environ.get("PRECACHE_LLM_THREADS", "1")}
+        try:
+            base = start_stack(env, tmp, port, procs)
+            client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", timeout=600, max_retries=0)
+            whole(client, "What is a warm-up question?")  # the worker loads the model and the embedder once
+            instant = [streamed(client, KNOWN[i])[0] for i in range(20)]
+            runs = [streamed(client, f"How do {topic} form, and why?") for topic in TOPICS[:n]]
+            wholes = [whole(client, f"What should a visitor know about {topic}?") for topic in TOPICS[:n]]
+        finally:
+            for proc in procs.values():
+                stop(proc)
+            redis_proc.terminate()
+            redis_proc.wait()
+    firsts, lasts = [r[0] for r in runs], [r[1] for r in runs]
+    print(f"{n} new questions each way, one at a time; SmolLM2 (llama.cpp), max {args.max_tokens} tokens")
+    print(summary("streamed miss: first token (TTFT)", firsts))
+    print(summary("streamed miss: last token", lasts))
+    print(summary("not streamed miss: whole completion", wholes))
+    print(summary("streamed cached FAQ question: first token", instant))
+    print(f"content deltas per streamed miss: p50 {statistics.median(r[2] for r in runs):.0f}")
+    print(f"TTFT / whole completion (p50s): {statistics.median(firsts) / statistics.median(wholes):.2f}; "
+          f"TTFT / last streamed token (per question, p50): {statistics.median(f / l for f, l in zip(firsts, lasts)):.2f}")
+
+
+if __name__ == "__main__":
+    main()
