@@ -15,6 +15,12 @@ FAQ = "How do I reset my password?"
 ANSWER = "Open Settings, choose Security, then Reset password. A link arrives by email within a minute."
 
 
+@pytest.fixture(autouse=True)
+def short_wait(app):
+    """No worker runs here: a miss gives up waiting for its answer after 0.3 s."""
+    app.extensions["precache"].settings.chat_wait_ms = 300
+
+
 @pytest.fixture
 def faq(app):
     ctx = app.extensions["precache"]
@@ -114,7 +120,6 @@ def test_unknown_fields_are_ignored_as_openai_clients_expect(client, faq):
 
 
 def test_a_miss_without_a_worker_gets_the_fallback_when_the_wait_is_over(app, client):
-    app.extensions["precache"].settings.chat_wait_ms = 300
     r = chat(client, "What colour is the moon at midnight?")
     body = r.get_json()
     assert r.status_code == 200 and r.headers["x-precache-source"] == "fallback"
@@ -124,7 +129,6 @@ def test_a_miss_without_a_worker_gets_the_fallback_when_the_wait_is_over(app, cl
 
 def test_no_store_keeps_nothing_of_a_new_question(app, client):
     ctx = app.extensions["precache"]
-    ctx.settings.chat_wait_ms = 300
     r = chat(client, "Which way do penguins migrate?", headers={"Cache-Control": "no-store"})
     assert r.status_code == 200 and r.headers["x-precache-source"] == "fallback"
     assert ctx.redis.llen(keys.asks()) == 0  # no ask-log entry on its way to SQL either
@@ -142,7 +146,6 @@ def test_no_store_still_answers_from_the_cache(client, faq):
 
 def test_no_cache_skips_the_cache_and_queues_a_new_answer(app, client, faq):
     ctx = app.extensions["precache"]
-    ctx.settings.chat_wait_ms = 300
     r = chat(client, FAQ, headers={"Cache-Control": "no-cache"})
     assert r.headers["x-precache-source"] == "fallback"  # no worker here: the renewal did not come in time
     job = ctx.jobs.get(r.headers["x-precache-job-id"])
@@ -173,7 +176,6 @@ def test_a_follow_up_is_looked_up_as_its_cached_rewrite(app, client, faq):
 
 def test_a_rewrite_cached_for_one_tenant_is_not_used_for_another(app, client, faq):
     ctx = app.extensions["precache"]
-    ctx.settings.chat_wait_ms = 300
     ctx.redis.set(keys.rewrite(ctx.for_tenant("acme").ns, context_hash(FOLLOW_UP)), "What is acme's secret plan?")
     r = chat(client, *FOLLOW_UP)
     # No worker to rewrite it here: the question before it and the follow-up together stand in.
