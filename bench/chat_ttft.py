@@ -4,14 +4,17 @@
 
 It starts a private redis-server, a SQLite database in a temp dir, `precache worker` (SmolLM2 GGUF,
 llama.cpp) and `precache web` (gunicorn), and talks to them only through the official `openai`
-client. For each of N new questions, one after the other (the worker is idle when each is asked):
-streamed, the time to the first content delta (TTFT) and to the last one; and, for N other new
-questions of the same kind, not streamed, the time to the whole completion. A cached FAQ question
-streamed gives the instant TTFT. Printed: p50 and max of each, and TTFT as a fraction of the time
-to the whole answer (what streaming saves the asker before they see words).
+client. For each of N new questions, one after the other: streamed, the time to the first content
+delta (TTFT) and to the last one; and, for N other new questions of the same kind, not streamed, the
+time to the whole completion. Twice: with the worker idle when each question is asked (the bench waits
+for the detailed answer the worker generates after each quick one), and back to back (the next asker
+comes while that detailed answer is generating). A cached FAQ question streamed gives the instant TTFT.
+Printed: p50 and max of each, and TTFT as a fraction of the time to the whole answer (what streaming
+saves the asker before they see words).
 """
 
 import argparse
+import collections
 import os
 import statistics
 import sys
@@ -20,6 +23,7 @@ import time
 from pathlib import Path
 
 import openai
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,6 +31,10 @@ from bench.fuzz import free_port, start_redis  # noqa: E402
 from bench.hit_path import stop  # noqa: E402
 from bench.soak import KNOWN, start_stack  # noqa: E402
 
+SOURCES: collections.Counter = collections.Counter()  # x-precache-source of every answer (misses: "generated")
+# The questions of each way of asking: (streamed, not streamed) templates; topics keep them apart.
+ASKED = {"idle worker": ("How do {} form, and why?", "What should a visitor know about {}?"),
+         "back to back": ("What did early scientists get wrong about {}?", "Which places are famous for {}?")}
 TOPICS = ["volcanoes", "glaciers", "tides", "rainbows", "earthquakes", "deserts", "coral reefs", "thunderstorms",
           "hurricanes", "caves", "rivers", "auroras", "geysers", "monsoons", "sand dunes", "fjords"]
 
@@ -34,9 +42,10 @@ TOPICS = ["volcanoes", "glaciers", "tides", "rainbows", "earthquakes", "deserts"
 def streamed(client, question: str) -> tuple[float, float, int]:
     """Return (seconds to the first content delta, seconds to the last, number of content deltas)."""
     started, first, last, pieces = time.perf_counter(), None, None, 0
-    stream = client.chat.completions.create(model="precache", messages=[{"role": "user", "content": question}],
-                                            stream=True)
-    for chunk in stream:
+    raw = client.chat.completions.with_raw_response.create(
+        model="precache", messages=[{"role": "user", "content": question}], stream=True)
+    SOURCES[raw.headers["x-precache-source"]] += 1
+    for chunk in raw.parse():
         if chunk.choices and chunk.choices[0].delta.content:
             last = time.perf_counter() - started
             first = last if first is None else first
@@ -46,7 +55,9 @@ def streamed(client, question: str) -> tuple[float, float, int]:
 
 def whole(client, question: str) -> float:
     started = time.perf_counter()
-    client.chat.completions.create(model="precache", messages=[{"role": "user", "content": question}])
+    raw = client.chat.completions.with_raw_response.create(
+        model="precache", messages=[{"role": "user", "content": question}])
+    SOURCES[raw.headers["x-precache-source"]] += 1
     return time.perf_counter() - started
 
 
@@ -73,22 +84,37 @@ def main() -> None:
             client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", timeout=600, max_retries=0)
             whole(client, "What is a warm-up question?")  # the worker loads the model and the embedder once
             instant = [streamed(client, KNOWN[i])[0] for i in range(20)]
-            runs = [streamed(client, f"How do {topic} form, and why?") for topic in TOPICS[:n]]
-            wholes = [whole(client, f"What should a visitor know about {topic}?") for topic in TOPICS[:n]]
+            results = {}
+            for mode in ("idle worker", "back to back"):
+                settle = (lambda q: requests.post(f"{base}/v1/ask", json={"question": q, "detail": "detailed",
+                                                                          "wait_ms": 60000}, timeout=90)
+                          ) if mode == "idle worker" else (lambda q: None)
+                runs, wholes = [], []
+                stream_asks, whole_asks = ASKED[mode]
+                for topic in TOPICS[:n]:
+                    runs.append(streamed(client, stream_asks.format(topic)))
+                    settle(stream_asks.format(topic))
+                    wholes.append(whole(client, whole_asks.format(topic)))
+                    settle(whole_asks.format(topic))
+                results[mode] = runs, wholes
         finally:
             for proc in procs.values():
                 stop(proc)
             redis_proc.terminate()
             redis_proc.wait()
-    firsts, lasts = [r[0] for r in runs], [r[1] for r in runs]
     print(f"{n} new questions each way, one at a time; SmolLM2 (llama.cpp), max {args.max_tokens} tokens")
-    print(summary("streamed miss: first token (TTFT)", firsts))
-    print(summary("streamed miss: last token", lasts))
-    print(summary("not streamed miss: whole completion", wholes))
     print(summary("streamed cached FAQ question: first token", instant))
-    print(f"content deltas per streamed miss: p50 {statistics.median(r[2] for r in runs):.0f}")
-    print(f"TTFT / whole completion (p50s): {statistics.median(firsts) / statistics.median(wholes):.2f}; "
-          f"TTFT / last streamed token (per question, p50): {statistics.median(f / l for f, l in zip(firsts, lasts)):.2f}")
+    print(f"sources of the answers: {dict(SOURCES)} (the FAQ asks are exact; every other ask must be generated)")
+    for mode, (runs, wholes) in results.items():
+        firsts, lasts = [r[0] for r in runs], [r[1] for r in runs]
+        print(f"-- {mode}")
+        print(summary("streamed miss: first token (TTFT)", firsts))
+        print(summary("streamed miss: last token", lasts))
+        print(summary("not streamed miss: whole completion", wholes))
+        print(f"content deltas per streamed miss: p50 {statistics.median(r[2] for r in runs):.0f}")
+        print(f"TTFT / whole completion (p50s): {statistics.median(firsts) / statistics.median(wholes):.2f}; "
+              f"TTFT / last streamed token (per question, p50): "
+              f"{statistics.median(f / l for f, l in zip(firsts, lasts)):.2f}")
 
 
 if __name__ == "__main__":
