@@ -206,6 +206,42 @@ def logged_asks(cfg: dict) -> int:
         ctx.close()
 
 
+WRK_SCRIPT = f"""wrk.method = "POST"
+wrk.body = '{json.dumps({"question": QUESTION})}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def wrk(port: int, args, script: Path) -> dict:
+    """One closed-loop round of wrk (a C load generator: far less of the shared cores than the asyncio one)."""
+    out = subprocess.run(["wrk", "-t1", f"-c{args.concurrency}", f"-d{args.duration:g}s", "--latency", "-s",
+                          str(script), f"http://127.0.0.1:{port}/v1/ask"], capture_output=True, text=True,
+                         timeout=args.duration + 60).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "p99": re.search(r"99%\s+(\S+)", out).group(1), "errors": int(errors.group(1)) if errors else 0}
+
+
+def wrk_rounds(ports: dict, args, tmp: Path) -> int:
+    """Alternate rounds of real and bare under wrk; print each ratio; return the requests the real app answered."""
+    script = tmp / "ask.lua"
+    script.write_text(WRK_SCRIPT)
+    answered, ratios = wrk(ports["real"], args, script)["requests"], []  # a warm-up round of each, not compared
+    wrk(ports["bare"], args, script)
+    print(f"\n{'round':<7}{'real req/s':>12}{'bare req/s':>12}{'real/bare':>11}{'real p99':>10}{'bare p99':>10}")
+    for n in range(1, args.wrk_rounds + 1):
+        real, bare = wrk(ports["real"], args, script), wrk(ports["bare"], args, script)
+        if real["errors"] or bare["errors"]:
+            sys.exit(f"round {n}: non-2xx responses (real {real['errors']}, bare {bare['errors']})")
+        answered += real["requests"]
+        ratios.append(real["rps"] / bare["rps"])
+        print(f"{n:<7}{real['rps']:>12.0f}{bare['rps']:>12.0f}{ratios[-1]:>10.2f}x{real['p99']:>10}{bare['p99']:>10}")
+    print(f"real/bare throughput over {len(ratios)} alternating rounds: median {sorted(ratios)[len(ratios) // 2]:.2f}x, "
+          f"min {min(ratios):.2f}x, max {max(ratios):.2f}x")
+    return answered
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--duration", type=float, default=10, help="measured seconds per phase")
@@ -214,6 +250,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     ap.add_argument("--database-url", default="", help="SQLAlchemy URL; default a SQLite file in a temp dir")
+    ap.add_argument("--wrk-rounds", type=int, default=0,
+                    help="instead of the phases below: this many alternating closed-loop rounds of real and bare "
+                         "under wrk (apt install wrk)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="precache-bench-") as tmp:
         cfg = {"database_url": args.database_url or f"sqlite:///{tmp}/bench.db", "var_dir": tmp,
@@ -233,6 +272,12 @@ def main() -> None:
                   f"threads={args.threads}  clients={args.concurrency}  {args.duration}s (+{args.warmup}s warm-up)")
             print(f"NOTE: {os.cpu_count()} CPU cores; the load generator (one asyncio thread) shares them "
                   "with the servers, so absolute numbers are low and 'client CPU' is taken from the servers.")
+            if args.wrk_rounds:
+                answered = wrk_rounds(ports, args, Path(tmp)) + 2  # and the start-up probes of the real apps
+                logged = logged_asks(cfg) - logged_before
+                print(f"ask log: {logged} new rows in SQL for {answered} requests the real apps answered: "
+                      f"{'every one logged' if logged == answered else 'MISMATCH'}")
+                sys.exit(0 if logged == answered else 1)
             rows, answered = {}, 0
             for app, _, _ in APPS:
                 st = Stats(app != "bare")

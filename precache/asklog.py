@@ -35,6 +35,16 @@ log = logging.getLogger(__name__)
 BATCH = 500  # rows a transaction
 LOCK_S = 60  # the writer's lock expires after this, should its process die holding it
 REMEMBERED = 100_000  # asks a web process keeps in memory until they are in SQL (a database outage)
+# An exact hit's answer read and its ask pushed in one round trip (Writer.hit_and_push): the ask's JSON
+# is ARGV[1] up to its answer_id, which is taken from the answer's JSON; nothing is pushed on a miss.
+HIT_AND_PUSH = """
+local answer = redis.call('GET', KEYS[1])
+if not answer then return nil end
+local id = string.match(answer, '"answer_id": *(%d+)') or 'null'
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+local length = redis.call('RPUSH', KEYS[3], ARGV[1] .. id .. '}')
+return {answer, length, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[4])}
+"""
 
 
 def push(ctx, **fields) -> None:
@@ -210,6 +220,7 @@ class Writer:
         self._flushing = threading.Lock()  # one flush at a time (the thread's, or close's)
         self._failing = False
         self._redis_down = False
+        self._hit_and_push = None
 
     def push(self, entry: dict) -> bool:
         """Push one ask to the list; False when Redis cannot take it (the caller writes it to SQL)."""
@@ -221,12 +232,34 @@ class Writer:
         except redis.RedisError as exc:
             log.warning("Redis unavailable, the ask is written to SQL directly: %s", exc)
             return False
+        self._remember(epoch, written, length, entry)
+        return True
+
+    def hit_and_push(self, answer_key: str, entry: dict) -> dict | None:
+        """Read a hot-cache answer and, when there is one, push the ask of it: one round trip (a Lua script).
+
+        `entry` is the ask without its answer_id, which the script takes from the answer. Returns the
+        answer (the ask is pushed and remembered as `push` does), or None when the hot cache has none
+        (nothing is pushed). Raises redis.RedisError: the caller goes the usual way.
+        """
+        head = json.dumps(entry)[:-1] + (', ' if entry else '') + '"answer_id": '
+        if self._hit_and_push is None:  # sent by its SHA; the script itself only when Redis does not have it
+            self._hit_and_push = self.ctx.redis.register_script(HIT_AND_PUSH)
+        reply = self._hit_and_push(keys=[answer_key, keys.asks_epoch(), keys.asks(), keys.asks_written()],
+                                   args=[head, uuid.uuid4().hex])
+        if reply is None:
+            return None
+        cached, length, epoch, written = reply
+        payload = json.loads(cached)
+        self._remember(epoch, written, length, {**entry, "answer_id": payload.get("answer_id")})
+        return payload
+
+    def _remember(self, epoch: bytes, written, length: int, entry: dict) -> None:
         with self._lock:
             if len(self._unconfirmed) == REMEMBERED:  # the oldest stays in Redis, unguarded against its loss
                 self._unconfirmed.popleft()
             self._unconfirmed.append((epoch, int(written or 0) + length, entry))
         self.start()
-        return True
 
     def start(self) -> None:
         if self._thread is not None:

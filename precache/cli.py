@@ -84,8 +84,10 @@ def worker_argv(gpu: str | None, queues: str | None, loglevel: str) -> tuple[lis
     if unknown:
         raise click.BadParameter(f"unknown queue(s) {sorted(unknown)}; choose from {list(ALL_QUEUES)}")
     generates = bool(set(chosen) & set(GENERATION_QUEUES))
-    # One process holds the model: CUDA (and llama.cpp threads) do not survive a fork.
-    pool = ["--pool", "solo"] if generates else ["--pool", "prefork", "--concurrency", "2"]
+    # One process holds the model: CUDA (and llama.cpp threads) do not survive a fork. One pool thread runs
+    # the batches while the main thread's consumer loop stays free: heartbeats, `inspect ping` and Flower see
+    # the worker alive during a long generation (the solo pool runs tasks in that loop and goes silent).
+    pool = ["--pool", "threads", "--concurrency", "1"] if generates else ["--pool", "prefork", "--concurrency", "2"]
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu  # before the worker process imports torch
         name = f"gpu{gpu}@%h"

@@ -245,6 +245,12 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(
         900, ge=2, description="A task unacknowledged this long is redelivered (the task of a killed worker comes "
         "back after it); must exceed GENERATION_TIMEOUT_S.")
+    worker_heartbeat_s: float = Field(
+        5, gt=0, description="How often a generation worker says it is alive (a Redis key) and looks for dead "
+        "workers' jobs to send again.")
+    worker_dead_after_s: int = Field(
+        30, ge=2, description="A generation worker silent this long is dead: the jobs it held are sent again at "
+        "once, not after BROKER_VISIBILITY_TIMEOUT_S (precache/liveness.py).")
     ask_log_flush_ms: int = Field(
         1000, ge=0, le=3_600_000,
         description="The web pushes each ask to Redis and writes them to the SQL ask log in batches this often "

@@ -127,3 +127,18 @@ def tokens(job_id: str) -> str:
 def rewrite(ns: str, context_hash: str) -> str:
     """A conversation's follow-up made standalone, keyed by the conversation so far and the message."""
     return f"{PREFIX}:rewrite:{ns}:{context_hash}"
+
+
+def worker_alive(worker_id: str) -> str:
+    """Set by a live generation worker process, with a short TTL it renews (precache.liveness)."""
+    return f"{PREFIX}:worker:alive:{worker_id}"
+
+
+def worker_held(worker_id: str) -> str:
+    """Hash of the generation jobs a worker process received and has not finished: job id -> what to resend."""
+    return f"{PREFIX}:worker:held:{worker_id}"
+
+
+def worker_claimed(worker_id: str) -> str:
+    """A dead worker's held jobs, renamed by the one process that sends them again."""
+    return f"{PREFIX}:worker:claimed:{worker_id}"

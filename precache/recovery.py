@@ -20,7 +20,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from precache import asklog, broker, keys
+from precache import asklog, broker, keys, liveness
 from precache.models import Answer, AskLog, Question, utcnow
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def sweep(ctx) -> dict:
     try:
         written = flush_outbox(ctx) + _drain_asks(ctx)
         queued = requeue(ctx)
-        resent = resend_lost_jobs(ctx)
+        resent = liveness.recover(ctx) + resend_lost_jobs(ctx)  # held by dead workers; lost by the broker
     except OperationalError as exc:  # the database is still down: the next sweep tries again
         log.warning("sweep postponed, the database is unavailable: %s", exc)
         return {"written": 0, "queued": 0, "resent": 0, "postponed": True}
@@ -106,7 +106,7 @@ def sweep(ctx) -> dict:
         ctx.redis.delete(lock)
     if written or queued or resent:
         log.info("sweep: wrote %d kept asks and questions to SQL, queued %d questions without a job, "
-                 "sent again %d jobs the broker lost", written, len(queued), len(resent))
+                 "sent again %d jobs dead workers held or the broker lost", written, len(queued), len(resent))
     return {"written": written, "queued": len(queued), "resent": len(resent)}
 
 

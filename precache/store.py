@@ -63,10 +63,13 @@ class AnswerStore:
         good = Answer.quality.is_(None) | (Answer.quality >= self.settings.quality_threshold)
         return self.visible() & ((Answer.review != "rejected") | Answer.review.is_(None)) & (vouched | good)
 
-    def lookup(self, qhash: str) -> tuple[dict, str] | None:
-        """Return (answer, "redis" | "sql") for a question hash, refilling Redis on an SQL hit."""
+    def lookup(self, qhash: str, hot: bool = True) -> tuple[dict, str] | None:
+        """Return (answer, "redis" | "sql") for a question hash, refilling Redis on an SQL hit.
+
+        `hot=False`: the hot cache was just read without a hit (the web's exact path), go to SQL.
+        """
         try:
-            cached = self.redis.get(keys.answer(self.ns, qhash))
+            cached = self.redis.get(keys.answer(self.ns, qhash)) if hot else None
             if cached is not None:
                 return json.loads(cached), "redis"
         except redis.RedisError as exc:

@@ -51,11 +51,11 @@ def test_unknown_file_type_is_refused(runner, tmp_path):
     assert result.exit_code == 1 and ".csv, .json or .jsonl" in result.output
 
 
-def test_gpu_worker_command_pins_the_device_and_uses_solo():
+def test_gpu_worker_command_pins_the_device_and_runs_batches_on_one_pool_thread():
     argv, env = worker_argv("1", None, "info")
     assert env["CUDA_VISIBLE_DEVICES"] == "1"
     assert argv[argv.index("--hostname") + 1] == "gpu1@%h"
-    assert argv[argv.index("--pool") + 1] == "solo"
+    assert argv[argv.index("--pool") + 1] == "threads" and argv[argv.index("--concurrency") + 1] == "1"
     assert argv[argv.index("--queues") + 1] == "quick,detailed,precompute"
 
 

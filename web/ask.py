@@ -6,12 +6,12 @@ import time
 import redis
 from flask import Blueprint, current_app, jsonify, request
 
-from precache import asklog
+from precache import asklog, keys
 from precache.logs import request_id
 from precache.normalize import normalize, question_hash
 from web import metrics
 from web.errors import ApiError, error_response
-from web.ladder import Ask, Outcome, climb
+from web.ladder import Ask, Outcome, climb, exact
 from web.schemas import parse_ask
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ def ask():
 
 def answer(ctx, item: Ask, started: float) -> Outcome | None:
     """Climb the ladder and log the ask; None when it is a miss that neither SQL nor Redis can keep."""
+    hit = _hot_hit(ctx, item, started)
+    if hit is not None:
+        return hit
     try:
         outcome = climb(ctx, item)
     except (redis.RedisError, OSError) as exc:
@@ -49,6 +52,29 @@ def answer(ctx, item: Ask, started: float) -> Outcome | None:
         record(ctx, item, body, time.perf_counter() - started, stale=False)
         return None
     record(ctx, item, outcome.body, time.perf_counter() - started, outcome.stale)
+    return outcome
+
+
+def _hot_hit(ctx, item: Ask, started: float) -> Outcome | None:
+    """The exact hit from the hot cache, its ask logged in the same Redis round trip; None otherwise.
+
+    Its logged latency is counted up to that round trip (what follows is building the response).
+    """
+    if item.detail != "quick" or ctx.settings.ask_log_flush_ms <= 0:
+        return None  # a detailed ask may be answered by another answer; unbatched, the log goes to SQL
+    entry = {"at": time.time(), "question": item.question, "qhash": item.qhash, "namespace": ctx.store.namespace,
+             "source": "exact", "latency_ms": round((time.perf_counter() - started) * 1000, 3), "job_id": None,
+             "request_id": request_id.get()}
+    try:
+        payload = ctx.ask_log.hit_and_push(keys.answer(ctx.ns, item.qhash), entry)
+    except redis.RedisError as exc:  # the ladder reads SQL, and the ask goes to SQL
+        log.warning("hot cache unavailable: %s", exc)
+        return None
+    if payload is None:
+        item.hot_missed = True
+        return None
+    outcome = exact(ctx, item, payload)
+    metrics.observe_ask("exact", time.perf_counter() - started, payload.get("quality"), outcome.stale)
     return outcome
 
 

@@ -30,6 +30,7 @@ class Ask:
     detail: str = "quick"
     deadline: float = field(default_factory=time.monotonic)  # monotonic time the asker stops waiting
     vector: object = None  # the question's embedding, once the semantic tier computed it
+    hot_missed: bool = False  # the hot cache was read for this question and had no answer (web/ask.py)
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -64,7 +65,7 @@ def climb(ctx, ask: Ask) -> Outcome:
 
 def instant(ctx, ask: Ask) -> Outcome | None:
     """Answer from the cache (exact, then semantic) or a template; None when it is a miss."""
-    hit = ctx.store.lookup(ask.qhash)
+    hit = ctx.store.lookup(ask.qhash, hot=not ask.hot_missed)
     if hit is not None:
         return _cached(ctx, ask, hit[0], "exact")
     semantic = _semantic(ctx, ask)
@@ -75,6 +76,11 @@ def instant(ctx, ask: Ask) -> Outcome | None:
         return Outcome(200, {"status": "ready", "answer": intent.answer, "source": "template", "quality": None,
                              "answer_id": None, "matched_question": None, "intent": intent.name})
     return None
+
+
+def exact(ctx, ask: Ask, payload: dict) -> Outcome:
+    """Serve an answer the hot cache holds for the question itself."""
+    return _cached(ctx, ask, payload, "exact")
 
 
 def _semantic(ctx, ask: Ask) -> Outcome | None:

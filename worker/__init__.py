@@ -3,5 +3,5 @@
 from precache.config import load_settings
 from precache.queueing import make_celery
 
-app = make_celery(load_settings, include=["worker.tasks", "worker.signals"])
+app = make_celery(load_settings, include=["worker.tasks", "worker.liveness", "worker.signals"])
 celery = app

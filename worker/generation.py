@@ -15,7 +15,8 @@ from precache.semantic_store import index_question
 from precache.quality import Scorer, finished, llm_judge
 from precache.telemetry import record_batch, record_generation
 from precache.models import Question
-from worker.backends import Backend, BackendError, BackendUnavailable, Generation, GenerationTimeout
+from worker.backends import (Backend, BackendError, BackendUnavailable, Generation, GenerationStuck,
+                             GenerationTimeout)
 from worker.timeout import generate_within
 
 log = logging.getLogger(__name__)
@@ -147,9 +148,15 @@ def _settle(ctx, question, request: JobRequest) -> tuple[dict | None] | None:
 
 
 def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperature: float = 0.0,
-                    seed: int = 0) -> list[tuple[int, object]]:
-    """Generate the answers of one batch in one backend call; store each and finish its job."""
+                    seed: int = 0, timeout_s: float | None = None) -> list[tuple[int, object]]:
+    """Generate the answers of one batch in one backend call; store each and finish its job.
+
+    A batch that passes its time on a busy machine is stopped and generated again in halves, down to
+    one question, which gets twice the time, up to four times PRECACHE_GENERATION_TIMEOUT_S; past that
+    its job is sent again later like any transient error. Slow is never failed at once.
+    """
     settings = ctx.settings
+    timeout_s = timeout_s or settings.generation_timeout_s
     limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
     chats = [chat_for(settings, question.text, level) for _, _, question, _ in items]
     log.info("generating a %s batch of %d%s", level, len(items), f" (sampled at {temperature:g})" if temperature else "")
@@ -159,14 +166,15 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
     sink = TokenSink(ctx.redis, [request.job_id if request.kind in ("quick", "renew") else None
                                  for _, request, _, _ in items])
     try:
-        gens = generate_within(backend, chats, limit, settings.generation_timeout_s, temperature=temperature, seed=seed,
-                               on_token=sink)
+        gens = generate_within(backend, chats, limit, timeout_s, temperature=temperature, seed=seed, on_token=sink)
         sink.end([gen.finish_reason for gen in gens])
     except Exception as exc:
         sink.end(["error"] * len(items))
         _count(ctx, items, "ended")
+        if isinstance(exc, GenerationTimeout) and not isinstance(exc, GenerationStuck):
+            return _slow(ctx, backend, items, level, worker, temperature, seed, timeout_s, exc)
         log.error("generating a %s batch of %d failed: %s", level, len(items), exc)
-        if isinstance(exc, GenerationTimeout):
+        if isinstance(exc, GenerationStuck):
             runtime_discard_backend()  # its thread may still run: the next batch gets a fresh model
         settle = _retry_or_fail if isinstance(exc, TRANSIENT_ERRORS) else _fail
         return [(i, settle(rctx, request, question, exc)) for i, request, question, rctx in items]
@@ -181,6 +189,20 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
         record_generation(ctx.redis, backend.name, worker, latency_ms / 1000 / len(items), gen.completion_tokens)
         outcomes.append((i, _complete(rctx, request, question, gen, level, latency_ms)))
     return outcomes
+
+
+def _slow(ctx, backend, items: list, level: str, worker: str, temperature: float, seed: int, timeout_s: float,
+          exc: Exception) -> list[tuple[int, object]]:
+    """Generate again a batch that was stopped for passing its time: in halves, then alone with more time."""
+    if len(items) > 1:
+        half = len(items) // 2
+        log.warning("a %s batch of %d passed %.0f s: generating it again in two halves", level, len(items), timeout_s)
+        return (_generate_batch(ctx, backend, items[:half], level, worker, temperature, seed, timeout_s)
+                + _generate_batch(ctx, backend, items[half:], level, worker, temperature, seed, timeout_s))
+    if timeout_s < 4 * ctx.settings.generation_timeout_s:
+        log.warning("a %s answer passed %.0f s: generating it again with %.0f s", level, timeout_s, 2 * timeout_s)
+        return _generate_batch(ctx, backend, items, level, worker, temperature, seed, 2 * timeout_s)
+    return [(i, _retry_or_fail(rctx, request, question, exc)) for i, request, question, rctx in items]
 
 
 def _crashes(ctx, question) -> int:

@@ -11,7 +11,7 @@ import logging
 
 from precache.conversation import rewrite_chat, standalone_from
 from precache.tokens import TokenSink
-from worker.backends import Backend, GenerationTimeout
+from worker.backends import Backend, GenerationStuck
 from worker.generation import chat_for
 from worker.timeout import generate_within
 
@@ -34,7 +34,7 @@ def reply(ctx, backend: Backend, reply_id: str, kind: str, payload, on_timeout=l
         log.error("reply %s (%s) failed: %s", reply_id, kind, exc)
         if sink is not None:
             sink.end(["error"])
-        if isinstance(exc, GenerationTimeout):
+        if isinstance(exc, GenerationStuck):
             on_timeout()
         ctx.jobs.finish_reply(reply_id, error=f"{type(exc).__name__}: {exc}")
         return {"failed": kind}

@@ -9,9 +9,10 @@ loses none of them: the broker redelivers them (README, "Batching").
 import logging
 import time
 
+import redis
 from celery_batches import Batches
 
-from precache import scheduled
+from precache import liveness, scheduled
 from precache.embedder import embedder_for
 from precache.precompute import queue_unanswered
 from precache.recovery import sweep
@@ -40,16 +41,26 @@ class GenerationBatches(Batches):
             Batches._do_flush(self.app.tasks[name])
 
 
-def _run_batch(task, requests, kind_of) -> dict:
+def job_kind(task_name: str, kwargs: dict) -> str:
+    """Return the kind of job (precache.jobs.TASKS) a generation message runs."""
+    if task_name == GENERATE_DETAILED:
+        return "detailed"
+    return ("regenerate" if kwargs.get("regenerate") else "refresh" if kwargs.get("force")
+            else "renew" if kwargs.get("renew") else "quick")
+
+
+def _run_batch(task, requests) -> dict:
     """Answer a batch of job messages; report each job to Flower as its own task."""
-    jobs = [JobRequest(*r.args, kind=kind_of(r.kwargs), request_id=(r.request_dict or {}).get("request_id") or "-",
-                       tenant=r.kwargs.get("tenant", "")) for r in requests]
+    jobs = [JobRequest(*r.args, kind=job_kind(task.name, r.kwargs),
+                       request_id=(r.request_dict or {}).get("request_id") or "-", tenant=r.kwargs.get("tenant", ""))
+            for r in requests]
     worker = requests[0].hostname or ""
     log.info("%s: a batch of %d tasks: %s", task.name, len(requests), " ".join(r.id for r in requests))
     _events(task, requests, "task-started")
     started = time.monotonic()
     outcomes = answer_questions(runtime.context(), runtime.backend(), jobs, worker=worker)
     took = time.monotonic() - started  # each job of the batch took the batch's time, as Flower shows it
+    liveness_release(runtime.context(), worker, [job.job_id for job in jobs])
     for request, outcome in zip(requests, outcomes, strict=True):
         if isinstance(outcome, Exception):
             _events(task, [request], "task-failed", exception=repr(outcome), runtime=took)
@@ -57,6 +68,14 @@ def _run_batch(task, requests, kind_of) -> dict:
             _events(task, [request], "task-succeeded", runtime=took,
                     result=repr({"answer_id": outcome and outcome["answer_id"]}))
     return {"jobs": len(jobs), "failed": sum(isinstance(o, Exception) for o in outcomes)}
+
+
+def liveness_release(ctx, hostname: str, job_ids: list[str]) -> None:
+    """Forget the batch's jobs as held by this worker process (they are finished, or sent again)."""
+    try:
+        liveness.release(ctx.redis, liveness.worker_id(hostname), job_ids)
+    except redis.RedisError as exc:  # a dead-worker check would send them again: harmless, they are done
+        log.warning("cannot forget the jobs of a finished batch: %s", exc)
 
 
 def _events(task, requests, kind: str, **fields) -> None:
@@ -72,14 +91,13 @@ def generate_quick_answer(self, requests) -> dict:
     """Generate and store quick answers; args (question_id, job_id); kwargs force (refresh one past its TTL),
     regenerate (one whose answers failed the quality gate: detailed settings), renew (an asker's no-cache:
     the new answer replaces the cached ones), tenant."""
-    return _run_batch(self, requests, lambda kwargs: "regenerate" if kwargs.get("regenerate")
-                      else "refresh" if kwargs.get("force") else "renew" if kwargs.get("renew") else "quick")
+    return _run_batch(self, requests)
 
 
 @app.task(base=GenerationBatches, bind=True, acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)
 def generate_detailed_answer(self, requests) -> dict:
     """Generate detailed answers that replace the quick ones when their quality is as high."""
-    return _run_batch(self, requests, lambda kwargs: "detailed")
+    return _run_batch(self, requests)
 
 
 @app.task(acks_late=True, time_limit=GENERATION_TIME_LIMIT_S)

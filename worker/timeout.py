@@ -1,25 +1,30 @@
-"""A time limit on one generation that holds in the solo pool, where Celery's own is not enforced."""
+"""A time limit on one generation that holds in any pool, where Celery's own is not enforced inside it."""
 
 import contextvars
 import logging
 import threading
 
-from worker.backends import Backend, GenerationTimeout
+from worker.backends import Backend, GenerationStuck, GenerationTimeout
 
 log = logging.getLogger(__name__)
+STOP_GRACE_S = 30.0  # how long a generation asked to stop may take to reach its next token on a busy machine
 
 
-def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_s: float, **sampling) -> list:
+def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_s: float,
+                    grace_s: float = STOP_GRACE_S, **sampling) -> list:
     """Run `backend.generate` in a thread and wait at most `timeout_s` for it.
 
-    A generation past its time raises GenerationTimeout; its thread cannot be stopped from
-    outside (native code), so it is left to end on its own and the caller drops the backend.
+    Past its time the generation is asked to stop before its next token and waited for up to
+    `grace_s`: stopped, it raises GenerationTimeout and the model is free for the next call, never in
+    use by two threads. A generation that does not stop (a native call that never returns) raises
+    GenerationStuck: its thread is left to end on its own, and the caller drops the backend.
     """
     outcome: dict = {}
+    stop = threading.Event()
 
     def run():
         try:
-            outcome["value"] = backend.generate(chats, max_new_tokens, **sampling)
+            outcome["value"] = backend.generate(chats, max_new_tokens, stop=stop, **sampling)
         except BaseException as exc:  # handed to the task's thread below
             outcome["error"] = exc
 
@@ -28,7 +33,13 @@ def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_
     thread.start()
     thread.join(timeout_s)
     if thread.is_alive():
-        log.error("generation still running after %.0f s: the job fails and the model is reloaded", timeout_s)
+        stop.set()
+        thread.join(grace_s)
+        if thread.is_alive():
+            log.error("generation still running %.0f s after it was asked to stop: the model is dropped", grace_s)
+            raise GenerationStuck(f"the model gave no answer within {timeout_s:g} s (PRECACHE_GENERATION_TIMEOUT_S) "
+                                  "and did not stop")
+        log.warning("generation of %d chats passed %.0f s (a busy machine?): stopped", len(chats), timeout_s)
         raise GenerationTimeout(f"the model gave no answer within {timeout_s:g} s (PRECACHE_GENERATION_TIMEOUT_S)")
     if "error" in outcome:
         raise outcome["error"]

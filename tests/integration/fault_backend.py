@@ -32,7 +32,7 @@ class FaultBackend(Backend):
     def load(self) -> None:
         _note("load")
 
-    def generate(self, chats, max_new_tokens, temperature=0.0, seed=0, on_token=None):
+    def generate(self, chats, max_new_tokens, temperature=0.0, seed=0, on_token=None, stop=None):
         return [self._one(chat[-1]["content"]) for chat in chats]
 
     def _one(self, question: str) -> Generation:

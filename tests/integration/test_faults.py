@@ -231,6 +231,53 @@ def test_worker_killed_mid_generation_loses_nothing_and_stores_nothing_twice(dat
         assert set(counts.values()) == {1}  # none stored twice, the redelivered one included
 
 
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"  # the machine's RabbitMQ
+
+
+def purge_amqp(url: str) -> None:
+    """Empty precache's queues on a RabbitMQ that earlier runs may have left messages in."""
+    from kombu import Connection
+
+    from precache.queueing import ALL_QUEUES
+
+    with Connection(url) as conn:
+        for queue in ALL_QUEUES:
+            with contextlib.suppress(Exception):
+                conn.channel().queue_purge(queue)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("broker", ["redis", "amqp"])
+def test_a_killed_workers_batch_is_answered_within_three_minutes(broker, database_url, private_redis, tmp_path):
+    """Web, one worker and beat at the shipped visibility timeout (900 s) and sweep period (60 s): the new
+    worker sends again what the dead one held, as soon as its heartbeat has expired."""
+    extra = {}
+    if broker == "amqp":
+        purge_amqp(AMQP_URL)
+        extra = {"PRECACHE_BROKER_URL": AMQP_URL}
+    questions = [f"What should a beginner know about hobby number {i}?" for i in range(12)]
+    with running_stack(tmp_path, database_url, private_redis, beat=True, env_extra=extra,
+                       broker_visibility_timeout_s=900, sweep_interval_s=60, llm_max_tokens_quick=32,
+                       llm_max_batch=8) as stack:
+        job_ids = [stack.ask(question).json()["job_id"] for question in questions]
+        first_log = tmp_path / "worker-1.log"
+        wait_until(lambda: "generating a quick batch of" in first_log.read_text(), 120, "a batch generating")
+        stack.kill_worker()
+        killed_at = time.monotonic()
+        assert len(stack.quick_answers()) < 12, "killed with work left"
+        stack.start_worker()
+        pending = set(job_ids)
+        while pending and time.monotonic() - killed_at < 180:
+            time.sleep(1)
+            pending = {job_id for job_id in pending
+                       if requests.get(f"{stack.base_url}/v1/jobs/{job_id}", timeout=10).json()["status"] == "pending"}
+        assert not pending, f"{len(pending)} of 12 jobs still pending 180 s after the kill"
+        assert set(stack.quick_answers()) == set(questions)  # every one answered
+        if broker == "redis":
+            assert "gone: sent again the" in (tmp_path / "worker-2.log").read_text()
+
+
 # --- Redis gone ---------------------------------------------------------------------------------
 
 def test_redis_outage_under_load_answers_everything_and_loses_nothing(database_url, private_redis, tmp_path):

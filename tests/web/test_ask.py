@@ -137,3 +137,41 @@ def test_detailed_request_names_the_detailed_job_when_not_ready(app, client):
     r = client.post("/v1/ask", json={"question": "How do I pair my headphones?", "detail": "detailed"})
     assert r.status_code == 200 and r.json["level"] == "quick" and r.json["job_id"]
     assert client.get(f"/v1/jobs/{r.json['job_id']}").json["status"] == "pending"
+
+
+def test_an_exact_hit_from_the_hot_cache_is_one_redis_round_trip_and_its_ask_is_logged(config, monkeypatch):
+    import redis
+
+    from web import create_app
+
+    app = create_app(config | {"ask_log_flush_ms": 600_000})  # the writer thread stays out of the count
+    client = app.test_client()
+    saved = _store_answer(app, "How do I reset my password?", "Use the reset link.")
+    client.post("/v1/ask", json={"question": "How do I reset my password?"})  # the hot cache holds it now
+    sent = []
+    real = redis.connection.AbstractConnection.send_packed_command
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
+                        lambda self, *args, **kwargs: (sent.append(args), real(self, *args, **kwargs))[1])
+    r = client.post("/v1/ask", json={"question": "how do I reset my password"})
+    monkeypatch.undo()
+    assert r.json["source"] == "exact" and r.json["answer_id"] == saved["answer_id"]
+    assert len(sent) == 1, sent  # the answer's GET and the ask's push, one script
+    ctx = app.extensions["precache"]
+    asklog.drain(ctx, wait_s=10)
+    with ctx.sessions() as session:
+        rows = session.query(AskLog).order_by(AskLog.id).all()
+    assert [(row.source, row.answer_id, row.question) for row in rows] == [
+        ("exact", saved["answer_id"], "How do I reset my password?"),
+        ("exact", saved["answer_id"], "how do I reset my password")]
+    app.extensions["precache"].close()
+
+
+def test_a_question_missing_from_the_hot_cache_is_read_from_sql_and_logged_once(app, client):
+    saved = _store_answer(app, "Known question", "Known answer.")
+    ctx = app.extensions["precache"]
+    ctx.redis.delete(*ctx.redis.keys("precache:answer:*"))
+    r = client.post("/v1/ask", json={"question": "Known question"})
+    assert r.json["source"] == "exact" and r.json["answer_id"] == saved["answer_id"]
+    asklog.drain(ctx, wait_s=10)
+    with ctx.sessions() as session:
+        assert [(row.source, row.answer_id) for row in session.query(AskLog)] == [("exact", saved["answer_id"])]

@@ -174,3 +174,69 @@ def test_a_question_that_keeps_failing_the_gate_is_regenerated_by_sampling(confi
         assert (texts[2] != texts[1]) == (temperature > 0)
     finally:
         ctx.close()
+
+
+class SlowUntilStopped(Backend):
+    """The real model, except that its first batch runs until it is asked to stop (a machine too busy to
+    finish it in time) and stops there, between two tokens, as the real backends do."""
+
+    name = "llama_cpp"
+
+    def __init__(self, inner: Backend):
+        self.inner, self.batches = inner, []
+
+    def load(self) -> None:
+        pass
+
+    def generate(self, chats, max_new_tokens, stop=None, **sampling):
+        self.batches.append(len(chats))
+        if len(self.batches) == 1:
+            stop.wait()
+            from worker.backends import GenerationStopped
+
+            raise GenerationStopped("stopped between two tokens, as asked")
+        return self.inner.generate(chats, max_new_tokens, stop=stop, **sampling)
+
+
+def test_a_batch_too_slow_for_its_time_is_generated_again_in_halves_not_failed(config, smollm2):
+    import threading
+
+    ctx = Context(load_settings(**config, quality_threshold=0.0, generation_timeout_s=1))
+    backend = SlowUntilStopped(smollm2)
+    try:
+        jobs = [enqueue(ctx, q) for q in ("What is an API?", "What is the capital of France?",
+                                          "How do I reset my password?", "Why is the sky blue?")]
+        outcomes = answer_questions(ctx, backend, [JobRequest(question_id, job_id) for job_id, question_id in jobs])
+        # Stopped after its time, then two halves, each in time (or split further on a very busy machine).
+        assert backend.batches[:2] == [4, 2] and sum(backend.batches[1:]) >= 4
+        assert all(isinstance(o, dict) for o in outcomes), outcomes
+        assert [ctx.jobs.get(job_id)["status"] for job_id, _ in jobs] == ["ready"] * 4
+        # The stopped generation's thread ended: the model was never in use by two threads.
+        assert not [t for t in threading.enumerate() if t.name == "generation" and t.is_alive()]
+    finally:
+        ctx.close()
+
+
+def test_a_real_generation_asked_to_stop_stops_between_two_tokens_and_the_model_goes_on(smollm2):
+    import threading
+
+    from worker.backends import GenerationStopped, GenerationTimeout
+    from worker.timeout import generate_within
+
+    chat = [{"role": "user", "content": "Write a long story about a dragon."}]
+    stop, pieces = threading.Event(), []
+
+    def on_token(i, text):
+        pieces.append(text)
+        if len(pieces) == 3:
+            stop.set()  # asked mid-generation, from another thread's point of view as generate_within does
+
+    with pytest.raises(GenerationStopped):
+        smollm2.generate([chat], 200, on_token=on_token, stop=stop)
+    assert len(pieces) == 3  # not one token more
+    with pytest.raises(GenerationTimeout) as timed_out:  # a tiny time limit: stopped cleanly, not stuck
+        generate_within(smollm2, [chat], 2000, 0.05)
+    assert timed_out.type is GenerationTimeout
+    assert not [t for t in threading.enumerate() if t.name == "generation" and t.is_alive()]
+    [again] = smollm2.generate([[{"role": "user", "content": "What is the capital of France?"}]], 16)
+    assert "Paris" in again.text  # the same model answers as before

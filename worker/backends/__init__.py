@@ -8,6 +8,8 @@ from worker.backends.base import (
     BackendError,
     BackendUnavailable,
     Generation,
+    GenerationStopped,
+    GenerationStuck,
     GenerationTimeout,
     Message,
 )
@@ -39,5 +41,5 @@ def load_backend(settings) -> Backend:
     return backend
 
 
-__all__ = ["NEUTRAL_MEAN_LOGPROB", "Backend", "BackendError", "BackendUnavailable", "Generation", "GenerationTimeout",
-           "Message", "REGISTRY", "backend_class", "load_backend"]
+__all__ = ["NEUTRAL_MEAN_LOGPROB", "Backend", "BackendError", "BackendUnavailable", "Generation", "GenerationStopped",
+           "GenerationStuck", "GenerationTimeout", "Message", "REGISTRY", "backend_class", "load_backend"]

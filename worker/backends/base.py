@@ -1,6 +1,7 @@
 """The generation backend interface: a batch of chats in, texts with token counts and confidence out."""
 
 import math
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,17 @@ class BackendUnavailable(BackendError):
 
 
 class GenerationTimeout(BackendError):
-    """The model gave no answer within PRECACHE_GENERATION_TIMEOUT_S; the job fails and the model is reloaded."""
+    """The model gave no answer within PRECACHE_GENERATION_TIMEOUT_S and was stopped between two tokens: the
+    machine is slow. The model is free again; the batch is generated again, split (worker/generation.py)."""
+
+
+class GenerationStuck(GenerationTimeout):
+    """The model gave no answer in time and did not stop when asked (a call that never returns): the job fails
+    and the worker loads a fresh model, leaving the stuck one to its thread."""
+
+
+class GenerationStopped(BackendError):
+    """A generation stopped because its caller asked (the `stop` event of `generate`)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,8 @@ class Backend(ABC):
 
     @abstractmethod
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0, on_token: OnToken | None = None) -> list[Generation]:
+                 seed: int = 0, on_token: OnToken | None = None,
+                 stop: threading.Event | None = None) -> list[Generation]:
         """Generate one answer per chat, in order, through the model's chat template.
 
         Greedy at temperature 0 (the default: the same chat gives the same answer); above 0 tokens are
@@ -66,6 +78,8 @@ class Backend(ABC):
         still measured under the model's own (untempered) distribution where the backend can.
         `on_token(i, text)`, when given, receives the text of chat i as it is generated (joined, it is the
         answer before stripping); a backend that cannot stream calls it never, and the answer arrives whole.
+        `stop`, when set, makes the generation raise GenerationStopped before its next token (a backend whose
+        one call cannot be interrupted, an HTTP request, bounds it with its own timeout instead).
         """
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from worker.backends.base import Backend, BackendError, Generation, Message, OnToken, one_line
+from worker.backends.base import Backend, BackendError, Generation, GenerationStopped, Message, OnToken, one_line
 from worker.backends.models import resolve_model
 
 try:
@@ -27,6 +27,7 @@ class LlamaCppBackend(Backend):
     """
 
     name = "llama_cpp"
+    _stop = None  # the stop event of the running `generate`
 
     def load(self) -> None:
         """Load the GGUF file (a path, or a file of a hub repo) and its chat template."""
@@ -70,9 +71,10 @@ class LlamaCppBackend(Backend):
             ) from exc
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0, on_token: OnToken | None = None) -> list[Generation]:
+                 seed: int = 0, on_token: OnToken | None = None, stop=None) -> list[Generation]:
         """Answer each chat in turn."""
         rng = np.random.default_rng(seed) if temperature > 0 else None
+        self._stop = stop
         return [self._generate_one(chat, max_new_tokens, temperature, rng,
                                    (lambda text, i=i: on_token(i, text)) if on_token else None)
                 for i, chat in enumerate(chats)]
@@ -130,6 +132,8 @@ class LlamaCppBackend(Backend):
         text = codecs.getincrementaldecoder("utf-8")("replace")
         finish = "length"
         while len(answer) < budget:
+            if self._stop is not None and self._stop.is_set():
+                raise GenerationStopped("stopped between two tokens, as asked")
             self.llm.eval(pending)
             token, logprob = self._next_token(temperature, rng, answer)
             if token in self._stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):

@@ -45,9 +45,9 @@ class OpenAIBackend(Backend):
             log.warning("OpenAI-compatible endpoint %s does not answer yet: %s", self.url, _reason(exc))
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0, on_token=None) -> list[Generation]:
+                 seed: int = 0, on_token=None, stop=None) -> list[Generation]:
         """Answer the chats with concurrent requests, results in order (not streamed: `on_token` is not called,
-        each answer arrives whole)."""
+        each answer arrives whole; each request is bounded by its HTTP timeout, not by `stop`)."""
         if len(chats) == 1:
             return [self._complete(chats[0], max_new_tokens, temperature, seed)]
         with ThreadPoolExecutor(max_workers=min(len(chats), self.settings.llm_max_batch)) as pool:

@@ -4,10 +4,10 @@ import importlib.util
 
 import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, LogitsProcessorList,
-                          RepetitionPenaltyLogitsProcessor)
+                          RepetitionPenaltyLogitsProcessor, StoppingCriteria, StoppingCriteriaList)
 from transformers.generation.streamers import BaseStreamer
 
-from worker.backends.base import Backend, BackendError, Generation, Message, OnToken, one_line
+from worker.backends.base import Backend, BackendError, Generation, GenerationStopped, Message, OnToken, one_line
 from worker.backends.models import ResolvedModel, resolve_model
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -74,7 +74,7 @@ class TransformersBackend(Backend):
             self.model.to(self.device)
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0, on_token: OnToken | None = None) -> list[Generation]:
+                 seed: int = 0, on_token: OnToken | None = None, stop=None) -> list[Generation]:
         """Answer all chats in one left-padded batch (greedy, or sampled at `temperature` from `seed`)."""
         sampling = {"do_sample": False}
         if temperature > 0:
@@ -100,7 +100,10 @@ class TransformersBackend(Backend):
                 pad_token_id=self.tokenizer.pad_token_id,
                 eos_token_id=sorted(self._eos_ids),
                 streamer=BatchStreamer(self.tokenizer, self._eos_ids, on_token, len(chats)) if on_token else None,
+                stopping_criteria=StoppingCriteriaList([WhenSet(stop)]) if stop is not None else None,
             )
+            if stop is not None and stop.is_set():
+                raise GenerationStopped("stopped between two tokens, as asked")
             # Under the model's own logits (untempered, unpenalised), as the llama_cpp backend reports them.
             logprobs = self.model.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
         new_tokens = out.sequences[:, batch["input_ids"].shape[1] :].tolist()
@@ -200,6 +203,16 @@ class TransformersBackend(Backend):
         ids = set(configured if isinstance(configured, list) else [configured])
         ids.add(self.tokenizer.eos_token_id)
         return {i for i in ids if i is not None}
+
+
+class WhenSet(StoppingCriteria):
+    """Stop every row of a batch before its next token once an event is set."""
+
+    def __init__(self, event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 class BatchStreamer(BaseStreamer):
