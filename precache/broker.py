@@ -11,6 +11,7 @@ celery/celery#7950). The sweep sends such a job again (precache.recovery.resend_
 import base64
 import json
 import logging
+import threading
 
 import redis
 from kombu.transport.redis import PRIORITY_STEPS, Channel
@@ -61,4 +62,37 @@ def _job_id(raw: bytes, unacked: bool) -> str | None:
         return str(args[1])
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         log.warning("a broker message that is not a readable generation message: %s", exc)
+        return None
+
+
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def depths(broker_url: str, queues) -> dict[str, int | None]:
+    """Messages waiting in each queue (not those taken by a worker); None for each when the broker cannot
+    say. Redis: LLEN (one pooled client per URL); AMQP: a passive queue declare."""
+    try:
+        if broker_url.startswith(REDIS_SCHEMES):
+            with _clients_lock:
+                client = _clients.get(broker_url) or _clients.setdefault(
+                    broker_url, redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2))
+            with client.pipeline(transaction=False) as pipe:
+                for name in queues:
+                    pipe.llen(name)
+                return dict(zip(queues, (int(n) for n in pipe.execute())))
+        from kombu import Connection
+
+        with Connection(broker_url, connect_timeout=2) as conn:
+            channel = conn.channel()
+            return {name: _declared(channel, name) for name in queues}
+    except Exception as exc:  # noqa: BLE001 - the broker is down or refuses us: "unknown", never a failure
+        log.debug("cannot read queue depths: %s", exc)
+        return dict.fromkeys(queues)
+
+
+def _declared(channel, name: str) -> int | None:
+    try:
+        return int(channel.queue_declare(name, passive=True).message_count)
+    except Exception:  # noqa: BLE001 - no such queue yet
         return None

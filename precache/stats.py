@@ -8,10 +8,9 @@ at most LATENCY_SAMPLE recent asks per source.
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-import redis
 from sqlalchemy import case, func, literal, select
 
-from precache import asklog
+from precache import asklog, broker
 from precache.models import Answer, AskLog, utcnow
 from precache.queueing import ALL_QUEUES
 
@@ -120,20 +119,8 @@ def _top_missed(session, start: datetime, end: datetime) -> list[dict]:
 
 
 def queue_depths(broker_url: str) -> dict[str, int | None]:
-    """LLEN of each Celery queue on the Redis broker; None for every queue when it is unreachable."""
-    try:
-        client = redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2)
-    except Exception:  # not a Redis URL: nothing to measure
-        return dict.fromkeys(ALL_QUEUES)
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            for name in ALL_QUEUES:
-                pipe.llen(name)
-            return dict(zip(ALL_QUEUES, (int(n) for n in pipe.execute())))
-    except Exception:  # the broker is down or refuses us: say "unknown", never fail the stats
-        return dict.fromkeys(ALL_QUEUES)
-    finally:
-        client.close()
+    """Messages waiting in each Celery queue (Redis or AMQP broker); None for every queue when it is unreachable."""
+    return broker.depths(broker_url, ALL_QUEUES)
 
 
 def collect(ctx) -> dict[str, dict]:

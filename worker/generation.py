@@ -62,10 +62,14 @@ def answer_question(ctx, backend: Backend, question_id: int, job_id: str, kind: 
     return outcome
 
 
-def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: str = "") -> list:
+def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: str = "",
+                     askers_waiting=lambda: False) -> list:
     """Run a batch of jobs: settle those already done, generate the rest together, finish each job.
 
     Returns one outcome per request, in order: the answer payload, None, or the exception that failed it.
+    Detailed answers (background work) yield to askers: before each backend call of them (each answer,
+    on a backend that generates one after the other) `askers_waiting()` is asked, and when it is true the
+    rest of them is sent back to their queue, pending, and the batch returns.
     An answer below the quality threshold is stored for review but not served; its job goes on with a
     regeneration (detailed settings) until one passes or QUALITY_MAX_TRIES answers failed; once the
     greedy detailed answer failed too, regenerations sample at REGENERATE_TEMPERATURE.
@@ -109,8 +113,10 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
             first[key] = i
             todo[level, sampled, crashes > 0].append((i, request, question, rctx, gated))
     for (level, sampled, alone), items in todo.items():
-        size = 1 if alone else ctx.settings.llm_max_batch
+        size = 1 if alone or (level == "detailed" and backend.sequential) else ctx.settings.llm_max_batch
         for start in range(0, len(items), size):
+            if level == "detailed" and _yield_to_askers(items[start:], askers_waiting, outcomes):
+                break
             chunk = items[start:start + size]
             # Seeded by the questions and their tries: each sampled try differs from the one before.
             seed = sum(question.id * 1000 + gated for _, _, question, _, gated in chunk) if sampled else 0
@@ -123,6 +129,21 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
         outcomes[i] = settled[0] if settled is not None else _fail(
             rctx, request, question, RuntimeError("the same question earlier in its batch got no servable answer"))
     return outcomes
+
+
+def _yield_to_askers(items: list, askers_waiting, outcomes: list) -> bool:
+    """Send background jobs back to their queue when askers' work waits; tell whether it did."""
+    try:
+        if not askers_waiting():
+            return False
+        for i, request, question, rctx, _ in items:
+            rctx.jobs.continue_with(request.kind, request.question_id, request.job_id)
+            outcomes[i] = None
+    except (redis.RedisError, OSError) as exc:  # the broker cannot say or take them: go on generating
+        log.warning("cannot yield to askers: %s", exc)
+        return False
+    log.info("askers waiting: %d detailed answers sent back to their queue", len(items))
+    return True
 
 
 def _load_question(ctx, question_id: int) -> Question | None:

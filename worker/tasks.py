@@ -12,11 +12,12 @@ import time
 import redis
 from celery_batches import Batches
 
-from precache import liveness, scheduled
+from precache import broker, liveness, scheduled
 from precache.embedder import embedder_for
 from precache.precompute import queue_unanswered
 from precache.recovery import sweep
-from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S
+from precache.queueing import (GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S,
+                               QUICK)
 from worker import app, replies, runtime
 from worker.generation import JobRequest, answer_questions
 
@@ -58,7 +59,8 @@ def _run_batch(task, requests) -> dict:
     log.info("%s: a batch of %d tasks: %s", task.name, len(requests), " ".join(r.id for r in requests))
     _events(task, requests, "task-started")
     started = time.monotonic()
-    outcomes = answer_questions(runtime.context(), runtime.backend(), jobs, worker=worker)
+    outcomes = answer_questions(runtime.context(), runtime.backend(), jobs, worker=worker,
+                                askers_waiting=lambda: askers_waiting(task.app))
     took = time.monotonic() - started  # each job of the batch took the batch's time, as Flower shows it
     liveness_release(runtime.context(), worker, [job.job_id for job in jobs])
     for request, outcome in zip(requests, outcomes, strict=True):
@@ -68,6 +70,13 @@ def _run_batch(task, requests) -> dict:
             _events(task, [request], "task-succeeded", runtime=took,
                     result=repr({"answer_id": outcome and outcome["answer_id"]}))
     return {"jobs": len(jobs), "failed": sum(isinstance(o, Exception) for o in outcomes)}
+
+
+def askers_waiting(app) -> bool:
+    """Tell whether askers' quick jobs wait: received by this worker (buffered), or queued in the broker."""
+    if app.tasks[GENERATE_QUICK]._buffer.qsize():  # celery-batches' buffer of received requests
+        return True
+    return bool(broker.depths(runtime.context().settings.broker_url, [QUICK])[QUICK])
 
 
 def liveness_release(ctx, hostname: str, job_ids: list[str]) -> None:

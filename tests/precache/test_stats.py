@@ -164,3 +164,21 @@ def test_collect_for_the_cli_counts_every_ask(seeded):
 def test_rejects_a_bucket_count_out_of_range(ctx):
     with pytest.raises(ValueError, match="buckets"):
         snapshot(ctx, 3600, buckets=0)
+
+
+def test_queue_depths_are_read_from_a_rabbitmq_broker_too():
+    from kombu import Connection, Exchange, Queue
+
+    from precache.broker import depths
+
+    url, name = "amqp://guest:guest@127.0.0.1:5672//", "precache-test-depths"
+    queue = Queue(name, Exchange(name), routing_key=name)
+    with Connection(url) as conn:
+        queue(conn.channel()).declare()
+        producer = conn.Producer()
+        for i in range(3):
+            producer.publish({"n": i}, exchange=queue.exchange, routing_key=name, declare=[queue])
+        try:
+            assert depths(url, [name, "precache-no-such-queue"]) == {name: 3, "precache-no-such-queue": None}
+        finally:
+            queue(conn.channel()).delete()

@@ -240,3 +240,23 @@ def test_a_real_generation_asked_to_stop_stops_between_two_tokens_and_the_model_
     assert not [t for t in threading.enumerate() if t.name == "generation" and t.is_alive()]
     [again] = smollm2.generate([[{"role": "user", "content": "What is the capital of France?"}]], 16)
     assert "Paris" in again.text  # the same model answers as before
+
+
+def test_detailed_answers_yield_to_waiting_askers_between_answers(ctx, smollm2, config):
+    jobs = [enqueue(ctx, q, kind="detailed") for q in ("Why is the sky blue?", "What is an API?",
+                                                       "How do I reset my password?")]
+    asked = []
+
+    def askers_waiting():  # an asker's question arrives while the first detailed answer is generated
+        asked.append(len(asked))
+        return len(asked) > 1
+
+    outcomes = answer_questions(ctx, smollm2, [JobRequest(q, j, "detailed") for j, q in jobs], worker="w1",
+                                askers_waiting=askers_waiting)
+    assert isinstance(outcomes[0], dict) and outcomes[1:] == [None, None]
+    assert [ctx.jobs.get(job_id)["status"] for job_id, _ in jobs] == ["ready", "pending", "pending"]
+    assert _totals(ctx.redis)[("llama_cpp", "w1")]["count"] == 1  # the model ran once: one answer, then it yielded
+    queued = [json.loads(m)["headers"]["argsrepr"] for m in
+              redis_lib.Redis.from_url(config["broker_url"]).lrange("detailed", 0, -1)]
+    for job_id, _ in jobs[1:]:  # each sent back to the detailed queue, behind askers' work
+        assert sum(job_id in args for args in queued) == 2  # its first message, and the one sent back

@@ -58,6 +58,9 @@ class Backend(ABC):
     """A loaded model. Built once per worker process; `generate` may be called many times."""
 
     name: str
+    # True when a batch is generated one chat after another (no speed gained by batching): background work is
+    # then given to the model one answer at a time, so that askers' work waits for one answer at most.
+    sequential: bool = False
 
     def __init__(self, settings):
         self.settings = settings

@@ -27,6 +27,7 @@ class LlamaCppBackend(Backend):
     """
 
     name = "llama_cpp"
+    sequential = True
     _stop = None  # the stop event of the running `generate`
 
     def load(self) -> None:
