@@ -17,7 +17,7 @@ from precache.telemetry import record_batch, record_generation
 from precache.models import Question
 from worker.backends import (Backend, BackendError, BackendUnavailable, Generation, GenerationStuck,
                              GenerationTimeout)
-from worker.timeout import generate_within
+from worker.timeout import GenerationPreempted, generate_within
 
 log = logging.getLogger(__name__)
 # Worth a retry: the database or Redis briefly unreachable, a backend endpoint busy. Nothing else is retried.
@@ -122,7 +122,8 @@ def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: 
             seed = sum(question.id * 1000 + gated for _, _, question, _, gated in chunk) if sampled else 0
             chunk = [item[:4] for item in chunk]
             for i, outcome in _generate_batch(ctx, backend, chunk, level, worker,
-                                              ctx.settings.regenerate_temperature if sampled else 0.0, seed):
+                                              ctx.settings.regenerate_temperature if sampled else 0.0, seed,
+                                              preempt=askers_waiting if level == "detailed" else None):
                 outcomes[i] = outcome
     for i, request, question, rctx in duplicates:  # finished with what the first copy stored
         settled = _settle(rctx, question, request)
@@ -136,14 +137,20 @@ def _yield_to_askers(items: list, askers_waiting, outcomes: list) -> bool:
     try:
         if not askers_waiting():
             return False
-        for i, request, question, rctx, _ in items:
-            rctx.jobs.continue_with(request.kind, request.question_id, request.job_id)
+        for i, _ in _send_back([item[:4] for item in items]):
             outcomes[i] = None
     except (redis.RedisError, OSError) as exc:  # the broker cannot say or take them: go on generating
         log.warning("cannot yield to askers: %s", exc)
         return False
-    log.info("askers waiting: %d detailed answers sent back to their queue", len(items))
     return True
+
+
+def _send_back(items: list) -> list[tuple[int, None]]:
+    """Send jobs back to the queue their last message came from; they stay pending."""
+    for _, request, _, rctx in items:
+        rctx.jobs.continue_with(request.kind, request.question_id, request.job_id)
+    log.info("askers waiting: %d background answers sent back to their queue", len(items))
+    return [(i, None) for i, _, _, _ in items]
 
 
 def _load_question(ctx, question_id: int) -> Question | None:
@@ -169,12 +176,14 @@ def _settle(ctx, question, request: JobRequest) -> tuple[dict | None] | None:
 
 
 def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperature: float = 0.0,
-                    seed: int = 0, timeout_s: float | None = None) -> list[tuple[int, object]]:
+                    seed: int = 0, timeout_s: float | None = None, preempt=None) -> list[tuple[int, object]]:
     """Generate the answers of one batch in one backend call; store each and finish its job.
 
     A batch that passes its time on a busy machine is stopped and generated again in halves, down to
     one question, which gets twice the time, up to four times PRECACHE_GENERATION_TIMEOUT_S; past that
-    its job is sent again later like any transient error. Slow is never failed at once.
+    its job is sent again later like any transient error. Slow is never failed at once. A batch with
+    `preempt` (background work) is stopped between two tokens when `preempt()` says askers' work waits,
+    and its jobs are sent back to their queue.
     """
     settings = ctx.settings
     timeout_s = timeout_s or settings.generation_timeout_s
@@ -187,11 +196,14 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
     sink = TokenSink(ctx.redis, [request.job_id if request.kind in ("quick", "renew") else None
                                  for _, request, _, _ in items])
     try:
-        gens = generate_within(backend, chats, limit, timeout_s, temperature=temperature, seed=seed, on_token=sink)
+        gens = generate_within(backend, chats, limit, timeout_s, preempt=preempt, temperature=temperature, seed=seed,
+                               on_token=sink)
         sink.end([gen.finish_reason for gen in gens])
     except Exception as exc:
         sink.end(["error"] * len(items))
         _count(ctx, items, "ended")
+        if isinstance(exc, GenerationPreempted):
+            return _send_back(items)
         if isinstance(exc, GenerationTimeout) and not isinstance(exc, GenerationStuck):
             return _slow(ctx, backend, items, level, worker, temperature, seed, timeout_s, exc)
         log.error("generating a %s batch of %d failed: %s", level, len(items), exc)

@@ -242,21 +242,37 @@ def test_a_real_generation_asked_to_stop_stops_between_two_tokens_and_the_model_
     assert "Paris" in again.text  # the same model answers as before
 
 
-def test_detailed_answers_yield_to_waiting_askers_between_answers(ctx, smollm2, config):
-    jobs = [enqueue(ctx, q, kind="detailed") for q in ("Why is the sky blue?", "What is an API?",
-                                                       "How do I reset my password?")]
-    asked = []
+def test_a_detailed_answer_gives_the_model_to_waiting_askers_mid_answer(config, smollm2):
+    ctx = Context(load_settings(**config, llm_max_tokens_detailed=400, quality_threshold=0.0))
+    try:
+        jobs = [enqueue(ctx, q, kind="detailed") for q in ("Write a long story about a dragon.",
+                                                           "Write a long story about a castle.")]
+        asked = []
 
-    def askers_waiting():  # an asker's question arrives while the first detailed answer is generated
-        asked.append(len(asked))
-        return len(asked) > 1
+        def askers_waiting():  # nobody when the batch starts; an asker's question arrives during the first answer
+            asked.append(len(asked))
+            return len(asked) > 1
 
+        outcomes = answer_questions(ctx, smollm2, [JobRequest(q, j, "detailed") for j, q in jobs], worker="w1",
+                                    askers_waiting=askers_waiting)
+        assert outcomes == [None, None] and len(asked) >= 2
+        assert [ctx.jobs.get(job_id)["status"] for job_id, _ in jobs] == ["pending", "pending"]
+        with ctx.sessions() as session:  # stopped between two tokens: nothing stored, nothing half-written
+            assert session.scalar(select(Answer.id).limit(1)) is None
+        queued = [json.loads(m)["headers"]["argsrepr"] for m in
+                  redis_lib.Redis.from_url(config["broker_url"]).lrange("detailed", 0, -1)]
+        for job_id, _ in jobs:  # each sent back to the detailed queue, behind askers' work
+            assert sum(job_id in args for args in queued) == 2  # its first message, and the one sent back
+        # The model goes on: the next generation on it is whole.
+        [again] = smollm2.generate([[{"role": "user", "content": "What is the capital of France?"}]], 16)
+        assert "Paris" in again.text
+    finally:
+        ctx.close()
+
+
+def test_detailed_answers_wait_when_askers_are_waiting_before_they_start(ctx, smollm2, config):
+    jobs = [enqueue(ctx, q, kind="detailed") for q in ("Why is the sky blue?", "What is an API?")]
     outcomes = answer_questions(ctx, smollm2, [JobRequest(q, j, "detailed") for j, q in jobs], worker="w1",
-                                askers_waiting=askers_waiting)
-    assert isinstance(outcomes[0], dict) and outcomes[1:] == [None, None]
-    assert [ctx.jobs.get(job_id)["status"] for job_id, _ in jobs] == ["ready", "pending", "pending"]
-    assert _totals(ctx.redis)[("llama_cpp", "w1")]["count"] == 1  # the model ran once: one answer, then it yielded
-    queued = [json.loads(m)["headers"]["argsrepr"] for m in
-              redis_lib.Redis.from_url(config["broker_url"]).lrange("detailed", 0, -1)]
-    for job_id, _ in jobs[1:]:  # each sent back to the detailed queue, behind askers' work
-        assert sum(job_id in args for args in queued) == 2  # its first message, and the one sent back
+                                askers_waiting=lambda: True)
+    assert outcomes == [None, None] and ("llama_cpp", "w1") not in _totals(ctx.redis)  # the model never ran
+    assert [ctx.jobs.get(job_id)["status"] for job_id, _ in jobs] == ["pending", "pending"]
