@@ -6,7 +6,9 @@ Messages are acknowledged only after the batch returns (acks_late), so a worker 
 loses none of them: the broker redelivers them (README, "Batching").
 """
 
+import collections
 import logging
+import threading
 import time
 
 import redis
@@ -24,6 +26,9 @@ from worker.generation import JobRequest, answer_questions
 log = logging.getLogger(__name__)
 # Batch tasks in priority order: whichever buffer triggers a flush, the quick one is generated first.
 PRIORITY = (GENERATE_QUICK, GENERATE_DETAILED)
+# Batches handed to the pool and not started yet, per task: quick ones waiting make background work yield.
+_waiting: collections.Counter = collections.Counter()
+_waiting_lock = threading.Lock()
 
 
 class GenerationBatches(Batches):
@@ -41,6 +46,12 @@ class GenerationBatches(Batches):
         for name in PRIORITY:
             Batches._do_flush(self.app.tasks[name])
 
+    def flush(self, requests):
+        """Hand a batch to the pool (its one thread may be busy): counted until the batch starts."""
+        with _waiting_lock:
+            _waiting[self.name] += 1
+        return super().flush(requests)
+
 
 def job_kind(task_name: str, kwargs: dict) -> str:
     """Return the kind of job (precache.jobs.TASKS) a generation message runs."""
@@ -52,6 +63,8 @@ def job_kind(task_name: str, kwargs: dict) -> str:
 
 def _run_batch(task, requests) -> dict:
     """Answer a batch of job messages; report each job to Flower as its own task."""
+    with _waiting_lock:
+        _waiting[task.name] = max(0, _waiting[task.name] - 1)
     jobs = [JobRequest(*r.args, kind=job_kind(task.name, r.kwargs),
                        request_id=(r.request_dict or {}).get("request_id") or "-", tenant=r.kwargs.get("tenant", ""))
             for r in requests]
@@ -74,8 +87,8 @@ def _run_batch(task, requests) -> dict:
 
 def askers_waiting(app) -> bool:
     """Tell whether askers' quick jobs wait: received by this worker (buffered), or queued in the broker."""
-    if app.tasks[GENERATE_QUICK]._buffer.qsize():  # celery-batches' buffer of received requests
-        return True
+    if _waiting[GENERATE_QUICK] or app.tasks[GENERATE_QUICK]._buffer.qsize():
+        return True  # a quick batch handed to the pool, or requests buffered for the next one
     return bool(broker.depths(runtime.context().settings.broker_url, [QUICK])[QUICK])
 
 

@@ -92,3 +92,23 @@ def test_a_worker_killed_mid_batch_loses_no_request(stack, tmp_path):
         stop(second)
     answers = _answers(env["PRECACHE_DATABASE_URL"])
     assert sorted(q for q, level, _ in answers if level == "quick") == sorted(q for _, q in jobs)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_askers_question_does_not_wait_for_a_detailed_answer_being_generated(stack, tmp_path):
+    env, ctx = stack
+    env["PRECACHE_LLM_MAX_TOKENS_DETAILED"] = "400"  # long enough to be interrupted
+    log = tmp_path / "worker.log"
+    proc = start(["worker"], env, log)
+    try:
+        wait_for(lambda: "ready." in log.read_text(), proc, log)
+        [detailed] = [enqueue(ctx, "Write a long story about a dragon and a castle.", kind="detailed")]
+        wait_for(lambda: "generating a detailed batch of 1" in log.read_text(), proc, log)
+        quick = enqueue(ctx, "What is the capital of France?")
+        wait_for(lambda: ctx.jobs.get(quick[0])["status"] == "ready", proc, log, timeout=300)
+        # The asker's answer came first: the detailed generation gave way and went back to its queue.
+        assert ctx.jobs.get(detailed[0])["status"] == "pending"
+        assert "background answers sent back to their queue" in log.read_text()
+        wait_for(lambda: ctx.jobs.get(detailed[0])["status"] == "ready", proc, log, timeout=300)  # then it is done
+    finally:
+        stop(proc)
