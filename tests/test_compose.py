@@ -17,7 +17,15 @@ def services() -> dict:
 
 
 def test_services_are_the_designed_processes(services):
-    assert set(services) == {"redis", "postgres", "migrate", "web", "worker-gpu-0", "worker-cpu", "beat", "flower"}
+    assert set(services) == {"redis", "postgres", "migrate", "web", "worker-gpu-0", "worker-cpu", "beat", "flower",
+                             "rabbitmq"}
+
+
+def test_rabbitmq_is_the_broker_on_demand(services):
+    assert services["rabbitmq"]["profiles"] == ["rabbitmq"]  # started only with --profile rabbitmq
+    for name in ["web", "worker-gpu-0", "worker-cpu", "beat", "flower"]:
+        assert services[name]["environment"]["PRECACHE_BROKER_URL"] == "${PRECACHE_BROKER_URL:-redis://redis:6379/1}"
+        assert services[name]["depends_on"]["rabbitmq"] == {"condition": "service_healthy", "required": False}
 
 
 @pytest.mark.parametrize("name", ["migrate", "web", "worker-gpu-0", "worker-cpu", "beat", "flower"])

@@ -14,6 +14,7 @@ from celery import Celery
 
 from precache.queueing import QUICK
 from tests.conftest import migrated_database
+from tests.integration.conftest import free_port, start, stop, wait_for
 from tests.integration.fault_backend import calls
 from tests.integration.services import PrivateRedis
 from tests.integration.test_faults import REDIS_SECRET, running_stack, wait_until
@@ -176,3 +177,32 @@ def test_a_message_lost_with_its_worker_is_sent_again_by_the_sweep(swept_stack):
     assert stored_answers(stack, question) == 1  # generated once (its detailed answer follows, queued then)
     log = stack.logs / f"worker-{stack.worker_starts}.log"
     assert f"job {job_id} was pending with no message in the broker" in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def busy_stack(tmp_path_factory):
+    """A stack of its own: its worker spends a minute in one slow generation."""
+    yield from fault_stack(tmp_path_factory, "model-faults-busy")
+
+
+def test_a_worker_in_a_long_generation_stays_online_in_flower_and_answers_ping(busy_stack, tmp_path):
+    port = free_port()
+    log = tmp_path / "flower.log"
+    flower = start(["flower", "--port", str(port)], busy_stack.env, log)
+    api = f"http://127.0.0.1:{port}/api"
+    control = Celery(broker=busy_stack.env["PRECACHE_BROKER_URL"])
+    try:
+        wait_for(lambda: requests.get(f"{api}/workers?refresh=1", timeout=30).json(), flower, log)
+        job_id = busy_stack.ask("Is this a slow question?").json()["job_id"]
+        wait_for(lambda: "call Is this a slow question?" in busy_stack.backend_log.read_text(), flower, log)
+        # Inside the model now (stopped at each time limit and given more time: about a minute in all).
+        replies = control.control.ping(timeout=10)
+        assert any(name.startswith("cpu@") and reply == {"ok": "pong"} for r in replies for name, reply in r.items())
+        workers = requests.get(f"{api}/workers?refresh=1", timeout=60).json()
+        [(name, info)] = [(n, i) for n, i in workers.items() if n.startswith("cpu@")]
+        assert info.get("stats") and info.get("registered"), info  # it answered Flower's inspect calls
+        assert busy_stack.ask(f"What is the state of job {job_id}?").status_code in (200, 202)  # the web goes on
+        assert requests.get(f"{busy_stack.base_url}/v1/jobs/{job_id}", timeout=10).json()["status"] == "pending"
+    finally:
+        control.close()
+        stop(flower)
