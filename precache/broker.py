@@ -2,7 +2,7 @@
 those a worker took and has not acknowledged.
 
 kombu's Redis transport takes a message with BRPOP and records it as unacknowledged only when the
-worker reads the reply. A generation worker (the solo pool) is often busy in the model while its
+worker reads the reply. A generation worker is often busy in the model while its
 BRPOP is answered, so a message sent during a generation waits in the worker's socket; if the worker
 dies then, the message is gone from Redis for good and is never redelivered (celery/kombu#305,
 celery/celery#7950). The sweep sends such a job again (precache.recovery.resend_lost_jobs).

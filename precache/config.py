@@ -231,8 +231,9 @@ class Settings(BaseSettings):
         2000, ge=1, description="Most distinct missed questions one predictive run clusters (most missed first)."
     )
     generation_timeout_s: float = Field(
-        240, gt=0, description="Longest one generation may run; the job then fails and the model is reloaded "
-        "(the solo pool of generation workers does not enforce Celery's time limit).")
+        240, gt=0, description="Longest one backend call may run (Celery's time limit is not enforced in the "
+        "thread pool of generation workers): past it the generation is stopped between two tokens and generated "
+        "again in halves; one that does not stop fails its job and the model is reloaded.")
     generation_max_retries: int = Field(
         5, ge=0, le=20, description="Retries of a generation after a transient error (database, Redis, backend "
         "unavailable); other errors fail the job at once.")

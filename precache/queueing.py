@@ -50,7 +50,7 @@ def celery_config(settings) -> dict:
         "task_reject_on_worker_lost": True,
         "task_time_limit": GENERATION_TIME_LIMIT_S,
         "task_ignore_result": True,
-        # Generation tasks are batched (worker/tasks.py): a solo worker must hold a whole batch unacked.
+        # Generation tasks are batched (worker/tasks.py): a worker of one pool thread must hold a whole batch unacked.
         "worker_prefetch_multiplier": settings.llm_max_batch,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
