@@ -40,6 +40,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from web import openapi; app.register_blueprint(openapi.bp)  # noqa: E702 (GET /openapi.json)
     from web import admin; app.register_blueprint(admin.bp)  # noqa: E702 (/v1/admin, X-API-Key)
     from web import chat; app.register_blueprint(chat.bp)  # noqa: E702 (OpenAI wire format: /v1/chat/completions)
+    from web.fast import ExactHits
+    app.wsgi_app = ExactHits(app)  # exact hits of plain asks answered before Flask (web/fast.py)
     return app
 
 

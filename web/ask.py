@@ -11,6 +11,7 @@ from precache.logs import request_id
 from precache.normalize import normalize, question_hash
 from web import metrics
 from web.errors import ApiError, error_response
+from web.fast import HOT_MISSED
 from web.ladder import Ask, Outcome, climb, exact
 from web.schemas import parse_ask
 
@@ -33,6 +34,7 @@ def ask():
     req = parse_ask(request, ctx.settings)
     ctx = ctx.for_tenant(req.tenant)
     item = make_ask(req.question, req.wait_ms, req.detail)
+    item.hot_missed = bool(request.environ.get(HOT_MISSED))  # web/fast.py read the hot cache already
     outcome = answer(ctx, item, started)
     if outcome is None:
         return unavailable(ctx)
@@ -60,7 +62,7 @@ def _hot_hit(ctx, item: Ask, started: float) -> Outcome | None:
 
     Its logged latency is counted up to that round trip (what follows is building the response).
     """
-    if item.detail != "quick" or ctx.settings.ask_log_flush_ms <= 0:
+    if item.detail != "quick" or ctx.settings.ask_log_flush_ms <= 0 or item.hot_missed:
         return None  # a detailed ask may be answered by another answer; unbatched, the log goes to SQL
     entry = {"at": time.time(), "question": item.question, "qhash": item.qhash, "namespace": ctx.store.namespace,
              "source": "exact", "latency_ms": round((time.perf_counter() - started) * 1000, 3), "job_id": None,

@@ -175,3 +175,30 @@ def test_a_question_missing_from_the_hot_cache_is_read_from_sql_and_logged_once(
     asklog.drain(ctx, wait_s=10)
     with ctx.sessions() as session:
         assert [(row.source, row.answer_id) for row in session.query(AskLog)] == [("exact", saved["answer_id"])]
+
+
+def test_an_exact_hit_served_before_flask_is_the_answer_flask_gives(app, client):
+    saved = _store_answer(app, "How do I reset my password?", "Use the reset link, café.")
+    client.post("/v1/ask", json={"question": "How do I reset my password?"})  # the hot cache holds it now
+    fast = client.post("/v1/ask", json={"question": "how do I reset my password", "wait_ms": 100},
+                       headers={"X-Request-ID": "trace-fast-1"})
+    # A tenant field (even null) takes the Flask view: the same answer, the same bytes.
+    slow = client.post("/v1/ask", json={"question": "how do I reset my password", "tenant": None},
+                       headers={"X-Request-ID": "trace-slow-1"})
+    assert fast.status_code == slow.status_code == 200
+    assert fast.data == slow.data and fast.json["answer_id"] == saved["answer_id"]
+    assert fast.headers["Content-Type"] == slow.headers["Content-Type"] == "application/json"
+    assert fast.headers["X-Request-ID"] == "trace-fast-1" and slow.headers["X-Request-ID"] == "trace-slow-1"
+    asklog.drain(app.extensions["precache"], wait_s=10)
+    with app.extensions["precache"].sessions() as session:
+        ids = [row.request_id for row in session.query(AskLog).order_by(AskLog.id)]
+    assert ids[-2:] == ["trace-fast-1", "trace-slow-1"]  # each logged once
+
+
+def test_a_miss_read_before_flask_is_not_read_from_the_hot_cache_again(app, client, monkeypatch):
+    ctx = app.extensions["precache"]
+    reads, real_get = [], ctx.redis.get
+    monkeypatch.setattr(ctx.redis, "get", lambda name, *a, **k: (reads.append(name), real_get(name, *a, **k))[1])
+    r = client.post("/v1/ask", json={"question": "What is the airspeed of an unladen swallow?"})
+    assert r.status_code == 202
+    assert not [name for name in reads if "precache:answer:" in str(name)]  # the script read it; SQL was next

@@ -1,0 +1,100 @@
+"""The exact hit served before Flask: most asks of a busy help assistant are the same few questions.
+
+A WSGI layer in front of the Flask app answers `POST /v1/ask` when the body is a plain quick ask
+(`question`, optionally `wait_ms` and `detail: "quick"`, no tenant) whose question the hot cache
+holds: one Redis round trip reads the answer and logs the ask (precache.asklog.Writer.hit_and_push),
+and the response is the one the Flask view gives (web/ask.py), with its X-Request-ID. Anything
+else — another route, a tenant, a detailed ask, a body Flask must refuse, a miss, rate limiting
+on — goes to Flask untouched (a miss is marked, so Flask does not read the hot cache again).
+"""
+
+import io
+import json
+import logging
+import time
+
+import redis
+
+from precache import keys, logs
+from precache.normalize import normalize, question_hash
+from web import metrics
+from web.errors import ApiError
+from web.ladder import Ask, exact
+from web.schemas import check_question
+
+log = logging.getLogger(__name__)
+HOT_MISSED = "precache.hot_missed"  # environ key: the hot cache was read for this ask, without a hit
+PLAIN_FIELDS = {"question", "wait_ms", "detail"}
+
+
+class ExactHits:
+    """Wrap a Flask app's WSGI callable with the fast path of exact hits."""
+
+    def __init__(self, app):
+        self.app, self.next = app, app.wsgi_app
+        self.ctx = app.extensions["precache"]
+
+    def __call__(self, environ, start_response):
+        if (environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/v1/ask"
+                or self.ctx.settings.rate_limit.strip() or self.ctx.settings.ask_log_flush_ms <= 0
+                or not environ.get("CONTENT_TYPE", "").startswith("application/json")):
+            return self.next(environ, start_response)
+        started = time.perf_counter()
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            length = -1
+        if not 0 < length <= self.ctx.settings.max_body_bytes:
+            return self.next(environ, start_response)  # Flask says what is wrong with it
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)  # read again by Flask if it is not served here
+        served = self._serve(environ, body, started)
+        if served is None:
+            return self.next(environ, start_response)
+        payload, request_id = served
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                                  ("X-Request-ID", request_id)])
+        return [payload]
+
+    def _serve(self, environ, body: bytes, started: float) -> tuple[bytes, str] | None:
+        """Return (the response body, its request id) for an exact hit of a plain ask; None otherwise."""
+        question = self._plain_question(body)
+        if question is None or not (normalized := normalize(question)):
+            return None
+        request_id = logs.new_request_id(environ.get("HTTP_X_REQUEST_ID"))
+        logs.request_id.set(request_id)
+        ctx = self.ctx
+        item = Ask(question, normalized, question_hash(normalized))
+        entry = {"at": time.time(), "question": question, "qhash": item.qhash, "namespace": ctx.store.namespace,
+                 "source": "exact", "latency_ms": round((time.perf_counter() - started) * 1000, 3), "job_id": None,
+                 "request_id": request_id}
+        try:
+            payload = ctx.ask_log.hit_and_push(keys.answer(ctx.ns, item.qhash), entry)
+        except redis.RedisError as exc:  # Flask reads SQL, and logs the ask there
+            log.warning("hot cache unavailable: %s", exc)
+            return None
+        if payload is None:
+            environ[HOT_MISSED] = True
+            return None
+        outcome = exact(ctx, item, payload)
+        metrics.observe_ask("exact", time.perf_counter() - started, payload.get("quality"), outcome.stale)
+        return (json.dumps(outcome.body, separators=(",", ":")) + "\n").encode(), request_id
+
+    def _plain_question(self, body: bytes) -> str | None:
+        """Return the question of a body the Flask view would accept as a plain quick ask; None otherwise."""
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(data, dict) or not set(data) <= PLAIN_FIELDS or not isinstance(data.get("question"), str):
+            return None
+        wait_ms = data.get("wait_ms", 0)
+        if type(wait_ms) is not int or not 0 <= wait_ms <= self.ctx.settings.max_wait_ms:
+            return None
+        if data.get("detail", "quick") != "quick":
+            return None
+        try:
+            check_question(data["question"], self.ctx.settings.max_question_chars)
+        except ApiError:
+            return None
+        return data["question"]
