@@ -52,12 +52,13 @@ def forget(client, worker: str) -> None:
     client.delete(keys.worker_alive(worker), keys.worker_held(worker))
 
 
-def recover(ctx) -> list[str]:
-    """Send again the pending jobs held by workers that are gone; return their ids."""
+def recover(ctx, me: str | None = None) -> list[str]:
+    """Send again the pending jobs held by workers that are gone; return their ids. `me`, the calling
+    worker, is never taken for dead (a heartbeat late on a starved machine is not a death)."""
     resent = []
     for name in ctx.redis.scan_iter(match=keys.worker_held("*"), count=100):
         worker = name.decode().removeprefix(keys.worker_held(""))
-        if ctx.redis.exists(keys.worker_alive(worker)):
+        if worker == me or ctx.redis.exists(keys.worker_alive(worker)):
             continue
         claimed = keys.worker_claimed(worker)
         try:
