@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the services the tests talk to, if they are not running: Redis and PostgreSQL on loopback.
+# Start the services the tests talk to, if they are not running: Redis, PostgreSQL and RabbitMQ on loopback.
 set -euo pipefail
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 
@@ -20,9 +20,18 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
 fi
 
-for _ in $(seq 50); do
-  redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -q && exit 0
+# RabbitMQ: the dead-worker test runs on an AMQP broker too (tests/integration/test_faults.py).
+amqp_up() { timeout 1 bash -c '</dev/tcp/127.0.0.1/5672' 2>/dev/null; }
+if ! amqp_up; then
+  if ! command -v rabbitmq-server >/dev/null; then
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server
+  fi
+  $SUDO service rabbitmq-server start >/dev/null 2>&1 || $SUDO rabbitmq-server -detached
+fi
+
+for _ in $(seq 300); do
+  redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -q && amqp_up && exit 0
   sleep 0.2
 done
-echo "Redis or PostgreSQL did not come up on 127.0.0.1" >&2
+echo "Redis, PostgreSQL or RabbitMQ did not come up on 127.0.0.1" >&2
 exit 1
