@@ -168,15 +168,18 @@ def _settle(ctx, question, request: JobRequest) -> tuple[dict | None] | None:
     Returns (the answer served, or None) when it did, None when the job still has work to do.
     """
     record = ctx.jobs.get(request.job_id)
-    if not ((record and record["status"] != PENDING) or _already_done(ctx, question, request.kind)):
+    finished = bool(record and record["status"] != PENDING)
+    if not (finished or _already_done(ctx, question, request.kind)):
         return None
     served = ctx.store.lookup(question.qhash)
-    ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, answer_id=served[0]["answer_id"] if served else None)
+    if not finished:  # a job already finished keeps its outcome (a late redelivery must not rewrite a failure)
+        ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, answer_id=served[0]["answer_id"] if served else None)
     return (served[0] if served else None,)
 
 
 def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperature: float = 0.0,
-                    seed: int = 0, timeout_s: float | None = None, preempt=None) -> list[tuple[int, object]]:
+                    seed: int = 0, timeout_s: float | None = None, preempt=None,
+                    until: float | None = None) -> list[tuple[int, object]]:
     """Generate the answers of one batch in one backend call; store each and finish its job.
 
     A batch that passes its time on a busy machine is stopped and generated again in halves, down to
@@ -187,6 +190,8 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
     """
     settings = ctx.settings
     timeout_s = timeout_s or settings.generation_timeout_s
+    # Retries of a slow batch end well within the visibility timeout: its messages stay unacknowledged meanwhile.
+    until = until or time.monotonic() + 0.8 * settings.broker_visibility_timeout_s
     limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
     chats = [chat_for(settings, question.text, level) for _, _, question, _ in items]
     log.info("generating a %s batch of %d%s", level, len(items), f" (sampled at {temperature:g})" if temperature else "")
@@ -205,7 +210,7 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
         if isinstance(exc, GenerationPreempted):
             return _send_back(items)
         if isinstance(exc, GenerationTimeout) and not isinstance(exc, GenerationStuck):
-            return _slow(ctx, backend, items, level, worker, temperature, seed, timeout_s, exc)
+            return _slow(ctx, backend, items, level, worker, temperature, seed, timeout_s, exc, until)
         log.error("generating a %s batch of %d failed: %s", level, len(items), exc)
         if isinstance(exc, GenerationStuck):
             runtime_discard_backend()  # its thread may still run: the next batch gets a fresh model
@@ -225,16 +230,21 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
 
 
 def _slow(ctx, backend, items: list, level: str, worker: str, temperature: float, seed: int, timeout_s: float,
-          exc: Exception) -> list[tuple[int, object]]:
-    """Generate again a batch that was stopped for passing its time: in halves, then alone with more time."""
+          exc: Exception, until: float) -> list[tuple[int, object]]:
+    """Generate again a batch that was stopped for passing its time: in halves, then alone with more time, while
+    the attempt (its time and its stop) ends before `until`; past that, its jobs are sent again later."""
+    def again(part: list, timeout: float) -> list[tuple[int, object]]:
+        if time.monotonic() + 2 * timeout > until:
+            return [(i, _retry_or_fail(rctx, request, question, exc)) for i, request, question, rctx in part]
+        return _generate_batch(ctx, backend, part, level, worker, temperature, seed, timeout, until=until)
+
     if len(items) > 1:
         half = len(items) // 2
         log.warning("a %s batch of %d passed %.0f s: generating it again in two halves", level, len(items), timeout_s)
-        return (_generate_batch(ctx, backend, items[:half], level, worker, temperature, seed, timeout_s)
-                + _generate_batch(ctx, backend, items[half:], level, worker, temperature, seed, timeout_s))
+        return again(items[:half], timeout_s) + again(items[half:], timeout_s)
     if timeout_s < 4 * ctx.settings.generation_timeout_s:
         log.warning("a %s answer passed %.0f s: generating it again with %.0f s", level, timeout_s, 2 * timeout_s)
-        return _generate_batch(ctx, backend, items, level, worker, temperature, seed, 2 * timeout_s)
+        return again(items, 2 * timeout_s)
     return [(i, _retry_or_fail(rctx, request, question, exc)) for i, request, question, rctx in items]
 
 

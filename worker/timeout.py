@@ -8,7 +8,7 @@ import time
 from worker.backends import Backend, GenerationStopped, GenerationStuck, GenerationTimeout
 
 log = logging.getLogger(__name__)
-STOP_GRACE_S = 30.0  # how long a generation asked to stop may take to reach its next token on a busy machine
+STOP_GRACE_S = 30.0  # how long a generation asked to stop may take to reach its next token (at most its own time)
 PREEMPT_POLL_S = 0.25  # how often a preemptible generation asks whether to give way
 
 
@@ -48,9 +48,10 @@ def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_
             break
     if thread.is_alive():
         stop.set()
-        thread.join(grace_s)
+        thread.join(min(grace_s, timeout_s))  # the stop takes at most as long as the generation was given
         if thread.is_alive():
-            log.error("generation still running %.0f s after it was asked to stop: the model is dropped", grace_s)
+            log.error("generation still running %.0f s after it was asked to stop: the model is dropped",
+                      min(grace_s, timeout_s))
             raise GenerationStuck(f"the model gave no answer within {timeout_s:g} s (PRECACHE_GENERATION_TIMEOUT_S) "
                                   "and did not stop")
         if preempted:

@@ -235,7 +235,7 @@ def test_a_real_generation_asked_to_stop_stops_between_two_tokens_and_the_model_
         smollm2.generate([chat], 200, on_token=on_token, stop=stop)
     assert len(pieces) == 3  # not one token more
     with pytest.raises(GenerationTimeout) as timed_out:  # a tiny time limit: stopped cleanly, not stuck
-        generate_within(smollm2, [chat], 2000, 0.05)
+        generate_within(smollm2, [chat], 2000, 1.0)
     assert timed_out.type is GenerationTimeout
     assert not [t for t in threading.enumerate() if t.name == "generation" and t.is_alive()]
     [again] = smollm2.generate([[{"role": "user", "content": "What is the capital of France?"}]], 16)
