@@ -97,7 +97,9 @@ def test_a_worker_killed_mid_batch_loses_no_request(stack, tmp_path):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_askers_question_does_not_wait_for_a_detailed_answer_being_generated(stack, tmp_path):
     env, ctx = stack
-    env["PRECACHE_LLM_MAX_TOKENS_DETAILED"] = "400"  # long enough to be interrupted
+    env["PRECACHE_LLM_MAX_TOKENS_DETAILED"] = "300"  # long enough to be interrupted
+    # The long answer must not pass its time on a busy machine (then it is stopped and split: another test).
+    env.update(PRECACHE_GENERATION_TIMEOUT_S="240", PRECACHE_BROKER_VISIBILITY_TIMEOUT_S="900")
     log = tmp_path / "worker.log"
     proc = start(["worker"], env, log)
     try:
