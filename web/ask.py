@@ -43,7 +43,7 @@ def ask():
 
 def answer(ctx, item: Ask, started: float) -> Outcome | None:
     """Climb the ladder and log the ask; None when it is a miss that neither SQL nor Redis can keep."""
-    hit = _hot_hit(ctx, item, started)
+    hit = hot_hit(ctx, item, started)
     if hit is not None:
         return hit
     try:
@@ -57,7 +57,7 @@ def answer(ctx, item: Ask, started: float) -> Outcome | None:
     return outcome
 
 
-def _hot_hit(ctx, item: Ask, started: float) -> Outcome | None:
+def hot_hit(ctx, item: Ask, started: float) -> Outcome | None:
     """The exact hit from the hot cache, its ask logged in the same Redis round trip; None otherwise.
 
     Its logged latency is counted up to that round trip (what follows is building the response).

@@ -10,19 +10,14 @@ on — goes to Flask untouched (a miss is marked, so Flask does not read the hot
 
 import io
 import json
-import logging
 import time
 
-import redis
-
-from precache import keys, logs
+from precache import logs
 from precache.normalize import normalize, question_hash
-from web import metrics
 from web.errors import ApiError
-from web.ladder import Ask, exact
+from web.ladder import Ask
 from web.schemas import check_question
 
-log = logging.getLogger(__name__)
 HOT_MISSED = "precache.hot_missed"  # environ key: the hot cache was read for this ask, without a hit
 PLAIN_FIELDS = {"question", "wait_ms", "detail"}
 
@@ -63,21 +58,13 @@ class ExactHits:
             return None
         request_id = logs.new_request_id(environ.get("HTTP_X_REQUEST_ID"))
         logs.request_id.set(request_id)
-        ctx = self.ctx
+        from web.ask import hot_hit  # the view's own hit path: one entry, one script, one count
+
         item = Ask(question, normalized, question_hash(normalized))
-        entry = {"at": time.time(), "question": question, "qhash": item.qhash, "namespace": ctx.store.namespace,
-                 "source": "exact", "latency_ms": round((time.perf_counter() - started) * 1000, 3), "job_id": None,
-                 "request_id": request_id}
-        try:
-            payload = ctx.ask_log.hit_and_push(keys.answer(ctx.ns, item.qhash), entry)
-        except redis.RedisError as exc:  # Flask reads SQL, and logs the ask there
-            log.warning("hot cache unavailable: %s", exc)
+        outcome = hot_hit(self.ctx, item, started)
+        if outcome is None:
+            environ[HOT_MISSED] = item.hot_missed
             return None
-        if payload is None:
-            environ[HOT_MISSED] = True
-            return None
-        outcome = exact(ctx, item, payload)
-        metrics.observe_ask("exact", time.perf_counter() - started, payload.get("quality"), outcome.stale)
         return (json.dumps(outcome.body, separators=(",", ":")) + "\n").encode(), request_id
 
     def _plain_question(self, body: bytes) -> str | None:
