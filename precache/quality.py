@@ -217,7 +217,8 @@ def llm_judge(backend):
 
     def judge(question: str, answer: str) -> float:
         chat = [{"role": "user", "content": JUDGE_PROMPT.format(question=question, answer=answer)}]
-        [gen] = backend.generate([chat], 4)
+        with backend.exclusive():
+            [gen] = backend.generate([chat], 4)
         digits = re.findall(r"[1-5]", gen.text)
         return (int(digits[0]) - 1) / 4 if digits else 0.5
 

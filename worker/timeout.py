@@ -32,7 +32,8 @@ def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_
 
     def run():
         try:
-            outcome["value"] = backend.generate(chats, max_new_tokens, stop=stop, **sampling)
+            with backend.exclusive():  # a stuck call keeps it: nothing else enters that model
+                outcome["value"] = backend.generate(chats, max_new_tokens, stop=stop, **sampling)
         except BaseException as exc:  # handed to the task's thread below
             outcome["error"] = exc
 

@@ -85,5 +85,13 @@ class Backend(ABC):
         one call cannot be interrupted, an HTTP request, bounds it with its own timeout instead).
         """
 
+    def exclusive(self) -> threading.Lock:
+        """Return the lock that a caller holds while this model generates: one generation at a time.
+
+        A native model run by two threads at once aborts the process (llama.cpp:
+        `GGML_ASSERT(i1 >= 0 && i1 < ne1)` in ggml-cpu/ops.cpp), so a second call waits for the first.
+        """
+        return self.__dict__.setdefault("_exclusive", threading.Lock())  # setdefault: one lock, whoever asks first
+
     def close(self) -> None:
         """Free the model (called when the worker shuts down)."""

