@@ -189,7 +189,7 @@ def _generate_batch(ctx, backend, items: list, level: str, worker: str, temperat
     and its jobs are sent back to their queue.
     """
     settings = ctx.settings
-    timeout_s = timeout_s or settings.generation_timeout_s
+    timeout_s = timeout_s or _budget(ctx, items)
     # Retries of a slow batch end well within the visibility timeout: its messages stay unacknowledged meanwhile.
     until = until or time.monotonic() + 0.8 * settings.broker_visibility_timeout_s
     limit = settings.llm_max_tokens_detailed if level == "detailed" else settings.llm_max_tokens_quick
@@ -234,8 +234,8 @@ def _slow(ctx, backend, items: list, level: str, worker: str, temperature: float
     """Generate again a batch that was stopped for passing its time: in halves, then alone with more time, while
     the attempt (its time and its stop) ends before `until`; past that, its jobs are sent again later."""
     def again(part: list, timeout: float) -> list[tuple[int, object]]:
-        if time.monotonic() + 2 * timeout > until:
-            return [(i, _retry_or_fail(rctx, request, question, exc)) for i, request, question, rctx in part]
+        if time.monotonic() + 2 * timeout > until:  # sent again later, with the time it was to get
+            return [(i, _retry_or_fail(rctx, request, question, exc, timeout)) for i, request, question, rctx in part]
         return _generate_batch(ctx, backend, part, level, worker, temperature, seed, timeout, until=until)
 
     if len(items) > 1:
@@ -245,7 +245,20 @@ def _slow(ctx, backend, items: list, level: str, worker: str, temperature: float
     if timeout_s < 4 * ctx.settings.generation_timeout_s:
         log.warning("a %s answer passed %.0f s: generating it again with %.0f s", level, timeout_s, 2 * timeout_s)
         return again(items, 2 * timeout_s)
-    return [(i, _retry_or_fail(rctx, request, question, exc)) for i, request, question, rctx in items]
+    return [(i, _retry_or_fail(rctx, request, question, exc, timeout_s)) for i, request, question, rctx in items]
+
+
+def _budget(ctx, items: list) -> float:
+    """Return the time limit of a batch: PRECACHE_GENERATION_TIMEOUT_S, or more when one of its jobs was sent
+    again for passing its time (a slow machine stays slow: its retry keeps the longer time it was to get)."""
+    pipe = ctx.redis.pipeline()
+    for _, request, _, _ in items:
+        pipe.hget(keys.job(request.job_id), "timeout_s")
+    try:
+        budgets = [float(budget) for budget in pipe.execute() if budget]
+    except (redis.RedisError, ValueError):  # not knowing: the usual time
+        budgets = []
+    return max([ctx.settings.generation_timeout_s, *budgets])
 
 
 def _crashes(ctx, question) -> int:
@@ -304,12 +317,16 @@ def _gated(ctx, request: JobRequest, question, payload: dict) -> None:
     return None
 
 
-def _retry_or_fail(ctx, request: JobRequest, question, exc: Exception):
+def _retry_or_fail(ctx, request: JobRequest, question, exc: Exception, timeout_s: float | None = None):
     """After a transient error, send the job again with a doubling delay (it stays pending); past
-    GENERATION_MAX_RETRIES, fail it."""
+    GENERATION_MAX_RETRIES, fail it. `timeout_s`: the time limit its next generation gets (a slow one's),
+    at most what fits in the broker's visibility timeout."""
     settings = ctx.settings
     try:
         attempt = int(ctx.redis.hincrby(keys.job(request.job_id), "retries", 1))
+        if timeout_s:
+            budget = min(timeout_s, 0.8 * settings.broker_visibility_timeout_s, 4 * settings.generation_timeout_s)
+            ctx.redis.hset(keys.job(request.job_id), "timeout_s", max(budget, settings.generation_timeout_s))
         if attempt <= settings.generation_max_retries:
             delay = min(60.0, settings.generation_retry_backoff_s * 2 ** (attempt - 1))
             log.warning("transient error, retry %d of %d in %.1f s: %s", attempt, settings.generation_max_retries,

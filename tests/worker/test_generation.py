@@ -1,6 +1,7 @@
 """Generation jobs, one at a time and in batches, with real backends, SQL and Redis."""
 
 import json
+import time
 
 import pytest
 import redis as redis_lib
@@ -213,6 +214,42 @@ def test_a_batch_too_slow_for_its_time_is_generated_again_in_halves_not_failed(c
         assert [ctx.jobs.get(job_id)["status"] for job_id, _ in jobs] == ["ready"] * 4
         # The stopped generation's thread ended: the model was never in use by two threads.
         assert not [t for t in threading.enumerate() if t.name == "generation" and t.is_alive()]
+    finally:
+        ctx.close()
+
+
+class AlwaysSlow(Backend):
+    """A machine too busy for any answer in time: each generation runs until asked to stop; records how long."""
+
+    name = "llama_cpp"
+
+    def __init__(self):
+        self.waited = []
+
+    def load(self) -> None:
+        pass
+
+    def generate(self, chats, max_new_tokens, stop=None, **sampling):
+        from worker.backends import GenerationStopped
+
+        started = time.monotonic()
+        stop.wait()
+        self.waited.append(time.monotonic() - started)
+        raise GenerationStopped("stopped between two tokens, as asked")
+
+
+def test_a_slow_answer_sent_again_keeps_the_longer_time_it_was_to_get(config):
+    # Visibility 2 s: a second try with twice the 1 s would outlive the message, so the job is sent again
+    # later, with the longer time (capped at 0.8 x the visibility timeout), not with the same 1 s again.
+    ctx = Context(load_settings(**config, generation_timeout_s=1, broker_visibility_timeout_s=2))
+    backend = AlwaysSlow()
+    try:
+        job_id, question_id = enqueue(ctx, "What is an API?")
+        assert answer_questions(ctx, backend, [JobRequest(question_id, job_id)]) == [None]
+        assert ctx.jobs.get(job_id)["status"] == "pending"  # a retry is queued: slow is not failed
+        assert float(ctx.redis.hget(keys.job(job_id), "timeout_s")) == 1.6
+        assert answer_questions(ctx, backend, [JobRequest(question_id, job_id)]) == [None]  # the retry
+        assert len(backend.waited) == 2 and backend.waited[1] >= 1.55  # stopped at 1.6 s, not at 1 s
     finally:
         ctx.close()
 
