@@ -29,7 +29,7 @@ from precache.config import load_settings  # noqa: E402
 from precache.embedder import embedder_for  # noqa: E402
 from precache.quality import Scorer, finished  # noqa: E402
 from worker.backends import load_backend  # noqa: E402
-from worker.generation import chat_for  # noqa: E402
+from worker.batch import chat_for  # noqa: E402
 
 
 def paraphrases(path: Path, n: int, seed: int) -> list[tuple[str, str]]:

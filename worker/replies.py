@@ -12,7 +12,7 @@ import logging
 from precache.conversation import rewrite_chat, standalone_from
 from precache.tokens import TokenSink
 from worker.backends import Backend, GenerationStuck
-from worker.generation import chat_for
+from worker.batch import chat_for
 from worker.timeout import generate_within
 
 log = logging.getLogger(__name__)

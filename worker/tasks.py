@@ -73,7 +73,7 @@ def _run_batch(task, requests) -> dict:
     _events(task, requests, "task-started")
     started = time.monotonic()
     outcomes = answer_questions(runtime.context(), runtime.backend(), jobs, worker=worker,
-                                askers_waiting=lambda: askers_waiting(task.app))
+                                askers_waiting=lambda: askers_waiting(task.app), on_stuck=runtime.discard_backend)
     took = time.monotonic() - started  # each job of the batch took the batch's time, as Flower shows it
     liveness_release(runtime.context(), worker, [job.job_id for job in jobs])
     for request, outcome in zip(requests, outcomes, strict=True):

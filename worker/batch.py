@@ -1,0 +1,171 @@
+"""How one backend call runs: a batch of chats generated within its time limit, each question's generation
+counted as started and ended (a worker that dies in between counts a crash), answers streamed to askers,
+a batch too slow for its time generated again in halves, and each outcome settled (worker/settle.py).
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from precache import keys
+from precache.telemetry import record_batch, record_generation
+from precache.tokens import TokenSink
+from worker.backends import Backend, GenerationStuck, GenerationTimeout
+from worker.settle import TRANSIENT_ERRORS, complete, fail, retry_or_fail, send_back
+from worker.timeout import GenerationPreempted, generate_within
+
+if TYPE_CHECKING:
+    from worker.plan import Item
+
+log = logging.getLogger(__name__)
+
+
+def chat_for(settings, question: str, level: str = "quick") -> list[dict]:
+    """Return the chat sent to the model for a question at an answer level."""
+    system = settings.system_prompt
+    if level == "detailed":
+        system = f"{system} {settings.detailed_instruction}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One backend call's settings: the batch's answer level, sampling, time limit and what may stop it."""
+
+    level: str
+    temperature: float = 0.0
+    seed: int = 0
+    timeout_s: float | None = None  # None: PRECACHE_GENERATION_TIMEOUT_S, or more for a job sent again for it
+    preempt: Callable[[], bool] | None = None  # background work: stopped when this says askers' work waits
+    until: float | None = None  # the monotonic time by which its tries, halves included, must have ended
+
+
+@dataclass(frozen=True)
+class Runner:
+    """What runs backend calls: the worker's context and model, its name, and what drops a stuck model."""
+
+    ctx: Any
+    backend: Backend
+    worker: str = ""
+    on_stuck: Callable[[], None] = lambda: None
+
+    def generate(self, items: list["Item"], call: Call) -> list[tuple[int, object]]:
+        """Generate the answers of one batch in one backend call; settle each job. Returns (index, outcome) pairs.
+
+        A batch that passes its time on a busy machine is stopped and generated again in halves, down to
+        one question, which gets twice the time, up to four times PRECACHE_GENERATION_TIMEOUT_S; past that
+        its job is sent again later like any transient error. Slow is never failed at once. A batch with
+        `preempt` (background work) is stopped between two tokens when askers' work waits, and its jobs are
+        sent back to their queue.
+        """
+        settings = self.ctx.settings
+        # Retries of a slow batch end well within the visibility timeout: its messages stay unacknowledged.
+        call = Call(call.level, call.temperature, call.seed, call.timeout_s or _budget(self.ctx, items), call.preempt,
+                    call.until or time.monotonic() + 0.8 * settings.broker_visibility_timeout_s)
+        log.info("generating a %s batch of %d%s", call.level, len(items),
+                 f" (sampled at {call.temperature:g})" if call.temperature else "")
+        started = time.perf_counter()
+        try:
+            gens = self._within(items, call)
+        except Exception as exc:
+            return self._failed(items, call, exc)
+        latency_ms = (time.perf_counter() - started) * 1000
+        log.info("generated a %s batch of %d in %.0f ms", call.level, len(items), latency_ms)
+        record_batch(self.ctx.redis, self.backend.name, self.worker)
+        outcomes = []
+        for item, gen in zip(items, gens, strict=True):
+            self.ctx.redis.incr(keys.generations(call.level))
+            # Each answer of a batch counts its share of the batch's time, so totals give real throughput.
+            record_generation(self.ctx.redis, self.backend.name, self.worker, latency_ms / 1000 / len(items),
+                              gen.completion_tokens)
+            outcomes.append((item.index, complete(item, self.backend, gen, call.level, latency_ms)))
+        return outcomes
+
+    def _within(self, items: list["Item"], call: Call) -> list:
+        """Run the backend call, counted as started and ended; askers' quick answers are streamed as generated."""
+        settings = self.ctx.settings
+        limit = settings.llm_max_tokens_detailed if call.level == "detailed" else settings.llm_max_tokens_quick
+        chats = [chat_for(settings, item.question.text, call.level) for item in items]
+        _count(self.ctx, items, "started")
+        sink = TokenSink(self.ctx.redis, [item.request.job_id if item.request.kind in ("quick", "renew") else None
+                                          for item in items])
+        try:
+            gens = generate_within(self.backend, chats, limit, call.timeout_s, preempt=call.preempt,
+                                   temperature=call.temperature, seed=call.seed, on_token=sink)
+        except Exception:  # it returned, with an error (a process that dies counts no end: a crash)
+            sink.end(["error"] * len(items))
+            _count(self.ctx, items, "ended")
+            raise
+        _count(self.ctx, items, "ended")
+        sink.end([gen.finish_reason for gen in gens])
+        return gens
+
+    def _failed(self, items: list["Item"], call: Call, exc: Exception) -> list[tuple[int, object]]:
+        """Settle a batch whose call raised: sent back, generated again smaller, retried or failed."""
+        if isinstance(exc, GenerationPreempted):
+            return send_back(items)
+        if isinstance(exc, GenerationTimeout) and not isinstance(exc, GenerationStuck):
+            return self._slow(items, call, exc)
+        log.error("generating a %s batch of %d failed: %s", call.level, len(items), exc)
+        if isinstance(exc, GenerationStuck):
+            self.on_stuck()  # its thread may still run: the next batch gets a fresh model
+        settle = retry_or_fail if isinstance(exc, TRANSIENT_ERRORS) else fail
+        return [(item.index, settle(item, exc)) for item in items]
+
+    def _slow(self, items: list["Item"], call: Call, exc: Exception) -> list[tuple[int, object]]:
+        """Generate again a batch stopped for passing its time: in halves, then alone with more time, while
+        the attempt (its time and its stop) ends before `call.until`; past that, its jobs are sent again later."""
+        def again(part: list, timeout: float) -> list[tuple[int, object]]:
+            if time.monotonic() + 2 * timeout > call.until:  # sent again later, with the time it was to get
+                return [(item.index, retry_or_fail(item, exc, timeout)) for item in part]
+            return self.generate(part, Call(call.level, call.temperature, call.seed, timeout, until=call.until))
+
+        if len(items) > 1:
+            half = len(items) // 2
+            log.warning("a %s batch of %d passed %.0f s: generating it again in two halves", call.level, len(items),
+                        call.timeout_s)
+            return again(items[:half], call.timeout_s) + again(items[half:], call.timeout_s)
+        if call.timeout_s < 4 * self.ctx.settings.generation_timeout_s:
+            log.warning("a %s answer passed %.0f s: generating it again with %.0f s", call.level, call.timeout_s,
+                        2 * call.timeout_s)
+            return again(items, 2 * call.timeout_s)
+        return [(item.index, retry_or_fail(item, exc, call.timeout_s)) for item in items]
+
+
+def _budget(ctx, items: list["Item"]) -> float:
+    """Return the time limit of a batch: PRECACHE_GENERATION_TIMEOUT_S, or more when one of its jobs was sent
+    again for passing its time (a slow machine stays slow: its retry keeps the longer time it was to get)."""
+    pipe = ctx.redis.pipeline()
+    for item in items:
+        pipe.hget(keys.job(item.request.job_id), "timeout_s")
+    try:
+        budgets = [float(budget) for budget in pipe.execute() if budget]
+    except (redis.RedisError, ValueError):  # not knowing: the usual time
+        budgets = []
+    return max([ctx.settings.generation_timeout_s, *budgets])
+
+
+def crashes(ctx, question) -> int:
+    """Return how many generations of this question began and never returned: the worker died during them."""
+    try:
+        started, ended = ctx.redis.hmget(keys.generating(ctx.ns, question.qhash), "started", "ended")
+    except redis.RedisError:
+        return 0  # not knowing is no reason to refuse a question
+    return max(0, int(started or 0) - int(ended or 0))
+
+
+def _count(ctx, items: list["Item"], field: str) -> None:
+    """Count a generation of each question of a batch as started, or as ended (it returned or raised)."""
+    pipe = ctx.redis.pipeline()  # tenant contexts share the connection; one round trip for the batch
+    for item in items:
+        name = keys.generating(item.ctx.ns, item.question.qhash)
+        pipe.hincrby(name, field, 1)
+        pipe.expire(name, ctx.settings.job_ttl_s)
+    try:
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("cannot count a batch of %d generations as %s: %s", len(items), field, exc)

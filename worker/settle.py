@@ -1,0 +1,158 @@
+"""How the jobs of a generated batch are settled: store and score each answer, gate it, index its question,
+finish its job; or send the job again (a transient error), or fail it. Jobs whose work is already done
+(a redelivery, a duplicate) are settled here too, without generating.
+"""
+
+import logging
+
+import redis
+from sqlalchemy.exc import OperationalError
+
+from precache import keys, logs
+from precache.jobs import PENDING
+from precache.embedder import embedder_for
+from precache.semantic_store import index_question
+from precache.quality import Scorer, finished, llm_judge
+from worker.backends import Backend, BackendError, BackendUnavailable, Generation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from worker.plan import Item
+
+log = logging.getLogger(__name__)
+# Worth a retry: the database or Redis briefly unreachable, a backend endpoint busy. Nothing else is retried.
+TRANSIENT_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutError, BackendUnavailable)
+
+
+def already_settled(ctx, question, request) -> tuple[dict | None] | None:
+    """Finish the job at once if it is no longer pending or its work is in the store (redelivery, a duplicate).
+
+    Returns (the answer served, or None) when it did, None when the job still has work to do.
+    """
+    record = ctx.jobs.get(request.job_id)
+    done = bool(record and record["status"] != PENDING)
+    if not (done or _already_done(ctx, question, request.kind)):
+        return None
+    served = ctx.store.lookup(question.qhash)
+    if not done:  # a job already finished keeps its outcome (a late redelivery must not rewrite a failure)
+        ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, answer_id=served[0]["answer_id"] if served else None)
+    return (served[0] if served else None,)
+
+
+def _already_done(ctx, question, kind: str) -> bool:
+    """Tell whether the work of this job kind is already in the store (redelivery, a duplicate)."""
+    if kind == "renew":
+        return False  # an asker's no-cache: a new answer, whatever is stored
+    if kind == "quick":
+        return ctx.store.lookup(question.qhash) is not None
+    return ctx.store.has_level(question.id, "detailed" if kind == "detailed" else "quick")
+
+
+def complete(item: "Item", backend: Backend, gen: Generation, level: str, latency_ms: float):
+    """Store one generated answer, index its question, queue its detailed answer and finish its job."""
+    ctx, request, question = item.ctx, item.request, item.question
+    logs.request_id.set(request.request_id)
+    try:
+        payload = _store(ctx, backend, question, gen, request.job_id, level, latency_ms)
+        _index(ctx, question.id)
+        if not ctx.store.servable_answer(payload["answer_id"]):
+            return _gated(item, payload)
+        if request.kind == "renew":
+            ctx.store.supersede(question.id, question.qhash, payload["answer_id"])
+        if level == "quick" and not ctx.store.has_level(question.id, "detailed"):
+            # Queued before the quick job finishes, so a streaming asker always finds it.
+            ctx.jobs.enqueue(ctx.ns, question.qhash, lambda: question.id, kind="detailed")
+    except TRANSIENT_ERRORS as exc:
+        return retry_or_fail(item, exc)
+    except Exception as exc:
+        return fail(item, exc)
+    ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, answer_id=payload["answer_id"])
+    return payload
+
+
+def _gated(item: "Item", payload: dict) -> None:
+    """Handle an answer that failed the quality gate: regenerate within the same job, or leave it for review."""
+    ctx, request, question = item.ctx, item.request, item.question
+    threshold, failed = ctx.settings.quality_threshold, ctx.store.gated_count(question.id)
+    log.warning("answer %s to question %s has quality %.3f < %.2f: kept for review, not served",
+                payload["answer_id"], question.id, payload["quality"], threshold)
+    if request.kind != "detailed" and failed < ctx.settings.quality_max_tries:
+        ctx.jobs.continue_with("regenerate", question.id, request.job_id)  # waiting askers keep waiting
+        return None
+    ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, error=f"quality {payload['quality']:.3f} is below "
+                    f"the threshold {threshold}; the answer is kept for review")
+    return None
+
+
+def retry_or_fail(item: "Item", exc: Exception, timeout_s: float | None = None):
+    """After a transient error, send the job again with a doubling delay (it stays pending); past
+    GENERATION_MAX_RETRIES, fail it. `timeout_s`: the time limit its next generation gets (a slow one's),
+    at most what fits in the broker's visibility timeout."""
+    ctx, request = item.ctx, item.request
+    settings = ctx.settings
+    try:
+        attempt = int(ctx.redis.hincrby(keys.job(request.job_id), "retries", 1))
+        if timeout_s:
+            budget = min(timeout_s, 0.8 * settings.broker_visibility_timeout_s, 4 * settings.generation_timeout_s)
+            ctx.redis.hset(keys.job(request.job_id), "timeout_s", max(budget, settings.generation_timeout_s))
+        if attempt <= settings.generation_max_retries:
+            delay = min(60.0, settings.generation_retry_backoff_s * 2 ** (attempt - 1))
+            log.warning("transient error, retry %d of %d in %.1f s: %s", attempt, settings.generation_max_retries,
+                        delay, exc)
+            ctx.jobs.continue_with(request.kind, request.question_id, request.job_id, countdown=delay)
+            return None
+    except redis.RedisError as broker_down:  # nowhere to queue a retry: the sweep queues the question again
+        log.warning("cannot queue a retry (%s); the sweep will queue the question again", broker_down)
+        return exc
+    return fail(item, RuntimeError(f"gave up after {attempt - 1} retries: {exc}"))
+
+
+def fail(item: "Item", exc: Exception) -> Exception:
+    """Finish the job as failed, with the reason; return the exception as its outcome."""
+    item.ctx.jobs.finish(item.request.job_id, item.ctx.ns, item.question.qhash, error=f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def send_back(items: list["Item"]) -> list[tuple[int, None]]:
+    """Send jobs back to the queue their last message came from; they stay pending."""
+    for item in items:
+        item.ctx.jobs.continue_with(item.request.kind, item.request.question_id, item.request.job_id)
+    log.info("askers waiting: %d background answers sent back to their queue", len(items))
+    return [(item.index, None) for item in items]
+
+
+def _store(ctx, backend: Backend, question, gen: Generation, job_id: str, level: str, latency_ms: float) -> dict:
+    """Score and store one generated answer; an empty one is never cached."""
+    settings = ctx.settings
+    if not gen.text.strip():
+        raise BackendError("the model returned an empty answer; nothing was cached")
+    text, finish_reason = finished(gen.text, gen.finish_reason)
+    judge = llm_judge(backend) if settings.quality_judge else None  # the LLM judge uses the generation model
+    result = Scorer(embedder_for(settings, threads=None), judge).score(
+        question.text, text, reference=question.reference, mean_logprob=gen.mean_logprob,
+        finish_reason=finish_reason)
+    log.info("generated answer for question %s in %.0f ms (%d tokens, quality %.3f)", question.id, latency_ms,
+             gen.completion_tokens, result.quality)
+    return ctx.store.save_answer(
+        question.id,
+        text,
+        level=level,
+        model=settings.llm_model,
+        quality=result.quality,
+        quality_components={**result.components, "finish_reason": finish_reason},
+        latency_ms=round(latency_ms, 1),
+        prompt_tokens=gen.prompt_tokens,
+        completion_tokens=gen.completion_tokens,
+        mean_logprob=gen.mean_logprob,
+        job_id=job_id,
+    )
+
+
+def _index(ctx, question_id: int) -> None:
+    """Make the answered question findable by the semantic tier (no-op when it is indexed)."""
+    if not ctx.settings.semantic_enabled:
+        return
+    try:
+        index_question(ctx, embedder_for(ctx.settings, threads=None), question_id)
+    except Exception as exc:  # the answer is stored and served exactly; only paraphrases miss it
+        log.warning("cannot index question %s for the semantic tier: %s", question_id, exc)
