@@ -44,7 +44,7 @@ from bench.semantic_path import DATA, Env  # noqa: E402
 
 def load_set(name: str, seed: int):
     """Return (cache [(text, key)], askers [(text, key | None)]) of one set, the askers shuffled."""
-    from precache.datasets import faq_task, intent_task
+    from cli.datasets import faq_task, intent_task
 
     if name == "faq":
         path = DATA / "stackfaq" / "stackExchange-FAQ.json"

@@ -51,7 +51,7 @@ def start_worker(env: Env, log: Path) -> subprocess.Popen:
     # 48 new tokens an answer on these 2 cores unless the environment says otherwise.
     limits = {name: os.environ.get(name, "48")
               for name in ("PRECACHE_LLM_MAX_TOKENS_QUICK", "PRECACHE_LLM_MAX_TOKENS_DETAILED")}
-    proc = subprocess.Popen([sys.executable, "-m", "precache", "worker"], env=env.env | limits,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env.env | limits,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while "ready." not in log.read_text():

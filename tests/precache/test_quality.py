@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from precache.cli import main
+from cli import main
 from precache.config import load_settings
 from precache.embedder import embedder_for
 from precache.quality import PENALTIES, Scorer, finished, penalties, repetition_penalty, truncation_penalty

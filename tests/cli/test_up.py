@@ -1,6 +1,6 @@
 """When `precache up` and `precache worker --gpu all` start an exited process again."""
 
-from precache.up import Restarts
+from cli.up import Restarts
 
 
 def test_a_process_that_keeps_exiting_as_it_starts_is_given_up_after_the_limit():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from precache.datasets import Task, kind_of, load_task, question_texts
+from cli.datasets import Task, kind_of, load_task, question_texts
 from precache.semantic import SemanticIndex
 from precache.semantic_store import CURATED
 

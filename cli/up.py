@@ -96,7 +96,7 @@ def run(settings) -> None:
 
 def _start(name: str) -> subprocess.Popen:
     # Own sessions: Ctrl-C reaches `up` alone, which stops each child exactly once.
-    return subprocess.Popen([sys.executable, "-m", "precache", name], start_new_session=True)
+    return subprocess.Popen([sys.executable, "-m", "cli", name], start_new_session=True)
 
 
 def _watch(children: dict[str, subprocess.Popen], restarts: Restarts) -> None:

@@ -4,7 +4,7 @@ import signal
 import subprocess
 import time
 
-from precache.up import Restarts, terminate
+from cli.up import Restarts, terminate
 
 
 def visible_gpus(env: dict) -> list[str]:

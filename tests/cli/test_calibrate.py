@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from precache.calibrate import Outcome, lowest_threshold, rates, tasks_of
-from precache.cli import main
-from precache.datasets import load_task, question_texts
+from cli.calibrate import Outcome, lowest_threshold, rates, tasks_of
+from cli import main
+from cli.datasets import load_task, question_texts
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not here")
