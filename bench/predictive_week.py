@@ -9,7 +9,7 @@ their curated answers (the precomputed FAQ); every day, askers send a few FAQ pa
 phrasing is an exact miss; the worker answers it, but every phrasing gets its own answer, so the
 semantic tier sees several different answers side by side and (rightly) serves none of them.
 
-In run B, predictive precompute (`precache.scheduled.predictive_precompute`, the beat job's body)
+In run B, predictive precompute (`worker.scheduled.predictive_precompute`, the beat job's body)
 runs each night from day `--predict-after` on; run A never runs it. Printed per run: the share of
 the topic's new phrasings answered instantly (exact/semantic, before any generation) on the days
 after the first night, the generations spent by the predictive job against PREDICTIVE_BUDGET,
@@ -92,7 +92,7 @@ def generations(env: Env) -> int:
 
 
 def run(name: str, predictive: bool, args, faq, days) -> dict:
-    from precache import scheduled
+    from worker import scheduled
     from precache.embedder import shared_embedder
     from web import create_app
 

@@ -169,7 +169,7 @@ def gate_report(env: Env) -> None:
     from sqlalchemy import select
 
     from precache.models import Answer
-    from precache.quality import PENALTIES
+    from worker.quality import PENALTIES
 
     with env.ctx.sessions() as session:
         rows = session.execute(select(Answer.quality, Answer.quality_components).where(~Answer.curated)).all()

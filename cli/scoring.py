@@ -18,7 +18,7 @@ def score(file, output, judge):
     from tqdm import tqdm
 
     from precache.embedder import embedder_for
-    from precache.quality import Scorer, item_tuple, read_items
+    from worker.quality import Scorer, item_tuple, read_items
 
     items = read_or_exit(read_items, file)
     s = settings_or_exit()
@@ -32,7 +32,7 @@ def score(file, output, judge):
 
 
 def _judge(settings):
-    from precache.quality import llm_judge
+    from worker.quality import llm_judge
     from worker.backends import BackendError, load_backend
 
     try:

@@ -8,7 +8,7 @@ from precache import logs
 from precache.config import load_settings
 from precache.context import Context
 from precache.db import report_schema
-from precache.templates import load_intents
+from web.intents import load_intents
 from web.semantic_tier import SemanticTier
 
 

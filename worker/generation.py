@@ -12,7 +12,7 @@ from precache.tokens import TokenSink
 from precache.jobs import PENDING
 from precache.embedder import embedder_for
 from precache.semantic_store import index_question
-from precache.quality import Scorer, finished, llm_judge
+from worker.quality import Scorer, finished, llm_judge
 from precache.telemetry import record_batch, record_generation
 from precache.models import Question
 from worker.backends import (Backend, BackendError, BackendUnavailable, Generation, GenerationStuck,

@@ -73,13 +73,7 @@ def refresh_stale(ctx, limit: int = 100) -> dict:
                    Answer.expires_at < utcnow(), Question.id.not_in(fresh))
             .group_by(Question.id).order_by(Question.id).limit(limit)
         )
-        queued = 0
-        with tctx.sessions() as session:
-            questions = list(session.scalars(expired))
-        for question in questions:
-            _, joined = tctx.jobs.enqueue(tctx.ns, question.qhash, lambda q=question: q.id, kind="refresh")
-            queued += not joined
-        return {"refresh_queued": queued}
+        return {"refresh_queued": _queue_each(tctx, expired, "refresh")}
 
     return each_tenant(ctx, job)
 
@@ -98,15 +92,20 @@ def regenerate_low_quality(ctx, limit: int = 100) -> dict:
             .group_by(Question.id).having(func.count(Answer.id) < settings.quality_max_tries)
             .order_by(Question.id).limit(limit)
         )
-        queued = 0
-        with tctx.sessions() as session:
-            questions = list(session.scalars(failed))
-        for question in questions:
-            _, joined = tctx.jobs.enqueue(tctx.ns, question.qhash, lambda q=question: q.id, kind="regenerate")
-            queued += not joined
-        return {"regenerate_queued": queued}
+        return {"regenerate_queued": _queue_each(tctx, failed, "regenerate")}
 
     return each_tenant(ctx, job)
+
+
+def _queue_each(tctx, query, kind: str) -> int:
+    """Queue a job for each question `query` selects (one already pending is joined, not counted); return how many."""
+    queued = 0
+    with tctx.sessions() as session:
+        questions = list(session.scalars(query))
+    for question in questions:
+        _, joined = tctx.jobs.enqueue(tctx.ns, question.qhash, lambda q=question: q.id, kind=kind)
+        queued += not joined
+    return queued
 
 
 def prune_ask_log(ctx, batch: int = 5000) -> dict:

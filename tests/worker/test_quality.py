@@ -7,7 +7,7 @@ import pytest
 from cli import main
 from precache.config import load_settings
 from precache.embedder import embedder_for
-from precache.quality import PENALTIES, Scorer, finished, penalties, repetition_penalty, truncation_penalty
+from worker.quality import PENALTIES, Scorer, finished, penalties, repetition_penalty, truncation_penalty
 
 QUESTION = "How do I make text bold in Markdown?"
 GOOD = "Wrap the text in two asterisks on each side, like **this**, and it is shown in bold."

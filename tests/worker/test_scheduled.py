@@ -5,12 +5,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from precache import scheduled
 from precache.embedder import shared_embedder
 from precache.models import Answer, AskLog, Question, utcnow
 from precache.normalize import normalize, question_hash
 from precache.precompute import unanswered_faq
 from tests.conftest import store_question as _question
+from worker import scheduled
 
 PARAPHRASES = [
     "How can I change my delivery address?",

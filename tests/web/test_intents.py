@@ -1,6 +1,6 @@
 import pytest
 
-from precache.templates import TemplateFileError, load_intents
+from web.intents import TemplateFileError, load_intents
 
 
 def test_the_builtin_templates_load():
