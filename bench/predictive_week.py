@@ -93,7 +93,7 @@ def generations(env: Env) -> int:
 
 def run(name: str, predictive: bool, args, faq, days) -> dict:
     from worker import scheduled
-    from precache.embedder import shared_embedder
+    from precache.semantic.embedders import shared_embedder
     from web import create_app
 
     env = Env(f"precache-week-{name}-")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from precache.config import load_settings  # noqa: E402
-from precache.embedder import embedder_for  # noqa: E402
+from precache.semantic.embedders import embedder_for  # noqa: E402
 from worker.quality import Scorer  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "stackfaq" / "stackExchange-FAQ.json"

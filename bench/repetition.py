@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from precache.config import load_settings  # noqa: E402
-from precache.embedder import embedder_for  # noqa: E402
+from precache.semantic.embedders import embedder_for  # noqa: E402
 from worker.backends import load_backend  # noqa: E402
 from worker.generation import chat_for  # noqa: E402
 from worker.quality import Scorer, finished  # noqa: E402

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from cli.datasets import Task, kind_of, load_task, question_texts
-from precache.semantic import SemanticIndex
-from precache.semantic_store import CURATED
+from precache.semantic.index import SemanticIndex
+from precache.semantic.store import CURATED
 
 __all__ = ["Outcome", "Task", "evaluate", "load_task", "lowest_threshold", "question_texts", "rates", "run", "tasks_of"]
 CURVE = [round(0.8 + 0.03 * i, 2) for i in range(17)]

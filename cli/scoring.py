@@ -17,7 +17,7 @@ def score(file, output, judge):
     """Score answers: JSONL lines {question, answer, reference?} in, the same with quality and components out."""
     from tqdm import tqdm
 
-    from precache.embedder import embedder_for
+    from precache.semantic.embedders import embedder_for
     from worker.quality import Scorer, item_tuple, read_items
 
     items = read_or_exit(read_items, file)
@@ -58,7 +58,7 @@ def _judge(settings):
 def calibrate(files, target, askers, per_intent, oos, oos_limit, limit, unanswered, seed):
     """Print the semantic tier's hit / wrong-hit curve on labelled FILES and the threshold meeting --target."""
     from cli.calibrate import run
-    from precache.embedder import embedder_for
+    from precache.semantic.embedders import embedder_for
 
     s = settings_or_exit()
     run(files, s, embedder_for(s, threads=None), echo=click.echo, target=target, askers=askers,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from precache import keys, logs
 from precache.tokens import TokenSink
 from precache.jobs import PENDING
-from precache.embedder import embedder_for
-from precache.semantic_store import index_question
+from precache.semantic.embedders import embedder_for
+from precache.semantic.store import index_question
 from worker.quality import Scorer, finished, llm_judge
 from precache.telemetry import record_batch, record_generation
 from precache.models import Question

@@ -140,7 +140,7 @@ def missed_questions(ctx, since) -> list[tuple[str, str, int]]:
 def cluster(questions: list[str], vectors, similarity: float) -> list[list[int]]:
     """Group paraphrases greedily: each question joins the first cluster whose seed it is close to
     (cosine >= similarity) and whose seed it does not contradict (the semantic guards)."""
-    from precache.guards import compatible, details
+    from precache.semantic.guards import compatible, details
 
     seeds: list[int] = []
     groups: list[list[int]] = []
@@ -186,7 +186,7 @@ def _predict(ctx, embedder) -> dict:
             continue  # linked on a later run, once the canonical question has its answer
         linked += _link(ctx, canonical, [q for q in members if q.id != canonical.id])
     if linked:
-        from precache.semantic_store import index_questions, regroup
+        from precache.semantic.store import index_questions, regroup
 
         index_questions(ctx, embedder, seen)
         regroup(ctx)

@@ -15,7 +15,7 @@ import redis
 from celery_batches import Batches
 
 from precache import broker, liveness
-from precache.embedder import embedder_for
+from precache.semantic.embedders import embedder_for
 from precache.precompute import queue_unanswered
 from precache.recovery import sweep
 from precache.queueing import (GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S,

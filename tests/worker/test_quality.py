@@ -6,7 +6,7 @@ import pytest
 
 from cli import main
 from precache.config import load_settings
-from precache.embedder import embedder_for
+from precache.semantic.embedders import embedder_for
 from worker.quality import PENALTIES, Scorer, finished, penalties, repetition_penalty, truncation_penalty
 
 QUESTION = "How do I make text bold in Markdown?"

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from precache.embedder import shared_embedder
 from precache.models import Answer, AskLog, Question, utcnow
 from precache.normalize import normalize, question_hash
 from precache.precompute import unanswered_faq
+from precache.semantic.embedders import shared_embedder
 from tests.conftest import store_question as _question
 from worker import scheduled
 
@@ -143,14 +143,14 @@ def test_refresh_and_regenerate_reach_questions_past_their_limit(ctx):
 
 
 def test_linked_paraphrases_share_one_answer_key_in_the_semantic_index(ctx):
-    from precache.semantic import SemanticIndex
+    from precache.semantic.index import SemanticIndex
 
     embedder = shared_embedder(threads=None)
     for n, text in enumerate(PARAPHRASES):  # each phrasing answered on its own: four different answers
         qid, _ = _question(ctx, text)
         ctx.store.save_answer(qid, f"Answer number {n} about addresses.", model="m", quality=0.9)
     _log_misses(ctx, PARAPHRASES)
-    from precache.semantic_store import index_questions
+    from precache.semantic.store import index_questions
 
     index_questions(ctx, embedder, [_question(ctx, t)[0] for t in PARAPHRASES])
     index = SemanticIndex.from_settings(ctx.settings)

@@ -53,7 +53,7 @@ class Embedder:
 
     def _load(self):
         if self.backend != "torch":
-            from precache.onnx_embedder import OnnxEncoder, UnsupportedModel
+            from precache.semantic.onnx import OnnxEncoder, UnsupportedModel
 
             try:
                 return OnnxEncoder(local_folder(self.model_spec), self.cache_dir, self.backend == "onnx-int8",

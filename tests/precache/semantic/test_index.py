@@ -11,8 +11,10 @@ from precache.config import load_settings
 from precache.context import Context
 from precache.models import QuestionEmbedding
 from precache.normalize import normalize, question_hash
-from precache.semantic import SemanticIndex, compatible, index_question, index_questions
-from precache.vectors import VectorSearch
+from precache.semantic.guards import compatible
+from precache.semantic.index import SemanticIndex
+from precache.semantic.store import index_question, index_questions
+from precache.semantic.vectors import VectorSearch
 
 
 class HashingEmbedder:

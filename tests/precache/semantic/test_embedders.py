@@ -7,7 +7,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: the model must come from the package
 
-from precache.embedder import Embedder, resolve_model, shared_embedder
+from precache.semantic.embedders import Embedder, resolve_model, shared_embedder
 
 pytestmark = pytest.mark.model
 

@@ -69,7 +69,7 @@ def test_a_finished_job_is_no_longer_joined(app):
 
 
 def test_a_repeated_question_is_decided_again_without_encoding_again(faq_app, monkeypatch):
-    from precache.embedder import embedder_for
+    from precache.semantic.embedders import embedder_for
 
     embedder, calls = embedder_for(faq_app.extensions["precache"].settings), []
     encode_one = embedder.encode_one

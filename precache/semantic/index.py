@@ -1,67 +1,28 @@
-"""The semantic tier: an index of cached questions' embeddings, and the decision to serve a neighbour's answer.
+"""The semantic index: cached questions' embeddings in memory, refreshed from SQL, searched for an ask.
 
-Decisions are made per *answer*, not per cached question: the cached questions that share an answer
-(an FAQ entry's phrasings) vote together. An answer's score mixes its nearest phrasing's cosine
-similarity (weight NEAREST_WEIGHT) with the similarity to the centroid of all its phrasings.
-Confidence is that score plus MARGIN_WEIGHT times its margin (capped at MARGIN_CAP) over the best
-*other* answer: a question that sits between two answers is ambiguous, however similar it is to
-either. A curated answer's rivals are the other curated answers only: the answers the workers
-generate for misses next to an FAQ entry would otherwise take its margin from every later paraphrase
-(steady-state workload 68 % -> 77 % instant, 0 wrong; docs/benchmarks.md).
-An answer is served when its confidence clears the threshold and one of its phrasings passes
-the guards. The constants and the default threshold (0.97) are the ones, of those tried, that serve
-the most while keeping wrong hits <= 0.5 % on every one of 20 sets at once: 18 banking77 caches (3, 5
-and 8 phrasings per intent, three seeds, all intents answered or a quarter of them left unanswered,
-their queries then asking as near-domain out-of-scope questions), StackFAQ and GPTCache's mock data
-(0.966 is the edge with the guards on; bench/semantic_quality.py prints the sets).
-
-That threshold is set by the densest caches, where intents sit close together. With a threshold
-floor below the threshold (SEMANTIC_THRESHOLD_FLOOR; off by default) the curated answers (an
-imported FAQ) are also checked against themselves: each curated phrasing is asked with its own
-answer taken out, and the most confident of those (necessarily wrong) matches is how confident a
-wrong match can look in this FAQ. Curated answers are then served from that confidence, kept between
-the floor and the threshold: an FAQ whose entries are far apart gets more hits (StackFAQ at floor
-0.9: 34 % -> 43 %, wrong hits <= 0.07 % with a quarter of its entries missing and 1500 out-of-scope
-askers), a dense one keeps the threshold. It is off by default because the FAQ alone cannot see the
-askers: with many near-domain questions it has no entry for, a sparse FAQ's wrong hits doubled."""
+The decision to serve one of their answers is in decision.py; how low a sparse FAQ's curated answers
+may go is measured in curated.py; the guards that veto a near miss are in guards.py.
+"""
 
 import logging
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 import redis
 
 from precache import keys
 from precache.evidence import Evidence
-from precache.guards import Details, compatible, details
-from precache.semantic_store import (CURATED, answer_groups, answer_key, index_question, index_questions,
-                                     load_embeddings)
-from precache.vectors import VectorSearch
+from precache.semantic import decision
+from precache.semantic.curated import CuratedMeasure
+from precache.semantic.decision import CANDIDATES, SemanticMatch
+from precache.semantic.guards import Details, compatible, details
+from precache.semantic.store import CURATED, answer_groups, load_embeddings
+from precache.semantic.vectors import VectorSearch
 
 log = logging.getLogger(__name__)
-NEAREST_WEIGHT = 0.85
-MARGIN_WEIGHT = 0.7
-MARGIN_CAP = 0.3
-CANDIDATES = 10
-__all__ = ["SemanticIndex", "SemanticMatch", "answer_key", "compatible", "index_question", "index_questions"]
 
 
-@dataclass(frozen=True)
-class SemanticMatch:
-    """A cached question close to the asked one, with how sure the tier is of it."""
-
-    question_id: int
-    qhash: str
-    matched_question: str
-    similarity: float
-    margin: float = 0.0
-    confidence: float = 0.0
-    threshold: float = 0.0  # the least confidence that serves this answer (lower for a sparse FAQ's curated answers)
-    key: str = ""  # the answer's key: cached questions that share an answer share it
-
-
-class SemanticIndex:
+class SemanticIndex(CuratedMeasure):
     """Cached questions and their vectors; one per web process, refreshed from SQL as answers arrive."""
 
     def __init__(self, threshold=0.97, min_similarity=0.75, guards=True, ann_min_size=20000, model="",
@@ -144,59 +105,11 @@ class SemanticIndex:
             self._details[position] = details(self.texts[position])
         return compatible(asked, self._details[position])
 
-    def threshold_of(self, key: str, threshold: float | None = None) -> float:
-        """Return the least confidence that serves an answer: lower for a curated answer of a sparse FAQ."""
-        threshold = self.threshold if threshold is None else threshold
-        if not key.startswith(CURATED):
-            return threshold
-        return min(threshold, max(self.threshold_floor, self.curated_wrong))
-
-    def measure_curated(self, answer_keys: list[str], matrix: np.ndarray) -> float:
-        """Ask every curated phrasing with its own answer left out; return the highest confidence of those wrong matches.
-
-        `answer_keys` and `matrix` are the index's keys and vectors (a snapshot). Searched like `best` (the nearest CANDIDATES phrasings, guards off, so never less than a real
-        ask would get), among curated phrasings only: generated answers are one per asked question,
-        and a paraphrase answered twice is not a wrong match. -inf when no wrong match reaches the
-        minimum similarity; +inf when there are more curated phrasings than `ann_min_size` (not
-        measured, the threshold stays).
-        """
-        rows = [p for p, key in enumerate(answer_keys) if key.startswith(CURATED)]
-        if len(rows) > self.ann_min_size:
-            return float("inf")
-        if not rows:
-            return float("-inf")
-        matrix = matrix[rows]
-        keys = [answer_keys[p] for p in rows]
-        group_of = {key: g for g, key in enumerate(dict.fromkeys(keys))}
-        labels = np.array([group_of[key] for key in keys])
-        sums = np.zeros((len(group_of), matrix.shape[1]), dtype=np.float32)
-        np.add.at(sums, labels, matrix)
-        centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
-        worst, k = float("-inf"), min(CANDIDATES, len(rows))
-        for start in range(0, len(rows), 512):
-            sims = matrix[start:start + 512] @ matrix.T
-            sims[labels[start:start + 512, None] == labels[None, :]] = -np.inf  # its own answer is out
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            for r, candidates in enumerate(top):
-                found = sorted(((float(sims[r, c]), labels[c]) for c in candidates if np.isfinite(sims[r, c])),
-                               reverse=True)
-                if not found or found[0][0] < self.min_similarity:
-                    continue
-                vector, scores = matrix[start + r], {}
-                for similarity, group in found:  # the first of a group is its nearest phrasing
-                    if group not in scores:
-                        to_centroid = float(centroids[group] @ vector)
-                        scores[group] = NEAREST_WEIGHT * similarity + (1 - NEAREST_WEIGHT) * to_centroid
-                ranked = sorted(scores.values(), reverse=True)
-                rival = ranked[1] if len(ranked) > 1 else found[-1][0]
-                worst = max(worst, ranked[0] + MARGIN_WEIGHT * min(ranked[0] - rival, MARGIN_CAP))
-        return worst
-
     def answer_score(self, key: str, vector: np.ndarray, nearest: float) -> float:
         """Return how close an ask is to one answer: its nearest phrasing's similarity and their centroid's, mixed."""
         centroid = self._sums[key]
         to_centroid = float(centroid @ vector) / max(float(np.linalg.norm(centroid)), 1e-9)
-        return NEAREST_WEIGHT * nearest + (1 - NEAREST_WEIGHT) * to_centroid
+        return decision.answer_score(nearest, to_centroid)
 
     def _scored(self, vector: np.ndarray):
         """Return the candidates near an ask: (positions, similarities, each answer's phrasings, each answer's score)."""
@@ -223,8 +136,7 @@ class SemanticIndex:
             rivals.append(negative)
         # No rival among the candidates: if the index holds more, the farthest candidate bounds the margin.
         unseen = float(sims[-1]) if len(self) > len(sims) else -1.0
-        margin = scores[key] - max(rivals, default=unseen)
-        return margin, scores[key] + MARGIN_WEIGHT * min(margin, MARGIN_CAP)
+        return decision.confidence(scores[key], max(rivals, default=unseen))
 
     def best(self, question: str, vector: np.ndarray, guards: bool | None = None, tenant: str = "",
              qhash: str | None = None) -> SemanticMatch | None:
@@ -251,7 +163,8 @@ class SemanticIndex:
               ) -> SemanticMatch | None:
         """Return the cached question whose answer may be served for `question`, or None."""
         found = self.best(question, vector, tenant=tenant, qhash=qhash)
-        if found is None or found.similarity < self.min_similarity or found.confidence < found.threshold:
+        if found is None or not decision.serves(found.similarity, found.confidence, found.threshold,
+                                                self.min_similarity):
             return None
         return found
 
@@ -265,43 +178,6 @@ class SemanticIndex:
             found.append(SemanticMatch(self.ids[position], self.qhashes[position], self.texts[position], similarity,
                                        margin, confidence, self.evidence.threshold(key, self.threshold_of(key)), key))
         return found
-
-    def remeasure(self, background: bool = False) -> None:
-        """Measure the curated answers against themselves again if they changed since the last time.
-
-        Until the new measure is in, curated answers get the threshold (never a floor measured on
-        an FAQ that has changed since). `background` measures in a thread (the web: a request that
-        refreshes the index does not wait for it; 10 000 curated phrasings take about 2 s).
-        """
-        if self.threshold_floor >= self.threshold:
-            return
-        curated = self.curated_rows
-        if self._measured == (curated, self.epoch):
-            return
-        self._measured = (curated, self.epoch)
-        self.curated_wrong = float("inf")
-        self._generation += 1
-        snapshot = (list(self.answer_keys), self.vectors.rows(len(self.ids)) if self.vectors is not None else None)
-        if background:
-            self._measuring = threading.Thread(target=self._measure, args=(*snapshot, curated, self._generation),
-                                               daemon=True, name="semantic-measure")
-            self._measuring.start()
-        else:
-            self._measure(*snapshot, curated, self._generation)
-
-    def settle(self, timeout: float | None = None) -> None:
-        """Wait for a measure running in the background to be in."""
-        if self._measuring is not None:
-            self._measuring.join(timeout)
-
-    def _measure(self, answer_keys, matrix, curated: int, generation: int) -> None:
-        wrong = self.measure_curated(answer_keys, matrix) if matrix is not None else float("-inf")
-        if generation != self._generation:
-            return  # the FAQ changed meanwhile: the newer measure decides
-        self.curated_wrong = wrong
-        if curated:
-            log.info("semantic index: %d curated phrasings; their most confident wrong match %.3f, so curated "
-                     "answers are served from confidence %.3f", curated, wrong, self.threshold_of(CURATED))
 
     def refresh(self, ctx) -> int:
         """Load embeddings stored since the last load if the Redis version moved; return how many."""

@@ -7,8 +7,9 @@ from collections import OrderedDict
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
-from precache.embedder import embedder_for
-from precache.semantic import SemanticIndex, SemanticMatch
+from precache.semantic.decision import SemanticMatch
+from precache.semantic.embedders import embedder_for
+from precache.semantic.index import SemanticIndex
 
 log = logging.getLogger(__name__)
 
