@@ -18,7 +18,7 @@ def score(file, output, judge):
     from tqdm import tqdm
 
     from precache.semantic.embedders import embedder_for
-    from worker.quality import Scorer, item_tuple, read_items
+    from worker.quality import Scorer
 
     items = read_or_exit(read_items, file)
     s = settings_or_exit()
@@ -63,6 +63,42 @@ def calibrate(files, target, askers, per_intent, oos, oos_limit, limit, unanswer
     s = settings_or_exit()
     run(files, s, embedder_for(s, threads=None), echo=click.echo, target=target, askers=askers,
         per_intent=per_intent, oos=oos, oos_limit=oos_limit, limit=limit, seed=seed, unanswered=unanswered)
+
+
+def _item(number: int, record) -> dict | str:
+    """Check one line of a file to score: {"question", "answer", "reference"?, "mean_logprob"?, "finish_reason"?}."""
+    if isinstance(record, str):
+        return record
+    if not isinstance(record, dict):
+        return "expected an object with 'question' and 'answer'"
+    question, answer = record.get("question"), record.get("answer")
+    if not isinstance(question, str) or not question.strip():
+        return "'question' is missing or empty"
+    if not isinstance(answer, str):
+        return "'answer' is missing or not text (an empty answer is \"\")"
+    reference = record.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        return "'reference' must be text"
+    logprob = record.get("mean_logprob")
+    if logprob is not None and (isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or logprob > 0):
+        return "'mean_logprob' must be a number <= 0"
+    reason = record.get("finish_reason")
+    if reason is not None and not isinstance(reason, str):
+        return "'finish_reason' must be text such as \"stop\" or \"length\""
+    return record
+
+
+def read_items(path) -> list[dict]:
+    """Return every line of a file to score, or raise FaqFileError listing every bad one."""
+    from precache.faq import read_entries
+
+    return read_entries(path, _item, action="scored")
+
+
+def item_tuple(item: dict) -> tuple:
+    """Return the tuple `Scorer.score_many` takes for one checked line."""
+    return (item["question"], item["answer"], item.get("reference") or None, item.get("mean_logprob"),
+            item.get("finish_reason"))
 
 
 COMMANDS = (score, calibrate)
