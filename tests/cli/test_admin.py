@@ -22,7 +22,6 @@ def test_admin_review_approve_invalidate(runner, ctx):
     assert bad_tenant.exit_code == 2 and "--tenant" in bad_tenant.output
 
 
-
 def test_admin_learned_lists_who_taught_a_phrasing_and_unlearn_stops_serving_it(runner, ctx):
     from precache.feedback import record
     from tests.conftest import store_question

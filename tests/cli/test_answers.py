@@ -33,7 +33,6 @@ def test_faq_import_formats(runner, ctx, tmp_path, name, content):
     assert "0 curated answers" in again.output and _count(ctx, Answer) == 1
 
 
-
 def test_broken_lines_are_reported_and_nothing_is_imported(runner, ctx, tmp_path):
     path = tmp_path / "faq.jsonl"
     path.write_text('{"question": "Fine?"}\n{"question": ""}\nnot json\n{"answer": "orphan"}\n')
@@ -45,13 +44,11 @@ def test_broken_lines_are_reported_and_nothing_is_imported(runner, ctx, tmp_path
     assert _count(ctx, Question) == 0
 
 
-
 def test_unknown_file_type_is_refused(runner, tmp_path):
     path = tmp_path / "faq.xml"
     path.write_text("<faq/>")
     result = runner.invoke(main, ["faq", "import", str(path)])
     assert result.exit_code == 1 and ".csv, .json or .jsonl" in result.output
-
 
 
 def test_stats_prints_sections(runner):

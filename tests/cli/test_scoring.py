@@ -26,7 +26,6 @@ def test_score_command_writes_quality_and_components(runner, tmp_path):
     assert rows[0]["quality"] == direct.quality  # the same code path as the worker
 
 
-
 def test_score_command_reports_every_bad_line_and_writes_nothing(runner, tmp_path):
     path = tmp_path / "answers.jsonl"
     path.write_text('{"question": "Q?", "answer": "A."}\n{"question": "Q?"}\nnot json\n'

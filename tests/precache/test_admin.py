@@ -6,7 +6,6 @@ from precache import admin
 from tests.conftest import store_question as _question
 
 
-
 def test_answer_below_threshold_is_kept_but_never_served(ctx, redis_client):
     qid, qhash = _question(ctx, "How do I reset my router?")
     bad = ctx.store.save_answer(qid, "Router router router.", model="m", quality=0.1)
