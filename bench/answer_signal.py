@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from semantic_quality import sparse_intents  # noqa: E402
 
-from precache.calibrate import Embeddings, build_index, load_task, tasks_of  # noqa: E402
+from cli.calibrate import Embeddings, build_index, load_task, tasks_of  # noqa: E402
+from cli.datasets import question_texts  # noqa: E402
 from precache.config import load_settings  # noqa: E402
-from precache.datasets import question_texts  # noqa: E402
-from precache.embedder import embedder_for  # noqa: E402
-from precache.semantic_store import CURATED  # noqa: E402
+from precache.semantic.embedders import embedder_for  # noqa: E402
+from precache.semantic.store import CURATED  # noqa: E402
 
 TARGET = 0.005
 FITTED = ("faq", "faq-1/4", "b77", "noise", "mock")

@@ -44,7 +44,7 @@ from bench.semantic_path import DATA, Env  # noqa: E402
 
 def load_set(name: str, seed: int):
     """Return (cache [(text, key)], askers [(text, key | None)]) of one set, the askers shuffled."""
-    from precache.datasets import faq_task, intent_task
+    from cli.datasets import faq_task, intent_task
 
     if name == "faq":
         path = DATA / "stackfaq" / "stackExchange-FAQ.json"
@@ -141,7 +141,7 @@ def rates(score: collections.Counter) -> dict:
 
 def cosine_learner(settings, cache, askers, thresholds=(0.8, 0.83, 0.85, 0.87, 0.9, 0.93)) -> dict:
     """A plain cosine threshold that learns every picked phrasing (top-3 nearest answers suggested): second half."""
-    from precache.embedder import embedder_for
+    from precache.semantic.embedders import embedder_for
 
     embedder = embedder_for(settings, threads=None)
     cached, asked = embedder.encode([t for t, _ in cache]), embedder.encode([t for t, _ in askers])

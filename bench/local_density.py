@@ -34,11 +34,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from precache.calibrate import Embeddings, build_index, tasks_of  # noqa: E402
+from cli.calibrate import Embeddings, build_index, tasks_of  # noqa: E402
+from cli.datasets import load_task, question_texts  # noqa: E402
 from precache.config import load_settings  # noqa: E402
-from precache.datasets import load_task, question_texts  # noqa: E402
-from precache.embedder import embedder_for  # noqa: E402
-from precache.semantic_store import CURATED  # noqa: E402
+from precache.semantic.embedders import embedder_for  # noqa: E402
+from precache.semantic.store import CURATED  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from semantic_quality import sparse_intents  # noqa: E402

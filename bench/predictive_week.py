@@ -9,7 +9,7 @@ their curated answers (the precomputed FAQ); every day, askers send a few FAQ pa
 phrasing is an exact miss; the worker answers it, but every phrasing gets its own answer, so the
 semantic tier sees several different answers side by side and (rightly) serves none of them.
 
-In run B, predictive precompute (`precache.scheduled.predictive_precompute`, the beat job's body)
+In run B, predictive precompute (`worker.scheduled.predictive_precompute`, the beat job's body)
 runs each night from day `--predict-after` on; run A never runs it. Printed per run: the share of
 the topic's new phrasings answered instantly (exact/semantic, before any generation) on the days
 after the first night, the generations spent by the predictive job against PREDICTIVE_BUDGET,
@@ -51,7 +51,7 @@ def start_worker(env: Env, log: Path) -> subprocess.Popen:
     # 48 new tokens an answer on these 2 cores unless the environment says otherwise.
     limits = {name: os.environ.get(name, "48")
               for name in ("PRECACHE_LLM_MAX_TOKENS_QUICK", "PRECACHE_LLM_MAX_TOKENS_DETAILED")}
-    proc = subprocess.Popen([sys.executable, "-m", "precache", "worker"], env=env.env | limits,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env.env | limits,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while "ready." not in log.read_text():
@@ -92,8 +92,8 @@ def generations(env: Env) -> int:
 
 
 def run(name: str, predictive: bool, args, faq, days) -> dict:
-    from precache import scheduled
-    from precache.embedder import shared_embedder
+    from worker import scheduled
+    from precache.semantic.embedders import shared_embedder
     from web import create_app
 
     env = Env(f"precache-week-{name}-")

@@ -8,7 +8,7 @@ paraphrases of it. Bad pairs, one kind at a time, for the same questions:
   empty      an empty answer
   refusal    a refusal or disclaimer instead of an answer
   language   a support answer in another language (bench/data/foreign_answers.txt)
-AUC per kind (good vs that kind) and overall (good vs all bad), scored by precache.quality.Scorer,
+AUC per kind (good vs that kind) and overall (good vs all bad), scored by worker.quality.Scorer,
 the code the worker and `precache score` run, without a reference answer (and, with
 --reference, again with the FAQ's gold answer as the reference).
 
@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from precache.config import load_settings  # noqa: E402
-from precache.embedder import embedder_for  # noqa: E402
-from precache.quality import Scorer  # noqa: E402
+from precache.semantic.embedders import embedder_for  # noqa: E402
+from worker.quality import Scorer  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "stackfaq" / "stackExchange-FAQ.json"
 FOREIGN = ROOT / "bench" / "data" / "foreign_answers.txt"

@@ -39,12 +39,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from precache.calibrate import Embeddings, build_index  # noqa: E402
+from cli.calibrate import Embeddings, build_index  # noqa: E402
+from cli.datasets import Task, intent_rows, load_task, question_texts  # noqa: E402
 from precache.config import load_settings  # noqa: E402
-from precache.datasets import Task, intent_rows, load_task, question_texts  # noqa: E402
-from precache.embedder import DEFAULT_MODEL, embedder_for, resolve_model  # noqa: E402
-from precache.semantic import CANDIDATES  # noqa: E402
-from precache.semantic_store import CURATED  # noqa: E402
+from precache.semantic.decision import CANDIDATES  # noqa: E402
+from precache.semantic.embedders import DEFAULT_MODEL, embedder_for, resolve_model  # noqa: E402
+from precache.semantic.store import CURATED  # noqa: E402
 
 TARGET = 0.005
 

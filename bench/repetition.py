@@ -2,7 +2,7 @@
 
 SmolLM2-135M (the packaged GGUF, llama.cpp, greedy) answers StackFAQ user paraphrases (a seeded
 sample, as the workload's misses are) at each PRECACHE_LLM_REPETITION_PENALTY, with the worker's
-chat and token limit. Each answer is trimmed and scored as the worker does (precache.quality, no
+chat and token limit. Each answer is trimmed and scored as the worker does (worker.quality, no
 reference). The bench prints the share above the gate, the penalties that fired and the mean
 relevance, and also the cosine of each answer to the FAQ entry's real answer (not part of the
 score). Penalty 1.0 (none) is the baseline of the same run.
@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from precache.config import load_settings  # noqa: E402
-from precache.embedder import embedder_for  # noqa: E402
-from precache.quality import Scorer, finished  # noqa: E402
+from precache.semantic.embedders import embedder_for  # noqa: E402
 from worker.backends import load_backend  # noqa: E402
 from worker.batch import chat_for  # noqa: E402
+from worker.quality import Scorer, finished  # noqa: E402
 
 
 def paraphrases(path: Path, n: int, seed: int) -> list[tuple[str, str]]:

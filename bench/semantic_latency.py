@@ -40,7 +40,7 @@ def timed(fn, repeat: int) -> list[float]:
 def encode_latency(backends: list[str], threads: list[int], repeat: int, rounds: int) -> None:
     import torch
 
-    from precache.embedder import Embedder
+    from precache.semantic.embedders import Embedder
 
     contenders = {(b, t): Embedder(threads=t, backend=b) for b in backends for t in threads}
     for embedder in contenders.values():
@@ -58,7 +58,7 @@ def encode_latency(backends: list[str], threads: list[int], repeat: int, rounds:
 
 
 def index_latency(size: int, repeat: int) -> None:
-    from precache.semantic import SemanticIndex
+    from precache.semantic.index import SemanticIndex
 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((size, 384)).astype(np.float32)

@@ -204,8 +204,8 @@ def corpus(size: int, qqp_count: int, seed: int):
 def served_in_process(env: Env, candidates, answers) -> tuple[list[str], collections.Counter, str]:
     """Return the candidates the semantic tier serves (same index and decision as the web), a tally, and
     the in-process cost of one semantic hit's parts (encode one question, match it)."""
-    from precache.embedder import embedder_for
-    from precache.semantic import SemanticIndex
+    from precache.semantic.embedders import embedder_for
+    from precache.semantic.index import SemanticIndex
 
     index = SemanticIndex.from_settings(env.settings)
     index.refresh(env.ctx)
@@ -267,7 +267,7 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.torch_threads)
-    threadpool_limits(limits=1, user_api="blas")  # as the web does (web/semantic_tier.py)
+    threadpool_limits(limits=1, user_api="blas")  # as the web does (precache/semantic/tier.py)
     cache, answers, candidates = corpus(args.size, args.qqp, args.seed)
     if len(candidates) > args.candidates:
         candidates = random.Random(args.seed).sample(candidates, args.candidates)

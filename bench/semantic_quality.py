@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-from precache.calibrate import Embeddings, Outcome, build_index, evaluate, lowest_threshold, rates, tasks_of
+from cli.calibrate import Embeddings, Outcome, build_index, evaluate, lowest_threshold, rates, tasks_of
+from cli.datasets import Task, intent_rows, load_task, question_texts
 from precache.config import load_settings
-from precache.datasets import Task, intent_rows, load_task, question_texts
-from precache.embedder import embedder_for
-from precache.semantic_store import CURATED
+from precache.semantic.embedders import embedder_for
+from precache.semantic.store import CURATED
 
 GPTCACHE_THRESHOLDS = (0.95, 0.9, 0.8)
 TARGET = 0.005

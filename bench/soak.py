@@ -51,7 +51,7 @@ def seed(env: dict) -> None:
 
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "precache", *args], env=env, cwd=ROOT, stdout=open(log, "wb"),
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, stdout=open(log, "wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 

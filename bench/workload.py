@@ -169,7 +169,7 @@ def gate_report(env: Env) -> None:
     from sqlalchemy import select
 
     from precache.models import Answer
-    from precache.quality import PENALTIES
+    from worker.quality import PENALTIES
 
     with env.ctx.sessions() as session:
         rows = session.execute(select(Answer.quality, Answer.quality_components).where(~Answer.curated)).all()
@@ -187,8 +187,8 @@ def gate_report(env: Env) -> None:
 
 def diagnose(env: Env, rows: list[dict]) -> None:
     """Why the tier did not serve the FAQ paraphrases that missed: the same index and decision, in-process."""
-    from precache.embedder import embedder_for
-    from precache.semantic import SemanticIndex
+    from precache.semantic.embedders import embedder_for
+    from precache.semantic.index import SemanticIndex
 
     missed = list({r["text"]: r for r in rows if r["kind"] == "FAQ paraphrase" and r["source"] == "fallback"}.values())
     if not missed:

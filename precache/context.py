@@ -45,7 +45,7 @@ class Context:
     @cached_property
     def ask_log(self):
         """The thread writing this process's asks to SQL in batches (started by the first ask)."""
-        from precache.asklog import Writer
+        from precache.ask_writer import Writer
 
         return Writer(self, self.settings.ask_log_flush_ms / 1000)
 

@@ -115,8 +115,8 @@ def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:
                 counts["curated_answers"] += 1
         progress()
     if answered and ctx.settings.semantic_enabled:
-        from precache.embedder import embedder_for
-        from precache.semantic_store import index_questions
+        from precache.semantic.embedders import embedder_for
+        from precache.semantic.store import index_questions
 
         index_questions(ctx, embedder_for(ctx.settings, threads=None), answered)
     return counts

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from precache import keys
 from precache.db import session_scope
 from precache.models import Answer, Feedback, LearnedPhrasing, Question, QuestionEmbedding, utcnow
-from precache.semantic_store import answer_groups, regroup
+from precache.semantic.store import answer_groups, regroup
 
 log = logging.getLogger(__name__)
 

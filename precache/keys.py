@@ -79,7 +79,7 @@ def asks_lock() -> str:
 
 
 def asks_written() -> str:
-    """Counter of asks written from the list to SQL since the list began (precache.asklog.Writer)."""
+    """Counter of asks written from the list to SQL since the list began (precache.ask_writer.Writer)."""
     return f"{PREFIX}:asks:written"
 
 

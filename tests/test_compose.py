@@ -6,7 +6,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from precache.cli import main
+from cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

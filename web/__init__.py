@@ -8,8 +8,8 @@ from precache import logs
 from precache.config import load_settings
 from precache.context import Context
 from precache.db import report_schema
-from precache.templates import load_intents
-from web.semantic_tier import SemanticTier
+from precache.semantic.tier import SemanticTier
+from web.intents import load_intents
 
 
 def create_app(test_config: dict | None = None) -> Flask:

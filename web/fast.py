@@ -2,7 +2,7 @@
 
 A WSGI layer in front of the Flask app answers `POST /v1/ask` when the body is a plain quick ask
 (`question`, optionally `wait_ms` and `detail: "quick"`, no tenant) whose question the hot cache
-holds: one Redis round trip reads the answer and logs the ask (precache.asklog.Writer.hit_and_push),
+holds: one Redis round trip reads the answer and logs the ask (precache.ask_writer.Writer.hit_and_push),
 and the response is the one the Flask view gives (web/ask.py), with its X-Request-ID. Anything
 else — another route, a tenant, a detailed ask, a body Flask must refuse, a miss, rate limiting
 on — goes to Flask untouched (a miss is marked, so Flask does not read the hot cache again).

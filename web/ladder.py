@@ -9,11 +9,11 @@ from flask import current_app
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import SQLAlchemyError
 
-from precache import inflight, recovery
+from precache import recovery
 from precache.jobs import PENDING, READY
 from precache.logs import request_id
-from precache.templates import match_intent
-from web import metrics
+from web import inflight, metrics
+from web.intents import match_intent
 
 log = logging.getLogger(__name__)
 # Redis (locks, job records) or the broker unreachable: the question cannot be queued now.

@@ -10,9 +10,9 @@ from sqlalchemy.exc import OperationalError
 
 from precache import keys, logs
 from precache.jobs import PENDING
-from precache.embedder import embedder_for
-from precache.semantic_store import index_question
-from precache.quality import Scorer, finished, llm_judge
+from precache.semantic.embedders import embedder_for
+from precache.semantic.store import index_question
+from worker.quality import Scorer, finished, llm_judge
 from worker.backends import Backend, BackendError, BackendUnavailable, Generation
 from typing import TYPE_CHECKING
 

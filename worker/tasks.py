@@ -14,13 +14,13 @@ import time
 import redis
 from celery_batches import Batches
 
-from precache import broker, liveness, scheduled
-from precache.embedder import embedder_for
+from precache import broker, liveness
+from precache.semantic.embedders import embedder_for
 from precache.precompute import queue_unanswered
 from precache.recovery import sweep
 from precache.queueing import (GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S,
                                QUICK)
-from worker import app, replies, runtime
+from worker import app, replies, runtime, scheduled
 from worker.generation import JobRequest, answer_questions
 
 log = logging.getLogger(__name__)

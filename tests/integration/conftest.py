@@ -41,7 +41,7 @@ def stack_env(database_url: str, var_dir: Path, **extra) -> dict:
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "precache", *args], env=env,
+        return subprocess.Popen([sys.executable, "-m", "cli", *args], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -99,7 +99,7 @@ class Stack:
         return counts
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "precache", *args], env=self.env,
+        return subprocess.run([sys.executable, "-m", "cli", *args], env=self.env,
                               capture_output=True, text=True, timeout=600)
 
 

@@ -76,7 +76,7 @@ def web(request, tmp_path):
         env = stack_env(url, tmp_path / "var", web_workers=1, redis_url=cache_url, broker_url=broker_url)
         faq = tmp_path / "faq.csv"
         faq.write_text("question,answer\n" + "".join(f'"{q}","{a}"\n' for q, a in FAQ.items()))
-        subprocess.run([sys.executable, "-m", "precache", "faq", "import", str(faq)], env=env, check=True,
+        subprocess.run([sys.executable, "-m", "cli", "faq", "import", str(faq)], env=env, check=True,
                        capture_output=True, timeout=120)
         port, log = free_port(), tmp_path / "web.log"
         proc = start(["web", "--port", str(port)], env, log)

@@ -36,7 +36,7 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path):
                PRECACHE_QUALITY_THRESHOLD="0")  # 24-token answers are cut: gate off (see conftest.stack_env)
     log = tmp_path / "up.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "precache", "up"], cwd=tmp_path, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "up"], cwd=tmp_path, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_http(f"http://127.0.0.1:{web}/readyz", proc, log)

@@ -42,7 +42,7 @@ def test_gpu_worker_is_pinned_and_named(env, tmp_path):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_unloadable_model_stops_the_worker_with_one_clear_line(env, tmp_path):
     env["PRECACHE_LLM_MODEL"] = str(tmp_path / "missing.gguf")
-    result = subprocess.run([sys.executable, "-m", "precache", "worker"], env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "cli", "worker"], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if "cannot load the model" in line]
@@ -58,7 +58,7 @@ def test_unloadable_model_stops_the_worker_with_one_clear_line(env, tmp_path):
 ])
 def test_unsupported_transformers_settings_stop_the_worker_saying_what_to_change(env, setting, value, hint):
     env.update({"PRECACHE_LLM_BACKEND": "transformers", "PRECACHE_LLM_DEVICE": "cpu", f"PRECACHE_{setting}": value})
-    result = subprocess.run([sys.executable, "-m", "precache", "worker"], env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "cli", "worker"], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if "cannot load the model" in line]
@@ -72,7 +72,7 @@ def test_bitsandbytes_that_cannot_run_here_stops_the_worker_saying_what_to_chang
     (broken / "__init__.py").write_text('raise ImportError("no kernels for this machine")\n')
     env["PYTHONPATH"] = os.pathsep.join([str(broken.parent), env.get("PYTHONPATH", "")])
     env.update({"PRECACHE_LLM_BACKEND": "transformers", "PRECACHE_LLM_DEVICE": "cpu", "PRECACHE_LLM_QUANTIZATION": "4bit"})
-    result = subprocess.run([sys.executable, "-m", "precache", "worker"], env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "cli", "worker"], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode != 0
     [line] = [line for line in result.stderr.splitlines() if "cannot load the model" in line]
@@ -123,6 +123,6 @@ def test_gpu_all_starts_one_pinned_supervised_worker_per_visible_gpu(env, tmp_pa
 def test_gpu_all_without_any_gpu_says_so(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
     env["CUDA_VISIBLE_DEVICES"] = ""
-    result = subprocess.run([sys.executable, "-m", "precache", "worker", "--gpu", "all"], env=env,
+    result = subprocess.run([sys.executable, "-m", "cli", "worker", "--gpu", "all"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "--gpu all found no GPU" in result.stderr

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from precache.evidence import Evidence
-from precache.semantic import SemanticIndex
+from precache.semantic.index import SemanticIndex
 
 
 def _fed(*observations, **kw) -> Evidence:

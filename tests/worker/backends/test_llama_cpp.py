@@ -11,8 +11,8 @@ import pytest
 
 from precache.config import load_settings
 from worker.backends import BackendError
-from precache.quality import repetition_penalty
 from worker.backends.llama_cpp import LlamaCppBackend, penalise_repeats
+from worker.quality import repetition_penalty
 
 pytestmark = pytest.mark.model
 
@@ -138,7 +138,7 @@ def test_hub_id_is_refused_with_a_hint():
 
 
 def test_llm_judge_rates_with_the_real_model(backend):
-    from precache.quality import llm_judge
+    from worker.quality import llm_judge
 
     judge = llm_judge(backend)
     score = judge("What is the capital of France?", "The capital of France is Paris.")

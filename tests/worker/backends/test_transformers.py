@@ -9,10 +9,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from precache.config import load_settings
-from precache.quality import repetition_penalty
 from worker.backends import BackendError
 from worker.backends.models import resolve_model
 from worker.backends.transformers import TransformersBackend, quantization_config
+from worker.quality import repetition_penalty
 
 pytestmark = pytest.mark.model
 

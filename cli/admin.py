@@ -1,0 +1,119 @@
+"""Admin commands: review, approve, invalidate, pin or replace answers; list and retract learned phrasings."""
+
+import json
+
+import click
+
+from cli.common import TENANT, context
+
+
+@click.group()
+def admin():
+    """Review answers below the quality threshold; approve, invalidate, pin or replace answers."""
+
+
+@admin.command("review")
+@TENANT
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def admin_review(tenant, limit, as_json):
+    """List answers below the quality threshold that nobody approved or rejected, worst first."""
+    from precache.admin import awaiting_review
+
+    rows = awaiting_review(context(tenant), limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            click.echo(f"#{row['answer_id']:<6} q={row['quality']:.3f}  {row['question'][:60]!r} -> "
+                       f"{row['answer'][:60]!r}")
+    if not as_json:
+        click.echo(f"{len(rows)} answer(s) awaiting review")
+
+
+def _admin_action(action, answer_id: int, tenant: str, *args) -> None:
+    from precache.admin import NotFound
+
+    try:
+        view = action(context(tenant), answer_id, *args)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(view))
+
+
+@admin.command("approve")
+@click.argument("answer_id", type=int)
+@TENANT
+def admin_approve(answer_id, tenant):
+    """Serve an answer whatever its quality score."""
+    from precache.admin import approve
+
+    _admin_action(approve, answer_id, tenant)
+
+
+@admin.command("invalidate")
+@click.argument("answer_id", type=int)
+@TENANT
+def admin_invalidate(answer_id, tenant):
+    """Never serve an answer again (the next asker gets the next best one, or a new one)."""
+    from precache.admin import reject
+
+    _admin_action(reject, answer_id, tenant)
+
+
+@admin.command("pin")
+@click.argument("answer_id", type=int)
+@click.option("--unpin", is_flag=True, help="Stop pinning the answer.")
+@TENANT
+def admin_pin(answer_id, unpin, tenant):
+    """Serve an answer before any other of its question."""
+    from precache.admin import pin
+
+    _admin_action(pin, answer_id, tenant, not unpin)
+
+
+@admin.command("replace")
+@click.argument("answer_id", type=int)
+@click.argument("text")
+@TENANT
+def admin_replace(answer_id, text, tenant):
+    """Replace an answer by TEXT, stored as the question's curated answer."""
+    from precache.admin import replace
+
+    if not text.strip():
+        raise click.BadParameter("the new answer is empty", param_hint="TEXT")
+    _admin_action(replace, answer_id, tenant, text.strip())
+
+
+@admin.command("learned")
+@click.option("--tenant", default=None, help="Only this tenant's learned phrasings (default: every tenant's).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def admin_learned(tenant, as_json):
+    """List the phrasings learned from askers' feedback: who taught each, when, and whether it was retracted."""
+    from precache.feedback import learned
+
+    rows = learned(context(""), tenant)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            state = f"retracted by {row['retracted_by']}" if row["retracted_at"] else "active"
+            click.echo(f"#{row['id']:<6} {row['phrasing'][:60]!r} -> answer {row['answer_id']}  "
+                       f"[{row['tenant'] or '-'}] taught by {row['taught_by']} at {row['taught_at'][:19]}; {state}")
+    if not as_json:
+        click.echo(f"{len(rows)} learned phrasing(s)")
+
+
+@admin.command("unlearn")
+@click.argument("link_id", type=int)
+def admin_unlearn(link_id):
+    """Retract a learned phrasing (ID from `precache admin learned`): it is served that answer no more."""
+    from precache.feedback import unlearn
+
+    view = unlearn(context(""), link_id, by="admin (cli)")
+    if view is None:
+        raise click.ClickException(f"no learned phrasing {link_id}; list them with `precache admin learned`")
+    click.echo(json.dumps(view))
+
+
+COMMANDS = (admin,)

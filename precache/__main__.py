@@ -1,3 +1,0 @@
-from precache.cli import main
-
-main()

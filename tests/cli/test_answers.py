@@ -1,0 +1,67 @@
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from cli import main
+from precache.models import Answer, Question
+
+
+def _count(ctx, model):
+    with ctx.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_db_upgrade_is_repeatable(runner):
+    result = runner.invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0 and "up to date" in result.output
+
+
+@pytest.mark.parametrize("name, content", [
+    ("faq.csv", "question,answer\nWhat is A?,A is a letter.\nWhat is B?,\n"),
+    ("faq.json", json.dumps([{"question": "What is A?", "answer": "A is a letter."}, {"question": "What is B?"}])),
+    ("faq.jsonl", '{"question": "What is A?", "answer": "A is a letter."}\n{"question": "What is B?"}\n'),
+])
+def test_faq_import_formats(runner, ctx, tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content)
+    result = runner.invoke(main, ["faq", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "imported 2 questions, 1 curated answers" in result.output
+    assert _count(ctx, Question) == 2 and _count(ctx, Answer) == 1
+    again = runner.invoke(main, ["faq", "import", str(path)])  # idempotent
+    assert "0 curated answers" in again.output and _count(ctx, Answer) == 1
+
+
+def test_broken_lines_are_reported_and_nothing_is_imported(runner, ctx, tmp_path):
+    path = tmp_path / "faq.jsonl"
+    path.write_text('{"question": "Fine?"}\n{"question": ""}\nnot json\n{"answer": "orphan"}\n')
+    result = runner.invoke(main, ["faq", "import", str(path)])
+    assert result.exit_code == 1
+    for line in (2, 3, 4):
+        assert f"line {line}:" in result.output
+    assert "nothing imported" in result.output
+    assert _count(ctx, Question) == 0
+
+
+def test_unknown_file_type_is_refused(runner, tmp_path):
+    path = tmp_path / "faq.xml"
+    path.write_text("<faq/>")
+    result = runner.invoke(main, ["faq", "import", str(path)])
+    assert result.exit_code == 1 and ".csv, .json or .jsonl" in result.output
+
+
+def test_stats_prints_sections(runner):
+    result = runner.invoke(main, ["stats"])
+    assert result.exit_code == 0
+    assert "asks:" in result.output and "queues:" in result.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_faq_import_into_a_database_not_migrated_says_to_upgrade(runner, monkeypatch, tmp_path):
+    monkeypatch.setenv("PRECACHE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    (tmp_path / "faq.csv").write_text("question,answer\nHow do I log in?,Use the login button.\n")
+    result = runner.invoke(main, ["faq", "import", str(tmp_path / "faq.csv")])
+    assert result.exit_code == 1 and "run `precache db upgrade`" in result.output
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(main, ["faq", "import", str(tmp_path / "faq.csv")]).exit_code == 0

@@ -1,0 +1,76 @@
+"""The quality score: real MiniLM embeddings, real language identification."""
+
+import pytest
+
+from precache.config import load_settings
+from precache.semantic.embedders import embedder_for
+from worker.quality import PENALTIES, Scorer, finished, penalties, repetition_penalty, truncation_penalty
+
+QUESTION = "How do I make text bold in Markdown?"
+GOOD = "Wrap the text in two asterisks on each side, like **this**, and it is shown in bold."
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return Scorer(embedder_for(load_settings(), threads=None))
+
+
+def test_a_relevant_answer_beats_another_questions_answer(scorer):
+    good = scorer.score(QUESTION, GOOD)
+    other = scorer.score(QUESTION, "Our office is open from nine to five on weekdays, closed on public holidays.")
+    assert good.quality > other.quality + 0.3
+    assert good.components["relevance"] > other.components["relevance"]
+    assert set(good.components) >= {"relevance", "empty", "truncated", "repetition", "refusal", "language"}
+
+
+@pytest.mark.parametrize("bad, component", [
+    ("", "empty"),
+    ("Wrap the text in two asterisks on each side, like **this**, and it is shown in", "truncated"),
+    ("Use asterisks to make it bold. " * 12, "repetition"),
+    ("I'm sorry, but I can't help with that request about Markdown.", "refusal"),
+    ("Entourez le texte de deux astérisques de chaque côté, comme **ceci**, et il sera affiché en gras.",
+     "language"),
+])
+def test_each_kind_of_bad_answer_is_penalised(scorer, bad, component):
+    result = scorer.score(QUESTION, bad)
+    assert result.components[component] < 1.0
+    assert result.quality < scorer.score(QUESTION, GOOD).quality / 2
+
+
+def test_reference_agreement_and_confidence_are_components(scorer):
+    reference = "Put ** before and after the words to make them bold."
+    agree = scorer.score(QUESTION, GOOD, reference=reference, mean_logprob=-0.2, finish_reason="stop")
+    disagree = scorer.score(QUESTION, "Use a single underscore on each side to make text italic.",
+                            reference=reference, mean_logprob=-0.2)
+    assert agree.components["reference"] > disagree.components["reference"]
+    assert agree.components["confidence"] == pytest.approx(0.8187, abs=1e-3)
+    assert 0.0 <= disagree.quality < agree.quality <= 1.0
+
+
+def test_cut_off_generation_is_penalised_even_when_it_looks_complete():
+    assert truncation_penalty("It ends here", "length") < truncation_penalty("It ends here", "stop")
+    assert truncation_penalty("A full sentence.") == 1.0
+    assert truncation_penalty("```python\nprint(1)\n") < 1.0  # an unclosed code block
+
+
+def test_short_answers_are_not_called_loops():
+    assert repetition_penalty("Yes, yes.") == 1.0
+    assert repetition_penalty("go to settings " * 20) < 0.2
+
+
+def test_judge_score_is_a_component(scorer):
+    judged = Scorer(scorer.embedder, judge=lambda q, a: 0.25).score(QUESTION, GOOD)
+    assert judged.components["judge"] == 0.25
+    assert judged.quality < scorer.score(QUESTION, GOOD).quality
+
+
+def test_penalties_named_in_penalties_are_the_ones_computed():
+    assert tuple(penalties("How do I reset my password?", "Open Settings, then Security.")) == PENALTIES
+    assert set(penalties("How do I reset my password?", "  ")) <= set(PENALTIES)
+
+
+def test_an_answer_cut_at_the_token_limit_keeps_its_complete_sentences():
+    cut = "  Open Settings and choose Reset. Then confirm with your pass  "
+    assert finished(cut, "length") == ("Open Settings and choose Reset.", "trimmed")
+    assert finished(cut, "stop") == ("Open Settings and choose Reset. Then confirm with your pass", "stop")
+    assert finished("Open Settings and choose Reset.", "length") == ("Open Settings and choose Reset.", "length")

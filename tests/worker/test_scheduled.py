@@ -1,0 +1,164 @@
+"""Scheduled jobs against real SQL and Redis (tasks are sent to the real broker; no worker runs them here)."""
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from precache.models import Answer, AskLog, Question, utcnow
+from precache.normalize import normalize, question_hash
+from precache.precompute import unanswered_faq
+from precache.semantic.embedders import shared_embedder
+from tests.conftest import store_question as _question
+from worker import scheduled
+
+PARAPHRASES = [
+    "How can I change my delivery address?",
+    "how do i change the delivery address",
+    "Can I change my delivery address?",
+    "I need to change my delivery address",
+]
+
+
+
+def _log_misses(ctx, texts, days_ago=0):
+    with ctx.sessions() as session:
+        for text in texts:
+            n = normalize(text)
+            session.add(AskLog(question=text, qhash=question_hash(n), namespace=ctx.store.namespace,
+                               source="fallback", latency_ms=1.0, asked_at=utcnow() - timedelta(days=days_ago)))
+        session.commit()
+
+
+def test_prune_deletes_only_rows_past_retention(ctx):
+    _log_misses(ctx, ["old one", "old two"], days_ago=ctx.settings.ask_log_retention_days + 1)
+    _log_misses(ctx, ["recent"], days_ago=1)
+    assert scheduled.prune_ask_log(ctx, batch=1) == {"pruned": 2}
+    with ctx.sessions() as session:
+        assert session.scalars(select(AskLog.question)).all() == ["recent"]
+
+
+def test_a_second_copy_of_a_job_does_nothing_while_the_first_runs(ctx):
+    started, release, results = threading.Event(), threading.Event(), []
+
+    def slow(name):
+        with scheduled.exclusive(ctx, name, 60) as held:
+            results.append(held)
+            started.set()
+            if held:
+                release.wait(10)
+
+    first = threading.Thread(target=slow, args=("refresh",))
+    first.start()
+    started.wait(10)
+    slow("refresh")  # started while the first holds the lock
+    release.set()
+    first.join()
+    assert sorted(results) == [False, True]
+    with scheduled.exclusive(ctx, "refresh", 60) as held:  # released afterwards
+        assert held
+
+
+def test_refresh_queues_each_expired_question_once(ctx):
+    qid, qhash = _question(ctx, "What are the opening hours?")
+    ctx.store.save_answer(qid, "Nine to five.", model="m", quality=0.9)
+    with ctx.sessions() as session:
+        session.execute(update(Answer).values(expires_at=utcnow() - timedelta(hours=1)))
+        session.commit()
+    assert scheduled.refresh_stale(ctx) == {"refresh_queued": 1}
+    assert scheduled.refresh_stale(ctx) == {"refresh_queued": 0}  # joined the pending refresh
+    assert ctx.jobs.pending_job(ctx.ns, qhash, "refresh") is not None
+
+
+def test_regenerate_queues_gated_questions_within_the_try_budget(ctx):
+    qid, qhash = _question(ctx, "Is there a student discount?")
+    ctx.store.save_answer(qid, "discount discount", model="m", quality=0.1)
+    spent, _ = _question(ctx, "Do you sell gift cards?")
+    for _ in range(ctx.settings.quality_max_tries):
+        ctx.store.save_answer(spent, "cards", model="m", quality=0.1)
+    assert scheduled.regenerate_low_quality(ctx) == {"regenerate_queued": 1}
+    assert ctx.jobs.pending_job(ctx.ns, qhash, "regenerate") is not None
+
+
+def test_predictive_links_a_cluster_of_missed_paraphrases_to_one_answer(ctx):
+    embedder = shared_embedder(threads=None)
+    _log_misses(ctx, PARAPHRASES * 2 + ["What is the capital of France?"])
+    first = scheduled.predictive_precompute(ctx, embedder)
+    assert first == {"clusters": 1, "queued": 1, "linked": 0}  # nobody has an answer yet: generate one
+    with ctx.sessions() as session:
+        canonical = session.scalar(select(Question).where(Question.is_faq))
+    assert normalize(canonical.text) in {normalize(p) for p in PARAPHRASES}
+    again = scheduled.predictive_precompute(ctx, embedder)
+    assert again["queued"] == 0  # the job is still pending: single flight
+    ctx.store.save_answer(canonical.id, "Open Orders and choose Edit address.", model="m", quality=0.9)
+    linked = scheduled.predictive_precompute(ctx, embedder)
+    assert linked["linked"] == len(PARAPHRASES) - 1
+    for text in PARAPHRASES:
+        hit = ctx.store.lookup(question_hash(normalize(text)))
+        assert hit is not None and hit[0]["answer"] == "Open Orders and choose Edit address."
+    with ctx.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Question).where(Question.is_faq)) == 1
+    assert scheduled.predictive_precompute(ctx, embedder)["linked"] == 0  # nothing left to do
+
+
+def test_predictive_respects_its_generation_budget(ctx, config):
+    from precache.config import load_settings
+    from precache.context import Context
+
+    small = Context(load_settings(**config, predictive_budget=1, predictive_min_misses=2))
+    _log_misses(small, ["How do I cancel my order?"] * 3 + ["Where is my parcel?"] * 3
+                + ["Do you have a loyalty programme?"] * 3)
+    result = scheduled.predictive_precompute(small, shared_embedder(threads=None))
+    assert result["clusters"] == 3 and result["queued"] == 1
+    with small.sessions() as session:  # only the one queued became an FAQ entry: precompute adds no more
+        assert session.scalar(select(func.count()).select_from(Question).where(Question.is_faq)) == 1
+    assert len(unanswered_faq(small)) == 1  # the one whose generation is queued
+    small.close()
+
+
+def test_refresh_and_regenerate_reach_questions_past_their_limit(ctx):
+    """Questions already refreshed (or regenerated) do not take the places of those still due."""
+    for i in range(3):
+        qid, _ = _question(ctx, f"Refreshed question {i}?")
+        ctx.store.save_answer(qid, "Old.", model="m", quality=0.9)
+        with ctx.sessions() as session:
+            session.execute(update(Answer).where(Answer.question_id == qid)
+                            .values(expires_at=utcnow() - timedelta(hours=1)))
+            session.commit()
+        ctx.store.save_answer(qid, "Refreshed.", model="m", quality=0.9)
+        gated, _ = _question(ctx, f"Regenerated question {i}?")
+        ctx.store.save_answer(gated, "bad", model="m", quality=0.1)
+        ctx.store.save_answer(gated, "Good now.", model="m", quality=0.9)
+    due, due_hash = _question(ctx, "Due a refresh?")
+    ctx.store.save_answer(due, "Stale.", model="m", quality=0.9)
+    with ctx.sessions() as session:
+        session.execute(update(Answer).where(Answer.question_id == due).values(expires_at=utcnow() - timedelta(hours=1)))
+        session.commit()
+    gated, gated_hash = _question(ctx, "Due a regeneration?")
+    ctx.store.save_answer(gated, "bad", model="m", quality=0.1)
+    assert scheduled.refresh_stale(ctx, limit=3) == {"refresh_queued": 1}
+    assert ctx.jobs.pending_job(ctx.ns, due_hash, "refresh") is not None
+    assert scheduled.regenerate_low_quality(ctx, limit=3) == {"regenerate_queued": 1}
+    assert ctx.jobs.pending_job(ctx.ns, gated_hash, "regenerate") is not None
+
+
+def test_linked_paraphrases_share_one_answer_key_in_the_semantic_index(ctx):
+    from precache.semantic.index import SemanticIndex
+
+    embedder = shared_embedder(threads=None)
+    for n, text in enumerate(PARAPHRASES):  # each phrasing answered on its own: four different answers
+        qid, _ = _question(ctx, text)
+        ctx.store.save_answer(qid, f"Answer number {n} about addresses.", model="m", quality=0.9)
+    _log_misses(ctx, PARAPHRASES)
+    from precache.semantic.store import index_questions
+
+    index_questions(ctx, embedder, [_question(ctx, t)[0] for t in PARAPHRASES])
+    index = SemanticIndex.from_settings(ctx.settings)
+    index.refresh(ctx)
+    assert len(set(index.answer_keys)) == len(PARAPHRASES)
+    assert scheduled.predictive_precompute(ctx, embedder)["linked"] == len(PARAPHRASES) - 1
+    index.refresh(ctx)  # the epoch moved: the same rows, regrouped in place
+    assert len(index) == len(PARAPHRASES) and len(set(index.answer_keys)) == 1
+    asked = "How can I change the delivery address?"
+    match = index.match(asked, embedder.encode_one(asked))
+    assert match is not None and ctx.store.lookup(match.qhash) is not None

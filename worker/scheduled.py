@@ -1,0 +1,221 @@
+"""The scheduled jobs that keep the cache ahead of the askers (run by Celery beat through worker.tasks).
+
+Each job is idempotent: it holds a Redis lock while it runs (a second copy started at the same
+time returns at once), and it queues generation through the single-flight jobs, so a question
+already being generated is never queued twice.
+
+- precompute:  FAQ questions without a servable answer are generated.
+- predictive:  misses of the last PREDICTIVE_WINDOW_S seconds, grouped into clusters of paraphrases,
+               become FAQ candidates: the most-missed phrasing of each frequent cluster is answered
+               (at most PREDICTIVE_BUDGET new generations a run) and the other phrasings are linked
+               to it, so that they, and new paraphrases near them, are answered from cache.
+- refresh:     answers past their TTL are generated again (stale-while-revalidate does the same on demand).
+- regenerate:  questions whose answers all failed the quality gate are generated again with the
+               detailed settings, up to QUALITY_MAX_TRIES.
+- prune:       ask-log rows older than ASK_LOG_RETENTION_DAYS are deleted.
+"""
+
+import logging
+import uuid
+from collections import defaultdict
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+
+from precache import asklog, keys
+from precache.db import session_scope
+from precache.models import Answer, AskLog, Question, utcnow
+
+log = logging.getLogger(__name__)
+MISS_SOURCES = ("fallback", "generated")
+
+
+@contextmanager
+def exclusive(ctx, name: str, ttl_s: int):
+    """Yield True while holding the job's lock, False when another copy holds it."""
+    lock = keys.scheduled_lock(name)
+    token = uuid.uuid4().hex
+    held = bool(ctx.redis.set(lock, token, nx=True, ex=ttl_s))
+    try:
+        yield held
+    finally:
+        if held and ctx.redis.get(lock) == token.encode():
+            ctx.redis.delete(lock)
+
+
+def tenants(ctx) -> list[str]:
+    """Return the tenants that have answers ("" is the default namespace, always first)."""
+    with ctx.sessions() as session:
+        found = set(session.scalars(select(Answer.tenant).distinct()))
+    return ["", *sorted(t for t in found if t)]
+
+
+def each_tenant(ctx, job) -> dict:
+    """Run `job(tenant context)` for every tenant with answers; return the summed counts."""
+    counts: dict = defaultdict(int)
+    for tenant in tenants(ctx):
+        for name, value in job(ctx.for_tenant(tenant)).items():
+            counts[name] += value
+    return dict(counts)
+
+
+def refresh_stale(ctx, limit: int = 100) -> dict:
+    """Queue a refresh for questions whose served answer is past its TTL (at most `limit` a run)."""
+    def job(tctx):
+        # Questions with a fresh quick answer beside the expired one are left out in SQL, before the limit:
+        # skipped after it, the first `limit` refreshed questions would fill every later run.
+        fresh = (select(Answer.question_id)
+                 .where(Answer.level == "quick", Answer.expires_at > utcnow(), tctx.store.servable()).correlate(None))
+        expired = (
+            select(Question).join(Answer)
+            .where(tctx.store.servable(), ~Answer.curated, Answer.namespace == tctx.store.namespace,
+                   Answer.expires_at < utcnow(), Question.id.not_in(fresh))
+            .group_by(Question.id).order_by(Question.id).limit(limit)
+        )
+        return {"refresh_queued": _queue_each(tctx, expired, "refresh")}
+
+    return each_tenant(ctx, job)
+
+
+def regenerate_low_quality(ctx, limit: int = 100) -> dict:
+    """Queue a regeneration for questions with no servable answer whose answers failed the quality gate."""
+    settings = ctx.settings
+
+    def job(tctx):
+        # Answered questions and spent try budgets are left out in SQL, before the limit (see refresh_stale).
+        answered = select(Answer.question_id).where(tctx.store.servable()).correlate(None)
+        failed = (
+            select(Question).join(Answer)
+            .where(Answer.namespace == tctx.store.namespace, ~Answer.curated,
+                   Answer.quality < settings.quality_threshold, Question.id.not_in(answered))
+            .group_by(Question.id).having(func.count(Answer.id) < settings.quality_max_tries)
+            .order_by(Question.id).limit(limit)
+        )
+        return {"regenerate_queued": _queue_each(tctx, failed, "regenerate")}
+
+    return each_tenant(ctx, job)
+
+
+def _queue_each(tctx, query, kind: str) -> int:
+    """Queue a job for each question `query` selects (one already pending is joined, not counted); return how many."""
+    queued = 0
+    with tctx.sessions() as session:
+        questions = list(session.scalars(query))
+    for question in questions:
+        _, joined = tctx.jobs.enqueue(tctx.ns, question.qhash, lambda q=question: q.id, kind=kind)
+        queued += not joined
+    return queued
+
+
+def prune_ask_log(ctx, batch: int = 5000) -> dict:
+    """Delete ask-log rows past the retention, in batches; return how many."""
+    cutoff = utcnow() - timedelta(days=ctx.settings.ask_log_retention_days)
+    deleted = 0
+    while True:
+        with session_scope(ctx.sessions) as session:
+            ids = list(session.scalars(select(AskLog.id).where(AskLog.asked_at < cutoff).limit(batch)))
+            if ids:
+                session.execute(delete(AskLog).where(AskLog.id.in_(ids)))
+        deleted += len(ids)
+        if len(ids) < batch:
+            return {"pruned": deleted}
+
+
+def missed_questions(ctx, since) -> list[tuple[str, str, int]]:
+    """Return (qhash, question, misses) for questions missed in this namespace since a time, most missed first."""
+    query = (
+        select(AskLog.qhash, func.min(AskLog.question), func.count(AskLog.id))
+        .where(AskLog.asked_at >= since, AskLog.namespace == ctx.store.namespace,
+               AskLog.source.in_(MISS_SOURCES))
+        .group_by(AskLog.qhash)
+        .order_by(func.count(AskLog.id).desc(), AskLog.qhash)
+        .limit(ctx.settings.predictive_max_questions)
+    )
+    asklog.catch_up(ctx)
+    with ctx.sessions() as session:
+        return [tuple(row) for row in session.execute(query)]
+
+
+def cluster(questions: list[str], vectors, similarity: float) -> list[list[int]]:
+    """Group paraphrases greedily: each question joins the first cluster whose seed it is close to
+    (cosine >= similarity) and whose seed it does not contradict (the semantic guards)."""
+    from precache.semantic.guards import compatible, details
+
+    seeds: list[int] = []
+    groups: list[list[int]] = []
+    facts = [details(q) for q in questions]
+    for i in range(len(questions)):
+        for g, seed in enumerate(seeds):
+            if float(vectors[i] @ vectors[seed]) >= similarity and compatible(facts[i], facts[seed]) is None:
+                groups[g].append(i)
+                break
+        else:
+            seeds.append(i)
+            groups.append([i])
+    return groups
+
+
+def predictive_precompute(ctx, embedder) -> dict:
+    """Turn frequent clusters of missed paraphrases into FAQ entries answered ahead of the next asker."""
+    return each_tenant(ctx, lambda tctx: _predict(tctx, embedder))
+
+
+def _predict(ctx, embedder) -> dict:
+    settings = ctx.settings
+    missed = missed_questions(ctx, utcnow() - timedelta(seconds=settings.predictive_window_s))
+    if not missed:
+        return {"clusters": 0, "queued": 0, "linked": 0}
+    vectors = embedder.encode([text for _, text, _ in missed])
+    groups = cluster([text for _, text, _ in missed], vectors, settings.predictive_cluster_similarity)
+    frequent = sorted((g for g in groups if sum(missed[i][2] for i in g) >= settings.predictive_min_misses),
+                      key=lambda g: -sum(missed[i][2] for i in g))
+    queued = linked = 0
+    seen: list[int] = []
+    for group in frequent:
+        members = [_question(ctx, missed[i][0], missed[i][1]) for i in group]  # most missed first
+        seen += [q.id for q in members]
+        answered = [q for q in members if ctx.store.has_answer(q.id)]
+        canonical = answered[0] if answered else members[0]
+        if not answered and queued >= settings.predictive_budget:
+            continue  # not an FAQ entry yet either: FAQ precompute would generate it past the budget
+        _mark_faq(ctx, canonical.id)
+        if not answered:
+            _, joined = ctx.jobs.enqueue(ctx.ns, canonical.qhash, lambda q=canonical: q.id, background=True)
+            queued += not joined
+            continue  # linked on a later run, once the canonical question has its answer
+        linked += _link(ctx, canonical, [q for q in members if q.id != canonical.id])
+    if linked:
+        from precache.semantic.store import index_questions, regroup
+
+        index_questions(ctx, embedder, seen)
+        regroup(ctx)
+    log.info("predictive precompute: %d clusters of misses, %d generations queued, %d paraphrases linked",
+             len(frequent), queued, linked)
+    return {"clusters": len(frequent), "queued": queued, "linked": linked}
+
+
+def _question(ctx, qhash: str, text: str) -> Question:
+    from precache.normalize import normalize
+
+    qid = ctx.store.ensure_question(text.strip(), normalize(text), qhash)
+    with ctx.sessions() as session:
+        return session.get(Question, qid)
+
+
+def _mark_faq(ctx, question_id: int) -> None:
+    with session_scope(ctx.sessions) as session:
+        session.execute(update(Question).where(Question.id == question_id).values(is_faq=True))
+
+
+def _link(ctx, canonical: Question, members: list[Question]) -> int:
+    """Point paraphrases at the canonical question: its answer is served for them (their own stay stored)."""
+    todo = [m for m in members if m.canonical_id != canonical.id and m.id != canonical.canonical_id]
+    if not todo:
+        return 0
+    with session_scope(ctx.sessions) as session:
+        session.execute(update(Question).where(Question.id.in_([m.id for m in todo]))
+                        .values(canonical_id=canonical.id))
+    for member in todo:
+        ctx.store.recache(member.qhash)
+    return len(todo)
