@@ -16,10 +16,9 @@ import threading
 import redis
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
-from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_QUEUES
+from precache.queueing import GENERATION_QUEUES, GENERATION_TASKS
 
 log = logging.getLogger(__name__)
-GENERATION_TASKS = (GENERATE_QUICK, GENERATE_DETAILED)
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 

@@ -4,27 +4,13 @@ import time
 import uuid
 
 from precache import keys
-from precache.queueing import (DETAILED, GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, PRECOMPUTE,
-                               QUICK, REPLY)
+from precache.queueing import GENERATION_TIME_LIMIT_S, JOB_KINDS, PRECOMPUTE, REPLY, queue_for
 
 PENDING, READY, FAILED = "pending", "ready", "failed"
 # A job's single-flight lock frees itself after this long unless the sweep finds its message still in the
 # broker (a backlog) and keeps it: askers of a question whose job died then open a new one.
 LOCK_TTL_S = GENERATION_TIME_LIMIT_S * 2
 KEEP_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
-# What each kind of job runs, and on which queue (workers drain quick, then detailed, then precompute): a
-# refresh regenerates the quick answer of a question past its TTL while the old one is still served, and
-# nobody waits on it or on a scheduled regeneration.
-TASKS = {
-    "quick": (GENERATE_QUICK, {}, QUICK),
-    "refresh": (GENERATE_QUICK, {"force": True}, PRECOMPUTE),
-    "detailed": (GENERATE_DETAILED, {}, DETAILED),
-    "regenerate": (GENERATE_QUICK, {"regenerate": True}, PRECOMPUTE),
-    # An asker's Cache-Control: no-cache: a new answer now, which replaces the cached one.
-    "renew": (GENERATE_QUICK, {"renew": True}, QUICK),
-}
-
-
 class Jobs:
     """Create, join, finish and wait for generation jobs."""
 
@@ -63,7 +49,7 @@ class Jobs:
                 return existing.decode(), True
         try:
             question_id = question_id_of()
-            self._send(kind, question_id, job_id, PRECOMPUTE if background else TASKS[kind][2],
+            self._send(kind, question_id, job_id, PRECOMPUTE if background else JOB_KINDS[kind][2],
                        {"question_id": question_id}, task_id=job_id, headers=headers)
         except Exception:
             self.redis.delete(lock)
@@ -78,15 +64,15 @@ class Jobs:
         if not record or record["status"] != PENDING or "sent_kind" not in record:
             return  # done, or not sent yet (its sender is still at it)
         kind = record["sent_kind"]
-        if record.get("sent_queue") == TASKS[kind][2]:
+        if record.get("sent_queue") == JOB_KINDS[kind][2]:
             return  # already where this kind of job goes (a refresh is background work for everyone)
         if self.redis.hsetnx(keys.job(job_id), "promoted", "1"):
             self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
-                                                            TASKS[kind][2], headers=headers)
+                                                            JOB_KINDS[kind][2], headers=headers)
 
     def _send(self, kind: str, question_id: int, job_id: str, queue: str, record: dict | None = None,
               **options) -> None:
-        task, kwargs, _ = TASKS[kind]
+        task, kwargs, _ = JOB_KINDS[kind]
         if self.tenant:
             kwargs = {**kwargs, "tenant": self.tenant}
         # What was sent last, where and when: the sweep sends it again if the broker lost the message.
@@ -120,7 +106,7 @@ class Jobs:
         for job_id, record in resend:
             kind = record["sent_kind"]
             self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
-                                                            record.get("sent_queue") or TASKS[kind][2])
+                                                            record.get("sent_queue") or JOB_KINDS[kind][2])
         return [job_id for job_id, _ in resend]
 
     def continue_with(self, kind: str, question_id: int, job_id: str, **options) -> None:
@@ -128,7 +114,7 @@ class Jobs:
 
         It goes where the job's last message went: an asker's job stays ahead of background work."""
         queue = self.redis.hget(keys.job(job_id), "sent_queue")
-        self._send(kind, question_id, job_id, queue.decode() if queue else TASKS[kind][2], **options)
+        self._send(kind, question_id, job_id, queue.decode() if queue else JOB_KINDS[kind][2], **options)
 
     def send_reply(self, kind: str, payload, request_id: str | None = None) -> str:
         """Send a reply job (worker/replies.py: "rewrite" a follow-up, or an "answer" kept nowhere) to the quick
@@ -136,7 +122,7 @@ class Jobs:
         reply_id = str(uuid.uuid4())
         self._write(reply_id, status=PENDING, kind=f"reply:{kind}", created=time.time())
         self.celery.send_task(REPLY, args=[reply_id, kind, payload], kwargs={"tenant": self.tenant} if self.tenant else {},
-                              queue=QUICK, task_id=reply_id, headers={"request_id": request_id or "-"})
+                              queue=queue_for(REPLY), task_id=reply_id, headers={"request_id": request_id or "-"})
         return reply_id
 
     def finish_reply(self, reply_id: str, *, text: str | None = None, error: str | None = None,

@@ -12,6 +12,7 @@ GENERATE_QUICK = "worker.tasks.generate_quick_answer"
 GENERATE_DETAILED = "worker.tasks.generate_detailed_answer"
 # A short generation an asker waits on: a chat's follow-up made standalone, an answer kept nowhere (no-store).
 REPLY = "worker.tasks.reply"
+GENERATION_TASKS = (GENERATE_QUICK, GENERATE_DETAILED)
 GENERATION_TIME_LIMIT_S = 300  # hard limit of one generation task
 HOUSEKEEPING_TIME_LIMIT_S = 120
 PRECOMPUTE_FAQ = "worker.tasks.precompute_faq_answers"
@@ -25,6 +26,42 @@ SCHEDULE = {
     "worker.tasks.prune_ask_log": "prune_interval_s",
     SWEEP: "sweep_interval_s",
 }
+
+
+# What each kind of generation job runs, and on which queue (workers drain quick, then detailed, then precompute):
+# a refresh regenerates the quick answer of a question past its TTL while the old one is still served, and
+# nobody waits on it or on a scheduled regeneration. "renew" is an asker's Cache-Control: no-cache: a new
+# answer now, which replaces the cached one.
+JOB_KINDS = {
+    "quick": (GENERATE_QUICK, {}, QUICK),
+    "refresh": (GENERATE_QUICK, {"force": True}, PRECOMPUTE),
+    "detailed": (GENERATE_DETAILED, {}, DETAILED),
+    "regenerate": (GENERATE_QUICK, {"regenerate": True}, PRECOMPUTE),
+    "renew": (GENERATE_QUICK, {"renew": True}, QUICK),
+}
+
+
+def job_kind(task: str, kwargs: dict) -> str:
+    """Return the kind of job (JOB_KINDS) a generation message runs, from its task name and keyword arguments."""
+    if task == GENERATE_DETAILED:
+        return "detailed"
+    return ("regenerate" if kwargs.get("regenerate") else "refresh" if kwargs.get("force")
+            else "renew" if kwargs.get("renew") else "quick")
+
+
+def queue_for(task: str, kwargs: dict | None = None) -> str:
+    """The one place that decides a task's queue: a generation job's by its kind, a reply on the askers' queue,
+    precompute jobs on theirs, every other task (the scheduled ones, the sweep) on housekeeping."""
+    if task in GENERATION_TASKS:
+        return JOB_KINDS[job_kind(task, kwargs or {})][2]
+    if task == REPLY:
+        return QUICK
+    return PRECOMPUTE if task.startswith("worker.tasks.precompute_") else HOUSEKEEPING
+
+
+def route(name, args, kwargs, options, task=None, **_) -> dict:
+    """Celery's router (task_routes): each task sent without a queue goes where queue_for says."""
+    return {"queue": queue_for(name, kwargs)}
 
 
 def celery_config(settings) -> dict:
@@ -56,13 +93,7 @@ def celery_config(settings) -> dict:
         "task_send_sent_event": True,
         "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES],
         "task_default_queue": HOUSEKEEPING,
-        "task_routes": {
-            REPLY: {"queue": QUICK},
-            "worker.tasks.generate_quick_*": {"queue": QUICK},
-            "worker.tasks.generate_detailed_*": {"queue": DETAILED},
-            "worker.tasks.precompute_*": {"queue": PRECOMPUTE},
-            "worker.tasks.*": {"queue": HOUSEKEEPING},
-        },
+        "task_routes": (route,),
         "beat_schedule": {
             task.rsplit(".", 1)[1].replace("_", "-"): {
                 "task": task, "schedule": getattr(settings, period),

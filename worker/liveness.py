@@ -11,11 +11,10 @@ import redis
 from celery import signals
 
 from precache import liveness
-from precache.queueing import GENERATE_DETAILED, GENERATE_QUICK, GENERATION_QUEUES
+from precache.queueing import GENERATION_QUEUES, GENERATION_TASKS, job_kind
 from worker import runtime
 
 log = logging.getLogger(__name__)
-GENERATION_TASKS = (GENERATE_QUICK, GENERATE_DETAILED)
 _beating: dict[str, threading.Event] = {}  # worker id -> the event that stops its heartbeat
 
 
@@ -49,8 +48,6 @@ def hold_job(sender, request, **_):
     """Record a generation job this worker received (buffered for a batch, or about to run)."""
     if request.name not in GENERATION_TASKS:
         return
-    from worker.tasks import job_kind
-
     question_id, job_id = request.args[:2]
     try:
         liveness.hold(runtime.context().redis, liveness.worker_id(sender.hostname), job_id,

@@ -19,7 +19,7 @@ from precache.semantic.embedders import embedder_for
 from precache.precompute import queue_unanswered
 from precache.recovery import sweep
 from precache.queueing import (GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S,
-                               QUICK)
+                               QUICK, job_kind)
 from worker import app, replies, runtime, scheduled
 from worker.generation import JobRequest, answer_questions
 
@@ -51,14 +51,6 @@ class GenerationBatches(Batches):
         with _waiting_lock:
             _waiting[self.name] += 1
         return super().flush(requests)
-
-
-def job_kind(task_name: str, kwargs: dict) -> str:
-    """Return the kind of job (precache.jobs.TASKS) a generation message runs."""
-    if task_name == GENERATE_DETAILED:
-        return "detailed"
-    return ("regenerate" if kwargs.get("regenerate") else "refresh" if kwargs.get("force")
-            else "renew" if kwargs.get("renew") else "quick")
 
 
 def _run_batch(task, requests) -> dict:

@@ -76,3 +76,17 @@ def test_refreshes_and_scheduled_regenerations_go_behind_askers(ctx):
     assert len(_queued_tasks("precompute")) == 2
     assert [t["headers"]["task"] for t in _queued_tasks("detailed")] == ["worker.tasks.generate_detailed_answer"]
     assert _queued_tasks("quick") == []
+
+
+def test_a_task_sent_without_a_queue_goes_where_its_job_kind_would_be_sent(ctx):
+    """One place decides queues: Celery's router and the jobs' own sends agree, kind by kind."""
+    from precache.queueing import JOB_KINDS, PRECOMPUTE, REPLY
+
+    ctx.jobs  # builds the Celery app the jobs send with
+    sent = [(task, kwargs, queue, f"job-{kind}") for kind, (task, kwargs, queue) in JOB_KINDS.items()]
+    sent += [(REPLY, {}, "quick", "reply-1"), ("worker.tasks.precompute_faq_answers", {}, PRECOMPUTE, "faq-1"),
+             ("worker.tasks.sweep_lost_asks", {}, "housekeeping", "sweep-1")]
+    for task, kwargs, _, task_id in sent:
+        ctx.celery.send_task(task, args=[1, task_id], kwargs=kwargs, task_id=task_id)
+    for task, _, queue, task_id in sent:
+        assert task_id in [t["headers"]["id"] for t in _queued_tasks(queue)], (task, queue)
