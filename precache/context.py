@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 import redis as redis_lib
 
@@ -11,6 +12,21 @@ from precache.jobs import Jobs
 from precache.normalize import namespace_id
 from precache.queueing import make_celery
 from precache.store import AnswerStore
+
+
+class AppContext(Protocol):
+    """What the web, the worker and the commands are handed as `ctx`: a Context, or a TenantContext of it."""
+
+    settings: Settings
+    tenant: str
+    ns: str  # the namespace id of the answers it reads and writes
+    redis: redis_lib.Redis
+    store: AnswerStore
+    jobs: Jobs
+
+    def sessions(self): ...  # a new SQLAlchemy session (a sessionmaker)
+
+    def for_tenant(self, tenant: str | None) -> "AppContext": ...
 
 
 @dataclass
@@ -79,8 +95,29 @@ class TenantContext:
         self.ns = self.store.ns
         self.jobs = base.jobs.for_tenant(tenant)
 
-    def __getattr__(self, name):
-        return getattr(self.base, name)
+    @property
+    def settings(self) -> Settings:
+        return self.base.settings
 
-    def for_tenant(self, tenant: str | None):
+    @property
+    def redis(self) -> redis_lib.Redis:
+        return self.base.redis
+
+    @property
+    def sessions(self):
+        return self.base.sessions
+
+    @property
+    def engine(self):
+        return self.base.engine
+
+    @property
+    def celery(self):
+        return self.base.celery
+
+    @property
+    def ask_log(self):
+        return self.base.ask_log
+
+    def for_tenant(self, tenant: str | None) -> "Context | TenantContext":
         return self.base.for_tenant(tenant)

@@ -7,10 +7,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import redis
 
+from precache.context import AppContext
 from precache import keys
 from precache.telemetry import record_batch, record_generation
 from precache.tokens import TokenSink
@@ -48,7 +49,7 @@ class Call:
 class Runner:
     """What runs backend calls: the worker's context and model, its name, and what drops a stuck model."""
 
-    ctx: Any
+    ctx: AppContext
     backend: Backend
     worker: str = ""
     on_stuck: Callable[[], None] = lambda: None
@@ -136,7 +137,7 @@ class Runner:
         return [(item.index, retry_or_fail(item, exc, call.timeout_s)) for item in items]
 
 
-def _budget(ctx, items: list["Item"]) -> float:
+def _budget(ctx: AppContext, items: list["Item"]) -> float:
     """Return the time limit of a batch: PRECACHE_GENERATION_TIMEOUT_S, or more when one of its jobs was sent
     again for passing its time (a slow machine stays slow: its retry keeps the longer time it was to get)."""
     pipe = ctx.redis.pipeline()
@@ -149,7 +150,7 @@ def _budget(ctx, items: list["Item"]) -> float:
     return max([ctx.settings.generation_timeout_s, *budgets])
 
 
-def crashes(ctx, question) -> int:
+def crashes(ctx: AppContext, question) -> int:
     """Return how many generations of this question began and never returned: the worker died during them."""
     try:
         started, ended = ctx.redis.hmget(keys.generating(ctx.ns, question.qhash), "started", "ended")
@@ -158,7 +159,7 @@ def crashes(ctx, question) -> int:
     return max(0, int(started or 0) - int(ended or 0))
 
 
-def _count(ctx, items: list["Item"], field: str) -> None:
+def _count(ctx: AppContext, items: list["Item"], field: str) -> None:
     """Count a generation of each question of a batch as started, or as ended (it returned or raised)."""
     pipe = ctx.redis.pipeline()  # tenant contexts share the connection; one round trip for the batch
     for item in items:

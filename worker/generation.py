@@ -9,6 +9,7 @@ import logging
 
 import redis
 
+from precache.context import AppContext
 from precache import logs
 from worker.backends import Backend
 from worker.batch import Call, Runner, chat_for
@@ -19,17 +20,17 @@ log = logging.getLogger(__name__)
 __all__ = ["JobRequest", "answer_question", "answer_questions", "chat_for"]
 
 
-def answer_question(ctx, backend: Backend, question_id: int, job_id: str, kind: str = "quick",
+def answer_question(ctx: AppContext, backend: Backend, question_id: int, job_id: str, kind: str = "quick",
                     worker: str = "") -> dict | None:
     """Run one generation job (quick, refresh, regenerate or detailed) unless its work is done; finish the job."""
-    request = JobRequest(question_id, job_id, kind, logs.request_id.get(), getattr(ctx, "tenant", ""))
+    request = JobRequest(question_id, job_id, kind, logs.request_id.get(), ctx.tenant)
     [outcome] = answer_questions(ctx, backend, [request], worker)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
 
 
-def answer_questions(ctx, backend: Backend, requests: list[JobRequest], worker: str = "",
+def answer_questions(ctx: AppContext, backend: Backend, requests: list[JobRequest], worker: str = "",
                      askers_waiting=lambda: False, on_stuck=lambda: None) -> list:
     """Run a batch of jobs: settle those already done, generate the rest together, finish each job.
 

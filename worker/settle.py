@@ -8,6 +8,7 @@ import logging
 import redis
 from sqlalchemy.exc import OperationalError
 
+from precache.context import AppContext
 from precache import keys, logs
 from precache.jobs import PENDING
 from precache.semantic.embedders import embedder_for
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 TRANSIENT_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutError, BackendUnavailable)
 
 
-def already_settled(ctx, question, request) -> tuple[dict | None] | None:
+def already_settled(ctx: AppContext, question, request) -> tuple[dict | None] | None:
     """Finish the job at once if it is no longer pending or its work is in the store (redelivery, a duplicate).
 
     Returns (the answer served, or None) when it did, None when the job still has work to do.
@@ -39,7 +40,7 @@ def already_settled(ctx, question, request) -> tuple[dict | None] | None:
     return (served[0] if served else None,)
 
 
-def _already_done(ctx, question, kind: str) -> bool:
+def _already_done(ctx: AppContext, question, kind: str) -> bool:
     """Tell whether the work of this job kind is already in the store (redelivery, a duplicate)."""
     if kind == "renew":
         return False  # an asker's no-cache: a new answer, whatever is stored
@@ -121,7 +122,8 @@ def send_back(items: list["Item"]) -> list[tuple[int, None]]:
     return [(item.index, None) for item in items]
 
 
-def _store(ctx, backend: Backend, question, gen: Generation, job_id: str, level: str, latency_ms: float) -> dict:
+def _store(ctx: AppContext, backend: Backend, question, gen: Generation, job_id: str, level: str,
+           latency_ms: float) -> dict:
     """Score and store one generated answer; an empty one is never cached."""
     settings = ctx.settings
     if not gen.text.strip():
@@ -148,7 +150,7 @@ def _store(ctx, backend: Backend, question, gen: Generation, job_id: str, level:
     )
 
 
-def _index(ctx, question_id: int) -> None:
+def _index(ctx: AppContext, question_id: int) -> None:
     """Make the answered question findable by the semantic tier (no-op when it is indexed)."""
     if not ctx.settings.semantic_enabled:
         return
