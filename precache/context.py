@@ -85,6 +85,11 @@ class Context:
             self.redis.close()
 
 
+def _shared(name: str) -> property:
+    """A TenantContext attribute that is its shared context's: the same connections for every tenant."""
+    return property(lambda self: getattr(self.base, name), doc=f"The shared context's {name}.")
+
+
 class TenantContext:
     """A context whose store, namespace id and jobs belong to one tenant; the rest is the shared context's."""
 
@@ -95,29 +100,12 @@ class TenantContext:
         self.ns = self.store.ns
         self.jobs = base.jobs.for_tenant(tenant)
 
-    @property
-    def settings(self) -> Settings:
-        return self.base.settings
-
-    @property
-    def redis(self) -> redis_lib.Redis:
-        return self.base.redis
-
-    @property
-    def sessions(self):
-        return self.base.sessions
-
-    @property
-    def engine(self):
-        return self.base.engine
-
-    @property
-    def celery(self):
-        return self.base.celery
-
-    @property
-    def ask_log(self):
-        return self.base.ask_log
+    settings = _shared("settings")
+    redis = _shared("redis")
+    sessions = _shared("sessions")
+    engine = _shared("engine")
+    celery = _shared("celery")
+    ask_log = _shared("ask_log")
 
     def for_tenant(self, tenant: str | None) -> "Context | TenantContext":
         return self.base.for_tenant(tenant)
