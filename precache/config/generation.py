@@ -5,14 +5,21 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 
 DEFAULT_MODEL = "smollm2"
+# The backend registry: LLM_BACKEND names one of these classes (worker/backends loads it on demand), or a
+# 'module.path:Class' of its own. The setting is checked against this table, so the two cannot disagree.
+BACKENDS = {
+    "llama_cpp": "worker.backends.llama_cpp:LlamaCppBackend",
+    "transformers": "worker.backends.transformers:TransformersBackend",
+    "openai": "worker.backends.openai:OpenAIBackend",
+}
 
 
 class ModelSettings(BaseModel):
     """The generation model, its backend, its decoding and its prompts."""
 
     llm_backend: str = Field(
-        "llama_cpp", pattern=r"^(llama_cpp|transformers|openai|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
-        description="Generation backend: a registry name (llama_cpp, transformers, openai; worker/backends/__init__.py) "
+        "llama_cpp", pattern=rf"^({'|'.join(BACKENDS)}|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        description=f"Generation backend: a registry name ({', '.join(BACKENDS)}; precache/config/generation.py) "
         "or 'module.path:Class'.",
     )
     llm_model: str = Field(

@@ -2,6 +2,8 @@
 
 from importlib import import_module
 
+from precache.config.generation import BACKENDS
+
 from worker.backends.base import (
     NEUTRAL_MEAN_LOGPROB,
     Backend,
@@ -14,12 +16,7 @@ from worker.backends.base import (
     Message,
 )
 
-# Modules are imported on demand so a worker only loads the library it uses.
-REGISTRY = {
-    "llama_cpp": "worker.backends.llama_cpp:LlamaCppBackend",
-    "transformers": "worker.backends.transformers:TransformersBackend",
-    "openai": "worker.backends.openai:OpenAIBackend",
-}
+REGISTRY = BACKENDS  # name -> 'module.path:Class'; modules are imported on demand, so a worker loads only its library
 
 
 def backend_class(name: str) -> type[Backend]:
