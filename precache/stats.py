@@ -25,7 +25,7 @@ TOP_MISSED = 10
 
 
 def snapshot(ctx, window_s: int, buckets: int = 30, now: datetime | None = None) -> dict:
-    """Return the stats of the last `window_s` seconds in the shape of web.schemas.StatsResponse."""
+    """Return the stats of the last `window_s` seconds in the shape of web.responses.StatsResponse."""
     if not 1 <= buckets <= 1000:
         raise ValueError(f"buckets must be 1..1000, not {buckets}")
     end = now or utcnow()
