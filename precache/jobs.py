@@ -49,18 +49,11 @@ class Jobs:
         """
         lock = keys.pending(ns, qhash, kind)
         headers = {"request_id": request_id or "-"}  # a message header, so worker logs carry it too
-        while True:
-            job_id = str(uuid.uuid4())
-            self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, tenant=self.tenant,
-                        created=time.time())
-            if self.redis.set(lock, job_id, nx=True, ex=LOCK_TTL_S):
-                break
-            self.redis.delete(keys.job(job_id))
-            existing = self.redis.get(lock)
-            if existing is not None:
-                if not background:
-                    self._promote(existing.decode(), headers)
-                return existing.decode(), True
+        job_id, joined = self._claim(lock, ns, qhash, kind)
+        if joined:
+            if not background:
+                self._promote(job_id, headers)
+            return job_id, True
         try:
             question_id = question_id_of()
             self._send(kind, question_id, job_id, PRECOMPUTE if background else TASKS[kind][2],
@@ -71,6 +64,19 @@ class Jobs:
             self.redis.zrem(keys.sent_jobs(), job_id)
             raise
         return job_id, False
+
+    def _claim(self, lock: str, ns: str, qhash: str, kind: str) -> tuple[str, bool]:
+        """Return (job_id, joined): a new pending job holding the question's lock, or the job that holds it."""
+        while True:
+            job_id = str(uuid.uuid4())
+            self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, tenant=self.tenant,
+                        created=time.time())
+            if self.redis.set(lock, job_id, nx=True, ex=LOCK_TTL_S):
+                return job_id, False
+            self.redis.delete(keys.job(job_id))
+            existing = self.redis.get(lock)
+            if existing is not None:
+                return existing.decode(), True
 
     def _promote(self, job_id: str, headers: dict) -> None:
         """Send a background job again on its kind's own queue, once, now that someone asks for it."""

@@ -85,35 +85,30 @@ class AnswerStore:
         return payload, "sql"
 
     def _best_answer(self, qhash: str) -> dict | None:
-        # Curated first, then fresh before expired, then the higher quality (a detailed answer
-        # replaces the quick one when its quality is at least as high), then the newest.
-        # A paraphrase linked to a canonical question is answered by the canonical question's answers.
-        # A phrasing an asker of this tenant linked to an answer (and nobody retracted) is answered by it first.
-        learned = (select(LearnedPhrasing.target_id).where(LearnedPhrasing.question_id == Question.id,
-                                                           LearnedPhrasing.tenant == self.tenant,
-                                                           LearnedPhrasing.retracted_at.is_(None))
-                   .order_by(LearnedPhrasing.id.desc()).limit(1).scalar_subquery())
-        target = (select(func.coalesce(learned, Question.canonical_id, Question.id)).where(Question.qhash == qhash)
-                  .scalar_subquery())
         query = (
             select(Answer, Question)
             .join(Question)
-            .where(Answer.question_id == target)
+            .where(Answer.question_id == self._answering_question(qhash))
             .where(self.servable())
-            .order_by(
-                Answer.pinned.desc(),
-                Answer.curated.desc(),
-                case((Answer.expires_at > utcnow(), 0), else_=1),
-                case((Answer.quality.is_(None), 1), else_=0),
-                Answer.quality.desc(),
-                case((Answer.level == "detailed", 0), else_=1),
-                Answer.created_at.desc(),
-            )
+            .order_by(*_serving_order())
             .limit(1)
         )
         with self.sessions() as session:
             row = session.execute(query).first()
         return answer_payload(*row) if row else None
+
+    def _answering_question(self, qhash: str):
+        """The id of the question whose answers answer this one, as a subquery.
+
+        A phrasing an asker of this tenant linked to an answer (and nobody retracted) is answered by it
+        first; a paraphrase linked to a canonical question is answered by the canonical question's answers.
+        """
+        learned = (select(LearnedPhrasing.target_id).where(LearnedPhrasing.question_id == Question.id,
+                                                           LearnedPhrasing.tenant == self.tenant,
+                                                           LearnedPhrasing.retracted_at.is_(None))
+                   .order_by(LearnedPhrasing.id.desc()).limit(1).scalar_subquery())
+        return (select(func.coalesce(learned, Question.canonical_id, Question.id)).where(Question.qhash == qhash)
+                .scalar_subquery())
 
     def _cache(self, qhash: str, payload: dict) -> None:
         try:
@@ -150,16 +145,8 @@ class AnswerStore:
         expires = None if curated else utcnow() + timedelta(seconds=self.settings.answer_ttl_s)
         with session_scope(self.sessions) as session:
             question = session.get(Question, question_id)
-            answer = Answer(
-                question=question,
-                namespace=self.namespace,
-                tenant=self.tenant,
-                level=level,
-                text=text,
-                curated=curated,
-                expires_at=expires,
-                **fields,
-            )
+            answer = Answer(question=question, namespace=self.namespace, tenant=self.tenant, level=level, text=text,
+                            curated=curated, expires_at=expires, **fields)
             session.add(answer)
             session.flush()
             payload = answer_payload(answer, question)
@@ -184,12 +171,7 @@ class AnswerStore:
         new best one, never a replaced or invalidated one.
         """
         best = self._best_answer(qhash)
-        question_id = select(Question.id).where(Question.qhash == qhash).scalar_subquery()
-        linked = select(Question.qhash).where(Question.canonical_id == question_id)
-        learned = (select(Question.qhash).join(LearnedPhrasing, LearnedPhrasing.question_id == Question.id)
-                   .where(LearnedPhrasing.target_id == question_id, LearnedPhrasing.tenant == self.tenant))
-        with self.sessions() as session:
-            stale = [keys.answer(self.ns, h) for h in session.scalars(linked.union(learned))]
+        stale = [keys.answer(self.ns, h) for h in self._paraphrase_hashes(qhash)]
         if best is None:
             stale.append(keys.answer(self.ns, qhash))
         try:
@@ -200,6 +182,15 @@ class AnswerStore:
         if best is not None:
             self._cache(qhash, best)
         return best
+
+    def _paraphrase_hashes(self, qhash: str) -> list[str]:
+        """The hashes of the questions answered by this one's answers (linked, or learned for this tenant)."""
+        question_id = select(Question.id).where(Question.qhash == qhash).scalar_subquery()
+        linked = select(Question.qhash).where(Question.canonical_id == question_id)
+        learned = (select(Question.qhash).join(LearnedPhrasing, LearnedPhrasing.question_id == Question.id)
+                   .where(LearnedPhrasing.target_id == question_id, LearnedPhrasing.tenant == self.tenant))
+        with self.sessions() as session:
+            return list(session.scalars(linked.union(learned)))
 
     def servable_answer(self, answer_id: int) -> bool:
         """Tell whether a stored answer passes the gate in this namespace."""
@@ -241,3 +232,17 @@ class AnswerStore:
                                         Answer.expires_at > utcnow(), self.servable())
         with self.sessions() as session:
             return session.scalar(query.limit(1)) is not None
+
+
+def _serving_order() -> tuple:
+    """Pinned, then curated, then fresh before expired, then the higher quality (a detailed answer replaces
+    the quick one when its quality is at least as high), then the newest."""
+    return (
+        Answer.pinned.desc(),
+        Answer.curated.desc(),
+        case((Answer.expires_at > utcnow(), 0), else_=1),
+        case((Answer.quality.is_(None), 1), else_=0),
+        Answer.quality.desc(),
+        case((Answer.level == "detailed", 0), else_=1),
+        Answer.created_at.desc(),
+    )

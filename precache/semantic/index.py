@@ -181,33 +181,48 @@ class SemanticIndex(CuratedMeasure):
 
     def refresh(self, ctx) -> int:
         """Load embeddings stored since the last load if the Redis version moved; return how many."""
-        try:
-            version, epoch, feedback = ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch(),
-                                                      keys.feedback_version())
-        except redis.RedisError as exc:
-            log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
-            return 0
-        state = (version, epoch, feedback)
-        if state == self._state and self.version is not None:
+        state = _read_state(ctx)
+        if state is None or self._fresh(state):
             return 0
         with self._refresh_lock:
-            if state == self._state and self.version is not None:
+            if self._fresh(state):
                 return 0
-            if epoch != self.epoch:  # questions changed groups (linked paraphrases): read every group again
-                self.regroup(ctx)
-                self.epoch = epoch
-            rows = load_embeddings(ctx, self.model or ctx.settings.embedding_model, self.last_row)
-            if rows:
-                ids, qhashes, texts, vectors, groups, last = rows
-                self.add(ids, qhashes, texts, vectors, groups)
-                self.last_row = last
-            self.remeasure(background=True)
-            if feedback != self._state[2] or self._state[2] is None:
-                from precache.feedback import load_evidence
+            return self._load_since(ctx, state)
 
-                while load_evidence(ctx, self.evidence, self.model or ctx.settings.embedding_model):
-                    pass
-            self.version = version  # read before the rows: a write after it moves the version again
-            self._state = state
-            return len(rows[0]) if rows else 0
+    def _fresh(self, state: tuple) -> bool:
+        return state == self._state and self.version is not None
 
+    def _load_since(self, ctx, state: tuple) -> int:
+        """Catch up with the stored state (groups, new rows, feedback); return how many rows were added."""
+        version, epoch, feedback = state
+        if epoch != self.epoch:  # questions changed groups (linked paraphrases): read every group again
+            self.regroup(ctx)
+            self.epoch = epoch
+        added = self._add_new_rows(ctx)
+        self.remeasure(background=True)
+        if feedback != self._state[2] or self._state[2] is None:
+            from precache.feedback import load_evidence
+
+            while load_evidence(ctx, self.evidence, self.model or ctx.settings.embedding_model):
+                pass
+        self.version = version  # read before the rows: a write after it moves the version again
+        self._state = state
+        return added
+
+    def _add_new_rows(self, ctx) -> int:
+        rows = load_embeddings(ctx, self.model or ctx.settings.embedding_model, self.last_row)
+        if not rows:
+            return 0
+        ids, qhashes, texts, vectors, groups, last = rows
+        self.add(ids, qhashes, texts, vectors, groups)
+        self.last_row = last
+        return len(ids)
+
+
+def _read_state(ctx) -> tuple | None:
+    """The index's (version, epoch, feedback version) in Redis; None when Redis cannot say."""
+    try:
+        return tuple(ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch(), keys.feedback_version()))
+    except redis.RedisError as exc:
+        log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
+        return None
