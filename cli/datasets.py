@@ -40,6 +40,15 @@ def intent_task(path: Path, askers: Path | None, per_intent: int, seed: int, una
         groups[intent].append(text)
     intents = sorted(k for k in groups if k not in OUT_OF_SCOPE)
     dropped = set(random.Random(seed + 1).sample(intents, round(unanswered * len(intents))))
+    cache, rest = _split(groups, dropped, per_intent, rng)
+    if askers is not None:
+        rest = [(t, None if k in OUT_OF_SCOPE or k in dropped else k) for t, k in intent_rows(askers)]
+    name = f"{path.name} ({per_intent} per intent cached" + (f", {len(dropped)} intents unanswered)" if dropped else ")")
+    return Task(name, cache, rest)
+
+
+def _split(groups: dict[str, list[str]], dropped: set[str], per_intent: int, rng: random.Random) -> tuple[list, list]:
+    """Return (cached phrasings, asking phrasings) as (text, intent) pairs; the rest ask as out of scope."""
     cache, rest = [], []
     for intent in sorted(groups):
         texts = groups[intent]
@@ -52,10 +61,7 @@ def intent_task(path: Path, askers: Path | None, per_intent: int, seed: int, una
             continue
         cache += [(texts[i], intent) for i in sorted(picked)]
         rest += [(t, intent) for i, t in enumerate(texts) if i not in picked]
-    if askers is not None:
-        rest = [(t, None if k in OUT_OF_SCOPE or k in dropped else k) for t, k in intent_rows(askers)]
-    name = f"{path.name} ({per_intent} per intent cached" + (f", {len(dropped)} intents unanswered)" if dropped else ")")
-    return Task(name, cache, rest)
+    return cache, rest
 
 
 def _is_phrase(text) -> bool:

@@ -31,6 +31,14 @@ def held_job_ids(broker_url: str) -> set[str] | None:
     """
     if not broker_url.startswith(REDIS_SCHEMES):
         return None
+    queued, unacked = _snapshot(broker_url)
+    found = {_job_id(raw, unacked=False) for items in queued for raw in items}
+    found |= {_job_id(raw, unacked=True) for raw in unacked}
+    return found - {None}
+
+
+def _snapshot(broker_url: str) -> tuple[list[list[bytes]], list[bytes]]:
+    """Read, in one transaction, every generation queue's messages and the unacknowledged ones."""
     lists = [queue if not priority else f"{queue}{Channel.sep}{priority}"
              for queue in GENERATION_QUEUES for priority in PRIORITY_STEPS]
     client = redis.Redis.from_url(broker_url)
@@ -42,9 +50,7 @@ def held_job_ids(broker_url: str) -> set[str] | None:
         *queued, unacked = pipe.execute()
     finally:
         client.close()
-    found = {_job_id(raw, unacked=False) for items in queued for raw in items}
-    found |= {_job_id(raw, unacked=True) for raw in unacked}
-    return found - {None}
+    return queued, unacked
 
 
 def _job_id(raw: bytes, unacked: bool) -> str | None:

@@ -132,11 +132,7 @@ def resend_lost_jobs(ctx) -> list[str]:
     candidates = ctx.jobs.sent_before(time.time() - ctx.settings.generation_timeout_s)
     if not candidates:
         return []
-    try:
-        held = broker.held_job_ids(ctx.settings.broker_url)
-    except redis.RedisError as exc:
-        log.warning("cannot read the broker's queues (%s); lost jobs are looked for at the next sweep", exc)
-        return []
+    held = _held_job_ids(ctx)
     if held is None:
         return []
     resent = ctx.jobs.keep(candidates, lost=set(candidates) - held)
@@ -144,3 +140,12 @@ def resend_lost_jobs(ctx) -> list[str]:
         log.warning("job %s was pending with no message in the broker (a worker died holding it): sent again",
                     job_id)
     return resent
+
+
+def _held_job_ids(ctx) -> set[str] | None:
+    """The job ids the broker holds; None when it cannot say (then no job is taken for lost)."""
+    try:
+        return broker.held_job_ids(ctx.settings.broker_url)
+    except redis.RedisError as exc:
+        log.warning("cannot read the broker's queues (%s); lost jobs are looked for at the next sweep", exc)
+        return None

@@ -92,17 +92,9 @@ def _reply(ctx, question: str, policy: str, deadline: float, started: float) -> 
     item.deadline = deadline
     try:
         if policy == "no-store":
-            outcome = instant(ctx, item)
-            if outcome is None:
-                return Reply(question, "generated", job_id=ctx.jobs.send_reply("answer", question), kept=False)
-            metrics.observe_ask(outcome.body["source"], time.perf_counter() - started, outcome.body.get("quality"),
-                                outcome.stale)  # counted, not logged: nothing of the question is kept
-            return _from_body(question, outcome.body)
+            return _no_store(ctx, item, started)
         if policy == "no-cache":
-            job_id = renew(ctx, item)
-            # Logged as the miss it is (the ask log and the stats count what was instant).
-            record(ctx, item, {"source": "fallback", "job_id": job_id}, time.perf_counter() - started, False)
-            return Reply(question, "generated", job_id=job_id)
+            return _no_cache(ctx, item, started)
     except (*QUEUE_ERRORS, SQLAlchemyError) as exc:
         log.warning("cannot queue a generation for a chat request: %s", exc)
         raise ApiError(503, "queue_unavailable", "the generation queue is unavailable; try again shortly") from None
@@ -110,6 +102,24 @@ def _reply(ctx, question: str, policy: str, deadline: float, started: float) -> 
     if outcome is None:
         raise ApiError(503, "queue_unavailable", "the generation queue is unavailable; try again shortly")
     return _from_body(question, outcome.body)
+
+
+def _no_store(ctx, item, started: float) -> Reply:
+    """An instant answer, else a reply generated for this request alone: nothing of the question is kept."""
+    outcome = instant(ctx, item)
+    if outcome is None:
+        return Reply(item.question, "generated", job_id=ctx.jobs.send_reply("answer", item.question), kept=False)
+    metrics.observe_ask(outcome.body["source"], time.perf_counter() - started, outcome.body.get("quality"),
+                        outcome.stale)  # counted, not logged: nothing of the question is kept
+    return _from_body(item.question, outcome.body)
+
+
+def _no_cache(ctx, item, started: float) -> Reply:
+    """A new answer that replaces the cached one."""
+    job_id = renew(ctx, item)
+    # Logged as the miss it is (the ask log and the stats count what was instant).
+    record(ctx, item, {"source": "fallback", "job_id": job_id}, time.perf_counter() - started, False)
+    return Reply(item.question, "generated", job_id=job_id)
 
 
 def _from_body(question: str, body: dict) -> Reply:

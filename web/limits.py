@@ -26,10 +26,10 @@ def install(app, settings) -> Limiter | None:
         in_memory_fallback_enabled=True,
     )
     limiter.request_filter(lambda: request.endpoint in EXEMPT)
-
-    @app.errorhandler(RateLimitExceeded)
-    def _too_many(exc: RateLimitExceeded):
-        return error_response(429, "rate_limited",
-                              f"over the limit of {exc.limit.limit} per client; wait for Retry-After seconds")
-
+    app.register_error_handler(RateLimitExceeded, _too_many)
     return limiter
+
+
+def _too_many(exc: RateLimitExceeded):
+    return error_response(429, "rate_limited",
+                          f"over the limit of {exc.limit.limit} per client; wait for Retry-After seconds")
