@@ -109,10 +109,7 @@ class Jobs:
         """Keep the single-flight lock of each pending job for another LOCK_TTL_S, its message being in the
         broker; send the message of each job in `lost` again (the broker lost it). Jobs over or gone leave
         the watch. Returns the ids sent again. A few pipelined round trips, whatever the backlog."""
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.hgetall(keys.job(job_id))
-        records = [_record(raw) for raw in pipe.execute()]
+        records = self._records(job_ids)
         pipe, resend = self.redis.pipeline(transaction=False), []
         for job_id, record in zip(job_ids, records, strict=True):
             if record is None or record["status"] != PENDING or "sent_kind" not in record:
@@ -124,10 +121,20 @@ class Jobs:
                 resend.append((job_id, record))
         pipe.execute()
         for job_id, record in resend:
-            kind = record["sent_kind"]
-            self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
-                                                            record.get("sent_queue") or TASKS[kind][2])
+            self._send_again(job_id, record)
         return [job_id for job_id, _ in resend]
+
+    def _records(self, job_ids: list[str]) -> list[dict | None]:
+        """The jobs' records, in one pipelined round trip; None for a job gone."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job(job_id))
+        return [_record(raw) for raw in pipe.execute()]
+
+    def _send_again(self, job_id: str, record: dict) -> None:
+        kind = record["sent_kind"]
+        self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
+                                                        record.get("sent_queue") or TASKS[kind][2])
 
     def continue_with(self, kind: str, question_id: int, job_id: str, **options) -> None:
         """Send another task for a job that stays pending (its askers keep waiting): a regeneration, a retry.
@@ -185,13 +192,17 @@ class Jobs:
             self.redis.expire(failures, self.settings.job_ttl_s)
         self.redis.hdel(keys.inflight(ns), job_id)
         self.redis.zrem(keys.sent_jobs(), job_id)
+        self._release(job_id, ns, qhash)
+        self.redis.publish(keys.job_done(job_id), "1")
+
+    def _release(self, job_id: str, ns: str, qhash: str) -> None:
+        """Release the job's single-flight lock if it still holds it."""
         # The lock is the one taken at enqueue time (the worker may answer a linked canonical question).
         kind, locked_qhash = self.redis.hmget(keys.job(job_id), "kind", "qhash")
         qhash = locked_qhash.decode() if locked_qhash else qhash
         lock = keys.pending(ns, qhash, kind.decode() if kind else "quick")
         if self.redis.get(lock) == job_id.encode():
             self.redis.delete(lock)
-        self.redis.publish(keys.job_done(job_id), "1")
 
     def wait(self, job_id: str, timeout_s: float) -> dict | None:
         """Wait up to `timeout_s` for the job to leave pending; return its record."""

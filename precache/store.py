@@ -68,12 +68,9 @@ class AnswerStore:
 
         `hot=False`: the hot cache was just read without a hit (the web's exact path), go to SQL.
         """
-        try:
-            cached = self.redis.get(keys.answer(self.ns, qhash)) if hot else None
-            if cached is not None:
-                return json.loads(cached), "redis"
-        except redis.RedisError as exc:
-            log.warning("hot cache unavailable, reading SQL: %s", exc)
+        cached = self._hot(qhash) if hot else None
+        if cached is not None:
+            return cached, "redis"
         try:
             payload = self._best_answer(qhash)
         except SQLAlchemyError as exc:  # neither store answers: treat it as not cached, the ladder goes on
@@ -83,6 +80,15 @@ class AnswerStore:
             return None
         self._cache(qhash, payload)
         return payload, "sql"
+
+    def _hot(self, qhash: str) -> dict | None:
+        """The hot cache's answer; None on a miss or when Redis is unavailable (SQL is read then)."""
+        try:
+            cached = self.redis.get(keys.answer(self.ns, qhash))
+        except redis.RedisError as exc:
+            log.warning("hot cache unavailable, reading SQL: %s", exc)
+            return None
+        return None if cached is None else json.loads(cached)
 
     def _best_answer(self, qhash: str) -> dict | None:
         query = (
@@ -125,14 +131,7 @@ class AnswerStore:
                     found.is_faq = True
                     session.commit()
                 return found.id
-            question = Question(qhash=qhash, text=text, normalized=normalized, is_faq=is_faq)
-            session.add(question)
-            try:
-                session.commit()
-            except IntegrityError:  # another process created it first
-                session.rollback()
-                return session.scalar(select(Question.id).where(Question.qhash == qhash))
-            return question.id
+            return _create_question(session, Question(qhash=qhash, text=text, normalized=normalized, is_faq=is_faq))
 
     def set_reference(self, question_id: int, reference: str) -> None:
         """Store the reference answer that generated answers to a question are scored against."""
@@ -232,6 +231,18 @@ class AnswerStore:
                                         Answer.expires_at > utcnow(), self.servable())
         with self.sessions() as session:
             return session.scalar(query.limit(1)) is not None
+
+
+def _create_question(session, question: Question) -> int:
+    """Store a new question; return its id, or that of the same question another process created first."""
+    qhash = question.qhash
+    session.add(question)
+    try:
+        session.commit()
+    except IntegrityError:  # another process created it first
+        session.rollback()
+        return session.scalar(select(Question.id).where(Question.qhash == qhash))
+    return question.id
 
 
 def _serving_order() -> tuple:

@@ -74,10 +74,14 @@ def completions():
         return Response(stream_with_context(events), mimetype="text/event-stream", headers={
             **_headers(reply), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     text = reply.text if reply.text is not None else _awaited(ctx, reply, deadline)
-    body = {**meta, "object": "chat.completion", "choices": [{
+    return jsonify(_completion(meta, text, prompt_tokens)), 200, _headers(reply)
+
+
+def _completion(meta: dict, text: str, prompt_tokens: int) -> dict:
+    """OpenAI's chat.completion body for one answer."""
+    return {**meta, "object": "chat.completion", "choices": [{
         "index": 0, "message": {"role": "assistant", "content": text, "refusal": None}, "logprobs": None,
         "finish_reason": "stop"}], "usage": _usage(prompt_tokens, text)}
-    return jsonify(body), 200, _headers(reply)
 
 
 def cache_policy(header: str) -> str:

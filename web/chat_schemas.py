@@ -65,12 +65,17 @@ def parse_chat(request, settings) -> tuple[ChatRequest, list[dict]]:
     if turns[-1]["role"] != "user":
         raise _unservable(f"messages.{len(turns) - 1}.role", "the last message must be the user's question "
                           f"(it is {turns[-1]['role']!r})")
+    _check_question(turns, settings.max_question_chars)
+    return chat, turns
+
+
+def _check_question(turns: list[dict], limit: int) -> None:
+    """Check the last message as POST /v1/ask checks a question, naming the message at fault."""
     try:
-        check_question(turns[-1]["content"], settings.max_question_chars)
+        check_question(turns[-1]["content"], limit)
     except ApiError as exc:
         raise ApiError(400, exc.code, exc.message.replace("question:", f"messages.{len(turns) - 1}.content:", 1),
                        param=f"messages.{len(turns) - 1}.content") from None
-    return chat, turns
 
 
 def _check_servable(chat: ChatRequest) -> None:

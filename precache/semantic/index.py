@@ -143,11 +143,7 @@ class SemanticIndex(CuratedMeasure):
         """Return the best answer's nearest phrasing that passes the guards, with margin and confidence."""
         guards = self.guards if guards is None else guards
         positions, sims, phrasings, scores = self._scored(vector)
-        asked = details(question) if guards else None
-        vetoed = self.evidence.vetoed(tenant, qhash)
-        allowed = {key: [(p, s) for p, s in found if not guards or self._vetoed(asked, p) is None]
-                   for key, found in phrasings.items() if key not in vetoed}
-        allowed = {key: found for key, found in allowed.items() if found}
+        allowed = self._allowed(phrasings, details(question) if guards else None, self.evidence.vetoed(tenant, qhash))
         if not allowed:
             return None
         # Vetoed answers stay rivals: when the guard was wrong about the nearest one, the next one is
@@ -158,6 +154,12 @@ class SemanticIndex(CuratedMeasure):
         threshold = self.evidence.threshold(key, self.threshold_of(key))
         return SemanticMatch(self.ids[chosen], self.qhashes[chosen], self.texts[chosen], similarity, margin,
                              confidence, threshold, key)
+
+    def _allowed(self, phrasings: dict, asked, vetoed) -> dict:
+        """The answers' phrasings the guards pass (`asked` None: guards off), without the answers vetoed."""
+        allowed = {key: [(p, s) for p, s in found if asked is None or self._vetoed(asked, p) is None]
+                   for key, found in phrasings.items() if key not in vetoed}
+        return {key: found for key, found in allowed.items() if found}
 
     def match(self, question: str, vector: np.ndarray, tenant: str = "", qhash: str | None = None
               ) -> SemanticMatch | None:

@@ -42,16 +42,22 @@ class SemanticTier:
         try:
             vector = embedder_for(self.settings).encode_one(question)
         except Exception as exc:  # the ladder goes on without this tier
-            with self._lock:
-                if self.enabled:
-                    log.error("semantic tier off: cannot embed with %s: %s", self.settings.embedding_model, exc)
-                    self.enabled = False
+            self._switch_off(exc)
             return None
+        self._remember(question, vector)
+        return vector
+
+    def _switch_off(self, exc: Exception) -> None:
+        with self._lock:
+            if self.enabled:
+                log.error("semantic tier off: cannot embed with %s: %s", self.settings.embedding_model, exc)
+                self.enabled = False
+
+    def _remember(self, question: str, vector: np.ndarray) -> None:
         with self._lock:
             self._recent[question] = vector
             if len(self._recent) > self.settings.semantic_recent_size:
                 self._recent.popitem(last=False)
-        return vector
 
     def warm(self) -> None:
         """Load the embedder now, so the first ask of this process is not the one that waits for it."""
