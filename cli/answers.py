@@ -86,13 +86,7 @@ def ask(question, wait_ms, as_json):
     """Ask a question through the answer ladder, as the web does."""
     from web import create_app
 
-    from precache.db import make_engine
-
-    engine = make_engine(settings_or_exit().database_url)
-    try:  # the ladder answers with the database down, not with it unmigrated: that is a set-up step to take
-        schema_or_exit(engine, reachable=False)
-    finally:
-        engine.dispose()
+    _migrated_or_exit()
     app = create_app()
     response = app.test_client().post("/v1/ask", json={"question": question, "wait_ms": wait_ms})
     app.extensions["precache"].close()
@@ -103,6 +97,17 @@ def ask(question, wait_ms, as_json):
         raise click.ClickException(body["error"]["message"])
     else:
         click.echo(f"[{body['source']}] {body['answer']}")
+
+
+def _migrated_or_exit() -> None:
+    """Exit when the database is reachable but not migrated."""
+    from precache.db import make_engine
+
+    engine = make_engine(settings_or_exit().database_url)
+    try:  # the ladder answers with the database down, not with it unmigrated: that is a set-up step to take
+        schema_or_exit(engine, reachable=False)
+    finally:
+        engine.dispose()
 
 
 @click.command()

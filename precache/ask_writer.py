@@ -119,14 +119,18 @@ class Writer:
                 written = asklog.drain(self.ctx, wait_s) if not redis_gone else 0
                 written += self._settle(redis_gone)
             except (SQLAlchemyError, redis.RedisError) as exc:
-                if not self._failing:
-                    log.warning("the ask log waits until it can be written: %s", exc)
-                self._failing, self._redis_down = True, isinstance(exc, redis.RedisError)
+                self._failed(exc)
                 return 0
             if self._failing:
                 log.info("the ask log is written again (%d asks that waited)", written)
             self._failing = self._redis_down = False
             return written
+
+    def _failed(self, exc: Exception) -> None:
+        """Note an outage (logged when it starts) and whether it is Redis's."""
+        if not self._failing:
+            log.warning("the ask log waits until it can be written: %s", exc)
+        self._failing, self._redis_down = True, isinstance(exc, redis.RedisError)
 
     def _settle(self, redis_gone: bool) -> int:
         """Forget the asks that are in SQL; write those Redis lost; return how many were written here."""

@@ -80,13 +80,7 @@ def depths(broker_url: str, queues) -> dict[str, int | None]:
     say. Redis: LLEN (one pooled client per URL); AMQP: a passive queue declare."""
     try:
         if broker_url.startswith(REDIS_SCHEMES):
-            with _clients_lock:
-                client = _clients.get(broker_url) or _clients.setdefault(
-                    broker_url, redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2))
-            with client.pipeline(transaction=False) as pipe:
-                for name in queues:
-                    pipe.llen(name)
-                return dict(zip(queues, (int(n) for n in pipe.execute())))
+            return _redis_depths(broker_url, queues)
         from kombu import Connection
 
         with Connection(broker_url, connect_timeout=2) as conn:
@@ -95,6 +89,16 @@ def depths(broker_url: str, queues) -> dict[str, int | None]:
     except Exception as exc:  # noqa: BLE001 - the broker is down or refuses us: "unknown", never a failure
         log.debug("cannot read queue depths: %s", exc)
         return dict.fromkeys(queues)
+
+
+def _redis_depths(broker_url: str, queues) -> dict[str, int]:
+    with _clients_lock:
+        client = _clients.get(broker_url) or _clients.setdefault(
+            broker_url, redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2))
+    with client.pipeline(transaction=False) as pipe:
+        for name in queues:
+            pipe.llen(name)
+        return dict(zip(queues, (int(n) for n in pipe.execute())))
 
 
 def _declared(channel, name: str) -> int | None:

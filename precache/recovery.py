@@ -64,15 +64,19 @@ def unanswered_asks(ctx) -> list[tuple[str, Question]]:
         namespaces = set(session.scalars(missed.with_only_columns(AskLog.namespace).distinct()))
     found = []
     for tenant in sorted({ctx.settings.tenant_of(ns) for ns in namespaces} - {None}):  # another model's: not ours
-        store = ctx.store.for_tenant(tenant)
-        answered = select(Answer.question_id).where(store.visible())
-        query = (select(Question)
-                 .where(Question.qhash.in_(missed.where(AskLog.namespace == store.namespace)),
-                        Question.id.not_in(answered))
-                 .order_by(Question.id))
-        with ctx.sessions() as session:
-            found += [(tenant, question) for question in session.scalars(query)]
+        found += [(tenant, question) for question in _unanswered_in(ctx, ctx.store.for_tenant(tenant), missed)]
     return found
+
+
+def _unanswered_in(ctx, store, missed) -> list[Question]:
+    """The questions of `missed` asked in the store's namespace that have no answer visible there."""
+    answered = select(Answer.question_id).where(store.visible())
+    query = (select(Question)
+             .where(Question.qhash.in_(missed.where(AskLog.namespace == store.namespace)),
+                    Question.id.not_in(answered))
+             .order_by(Question.id))
+    with ctx.sessions() as session:
+        return list(session.scalars(query))
 
 
 def requeue(ctx) -> list[str]:

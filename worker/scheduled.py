@@ -80,21 +80,21 @@ def refresh_stale(ctx, limit: int = 100) -> dict:
 
 def regenerate_low_quality(ctx, limit: int = 100) -> dict:
     """Queue a regeneration for questions with no servable answer whose answers failed the quality gate."""
-    settings = ctx.settings
+    return each_tenant(ctx, lambda tctx: {"regenerate_queued": _queue_each(tctx, _failed(tctx, limit), "regenerate")})
 
-    def job(tctx):
-        # Answered questions and spent try budgets are left out in SQL, before the limit (see refresh_stale).
-        answered = select(Answer.question_id).where(tctx.store.servable()).correlate(None)
-        failed = (
-            select(Question).join(Answer)
-            .where(Answer.namespace == tctx.store.namespace, ~Answer.curated,
-                   Answer.quality < settings.quality_threshold, Question.id.not_in(answered))
-            .group_by(Question.id).having(func.count(Answer.id) < settings.quality_max_tries)
-            .order_by(Question.id).limit(limit)
-        )
-        return {"regenerate_queued": _queue_each(tctx, failed, "regenerate")}
 
-    return each_tenant(ctx, job)
+def _failed(tctx, limit: int):
+    """The query of the tenant's questions with no servable answer, only answers below the gate, and tries left."""
+    settings = tctx.settings
+    # Answered questions and spent try budgets are left out in SQL, before the limit (see refresh_stale).
+    answered = select(Answer.question_id).where(tctx.store.servable()).correlate(None)
+    return (
+        select(Question).join(Answer)
+        .where(Answer.namespace == tctx.store.namespace, ~Answer.curated,
+               Answer.quality < settings.quality_threshold, Question.id.not_in(answered))
+        .group_by(Question.id).having(func.count(Answer.id) < settings.quality_max_tries)
+        .order_by(Question.id).limit(limit)
+    )
 
 
 def _queue_each(tctx, query, kind: str) -> int:

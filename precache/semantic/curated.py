@@ -101,12 +101,14 @@ class CuratedMeasure:
         self.curated_wrong = float("inf")
         self._generation += 1
         snapshot = (list(self.answer_keys), self.vectors.rows(len(self.ids)) if self.vectors is not None else None)
+        self._start_measure((*snapshot, curated, self._generation), background)
+
+    def _start_measure(self, args: tuple, background: bool) -> None:
         if background:
-            self._measuring = threading.Thread(target=self._measure, args=(*snapshot, curated, self._generation),
-                                               daemon=True, name="semantic-measure")
+            self._measuring = threading.Thread(target=self._measure, args=args, daemon=True, name="semantic-measure")
             self._measuring.start()
         else:
-            self._measure(*snapshot, curated, self._generation)
+            self._measure(*args)
 
     def settle(self, timeout: float | None = None) -> None:
         """Wait for a measure running in the background to be in."""
