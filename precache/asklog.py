@@ -49,10 +49,7 @@ def write(ctx, entries: list[dict]) -> list[dict]:
     A row with a value longer than its column is left out and returned (to be kept aside, not to hold
     up every ask after it). A row whose answer was deleted since it was asked is kept without the link.
     """
-    rows, refused = [], []
-    for entry in entries:
-        row = _row(entry)
-        (rows if _fits(row) else refused).append(row)
+    rows, refused = _by_fit([_row(entry) for entry in entries])
     if not rows:
         return refused
     try:
@@ -60,6 +57,14 @@ def write(ctx, entries: list[dict]) -> list[dict]:
     except IntegrityError:
         _insert(ctx, _unlink_deleted_answers(ctx, rows))
     return refused
+
+
+def _by_fit(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Split the rows into those the columns can take and those with a value too long."""
+    fitting, refused = [], []
+    for row in rows:
+        (fitting if _fits(row) else refused).append(row)
+    return fitting, refused
 
 
 def _insert(ctx, rows: list[dict]) -> None:
@@ -154,10 +159,14 @@ def drain(ctx, wait_s: float = 0.0, batch: int = BATCH, budget_s: float = LOCK_S
     try:
         return _drain_locked(ctx, lock, batch, until=time.monotonic() + min(budget_s, LOCK_S / 3))
     finally:
-        try:
-            lock.release()
-        except redis.exceptions.LockError:  # held past LOCK_S: it expired, nothing to release
-            pass
+        _release(lock)
+
+
+def _release(lock) -> None:
+    try:
+        lock.release()
+    except redis.exceptions.LockError:  # held past LOCK_S: it expired, nothing to release
+        pass
 
 
 def _drain_locked(ctx, lock, batch: int, until: float) -> int:

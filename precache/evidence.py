@@ -57,10 +57,7 @@ class Evidence:
         `fitted` None and `rejected` None: none of those shown fits.
         """
         with self._lock:
-            for key, confidence in shown.items():
-                if rejected is None or key == rejected:  # a rejection says nothing of the others shown
-                    self.observations[key].append(Observation(float(confidence), key == fitted))
-                    self._thresholds.pop(key, None)
+            self._observe(shown, fitted, rejected)
             if fitted is not None:
                 return
             if rejected is not None:
@@ -68,6 +65,13 @@ class Evidence:
             against = frozenset([rejected] if rejected is not None else shown)
             if vector is not None and len(vector) and against:
                 self._add_vector(vector, against)
+
+    def _observe(self, shown: dict[str, float], fitted: str | None, rejected: str | None) -> None:
+        """Note whether each answer shown fitted, at its confidence (under the lock)."""
+        for key, confidence in shown.items():
+            if rejected is None or key == rejected:  # a rejection says nothing of the others shown
+                self.observations[key].append(Observation(float(confidence), key == fitted))
+                self._thresholds.pop(key, None)
 
     def _add_vector(self, vector: np.ndarray, against: frozenset[str]) -> None:
         """Keep the asked phrasing's vector as evidence against these answer keys (under the lock)."""

@@ -91,6 +91,14 @@ def read_entries(path: Path, parse, action: str = "imported") -> list:
         records = list(_records(path))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise FaqFileError(path, [f"cannot read the file: {exc}"], action) from None
+    entries, problems = _parse_all(records, parse)
+    if problems:
+        raise FaqFileError(path, problems, action)
+    return entries
+
+
+def _parse_all(records, parse) -> tuple[list, list[str]]:
+    """Return (the entries parsed, what is wrong with each of the other records)."""
     entries, problems = [], []
     for number, record in records:
         result = parse(number, record)
@@ -98,9 +106,7 @@ def read_entries(path: Path, parse, action: str = "imported") -> list:
             problems.append(f"line {number}: {result}" if number else result)
         else:
             entries.append(result)
-    if problems:
-        raise FaqFileError(path, problems, action)
-    return entries
+    return entries, problems
 
 
 def read_faq(path: Path) -> list[FaqEntry]:

@@ -96,10 +96,8 @@ def load_evidence(ctx, evidence, model: str) -> int:
              .order_by(Feedback.id).limit(5000))
     with ctx.sessions() as session:
         rows = session.scalars(query).all()
-        shown = {int(a) for row in rows for a in row.offered} | {row.answer_id for row in rows if row.answer_id}
-        questions = dict(session.execute(select(Answer.id, Answer.question_id).where(Answer.id.in_(shown))).all())
-    groups = answer_groups(ctx, list(set(questions.values())))
-    key_of = {aid: groups[qid] for aid, qid in questions.items() if qid in groups}
+    shown = {int(a) for row in rows for a in row.offered} | {row.answer_id for row in rows if row.answer_id}
+    key_of = _answer_keys(ctx, shown)
     for row in rows:
         offered = {key_of[int(a)]: c for a, c in row.offered.items() if int(a) in key_of}
         picked = key_of.get(row.answer_id)
@@ -108,6 +106,14 @@ def load_evidence(ctx, evidence, model: str) -> int:
                      None if row.helpful else picked)
         evidence.last_row = row.id
     return len(rows)
+
+
+def _answer_keys(ctx, answer_ids: set[int]) -> dict[int, str]:
+    """Each answer's key (that of its question's group), for the answers that still exist."""
+    with ctx.sessions() as session:
+        questions = dict(session.execute(select(Answer.id, Answer.question_id).where(Answer.id.in_(answer_ids))).all())
+    groups = answer_groups(ctx, list(set(questions.values())))
+    return {aid: groups[qid] for aid, qid in questions.items() if qid in groups}
 
 
 def _view(link: LearnedPhrasing, phrasing: str) -> dict:

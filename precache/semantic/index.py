@@ -203,13 +203,16 @@ class SemanticIndex(CuratedMeasure):
         added = self._add_new_rows(ctx)
         self.remeasure(background=True)
         if feedback != self._state[2] or self._state[2] is None:
-            from precache.feedback import load_evidence
-
-            while load_evidence(ctx, self.evidence, self.model or ctx.settings.embedding_model):
-                pass
+            self._load_feedback(ctx)
         self.version = version  # read before the rows: a write after it moves the version again
         self._state = state
         return added
+
+    def _load_feedback(self, ctx) -> None:
+        from precache.feedback import load_evidence
+
+        while load_evidence(ctx, self.evidence, self.model or ctx.settings.embedding_model):
+            pass
 
     def _add_new_rows(self, ctx) -> int:
         rows = load_embeddings(ctx, self.model or ctx.settings.embedding_model, self.last_row)

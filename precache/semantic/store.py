@@ -27,21 +27,25 @@ def answer_key(text: str) -> str:
 
 def load_embeddings(ctx, model: str, after: int):
     """Return (ids, qhashes, texts, vectors, answer keys, last row id) of embeddings stored after a row id."""
-    query = (
-        select(QuestionEmbedding.id, QuestionEmbedding.question_id, QuestionEmbedding.vector, Question.qhash,
-               Question.text)
-        .join(Question, Question.id == QuestionEmbedding.question_id)
-        .where(QuestionEmbedding.id > after, QuestionEmbedding.model == model)
-        .order_by(QuestionEmbedding.id)
-    )
     with ctx.sessions() as session:
-        rows = session.execute(query).all()
+        rows = session.execute(_embeddings_after(model, after)).all()
     if not rows:
         return None
     groups = answer_groups(ctx, [r.question_id for r in rows])
     vectors = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
     return ([r.question_id for r in rows], [r.qhash for r in rows], [r.text for r in rows], vectors,
             [groups[r.question_id] for r in rows], rows[-1].id)
+
+
+def _embeddings_after(model: str, after: int):
+    """The query of the model's embeddings stored after a row id, with their questions, in order."""
+    return (
+        select(QuestionEmbedding.id, QuestionEmbedding.question_id, QuestionEmbedding.vector, Question.qhash,
+               Question.text)
+        .join(Question, Question.id == QuestionEmbedding.question_id)
+        .where(QuestionEmbedding.id > after, QuestionEmbedding.model == model)
+        .order_by(QuestionEmbedding.id)
+    )
 
 
 def answer_groups(ctx, question_ids: list[int]) -> dict[int, str]:
