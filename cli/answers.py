@@ -66,16 +66,23 @@ def _wait_for_jobs(ctx, job_ids: list[str]) -> None:
     pending, failed = set(job_ids), 0
     with tqdm(total=len(job_ids), desc="generating", unit="q") as bar:
         while pending:
-            for job_id in list(pending):
-                record = ctx.jobs.get(job_id)
-                if record is None or record["status"] != "pending":
-                    pending.discard(job_id)
-                    failed += record is None or record["status"] == "failed"
-                    bar.update()
+            failed += _settled(ctx, pending, bar)
             time.sleep(0.5)
     click.echo(f"done: {len(job_ids) - failed} answered, {failed} failed")
     if failed:
         raise SystemExit(1)
+
+
+def _settled(ctx, pending: set[str], bar) -> int:
+    """Take the jobs that ended out of `pending` (one tick each on the bar); return how many failed."""
+    failed = 0
+    for job_id in list(pending):
+        record = ctx.jobs.get(job_id)
+        if record is None or record["status"] != "pending":
+            pending.discard(job_id)
+            failed += record is None or record["status"] == "failed"
+            bar.update()
+    return failed
 
 
 @click.command()

@@ -116,16 +116,20 @@ def load_task(path: Path, askers: Path | None = None, per_intent: int = 3, seed:
     GPTCache's mock data and question pairs have none: their cached questions restate one another
     (the same fact, worded twice), so the nearest remaining one is often still a right answer.
     """
-    if path.suffix == ".csv":
-        task = intent_task(path, askers, per_intent, seed, unanswered)
-    elif path.suffix == ".jsonl":
-        task = pairs_task(path)
-    else:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        task = faq_task(path, data, seed, unanswered) if isinstance(data, dict) else mock_task(path, data)
+    task = _read_task(path, askers, per_intent, seed, unanswered)
     if limit is not None and len(task.askers) > limit:
         task.askers = random.Random(seed).sample(task.askers, limit)
     return task
+
+
+def _read_task(path: Path, askers: Path | None, per_intent: int, seed: int, unanswered: float) -> Task:
+    """The task of a file, by its format: an intent CSV, question pairs (.jsonl), an FAQ or GPTCache's mock data."""
+    if path.suffix == ".csv":
+        return intent_task(path, askers, per_intent, seed, unanswered)
+    if path.suffix == ".jsonl":
+        return pairs_task(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return faq_task(path, data, seed, unanswered) if isinstance(data, dict) else mock_task(path, data)
 
 
 def question_texts(path: Path) -> list[str]:

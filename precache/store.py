@@ -5,13 +5,14 @@ import logging
 from datetime import timedelta, timezone
 
 import redis
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
 from precache.db import session_scope
 from precache.models import Answer, LearnedPhrasing, Question, utcnow
 from precache.normalize import namespace_id
+from precache.serving import answering_question, serving_order
 
 log = logging.getLogger(__name__)
 
@@ -94,27 +95,14 @@ class AnswerStore:
         query = (
             select(Answer, Question)
             .join(Question)
-            .where(Answer.question_id == self._answering_question(qhash))
+            .where(Answer.question_id == answering_question(qhash, self.tenant))
             .where(self.servable())
-            .order_by(*_serving_order())
+            .order_by(*serving_order())
             .limit(1)
         )
         with self.sessions() as session:
             row = session.execute(query).first()
         return answer_payload(*row) if row else None
-
-    def _answering_question(self, qhash: str):
-        """The id of the question whose answers answer this one, as a subquery.
-
-        A phrasing an asker of this tenant linked to an answer (and nobody retracted) is answered by it
-        first; a paraphrase linked to a canonical question is answered by the canonical question's answers.
-        """
-        learned = (select(LearnedPhrasing.target_id).where(LearnedPhrasing.question_id == Question.id,
-                                                           LearnedPhrasing.tenant == self.tenant,
-                                                           LearnedPhrasing.retracted_at.is_(None))
-                   .order_by(LearnedPhrasing.id.desc()).limit(1).scalar_subquery())
-        return (select(func.coalesce(learned, Question.canonical_id, Question.id)).where(Question.qhash == qhash)
-                .scalar_subquery())
 
     def _cache(self, qhash: str, payload: dict) -> None:
         try:
@@ -173,14 +161,18 @@ class AnswerStore:
         stale = [keys.answer(self.ns, h) for h in self._paraphrase_hashes(qhash)]
         if best is None:
             stale.append(keys.answer(self.ns, qhash))
-        try:
-            if stale:
-                self.redis.delete(*stale)
-        except redis.RedisError as exc:
-            log.warning("hot cache unavailable, cannot drop the entries of %s: %s", qhash, exc)
+        self._drop(stale, qhash)
         if best is not None:
             self._cache(qhash, best)
         return best
+
+    def _drop(self, entries: list[str], qhash: str) -> None:
+        """Drop these hot-cache entries (of `qhash`'s answers); a Redis outage is logged."""
+        try:
+            if entries:
+                self.redis.delete(*entries)
+        except redis.RedisError as exc:
+            log.warning("hot cache unavailable, cannot drop the entries of %s: %s", qhash, exc)
 
     def _paraphrase_hashes(self, qhash: str) -> list[str]:
         """The hashes of the questions answered by this one's answers (linked, or learned for this tenant)."""
@@ -243,17 +235,3 @@ def _create_question(session, question: Question) -> int:
         session.rollback()
         return session.scalar(select(Question.id).where(Question.qhash == qhash))
     return question.id
-
-
-def _serving_order() -> tuple:
-    """Pinned, then curated, then fresh before expired, then the higher quality (a detailed answer replaces
-    the quick one when its quality is at least as high), then the newest."""
-    return (
-        Answer.pinned.desc(),
-        Answer.curated.desc(),
-        case((Answer.expires_at > utcnow(), 0), else_=1),
-        case((Answer.quality.is_(None), 1), else_=0),
-        Answer.quality.desc(),
-        case((Answer.level == "detailed", 0), else_=1),
-        Answer.created_at.desc(),
-    )

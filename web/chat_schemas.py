@@ -103,14 +103,15 @@ def _text(message: ChatMessage, i: int) -> str:
         raise _unservable(f"messages.{i}.content", "must be text (a string or text parts)")
     if isinstance(message.content, str):
         return message.content
-    texts = []
-    for j, part in enumerate(message.content):
-        kind = part.get("type")
-        if kind != "text" or not isinstance(part.get("text"), str):
-            raise _unservable(f"messages.{i}.content.{j}.type", f"{kind!r} content cannot be answered from the "
-                              "cache; send text parts only")
-        texts.append(part["text"])
-    return "\n".join(texts)
+    return "\n".join(_part_text(part, f"messages.{i}.content.{j}") for j, part in enumerate(message.content))
+
+
+def _part_text(part: dict, param: str) -> str:
+    """A content part's text; any other kind of part is refused."""
+    kind = part.get("type")
+    if kind != "text" or not isinstance(part.get("text"), str):
+        raise _unservable(f"{param}.type", f"{kind!r} content cannot be answered from the cache; send text parts only")
+    return part["text"]
 
 
 def _unservable(param: str, message: str) -> ApiError:
