@@ -66,16 +66,23 @@ def _wait_for_jobs(ctx, job_ids: list[str]) -> None:
     pending, failed = set(job_ids), 0
     with tqdm(total=len(job_ids), desc="generating", unit="q") as bar:
         while pending:
-            for job_id in list(pending):
-                record = ctx.jobs.get(job_id)
-                if record is None or record["status"] != "pending":
-                    pending.discard(job_id)
-                    failed += record is None or record["status"] == "failed"
-                    bar.update()
+            failed += _settled(ctx, pending, bar)
             time.sleep(0.5)
     click.echo(f"done: {len(job_ids) - failed} answered, {failed} failed")
     if failed:
         raise SystemExit(1)
+
+
+def _settled(ctx, pending: set[str], bar) -> int:
+    """Take the jobs that ended out of `pending` (one tick each on the bar); return how many failed."""
+    failed = 0
+    for job_id in list(pending):
+        record = ctx.jobs.get(job_id)
+        if record is None or record["status"] != "pending":
+            pending.discard(job_id)
+            failed += record is None or record["status"] == "failed"
+            bar.update()
+    return failed
 
 
 @click.command()
@@ -86,13 +93,7 @@ def ask(question, wait_ms, as_json):
     """Ask a question through the answer ladder, as the web does."""
     from web import create_app
 
-    from precache.db import make_engine
-
-    engine = make_engine(settings_or_exit().database_url)
-    try:  # the ladder answers with the database down, not with it unmigrated: that is a set-up step to take
-        schema_or_exit(engine, reachable=False)
-    finally:
-        engine.dispose()
+    _migrated_or_exit()
     app = create_app()
     response = app.test_client().post("/v1/ask", json={"question": question, "wait_ms": wait_ms})
     app.extensions["precache"].close()
@@ -103,6 +104,17 @@ def ask(question, wait_ms, as_json):
         raise click.ClickException(body["error"]["message"])
     else:
         click.echo(f"[{body['source']}] {body['answer']}")
+
+
+def _migrated_or_exit() -> None:
+    """Exit when the database is reachable but not migrated."""
+    from precache.db import make_engine
+
+    engine = make_engine(settings_or_exit().database_url)
+    try:  # the ladder answers with the database down, not with it unmigrated: that is a set-up step to take
+        schema_or_exit(engine, reachable=False)
+    finally:
+        engine.dispose()
 
 
 @click.command()

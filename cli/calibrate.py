@@ -70,17 +70,18 @@ def evaluate(task: Task, embed: Embeddings, settings, guards: bool = True,
     if index is None:
         index = build_index(task, embed([t for t, _ in task.cache], "embedding cache"), settings)
     vectors = embed([t for t, _ in task.askers], "embedding askers")
-    outcomes = []
-    for (text, key), vector in zip(task.askers, vectors):
-        found = index.best(text, vector, guards=guards)
-        if found is None:
-            outcomes.append(Outcome(-1.0, -1.0, False, key is not None))
-            continue
-        served = index.answer_keys[found.question_id]
-        correct = key is not None and CURATED + str(key) == served
-        confidence = found.confidence if found.confidence < index.threshold_of(served, np.inf) else np.inf
-        outcomes.append(Outcome(confidence, found.similarity, correct, key is not None))
-    return outcomes
+    return [_outcome(index, text, key, vector, guards) for (text, key), vector in zip(task.askers, vectors)]
+
+
+def _outcome(index: SemanticIndex, text: str, key, vector, guards: bool) -> Outcome:
+    """What the index serves one ask (`key`: the right answer's, None when out of scope)."""
+    found = index.best(text, vector, guards=guards)
+    if found is None:
+        return Outcome(-1.0, -1.0, False, key is not None)
+    served = index.answer_keys[found.question_id]
+    correct = key is not None and CURATED + str(key) == served
+    confidence = found.confidence if found.confidence < index.threshold_of(served, np.inf) else np.inf
+    return Outcome(confidence, found.similarity, correct, key is not None)
 
 
 def rates(outcomes: list[Outcome], threshold: float, min_similarity: float) -> tuple[float, float]:
@@ -149,12 +150,15 @@ def _print_curve(echo, task, results, target, min_similarity) -> float | None:
         echo(f"  {t:9.2f}  {on[0]:7.1%} {on[1]:7.2%}   {off[0]:7.1%} {off[1]:7.2%}")
     lows = {g: lowest_threshold(results[g], target, min_similarity) for g in (True, False)}
     for g, low in lows.items():
-        label = "on " if g else "off"
-        if low is None:
-            echo(f"  guards {label}: no threshold meets {target:.2%}")
-        else:
-            hit, wrong = rates(results[g], low, min_similarity)
-            echo(f"  guards {label}: lowest threshold with <= {target:.2%} wrong: {low:.3f} "
-                 f"({hit:.1%} hits, {wrong:.2%} wrong)")
+        _print_lowest(echo, "on " if g else "off", results[g], low, target, min_similarity)
     return lows[True]
+
+
+def _print_lowest(echo, label: str, results, low: float | None, target: float, min_similarity: float) -> None:
+    if low is None:
+        echo(f"  guards {label}: no threshold meets {target:.2%}")
+        return
+    hit, wrong = rates(results, low, min_similarity)
+    echo(f"  guards {label}: lowest threshold with <= {target:.2%} wrong: {low:.3f} "
+         f"({hit:.1%} hits, {wrong:.2%} wrong)")
 

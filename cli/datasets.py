@@ -40,6 +40,15 @@ def intent_task(path: Path, askers: Path | None, per_intent: int, seed: int, una
         groups[intent].append(text)
     intents = sorted(k for k in groups if k not in OUT_OF_SCOPE)
     dropped = set(random.Random(seed + 1).sample(intents, round(unanswered * len(intents))))
+    cache, rest = _split(groups, dropped, per_intent, rng)
+    if askers is not None:
+        rest = [(t, None if k in OUT_OF_SCOPE or k in dropped else k) for t, k in intent_rows(askers)]
+    name = f"{path.name} ({per_intent} per intent cached" + (f", {len(dropped)} intents unanswered)" if dropped else ")")
+    return Task(name, cache, rest)
+
+
+def _split(groups: dict[str, list[str]], dropped: set[str], per_intent: int, rng: random.Random) -> tuple[list, list]:
+    """Return (cached phrasings, asking phrasings) as (text, intent) pairs; the rest ask as out of scope."""
     cache, rest = [], []
     for intent in sorted(groups):
         texts = groups[intent]
@@ -52,10 +61,7 @@ def intent_task(path: Path, askers: Path | None, per_intent: int, seed: int, una
             continue
         cache += [(texts[i], intent) for i in sorted(picked)]
         rest += [(t, intent) for i, t in enumerate(texts) if i not in picked]
-    if askers is not None:
-        rest = [(t, None if k in OUT_OF_SCOPE or k in dropped else k) for t, k in intent_rows(askers)]
-    name = f"{path.name} ({per_intent} per intent cached" + (f", {len(dropped)} intents unanswered)" if dropped else ")")
-    return Task(name, cache, rest)
+    return cache, rest
 
 
 def _is_phrase(text) -> bool:
@@ -110,16 +116,20 @@ def load_task(path: Path, askers: Path | None = None, per_intent: int = 3, seed:
     GPTCache's mock data and question pairs have none: their cached questions restate one another
     (the same fact, worded twice), so the nearest remaining one is often still a right answer.
     """
-    if path.suffix == ".csv":
-        task = intent_task(path, askers, per_intent, seed, unanswered)
-    elif path.suffix == ".jsonl":
-        task = pairs_task(path)
-    else:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        task = faq_task(path, data, seed, unanswered) if isinstance(data, dict) else mock_task(path, data)
+    task = _read_task(path, askers, per_intent, seed, unanswered)
     if limit is not None and len(task.askers) > limit:
         task.askers = random.Random(seed).sample(task.askers, limit)
     return task
+
+
+def _read_task(path: Path, askers: Path | None, per_intent: int, seed: int, unanswered: float) -> Task:
+    """The task of a file, by its format: an intent CSV, question pairs (.jsonl), an FAQ or GPTCache's mock data."""
+    if path.suffix == ".csv":
+        return intent_task(path, askers, per_intent, seed, unanswered)
+    if path.suffix == ".jsonl":
+        return pairs_task(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return faq_task(path, data, seed, unanswered) if isinstance(data, dict) else mock_task(path, data)
 
 
 def question_texts(path: Path) -> list[str]:

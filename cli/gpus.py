@@ -26,31 +26,43 @@ def visible_gpus(env: dict) -> list[str]:
 def supervise(commands: dict[str, tuple[list[str], dict]], echo) -> int:
     """Run one process per command; restart one that exits (see Restarts); stop all on Ctrl-C or SIGTERM;
     return the exit code."""
-    children, restarts = {}, Restarts()
-    for name, command in commands.items():
-        children[name] = _spawn(command)
-        restarts.started(name)
+    restarts = Restarts()
+    children = _start_all(commands, restarts)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     echo(f"started {len(children)} pinned workers: {', '.join(children)}; Ctrl-C stops them all")
     try:
-        while True:
-            for name, proc in children.items():
-                if proc.poll() is None:
-                    continue
-                if not restarts.allow(name):  # it keeps dying as it starts: broken, not unlucky
-                    echo(f"{name} exited with code {proc.returncode} {restarts.limit} times within "
-                         f"{restarts.quick_s:.0f} s of its start; stopping all")
-                    return proc.returncode or 1
-                echo(f"{name} exited with code {proc.returncode}; restarting it")
-                children[name] = _spawn(commands[name])
-                restarts.started(name)
+        while (code := _restart_exited(children, commands, restarts, echo)) is None:
             time.sleep(0.5)
+        return code
     except KeyboardInterrupt:
         echo("stopping the pinned workers ...")
         return 0
     finally:
         terminate(list(children.values()))
+
+
+def _start_all(commands: dict, restarts: Restarts) -> dict[str, subprocess.Popen]:
+    children = {}
+    for name, command in commands.items():
+        children[name] = _spawn(command)
+        restarts.started(name)
+    return children
+
+
+def _restart_exited(children: dict, commands: dict, restarts: Restarts, echo) -> int | None:
+    """Restart the children that exited; return the exit code to stop all with, or None to go on."""
+    for name, proc in children.items():
+        if proc.poll() is None:
+            continue
+        if not restarts.allow(name):  # it keeps dying as it starts: broken, not unlucky
+            echo(f"{name} exited with code {proc.returncode} {restarts.limit} times within "
+                 f"{restarts.quick_s:.0f} s of its start; stopping all")
+            return proc.returncode or 1
+        echo(f"{name} exited with code {proc.returncode}; restarting it")
+        children[name] = _spawn(commands[name])
+        restarts.started(name)
+    return None
 
 
 def _spawn(command: tuple[list[str], dict]) -> subprocess.Popen:

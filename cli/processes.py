@@ -36,10 +36,7 @@ def fresh_metrics_dir(settings) -> Path:
 def worker_argv(gpu: str | None, queues: str | None, loglevel: str) -> tuple[list[str], dict]:
     """Return the celery command line and environment of a worker."""
     env = dict(os.environ)
-    chosen = queues.split(",") if queues else list(GENERATION_QUEUES if gpu is not None else ALL_QUEUES)
-    unknown = set(chosen) - set(ALL_QUEUES)
-    if unknown:
-        raise click.BadParameter(f"unknown queue(s) {sorted(unknown)}; choose from {list(ALL_QUEUES)}")
+    chosen = _queues(gpu, queues)
     generates = bool(set(chosen) & set(GENERATION_QUEUES))
     # One process holds the model: CUDA (and llama.cpp threads) do not survive a fork. One pool thread runs
     # the batches while the main thread's consumer loop stays free: heartbeats, `inspect ping` and Flower see
@@ -53,6 +50,15 @@ def worker_argv(gpu: str | None, queues: str | None, loglevel: str) -> tuple[lis
     argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--hostname", name,
             "--queues", ",".join(chosen), "--loglevel", loglevel, *pool]
     return argv, env
+
+
+def _queues(gpu: str | None, queues: str | None) -> list[str]:
+    """The queues asked for (default: all; with a GPU: generation); refuse an unknown one."""
+    chosen = queues.split(",") if queues else list(GENERATION_QUEUES if gpu is not None else ALL_QUEUES)
+    unknown = set(chosen) - set(ALL_QUEUES)
+    if unknown:
+        raise click.BadParameter(f"unknown queue(s) {sorted(unknown)}; choose from {list(ALL_QUEUES)}")
+    return chosen
 
 
 @click.command()

@@ -76,6 +76,11 @@ def _item(number: int, record) -> dict | str:
         return "'question' is missing or empty"
     if not isinstance(answer, str):
         return "'answer' is missing or not text (an empty answer is \"\")"
+    return _optional_problem(record) or record
+
+
+def _optional_problem(record: dict) -> str | None:
+    """What is wrong with the optional fields of a line to score, or None."""
     reference = record.get("reference")
     if reference is not None and not isinstance(reference, str):
         return "'reference' must be text"
@@ -85,7 +90,7 @@ def _item(number: int, record) -> dict | str:
     reason = record.get("finish_reason")
     if reason is not None and not isinstance(reason, str):
         return "'finish_reason' must be text such as \"stop\" or \"length\""
-    return record
+    return None
 
 
 def read_items(path) -> list[dict]:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import click
@@ -54,13 +55,8 @@ def start_private_redis(settings) -> subprocess.Popen:
         raise click.ClickException(
             f"no Redis at {redact(settings.redis_url)} and no redis-server on the PATH; "
             "install one (apt-get install redis-server) or set PRECACHE_REDIS_URL")
-    url = urlparse(settings.redis_url)
-    port = url.port or 6379
-    data = settings.var_dir / "redis"
-    data.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(data.resolve())], stdout=subprocess.DEVNULL,
-                            start_new_session=True)
+    port = urlparse(settings.redis_url).port or 6379
+    proc = _redis_server(binary, port, settings.var_dir / "redis")
     for _ in range(50):
         if redis_reachable(settings.redis_url):
             click.echo(f"no Redis was running: started a private redis-server on 127.0.0.1:{port}")
@@ -68,6 +64,14 @@ def start_private_redis(settings) -> subprocess.Popen:
         time.sleep(0.1)
     proc.terminate()
     raise click.ClickException(f"started redis-server on port {port} but it does not answer")
+
+
+def _redis_server(binary: str, port: int, data: Path) -> subprocess.Popen:
+    """Start redis-server on 127.0.0.1:`port`, keeping nothing on disk but in `data`."""
+    data.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(data.resolve())], stdout=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 def run(settings) -> None:

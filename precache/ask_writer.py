@@ -119,14 +119,18 @@ class Writer:
                 written = asklog.drain(self.ctx, wait_s) if not redis_gone else 0
                 written += self._settle(redis_gone)
             except (SQLAlchemyError, redis.RedisError) as exc:
-                if not self._failing:
-                    log.warning("the ask log waits until it can be written: %s", exc)
-                self._failing, self._redis_down = True, isinstance(exc, redis.RedisError)
+                self._failed(exc)
                 return 0
             if self._failing:
                 log.info("the ask log is written again (%d asks that waited)", written)
             self._failing = self._redis_down = False
             return written
+
+    def _failed(self, exc: Exception) -> None:
+        """Note an outage (logged when it starts) and whether it is Redis's."""
+        if not self._failing:
+            log.warning("the ask log waits until it can be written: %s", exc)
+        self._failing, self._redis_down = True, isinstance(exc, redis.RedisError)
 
     def _settle(self, redis_gone: bool) -> int:
         """Forget the asks that are in SQL; write those Redis lost; return how many were written here."""
@@ -134,21 +138,7 @@ class Writer:
             if not self._unconfirmed:
                 return 0
             mine = list(self._unconfirmed)
-        if redis_gone:
-            epoch, written, waiting = None, 0, 0
-        else:
-            with self.ctx.redis.pipeline() as pipe:
-                epoch, written, waiting = pipe.get(keys.asks_epoch()).get(keys.asks_written()).llen(keys.asks()).execute()
-            written = int(written or 0)
-        done, lost = 0, []
-        for ask_epoch, position, entry in mine:
-            if ask_epoch == epoch and position <= written:
-                done += 1
-            elif ask_epoch == epoch and position <= written + waiting:
-                break  # this one and the later ones still wait in the list
-            else:
-                lost.append(entry)
-                done += 1
+        done, lost = _sort_out(mine, *self._list_state(redis_gone))
         lost = asklog.unwritten(self.ctx, lost)
         if lost:
             asklog.keep_aside(self.ctx, asklog.write(self.ctx, lost))
@@ -158,6 +148,14 @@ class Writer:
                 if self._unconfirmed and self._unconfirmed[0] is item:
                     self._unconfirmed.popleft()
         return len(lost)
+
+    def _list_state(self, redis_gone: bool) -> tuple:
+        """The ask list's (epoch, asks written from it, asks waiting in it)."""
+        if redis_gone:
+            return None, 0, 0
+        with self.ctx.redis.pipeline() as pipe:
+            epoch, written, waiting = pipe.get(keys.asks_epoch()).get(keys.asks_written()).llen(keys.asks()).execute()
+        return epoch, int(written or 0), waiting
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread and write what is left (to SQL from here if Redis no longer answers)."""
@@ -169,3 +167,17 @@ class Writer:
         self.flush(wait_s=timeout)
         if self._unconfirmed and self._redis_down:
             self.flush(redis_gone=True)
+
+
+def _sort_out(mine: list, epoch, written: int, waiting: int) -> tuple[int, list]:
+    """Return (how many of the oldest asks are settled, the entries among them Redis lost)."""
+    done, lost = 0, []
+    for ask_epoch, position, entry in mine:
+        if ask_epoch == epoch and position <= written:
+            done += 1
+        elif ask_epoch == epoch and position <= written + waiting:
+            break  # this one and the later ones still wait in the list
+        else:
+            lost.append(entry)
+            done += 1
+    return done, lost

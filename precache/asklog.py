@@ -49,26 +49,38 @@ def write(ctx, entries: list[dict]) -> list[dict]:
     A row with a value longer than its column is left out and returned (to be kept aside, not to hold
     up every ask after it). A row whose answer was deleted since it was asked is kept without the link.
     """
-    rows, refused = [], []
-    for entry in entries:
-        row = _row(entry)
-        (rows if _fits(row) else refused).append(row)
+    rows, refused = _by_fit([_row(entry) for entry in entries])
     if not rows:
         return refused
     try:
-        with ctx.sessions() as session:
-            session.execute(insert(AskLog), rows)
-            session.commit()
-        return refused
+        _insert(ctx, rows)
     except IntegrityError:
-        pass
+        _insert(ctx, _unlink_deleted_answers(ctx, rows))
+    return refused
+
+
+def _by_fit(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Split the rows into those the columns can take and those with a value too long."""
+    fitting, refused = [], []
+    for row in rows:
+        (fitting if _fits(row) else refused).append(row)
+    return fitting, refused
+
+
+def _insert(ctx, rows: list[dict]) -> None:
     with ctx.sessions() as session:
-        linked = {row["answer_id"] for row in rows if row.get("answer_id") is not None}
-        kept = set(session.scalars(select(Answer.id).where(Answer.id.in_(linked)))) if linked else set()
-        rows = [row if row.get("answer_id") in kept | {None} else row | {"answer_id": None} for row in rows]
         session.execute(insert(AskLog), rows)
         session.commit()
-    return refused
+
+
+def _unlink_deleted_answers(ctx, rows: list[dict]) -> list[dict]:
+    """The rows, without the link to an answer deleted since it was asked."""
+    linked = {row["answer_id"] for row in rows if row.get("answer_id") is not None}
+    if not linked:
+        return rows
+    with ctx.sessions() as session:
+        kept = set(session.scalars(select(Answer.id).where(Answer.id.in_(linked))))
+    return [row if row.get("answer_id") in kept | {None} else row | {"answer_id": None} for row in rows]
 
 
 def _fits(row: dict) -> bool:
@@ -144,36 +156,59 @@ def drain(ctx, wait_s: float = 0.0, batch: int = BATCH, budget_s: float = LOCK_S
     lock = ctx.redis.lock(keys.asks_lock(), timeout=LOCK_S, sleep=0.01)
     if not lock.acquire(blocking=wait_s > 0, blocking_timeout=wait_s or None):
         return 0
-    trim = ctx.redis.register_script(_TRIM)
-    lists = [keys.asks_lock(), keys.asks(), keys.asks_written(), keys.asks_epoch(), keys.asks_refused()]
-    written, until = 0, time.monotonic() + min(budget_s, LOCK_S / 3)
     try:
-        while time.monotonic() < until:
-            with ctx.redis.pipeline() as pipe:
-                raw, epoch = pipe.lrange(keys.asks(), 0, batch - 1).get(keys.asks_epoch()).execute()
-            if not raw:
-                break
-            entries, refused = [], []
-            for item in raw:
-                try:
-                    entries.append(json.loads(item))
-                except ValueError:  # not pushed by precache: kept aside, as is
-                    refused.append(item.decode("utf-8", "replace"))
-            refused += refused_entries(write(ctx, entries))
-            if not trim(keys=lists, args=[lock.local.token, len(raw), epoch or b"", *refused]):
-                log.warning("the ask list changed while %d asks were written (lock lost or Redis restarted): "
-                            "left for the next writer, which may write them again", len(raw))
-                break
-            written += len(raw)
-            if len(raw) < batch:
-                break
-            lock.reacquire()
+        return _drain_locked(ctx, lock, batch, until=time.monotonic() + min(budget_s, LOCK_S / 3))
     finally:
-        try:
-            lock.release()
-        except redis.exceptions.LockError:  # held past LOCK_S: it expired, nothing to release
-            pass
+        _release(lock)
+
+
+def _release(lock) -> None:
+    try:
+        lock.release()
+    except redis.exceptions.LockError:  # held past LOCK_S: it expired, nothing to release
+        pass
+
+
+def _drain_locked(ctx, lock, batch: int, until: float) -> int:
+    """Write batches until the list is empty or `until` (monotonic) passes; return how many left the list."""
+    trim = ctx.redis.register_script(_TRIM)
+    written = 0
+    while time.monotonic() < until:
+        taken = _write_batch(ctx, lock, trim, batch)
+        if taken is None:
+            break
+        written += taken
+        if taken < batch:
+            break
+        lock.reacquire()
     return written
+
+
+def _write_batch(ctx, lock, trim, batch: int) -> int | None:
+    """Write the oldest `batch` asks and trim them from the list; None when the list changed meanwhile."""
+    with ctx.redis.pipeline() as pipe:
+        raw, epoch = pipe.lrange(keys.asks(), 0, batch - 1).get(keys.asks_epoch()).execute()
+    if not raw:
+        return 0
+    entries, refused = _parse(raw)
+    refused += refused_entries(write(ctx, entries))
+    lists = [keys.asks_lock(), keys.asks(), keys.asks_written(), keys.asks_epoch(), keys.asks_refused()]
+    if not trim(keys=lists, args=[lock.local.token, len(raw), epoch or b"", *refused]):
+        log.warning("the ask list changed while %d asks were written (lock lost or Redis restarted): "
+                    "left for the next writer, which may write them again", len(raw))
+        return None
+    return len(raw)
+
+
+def _parse(raw: list[bytes]) -> tuple[list[dict], list[str]]:
+    """Return the entries precache pushed, and the others (kept aside, as they are)."""
+    entries, refused = [], []
+    for item in raw:
+        try:
+            entries.append(json.loads(item))
+        except ValueError:  # not pushed by precache
+            refused.append(item.decode("utf-8", "replace"))
+    return entries, refused
 
 
 def catch_up(ctx, wait_s: float = 2.0) -> None:

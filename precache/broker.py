@@ -30,6 +30,14 @@ def held_job_ids(broker_url: str) -> set[str] | None:
     """
     if not broker_url.startswith(REDIS_SCHEMES):
         return None
+    queued, unacked = _snapshot(broker_url)
+    found = {_job_id(raw, unacked=False) for items in queued for raw in items}
+    found |= {_job_id(raw, unacked=True) for raw in unacked}
+    return found - {None}
+
+
+def _snapshot(broker_url: str) -> tuple[list[list[bytes]], list[bytes]]:
+    """Read, in one transaction, every generation queue's messages and the unacknowledged ones."""
     lists = [queue if not priority else f"{queue}{Channel.sep}{priority}"
              for queue in GENERATION_QUEUES for priority in PRIORITY_STEPS]
     client = redis.Redis.from_url(broker_url)
@@ -41,9 +49,7 @@ def held_job_ids(broker_url: str) -> set[str] | None:
         *queued, unacked = pipe.execute()
     finally:
         client.close()
-    found = {_job_id(raw, unacked=False) for items in queued for raw in items}
-    found |= {_job_id(raw, unacked=True) for raw in unacked}
-    return found - {None}
+    return queued, unacked
 
 
 def _job_id(raw: bytes, unacked: bool) -> str | None:
@@ -73,13 +79,7 @@ def depths(broker_url: str, queues) -> dict[str, int | None]:
     say. Redis: LLEN (one pooled client per URL); AMQP: a passive queue declare."""
     try:
         if broker_url.startswith(REDIS_SCHEMES):
-            with _clients_lock:
-                client = _clients.get(broker_url) or _clients.setdefault(
-                    broker_url, redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2))
-            with client.pipeline(transaction=False) as pipe:
-                for name in queues:
-                    pipe.llen(name)
-                return dict(zip(queues, (int(n) for n in pipe.execute())))
+            return _redis_depths(broker_url, queues)
         from kombu import Connection
 
         with Connection(broker_url, connect_timeout=2) as conn:
@@ -88,6 +88,16 @@ def depths(broker_url: str, queues) -> dict[str, int | None]:
     except Exception as exc:  # noqa: BLE001 - the broker is down or refuses us: "unknown", never a failure
         log.debug("cannot read queue depths: %s", exc)
         return dict.fromkeys(queues)
+
+
+def _redis_depths(broker_url: str, queues) -> dict[str, int]:
+    with _clients_lock:
+        client = _clients.get(broker_url) or _clients.setdefault(
+            broker_url, redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2))
+    with client.pipeline(transaction=False) as pipe:
+        for name in queues:
+            pipe.llen(name)
+        return dict(zip(queues, (int(n) for n in pipe.execute())))
 
 
 def _declared(channel, name: str) -> int | None:

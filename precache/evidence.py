@@ -57,21 +57,29 @@ class Evidence:
         `fitted` None and `rejected` None: none of those shown fits.
         """
         with self._lock:
-            for key, confidence in shown.items():
-                if rejected is None or key == rejected:  # a rejection says nothing of the others shown
-                    self.observations[key].append(Observation(float(confidence), key == fitted))
-                    self._thresholds.pop(key, None)
+            self._observe(shown, fitted, rejected)
             if fitted is not None:
                 return
             if rejected is not None:
                 self.vetoes[(tenant, qhash)].add(rejected)
             against = frozenset([rejected] if rejected is not None else shown)
             if vector is not None and len(vector) and against:
-                row = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-                self._vectors = row if not self._count else np.vstack([self._vectors, row])
-                for key in against:  # a new list each time: a reader holds the old one or the new one
-                    self._rows[key] = [*self._rows.get(key, ()), self._count]
-                self._count += 1
+                self._add_vector(vector, against)
+
+    def _observe(self, shown: dict[str, float], fitted: str | None, rejected: str | None) -> None:
+        """Note whether each answer shown fitted, at its confidence (under the lock)."""
+        for key, confidence in shown.items():
+            if rejected is None or key == rejected:  # a rejection says nothing of the others shown
+                self.observations[key].append(Observation(float(confidence), key == fitted))
+                self._thresholds.pop(key, None)
+
+    def _add_vector(self, vector: np.ndarray, against: frozenset[str]) -> None:
+        """Keep the asked phrasing's vector as evidence against these answer keys (under the lock)."""
+        row = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        self._vectors = row if not self._count else np.vstack([self._vectors, row])
+        for key in against:  # a new list each time: a reader holds the old one or the new one
+            self._rows[key] = [*self._rows.get(key, ()), self._count]
+        self._count += 1
 
     def rival(self, key: str, vector: np.ndarray) -> float | None:
         """Return the similarity of the nearest phrasing where this answer was said not to fit, if any."""

@@ -30,28 +30,40 @@ def _records(path: Path):
     """Yield (line number, record) pairs; a record that cannot be parsed is yielded as an error string."""
     text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        if "question" not in (reader.fieldnames or []):
-            yield 1, "the header row has no 'question' column"
-            return
-        for row in reader:
-            yield reader.line_num, row
-    elif suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    yield number, json.loads(line)
-                except ValueError as exc:
-                    yield number, f"not valid JSON: {exc}"
-    elif suffix == ".json":
-        data = json.loads(text)
-        if not isinstance(data, list):
-            yield 1, "a .json FAQ file must hold a list of objects"
-            return
-        yield from enumerate(data, 1)
-    else:
+    reader = _READERS.get(suffix)
+    if reader is None:
         yield 0, f"unknown file type {suffix!r}; use .csv, .json or .jsonl"
+        return
+    yield from reader(text)
+
+
+def _csv_records(text: str):
+    reader = csv.DictReader(text.splitlines())
+    if "question" not in (reader.fieldnames or []):
+        yield 1, "the header row has no 'question' column"
+        return
+    for row in reader:
+        yield reader.line_num, row
+
+
+def _jsonl_records(text: str):
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                yield number, json.loads(line)
+            except ValueError as exc:
+                yield number, f"not valid JSON: {exc}"
+
+
+def _json_records(text: str):
+    data = json.loads(text)
+    if not isinstance(data, list):
+        yield 1, "a .json FAQ file must hold a list of objects"
+        return
+    yield from enumerate(data, 1)
+
+
+_READERS = {".csv": _csv_records, ".jsonl": _jsonl_records, ".json": _json_records}
 
 
 def parse_entry(number: int, record) -> FaqEntry | str:
@@ -79,6 +91,14 @@ def read_entries(path: Path, parse, action: str = "imported") -> list:
         records = list(_records(path))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise FaqFileError(path, [f"cannot read the file: {exc}"], action) from None
+    entries, problems = _parse_all(records, parse)
+    if problems:
+        raise FaqFileError(path, problems, action)
+    return entries
+
+
+def _parse_all(records, parse) -> tuple[list, list[str]]:
+    """Return (the entries parsed, what is wrong with each of the other records)."""
     entries, problems = [], []
     for number, record in records:
         result = parse(number, record)
@@ -86,9 +106,7 @@ def read_entries(path: Path, parse, action: str = "imported") -> list:
             problems.append(f"line {number}: {result}" if number else result)
         else:
             entries.append(result)
-    if problems:
-        raise FaqFileError(path, problems, action)
-    return entries
+    return entries, problems
 
 
 def read_faq(path: Path) -> list[FaqEntry]:
@@ -98,21 +116,13 @@ def read_faq(path: Path) -> list[FaqEntry]:
 
 def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:
     """Store entries as FAQ questions; a given answer becomes a curated answer served as is."""
-    from precache.normalize import normalize, question_hash
-
     counts, answered = {"questions": 0, "curated_answers": 0}, []
     for entry in entries:
-        normalized = normalize(entry.question)
-        qid = ctx.store.ensure_question(entry.question, normalized, question_hash(normalized), is_faq=True)
-        if entry.reference is not None:
-            ctx.store.set_reference(qid, entry.reference)
+        qid, curated = _store_entry(ctx, entry)
         counts["questions"] += 1
+        counts["curated_answers"] += curated
         if entry.answer is not None:
             answered.append(qid)
-            if not ctx.store.has_curated(qid, entry.answer):
-                ctx.store.save_answer(qid, entry.answer, curated=True, quality=1.0,
-                                      quality_components={"curated": True})
-                counts["curated_answers"] += 1
         progress()
     if answered and ctx.settings.semantic_enabled:
         from precache.semantic.embedders import embedder_for
@@ -120,3 +130,17 @@ def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:
 
         index_questions(ctx, embedder_for(ctx.settings, threads=None), answered)
     return counts
+
+
+def _store_entry(ctx, entry: FaqEntry) -> tuple[int, bool]:
+    """Store one entry; return its question id and whether its answer was stored (a new curated one)."""
+    from precache.normalize import normalize, question_hash
+
+    normalized = normalize(entry.question)
+    qid = ctx.store.ensure_question(entry.question, normalized, question_hash(normalized), is_faq=True)
+    if entry.reference is not None:
+        ctx.store.set_reference(qid, entry.reference)
+    if entry.answer is None or ctx.store.has_curated(qid, entry.answer):
+        return qid, False
+    ctx.store.save_answer(qid, entry.answer, curated=True, quality=1.0, quality_components={"curated": True})
+    return qid, True

@@ -22,12 +22,7 @@ log = logging.getLogger(__name__)
 def record(ctx, ask, vector: np.ndarray | None, answer: dict | None, helpful: bool, offered: dict[int, float],
            asker: str) -> dict:
     """Store one feedback; learn or retract the phrasing's link to the answer; return what was done."""
-    with session_scope(ctx.sessions) as session:
-        session.add(Feedback(tenant=ctx.tenant, question=ask.question, qhash=ask.qhash,
-                             answer_id=answer["answer_id"] if answer else None, helpful=helpful,
-                             offered={str(k): round(v, 4) for k, v in offered.items()}, asker=asker,
-                             model=ctx.settings.embedding_model,
-                             vector=b"" if vector is None else np.asarray(vector, "<f4").tobytes()))
+    _store(ctx, ask, vector, answer, helpful, offered, asker)
     done = {"recorded": True, "learned": False, "retracted": 0}
     if answer is not None and ctx.settings.learn:
         if helpful:
@@ -39,6 +34,15 @@ def record(ctx, ask, vector: np.ndarray | None, answer: dict | None, helpful: bo
             regroup(ctx)
     _bump(ctx)
     return done
+
+
+def _store(ctx, ask, vector, answer: dict | None, helpful: bool, offered: dict[int, float], asker: str) -> None:
+    with session_scope(ctx.sessions) as session:
+        session.add(Feedback(tenant=ctx.tenant, question=ask.question, qhash=ask.qhash,
+                             answer_id=answer["answer_id"] if answer else None, helpful=helpful,
+                             offered={str(k): round(v, 4) for k, v in offered.items()}, asker=asker,
+                             model=ctx.settings.embedding_model,
+                             vector=b"" if vector is None else np.asarray(vector, "<f4").tobytes()))
 
 
 def _learn(ctx, ask, vector, answer: dict, asker: str) -> bool:
@@ -53,13 +57,18 @@ def _learn(ctx, ask, vector, answer: dict, asker: str) -> bool:
             return False
         session.add(LearnedPhrasing(tenant=ctx.tenant, question_id=question_id, answer_id=answer["answer_id"],
                                     target_id=answer["question_id"], taught_by=asker))
-        has_vector = session.scalar(select(QuestionEmbedding.id).where(
-            QuestionEmbedding.question_id == question_id, QuestionEmbedding.model == ctx.settings.embedding_model))
-        if has_vector is None and vector is not None:  # the phrasing joins the semantic index as the answer's
-            session.add(QuestionEmbedding(question_id=question_id, model=ctx.settings.embedding_model,
-                                          dim=len(vector), vector=np.asarray(vector, "<f4").tobytes()))
+        _embed_phrasing(session, ctx.settings.embedding_model, question_id, vector)
     log.info("learned phrasing %r for answer %s (taught by %s)", ask.question[:80], answer["answer_id"], asker)
     return True
+
+
+def _embed_phrasing(session, model: str, question_id: int, vector) -> None:
+    """The phrasing joins the semantic index as the answer's, unless it has an embedding already."""
+    has_vector = session.scalar(select(QuestionEmbedding.id).where(
+        QuestionEmbedding.question_id == question_id, QuestionEmbedding.model == model))
+    if has_vector is None and vector is not None:
+        session.add(QuestionEmbedding(question_id=question_id, model=model,
+                                      dim=len(vector), vector=np.asarray(vector, "<f4").tobytes()))
 
 
 def _retract(ctx, qhash: str, target_id: int, asker: str) -> int:
@@ -87,10 +96,8 @@ def load_evidence(ctx, evidence, model: str) -> int:
              .order_by(Feedback.id).limit(5000))
     with ctx.sessions() as session:
         rows = session.scalars(query).all()
-        shown = {int(a) for row in rows for a in row.offered} | {row.answer_id for row in rows if row.answer_id}
-        questions = dict(session.execute(select(Answer.id, Answer.question_id).where(Answer.id.in_(shown))).all())
-    groups = answer_groups(ctx, list(set(questions.values())))
-    key_of = {aid: groups[qid] for aid, qid in questions.items() if qid in groups}
+    shown = {int(a) for row in rows for a in row.offered} | {row.answer_id for row in rows if row.answer_id}
+    key_of = _answer_keys(ctx, shown)
     for row in rows:
         offered = {key_of[int(a)]: c for a, c in row.offered.items() if int(a) in key_of}
         picked = key_of.get(row.answer_id)
@@ -99,6 +106,14 @@ def load_evidence(ctx, evidence, model: str) -> int:
                      None if row.helpful else picked)
         evidence.last_row = row.id
     return len(rows)
+
+
+def _answer_keys(ctx, answer_ids: set[int]) -> dict[int, str]:
+    """Each answer's key (that of its question's group), for the answers that still exist."""
+    with ctx.sessions() as session:
+        questions = dict(session.execute(select(Answer.id, Answer.question_id).where(Answer.id.in_(answer_ids))).all())
+    groups = answer_groups(ctx, list(set(questions.values())))
+    return {aid: groups[qid] for aid, qid in questions.items() if qid in groups}
 
 
 def _view(link: LearnedPhrasing, phrasing: str) -> dict:

@@ -35,18 +35,11 @@ class Jobs:
         """
         lock = keys.pending(ns, qhash, kind)
         headers = {"request_id": request_id or "-"}  # a message header, so worker logs carry it too
-        while True:
-            job_id = str(uuid.uuid4())
-            self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, tenant=self.tenant,
-                        created=time.time())
-            if self.redis.set(lock, job_id, nx=True, ex=LOCK_TTL_S):
-                break
-            self.redis.delete(keys.job(job_id))
-            existing = self.redis.get(lock)
-            if existing is not None:
-                if not background:
-                    self._promote(existing.decode(), headers)
-                return existing.decode(), True
+        job_id, joined = self._claim(lock, ns, qhash, kind)
+        if joined:
+            if not background:
+                self._promote(job_id, headers)
+            return job_id, True
         try:
             question_id = question_id_of()
             self._send(kind, question_id, job_id, PRECOMPUTE if background else JOB_KINDS[kind][2],
@@ -57,6 +50,19 @@ class Jobs:
             self.redis.zrem(keys.sent_jobs(), job_id)
             raise
         return job_id, False
+
+    def _claim(self, lock: str, ns: str, qhash: str, kind: str) -> tuple[str, bool]:
+        """Return (job_id, joined): a new pending job holding the question's lock, or the job that holds it."""
+        while True:
+            job_id = str(uuid.uuid4())
+            self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, tenant=self.tenant,
+                        created=time.time())
+            if self.redis.set(lock, job_id, nx=True, ex=LOCK_TTL_S):
+                return job_id, False
+            self.redis.delete(keys.job(job_id))
+            existing = self.redis.get(lock)
+            if existing is not None:
+                return existing.decode(), True
 
     def _promote(self, job_id: str, headers: dict) -> None:
         """Send a background job again on its kind's own queue, once, now that someone asks for it."""
@@ -89,10 +95,7 @@ class Jobs:
         """Keep the single-flight lock of each pending job for another LOCK_TTL_S, its message being in the
         broker; send the message of each job in `lost` again (the broker lost it). Jobs over or gone leave
         the watch. Returns the ids sent again. A few pipelined round trips, whatever the backlog."""
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.hgetall(keys.job(job_id))
-        records = [_record(raw) for raw in pipe.execute()]
+        records = self._records(job_ids)
         pipe, resend = self.redis.pipeline(transaction=False), []
         for job_id, record in zip(job_ids, records, strict=True):
             if record is None or record["status"] != PENDING or "sent_kind" not in record:
@@ -104,10 +107,20 @@ class Jobs:
                 resend.append((job_id, record))
         pipe.execute()
         for job_id, record in resend:
-            kind = record["sent_kind"]
-            self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
-                                                            record.get("sent_queue") or JOB_KINDS[kind][2])
+            self._send_again(job_id, record)
         return [job_id for job_id, _ in resend]
+
+    def _records(self, job_ids: list[str]) -> list[dict | None]:
+        """The jobs' records, in one pipelined round trip; None for a job gone."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job(job_id))
+        return [_record(raw) for raw in pipe.execute()]
+
+    def _send_again(self, job_id: str, record: dict) -> None:
+        kind = record["sent_kind"]
+        self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
+                                                        record.get("sent_queue") or JOB_KINDS[kind][2])
 
     def continue_with(self, kind: str, question_id: int, job_id: str, **options) -> None:
         """Send another task for a job that stays pending (its askers keep waiting): a regeneration, a retry.
@@ -165,13 +178,17 @@ class Jobs:
             self.redis.expire(failures, self.settings.job_ttl_s)
         self.redis.hdel(keys.inflight(ns), job_id)
         self.redis.zrem(keys.sent_jobs(), job_id)
+        self._release(job_id, ns, qhash)
+        self.redis.publish(keys.job_done(job_id), "1")
+
+    def _release(self, job_id: str, ns: str, qhash: str) -> None:
+        """Release the job's single-flight lock if it still holds it."""
         # The lock is the one taken at enqueue time (the worker may answer a linked canonical question).
         kind, locked_qhash = self.redis.hmget(keys.job(job_id), "kind", "qhash")
         qhash = locked_qhash.decode() if locked_qhash else qhash
         lock = keys.pending(ns, qhash, kind.decode() if kind else "quick")
         if self.redis.get(lock) == job_id.encode():
             self.redis.delete(lock)
-        self.redis.publish(keys.job_done(job_id), "1")
 
     def wait(self, job_id: str, timeout_s: float) -> dict | None:
         """Wait up to `timeout_s` for the job to leave pending; return its record."""

@@ -65,13 +65,18 @@ def recover(ctx, me: str | None = None) -> list[str]:
             ctx.redis.rename(name, claimed)
         except redis.ResponseError:  # another process claimed them first
             continue
-        held = ctx.redis.hgetall(claimed)
-        pending = [(job_id.decode(), json.loads(raw)) for job_id, raw in held.items()
-                   if (record := ctx.jobs.get(job_id.decode())) is not None and record["status"] == PENDING]
-        for job_id, info in pending:
-            ctx.jobs.for_tenant(info.get("tenant", "")).continue_with(info["kind"], info["question_id"], job_id)
-        ctx.redis.delete(claimed)
-        resent += [job_id for job_id, _ in pending]
-        log.warning("worker %s is gone: sent again the %d pending jobs of the %d it held", worker, len(pending),
-                    len(held))
+        resent += _resend_held(ctx, worker, claimed)
     return resent
+
+
+def _resend_held(ctx, worker: str, claimed: str) -> list[str]:
+    """Send again the pending jobs among those a gone worker held (claimed under `claimed`); return their ids."""
+    held = ctx.redis.hgetall(claimed)
+    pending = [(job_id.decode(), json.loads(raw)) for job_id, raw in held.items()
+               if (record := ctx.jobs.get(job_id.decode())) is not None and record["status"] == PENDING]
+    for job_id, info in pending:
+        ctx.jobs.for_tenant(info.get("tenant", "")).continue_with(info["kind"], info["question_id"], job_id)
+    ctx.redis.delete(claimed)
+    log.warning("worker %s is gone: sent again the %d pending jobs of the %d it held", worker, len(pending),
+                len(held))
+    return [job_id for job_id, _ in pending]

@@ -64,45 +64,58 @@ def route(name, args, kwargs, options, task=None, **_) -> dict:
     return {"queue": queue_for(name, kwargs)}
 
 
+# What does not depend on the settings.
+FIXED_CONFIG = {
+    "broker_connection_retry_on_startup": True,
+    "task_serializer": "json",
+    "result_serializer": "json",
+    "event_serializer": "json",
+    "accept_content": ["json"],
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "task_time_limit": GENERATION_TIME_LIMIT_S,
+    "task_ignore_result": True,
+    "worker_send_task_events": True,
+    "task_send_sent_event": True,
+    "task_default_queue": HOUSEKEEPING,
+}
+
+
 def celery_config(settings) -> dict:
     """Return the Celery settings for these precache settings."""
     return {
+        **FIXED_CONFIG,
         "broker_url": settings.broker_url,
-        "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {
-            # A message unacked this long is redelivered (a killed worker's task comes back); it
-            # must outlast the longest batch (acks_late), which the settings check (docs/reliability.md).
-            "visibility_timeout": settings.broker_visibility_timeout_s,
-            # Sweep for such messages every few seconds (kombu's default sweeps only every ~100 s).
-            "unacked_restore_interval": min(10, max(1, settings.broker_visibility_timeout_s // 5)),
-            "unacked_restore_throttle": 1,
-            # Redis: poll a worker's queues in declared order (quick first), not round robin.
-            "queue_order_strategy": "priority",
-        },
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "event_serializer": "json",
-        "accept_content": ["json"],
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "task_time_limit": GENERATION_TIME_LIMIT_S,
-        "task_ignore_result": True,
+        "broker_transport_options": _transport_options(settings),
         # Generation tasks are batched (worker/tasks.py): a worker of one pool thread must hold a whole batch unacked.
         "worker_prefetch_multiplier": settings.llm_max_batch,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
         "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES],
-        "task_default_queue": HOUSEKEEPING,
         "task_routes": (route,),
-        "beat_schedule": {
-            task.rsplit(".", 1)[1].replace("_", "-"): {
-                "task": task, "schedule": getattr(settings, period),
-                # A run that could not start before the next one is due is dropped, not stacked.
-                "options": {"expires": getattr(settings, period)},
-            }
-            for task, period in SCHEDULE.items()
-        },
+        "beat_schedule": _beat_schedule(settings),
         "beat_schedule_filename": str(settings.var_dir / "celerybeat-schedule"),
+    }
+
+
+def _transport_options(settings) -> dict:
+    return {
+        # A message unacked this long is redelivered (a killed worker's task comes back); it
+        # must outlast the longest batch (acks_late), which the settings check (docs/reliability.md).
+        "visibility_timeout": settings.broker_visibility_timeout_s,
+        # Sweep for such messages every few seconds (kombu's default sweeps only every ~100 s).
+        "unacked_restore_interval": min(10, max(1, settings.broker_visibility_timeout_s // 5)),
+        "unacked_restore_throttle": 1,
+        # Redis: poll a worker's queues in declared order (quick first), not round robin.
+        "queue_order_strategy": "priority",
+    }
+
+
+def _beat_schedule(settings) -> dict:
+    """Each scheduled task every its period; a run that could not start before the next is due is dropped, not stacked."""
+    return {
+        task.rsplit(".", 1)[1].replace("_", "-"): {
+            "task": task, "schedule": getattr(settings, period), "options": {"expires": getattr(settings, period)},
+        }
+        for task, period in SCHEDULE.items()
     }
 
 

@@ -64,15 +64,19 @@ def unanswered_asks(ctx) -> list[tuple[str, Question]]:
         namespaces = set(session.scalars(missed.with_only_columns(AskLog.namespace).distinct()))
     found = []
     for tenant in sorted({ctx.settings.tenant_of(ns) for ns in namespaces} - {None}):  # another model's: not ours
-        store = ctx.store.for_tenant(tenant)
-        answered = select(Answer.question_id).where(store.visible())
-        query = (select(Question)
-                 .where(Question.qhash.in_(missed.where(AskLog.namespace == store.namespace)),
-                        Question.id.not_in(answered))
-                 .order_by(Question.id))
-        with ctx.sessions() as session:
-            found += [(tenant, question) for question in session.scalars(query)]
+        found += [(tenant, question) for question in _unanswered_in(ctx, ctx.store.for_tenant(tenant), missed)]
     return found
+
+
+def _unanswered_in(ctx, store, missed) -> list[Question]:
+    """The questions of `missed` asked in the store's namespace that have no answer visible there."""
+    answered = select(Answer.question_id).where(store.visible())
+    query = (select(Question)
+             .where(Question.qhash.in_(missed.where(AskLog.namespace == store.namespace)),
+                    Question.id.not_in(answered))
+             .order_by(Question.id))
+    with ctx.sessions() as session:
+        return list(session.scalars(query))
 
 
 def requeue(ctx) -> list[str]:
@@ -132,11 +136,7 @@ def resend_lost_jobs(ctx) -> list[str]:
     candidates = ctx.jobs.sent_before(time.time() - ctx.settings.generation_timeout_s)
     if not candidates:
         return []
-    try:
-        held = broker.held_job_ids(ctx.settings.broker_url)
-    except redis.RedisError as exc:
-        log.warning("cannot read the broker's queues (%s); lost jobs are looked for at the next sweep", exc)
-        return []
+    held = _held_job_ids(ctx)
     if held is None:
         return []
     resent = ctx.jobs.keep(candidates, lost=set(candidates) - held)
@@ -144,3 +144,12 @@ def resend_lost_jobs(ctx) -> list[str]:
         log.warning("job %s was pending with no message in the broker (a worker died holding it): sent again",
                     job_id)
     return resent
+
+
+def _held_job_ids(ctx) -> set[str] | None:
+    """The job ids the broker holds; None when it cannot say (then no job is taken for lost)."""
+    try:
+        return broker.held_job_ids(ctx.settings.broker_url)
+    except redis.RedisError as exc:
+        log.warning("cannot read the broker's queues (%s); lost jobs are looked for at the next sweep", exc)
+        return None

@@ -25,11 +25,10 @@ TOP_MISSED = 10
 
 
 def snapshot(ctx, window_s: int, buckets: int = 30, now: datetime | None = None) -> dict:
-    """Return the stats of the last `window_s` seconds in the shape of web.schemas.StatsResponse."""
+    """Return the stats of the last `window_s` seconds in the shape of web.responses.StatsResponse."""
     if not 1 <= buckets <= 1000:
         raise ValueError(f"buckets must be 1..1000, not {buckets}")
-    end = now or utcnow()
-    end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)  # naive means UTC, as stored
+    end = _utc(now or utcnow())
     start = end - timedelta(seconds=window_s)
     asklog.catch_up(ctx)
     with ctx.sessions() as session:
@@ -43,13 +42,20 @@ def snapshot(ctx, window_s: int, buckets: int = 30, now: datetime | None = None)
         "window_s": window_s,
         "asks": asks,
         "instant_share": _share(sum(counts[s] for s in INSTANT_SOURCES), asks),
-        "sources": {s: {"count": counts[s], "share": _share(counts[s], asks), "latency_ms": latencies[s]}
-                    for s in SOURCES},
+        "sources": _sources(counts, latencies, asks),
         "timeline": timeline,
         "quality": quality,
         "queues": queue_depths(ctx.settings.broker_url),
         "top_missed": top_missed,
     }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # naive means UTC, as stored
+
+
+def _sources(counts: dict, latencies: dict, asks: int) -> dict:
+    return {s: {"count": counts[s], "share": _share(counts[s], asks), "latency_ms": latencies[s]} for s in SOURCES}
 
 
 def _share(part: int, whole: int) -> float:

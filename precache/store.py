@@ -5,13 +5,14 @@ import logging
 from datetime import timedelta, timezone
 
 import redis
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
 from precache.db import session_scope
 from precache.models import Answer, LearnedPhrasing, Question, utcnow
 from precache.normalize import namespace_id
+from precache.serving import answering_question, serving_order
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,9 @@ class AnswerStore:
 
         `hot=False`: the hot cache was just read without a hit (the web's exact path), go to SQL.
         """
-        try:
-            cached = self.redis.get(keys.answer(self.ns, qhash)) if hot else None
-            if cached is not None:
-                return json.loads(cached), "redis"
-        except redis.RedisError as exc:
-            log.warning("hot cache unavailable, reading SQL: %s", exc)
+        cached = self._hot(qhash) if hot else None
+        if cached is not None:
+            return cached, "redis"
         try:
             payload = self._best_answer(qhash)
         except SQLAlchemyError as exc:  # neither store answers: treat it as not cached, the ladder goes on
@@ -84,31 +82,22 @@ class AnswerStore:
         self._cache(qhash, payload)
         return payload, "sql"
 
+    def _hot(self, qhash: str) -> dict | None:
+        """The hot cache's answer; None on a miss or when Redis is unavailable (SQL is read then)."""
+        try:
+            cached = self.redis.get(keys.answer(self.ns, qhash))
+        except redis.RedisError as exc:
+            log.warning("hot cache unavailable, reading SQL: %s", exc)
+            return None
+        return None if cached is None else json.loads(cached)
+
     def _best_answer(self, qhash: str) -> dict | None:
-        # Curated first, then fresh before expired, then the higher quality (a detailed answer
-        # replaces the quick one when its quality is at least as high), then the newest.
-        # A paraphrase linked to a canonical question is answered by the canonical question's answers.
-        # A phrasing an asker of this tenant linked to an answer (and nobody retracted) is answered by it first.
-        learned = (select(LearnedPhrasing.target_id).where(LearnedPhrasing.question_id == Question.id,
-                                                           LearnedPhrasing.tenant == self.tenant,
-                                                           LearnedPhrasing.retracted_at.is_(None))
-                   .order_by(LearnedPhrasing.id.desc()).limit(1).scalar_subquery())
-        target = (select(func.coalesce(learned, Question.canonical_id, Question.id)).where(Question.qhash == qhash)
-                  .scalar_subquery())
         query = (
             select(Answer, Question)
             .join(Question)
-            .where(Answer.question_id == target)
+            .where(Answer.question_id == answering_question(qhash, self.tenant))
             .where(self.servable())
-            .order_by(
-                Answer.pinned.desc(),
-                Answer.curated.desc(),
-                case((Answer.expires_at > utcnow(), 0), else_=1),
-                case((Answer.quality.is_(None), 1), else_=0),
-                Answer.quality.desc(),
-                case((Answer.level == "detailed", 0), else_=1),
-                Answer.created_at.desc(),
-            )
+            .order_by(*serving_order())
             .limit(1)
         )
         with self.sessions() as session:
@@ -130,14 +119,7 @@ class AnswerStore:
                     found.is_faq = True
                     session.commit()
                 return found.id
-            question = Question(qhash=qhash, text=text, normalized=normalized, is_faq=is_faq)
-            session.add(question)
-            try:
-                session.commit()
-            except IntegrityError:  # another process created it first
-                session.rollback()
-                return session.scalar(select(Question.id).where(Question.qhash == qhash))
-            return question.id
+            return _create_question(session, Question(qhash=qhash, text=text, normalized=normalized, is_faq=is_faq))
 
     def set_reference(self, question_id: int, reference: str) -> None:
         """Store the reference answer that generated answers to a question are scored against."""
@@ -150,16 +132,8 @@ class AnswerStore:
         expires = None if curated else utcnow() + timedelta(seconds=self.settings.answer_ttl_s)
         with session_scope(self.sessions) as session:
             question = session.get(Question, question_id)
-            answer = Answer(
-                question=question,
-                namespace=self.namespace,
-                tenant=self.tenant,
-                level=level,
-                text=text,
-                curated=curated,
-                expires_at=expires,
-                **fields,
-            )
+            answer = Answer(question=question, namespace=self.namespace, tenant=self.tenant, level=level, text=text,
+                            curated=curated, expires_at=expires, **fields)
             session.add(answer)
             session.flush()
             payload = answer_payload(answer, question)
@@ -184,22 +158,30 @@ class AnswerStore:
         new best one, never a replaced or invalidated one.
         """
         best = self._best_answer(qhash)
+        stale = [keys.answer(self.ns, h) for h in self._paraphrase_hashes(qhash)]
+        if best is None:
+            stale.append(keys.answer(self.ns, qhash))
+        self._drop(stale, qhash)
+        if best is not None:
+            self._cache(qhash, best)
+        return best
+
+    def _drop(self, entries: list[str], qhash: str) -> None:
+        """Drop these hot-cache entries (of `qhash`'s answers); a Redis outage is logged."""
+        try:
+            if entries:
+                self.redis.delete(*entries)
+        except redis.RedisError as exc:
+            log.warning("hot cache unavailable, cannot drop the entries of %s: %s", qhash, exc)
+
+    def _paraphrase_hashes(self, qhash: str) -> list[str]:
+        """The hashes of the questions answered by this one's answers (linked, or learned for this tenant)."""
         question_id = select(Question.id).where(Question.qhash == qhash).scalar_subquery()
         linked = select(Question.qhash).where(Question.canonical_id == question_id)
         learned = (select(Question.qhash).join(LearnedPhrasing, LearnedPhrasing.question_id == Question.id)
                    .where(LearnedPhrasing.target_id == question_id, LearnedPhrasing.tenant == self.tenant))
         with self.sessions() as session:
-            stale = [keys.answer(self.ns, h) for h in session.scalars(linked.union(learned))]
-        if best is None:
-            stale.append(keys.answer(self.ns, qhash))
-        try:
-            if stale:
-                self.redis.delete(*stale)
-        except redis.RedisError as exc:
-            log.warning("hot cache unavailable, cannot drop the entries of %s: %s", qhash, exc)
-        if best is not None:
-            self._cache(qhash, best)
-        return best
+            return list(session.scalars(linked.union(learned)))
 
     def servable_answer(self, answer_id: int) -> bool:
         """Tell whether a stored answer passes the gate in this namespace."""
@@ -241,3 +223,15 @@ class AnswerStore:
                                         Answer.expires_at > utcnow(), self.servable())
         with self.sessions() as session:
             return session.scalar(query.limit(1)) is not None
+
+
+def _create_question(session, question: Question) -> int:
+    """Store a new question; return its id, or that of the same question another process created first."""
+    qhash = question.qhash
+    session.add(question)
+    try:
+        session.commit()
+    except IntegrityError:  # another process created it first
+        session.rollback()
+        return session.scalar(select(Question.id).where(Question.qhash == qhash))
+    return question.id

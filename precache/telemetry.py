@@ -46,14 +46,18 @@ def generation_totals(redis_client):
     tokens = CounterMetricFamily("precache_generated_tokens", "Tokens generated.", labels=labels)
     batches = CounterMetricFamily("precache_generation_batches", "Backend calls (batches) made.", labels=labels)
     rate = GaugeMetricFamily("precache_generation_tokens_per_second", "Mean generation speed.", labels=labels)
-    try:
-        totals = _totals(redis_client)
-    except Exception:
-        totals = {}
-    for key, t in sorted(totals.items()):
+    for key, t in sorted(_totals_or_none(redis_client).items()):
         count.add_metric(list(key), t.get("count", 0))
         seconds.add_metric(list(key), t.get("seconds", 0))
         tokens.add_metric(list(key), t.get("tokens", 0))
         batches.add_metric(list(key), t.get("batches", 0))
         rate.add_metric(list(key), t.get("tokens", 0) / t["seconds"] if t.get("seconds") else 0)
     yield from (count, seconds, tokens, batches, rate)
+
+
+def _totals_or_none(redis_client) -> dict:
+    """The totals; none when Redis cannot give them (the families are still exposed, empty)."""
+    try:
+        return _totals(redis_client)
+    except Exception:
+        return {}

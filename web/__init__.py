@@ -18,31 +18,31 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings = load_settings(**(test_config or {}))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
+    _attach_state(app, settings)
+    logs.configure(settings)
+    report_schema(app.extensions["precache"].engine, logging.getLogger("web"))
+    _track_request_ids(app)
+    _register_views(app, settings)
+    from web.fast import ExactHits
+    app.wsgi_app = ExactHits(app)  # exact hits of plain asks answered before Flask (web/fast.py)
+    return app
+
+
+def _attach_state(app: Flask, settings) -> None:
+    """Give the app its context (connections), the template intents and the warmed semantic tier."""
     app.extensions["precache"] = Context(settings)
     app.extensions["precache_intents"] = load_intents(settings.templates_file)
     app.extensions["precache_semantic"] = SemanticTier(settings)
     app.extensions["precache_semantic"].warm()
-    logs.configure(settings)
-    report_schema(app.extensions["precache"].engine, logging.getLogger("web"))
-    _track_request_ids(app)
 
-    from web import ask, errors, health, jobs, limits, metrics, stream
+
+def _register_views(app: Flask, settings) -> None:
+    from web import admin, ask, chat, errors, feedback, health, jobs, limits, metrics, openapi, stats, stream
 
     errors.register(app)
     limits.install(app, settings)
-    app.register_blueprint(ask.bp)
-    app.register_blueprint(jobs.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(metrics.bp)
-    app.register_blueprint(stream.bp)
-    from web import feedback; app.register_blueprint(feedback.bp)  # noqa: E702 (POST /v1/feedback, answers)
-    from web import stats; app.register_blueprint(stats.bp)  # noqa: E702 (GET /v1/stats, /dashboard)
-    from web import openapi; app.register_blueprint(openapi.bp)  # noqa: E702 (GET /openapi.json)
-    from web import admin; app.register_blueprint(admin.bp)  # noqa: E702 (/v1/admin, X-API-Key)
-    from web import chat; app.register_blueprint(chat.bp)  # noqa: E702 (OpenAI wire format: /v1/chat/completions)
-    from web.fast import ExactHits
-    app.wsgi_app = ExactHits(app)  # exact hits of plain asks answered before Flask (web/fast.py)
-    return app
+    for view in (ask, jobs, health, metrics, stream, feedback, stats, openapi, admin, chat):
+        app.register_blueprint(view.bp)
 
 
 def _track_request_ids(app: Flask) -> None:

@@ -64,11 +64,8 @@ def hot_hit(ctx, item: Ask, started: float) -> Outcome | None:
     """
     if item.detail != "quick" or ctx.settings.ask_log_flush_ms <= 0 or item.hot_missed:
         return None  # a detailed ask may be answered by another answer; unbatched, the log goes to SQL
-    entry = {"at": time.time(), "question": item.question, "qhash": item.qhash, "namespace": ctx.store.namespace,
-             "source": "exact", "latency_ms": round((time.perf_counter() - started) * 1000, 3), "job_id": None,
-             "request_id": request_id.get()}
     try:
-        payload = ctx.ask_log.hit_and_push(keys.answer(ctx.ns, item.qhash), entry)
+        payload = ctx.ask_log.hit_and_push(keys.answer(ctx.ns, item.qhash), _exact_entry(ctx, item, started))
     except redis.RedisError as exc:  # the ladder reads SQL, and the ask goes to SQL
         log.warning("hot cache unavailable: %s", exc)
         return None
@@ -78,6 +75,13 @@ def hot_hit(ctx, item: Ask, started: float) -> Outcome | None:
     outcome = exact(ctx, item, payload)
     metrics.observe_ask("exact", time.perf_counter() - started, payload.get("quality"), outcome.stale)
     return outcome
+
+
+def _exact_entry(ctx, item: Ask, started: float) -> dict:
+    """The ask log's entry of an exact hit, as the writer pushes it."""
+    return {"at": time.time(), "question": item.question, "qhash": item.qhash, "namespace": ctx.store.namespace,
+            "source": "exact", "latency_ms": round((time.perf_counter() - started) * 1000, 3), "job_id": None,
+            "request_id": request_id.get()}
 
 
 def unavailable(ctx):

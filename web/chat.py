@@ -74,10 +74,14 @@ def completions():
         return Response(stream_with_context(events), mimetype="text/event-stream", headers={
             **_headers(reply), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     text = reply.text if reply.text is not None else _awaited(ctx, reply, deadline)
-    body = {**meta, "object": "chat.completion", "choices": [{
+    return jsonify(_completion(meta, text, prompt_tokens)), 200, _headers(reply)
+
+
+def _completion(meta: dict, text: str, prompt_tokens: int) -> dict:
+    """OpenAI's chat.completion body for one answer."""
+    return {**meta, "object": "chat.completion", "choices": [{
         "index": 0, "message": {"role": "assistant", "content": text, "refusal": None}, "logprobs": None,
         "finish_reason": "stop"}], "usage": _usage(prompt_tokens, text)}
-    return jsonify(body), 200, _headers(reply)
 
 
 def cache_policy(header: str) -> str:
@@ -92,17 +96,9 @@ def _reply(ctx, question: str, policy: str, deadline: float, started: float) -> 
     item.deadline = deadline
     try:
         if policy == "no-store":
-            outcome = instant(ctx, item)
-            if outcome is None:
-                return Reply(question, "generated", job_id=ctx.jobs.send_reply("answer", question), kept=False)
-            metrics.observe_ask(outcome.body["source"], time.perf_counter() - started, outcome.body.get("quality"),
-                                outcome.stale)  # counted, not logged: nothing of the question is kept
-            return _from_body(question, outcome.body)
+            return _no_store(ctx, item, started)
         if policy == "no-cache":
-            job_id = renew(ctx, item)
-            # Logged as the miss it is (the ask log and the stats count what was instant).
-            record(ctx, item, {"source": "fallback", "job_id": job_id}, time.perf_counter() - started, False)
-            return Reply(question, "generated", job_id=job_id)
+            return _no_cache(ctx, item, started)
     except (*QUEUE_ERRORS, SQLAlchemyError) as exc:
         log.warning("cannot queue a generation for a chat request: %s", exc)
         raise ApiError(503, "queue_unavailable", "the generation queue is unavailable; try again shortly") from None
@@ -110,6 +106,24 @@ def _reply(ctx, question: str, policy: str, deadline: float, started: float) -> 
     if outcome is None:
         raise ApiError(503, "queue_unavailable", "the generation queue is unavailable; try again shortly")
     return _from_body(question, outcome.body)
+
+
+def _no_store(ctx, item, started: float) -> Reply:
+    """An instant answer, else a reply generated for this request alone: nothing of the question is kept."""
+    outcome = instant(ctx, item)
+    if outcome is None:
+        return Reply(item.question, "generated", job_id=ctx.jobs.send_reply("answer", item.question), kept=False)
+    metrics.observe_ask(outcome.body["source"], time.perf_counter() - started, outcome.body.get("quality"),
+                        outcome.stale)  # counted, not logged: nothing of the question is kept
+    return _from_body(item.question, outcome.body)
+
+
+def _no_cache(ctx, item, started: float) -> Reply:
+    """A new answer that replaces the cached one."""
+    job_id = renew(ctx, item)
+    # Logged as the miss it is (the ask log and the stats count what was instant).
+    record(ctx, item, {"source": "fallback", "job_id": job_id}, time.perf_counter() - started, False)
+    return Reply(item.question, "generated", job_id=job_id)
 
 
 def _from_body(question: str, body: dict) -> Reply:

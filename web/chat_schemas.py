@@ -65,12 +65,17 @@ def parse_chat(request, settings) -> tuple[ChatRequest, list[dict]]:
     if turns[-1]["role"] != "user":
         raise _unservable(f"messages.{len(turns) - 1}.role", "the last message must be the user's question "
                           f"(it is {turns[-1]['role']!r})")
+    _check_question(turns, settings.max_question_chars)
+    return chat, turns
+
+
+def _check_question(turns: list[dict], limit: int) -> None:
+    """Check the last message as POST /v1/ask checks a question, naming the message at fault."""
     try:
-        check_question(turns[-1]["content"], settings.max_question_chars)
+        check_question(turns[-1]["content"], limit)
     except ApiError as exc:
         raise ApiError(400, exc.code, exc.message.replace("question:", f"messages.{len(turns) - 1}.content:", 1),
                        param=f"messages.{len(turns) - 1}.content") from None
-    return chat, turns
 
 
 def _check_servable(chat: ChatRequest) -> None:
@@ -98,14 +103,15 @@ def _text(message: ChatMessage, i: int) -> str:
         raise _unservable(f"messages.{i}.content", "must be text (a string or text parts)")
     if isinstance(message.content, str):
         return message.content
-    texts = []
-    for j, part in enumerate(message.content):
-        kind = part.get("type")
-        if kind != "text" or not isinstance(part.get("text"), str):
-            raise _unservable(f"messages.{i}.content.{j}.type", f"{kind!r} content cannot be answered from the "
-                              "cache; send text parts only")
-        texts.append(part["text"])
-    return "\n".join(texts)
+    return "\n".join(_part_text(part, f"messages.{i}.content.{j}") for j, part in enumerate(message.content))
+
+
+def _part_text(part: dict, param: str) -> str:
+    """A content part's text; any other kind of part is refused."""
+    kind = part.get("type")
+    if kind != "text" or not isinstance(part.get("text"), str):
+        raise _unservable(f"{param}.type", f"{kind!r} content cannot be answered from the cache; send text parts only")
+    return part["text"]
 
 
 def _unservable(param: str, message: str) -> ApiError:

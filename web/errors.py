@@ -6,7 +6,7 @@ raise their usual exceptions with the message (and `param`, the field at fault, 
 
 import logging
 
-from flask import jsonify
+from flask import current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -36,22 +36,26 @@ def error_response(status: int, code: str, message: str, param: str | None = Non
 
 def register(app) -> None:
     """Install the JSON error handlers on the app."""
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(413, _too_large)
+    app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(Exception, _unexpected)
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.param)
 
-    @app.errorhandler(413)
-    def _too_large(_exc):
-        limit = app.config["MAX_CONTENT_LENGTH"]
-        return error_response(413, "body_too_large", f"request body is over {limit} bytes; send less")
+def _api_error(exc: ApiError):
+    return error_response(exc.status, exc.code, exc.message, exc.param)
 
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 400, code, exc.description or exc.name)
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        log.exception("unhandled error")
-        return error_response(500, "internal", "the server failed; the error is logged")
+def _too_large(_exc):
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return error_response(413, "body_too_large", f"request body is over {limit} bytes; send less")
+
+
+def _http(exc: HTTPException):
+    code = (exc.name or "error").lower().replace(" ", "_")
+    return error_response(exc.code or 400, code, exc.description or exc.name)
+
+
+def _unexpected(exc: Exception):
+    log.exception("unhandled error")
+    return error_response(500, "internal", "the server failed; the error is logged")

@@ -30,15 +30,10 @@ class ExactHits:
         self.ctx = app.extensions["precache"]
 
     def __call__(self, environ, start_response):
-        if (environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/v1/ask"
-                or self.ctx.settings.rate_limit.strip() or self.ctx.settings.ask_log_flush_ms <= 0
-                or not environ.get("CONTENT_TYPE", "").startswith("application/json")):
+        if not self._may_serve(environ):
             return self.next(environ, start_response)
         started = time.perf_counter()
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or -1)
-        except ValueError:
-            length = -1
+        length = _content_length(environ)
         if not 0 < length <= self.ctx.settings.max_body_bytes:
             return self.next(environ, start_response)  # Flask says what is wrong with it
         body = environ["wsgi.input"].read(length)
@@ -50,6 +45,12 @@ class ExactHits:
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
                                   ("X-Request-ID", request_id)])
         return [payload]
+
+    def _may_serve(self, environ) -> bool:
+        """A JSON POST /v1/ask, with no rate limit and a batched ask log: one this path may answer."""
+        return (environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/v1/ask"
+                and not self.ctx.settings.rate_limit.strip() and self.ctx.settings.ask_log_flush_ms > 0
+                and environ.get("CONTENT_TYPE", "").startswith("application/json"))
 
     def _serve(self, environ, body: bytes, started: float) -> tuple[bytes, str] | None:
         """Return (the response body, its request id) for an exact hit of a plain ask; None otherwise."""
@@ -85,3 +86,11 @@ class ExactHits:
         except ApiError:
             return None
         return data["question"]
+
+
+def _content_length(environ) -> int:
+    """The request's Content-Length; -1 when it is missing or not a number."""
+    try:
+        return int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        return -1

@@ -44,14 +44,7 @@ def _servable(ctx, answer_id: int) -> dict:
 
 @bp.post("/v1/feedback")
 def give_feedback():
-    ctx = current_app.extensions["precache"]
-    _authorize(ctx.settings)
-    req = validated(FeedbackRequest, request)
-    check_question(req.question, ctx.settings.max_question_chars)
-    ctx = ctx.for_tenant(check_tenant(req.tenant))
-    ask = make_ask(req.question, 0)
-    if req.answer_id is None and req.helpful:
-        raise ApiError(400, "invalid_field", "helpful: with answer_id null (none of the answers fits) it must be false")
+    ctx, req, ask = _read_request(current_app.extensions["precache"])
     tier = current_app.extensions["precache_semantic"]
     vector = tier.vector(ask.question)
     tier.refreshed(ctx)
@@ -65,6 +58,18 @@ def give_feedback():
     except SQLAlchemyError as exc:  # the asker's word is not lost unsaid: the app is told to send it again
         log.warning("feedback not recorded, database unavailable: %s", exc)
         raise ApiError(503, "database_unavailable", "feedback cannot be recorded now; send it again later") from None
+
+
+def _read_request(ctx):
+    """Check the feedback key and the body; return the tenant's context, the request and its question."""
+    _authorize(ctx.settings)
+    req = validated(FeedbackRequest, request)
+    check_question(req.question, ctx.settings.max_question_chars)
+    ctx = ctx.for_tenant(check_tenant(req.tenant))
+    ask = make_ask(req.question, 0)
+    if req.answer_id is None and req.helpful:
+        raise ApiError(400, "invalid_field", "helpful: with answer_id null (none of the answers fits) it must be false")
+    return ctx, req, ask
 
 
 def _offered(ctx, tier, ask, vector) -> dict[int, float]:

@@ -34,10 +34,13 @@ def standalone(ctx, turns: list[dict], deadline: float, keep: bool = True) -> st
         record = None
     if not record or record["status"] != READY:
         return standalone_from("", turns)
-    question = record["text"]
     if keep:
-        try:
-            ctx.redis.set(key, question, ex=ctx.settings.job_ttl_s)
-        except QUEUE_ERRORS as exc:  # rewritten again next time
-            log.warning("cannot cache a rewritten follow-up: %s", exc)
-    return question
+        _keep_rewrite(ctx, key, record["text"])
+    return record["text"]
+
+
+def _keep_rewrite(ctx, key: str, question: str) -> None:
+    try:
+        ctx.redis.set(key, question, ex=ctx.settings.job_ttl_s)
+    except QUEUE_ERRORS as exc:  # rewritten again next time
+        log.warning("cannot cache a rewritten follow-up: %s", exc)

@@ -24,20 +24,22 @@ def _check(probe) -> dict:
 @bp.get("/readyz")
 def readyz():
     ctx = current_app.extensions["precache"]
-
-    def database():
-        with ctx.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        check_schema(ctx.engine)  # reachable but not migrated: no answer can be stored or read
-
-    def broker():
-        with ctx.jobs.celery.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-
-    checks = {"redis": _check(ctx.redis.ping), "database": _check(database), "broker": _check(broker)}
+    checks = {"redis": _check(ctx.redis.ping), "database": _check(lambda: _database(ctx)),
+              "broker": _check(lambda: _broker(ctx))}
     if all(c["ok"] for c in checks.values()):
         return jsonify({"status": "ready", "checks": checks})
     # With one of Redis and SQL up every ask is still answered and recorded: degraded, not out of service.
     if checks["redis"]["ok"] or checks["database"]["ok"]:
         return jsonify({"status": "degraded", "checks": checks})
     return jsonify({"status": "unavailable", "checks": checks}), 503
+
+
+def _database(ctx) -> None:
+    with ctx.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    check_schema(ctx.engine)  # reachable but not migrated: no answer can be stored or read
+
+
+def _broker(ctx) -> None:
+    with ctx.jobs.celery.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)

@@ -20,6 +20,10 @@ def forget(redis_client, ns: str, job_id: str) -> None:
     redis_client.hdel(keys.inflight(ns), job_id)
 
 
+def _vector(entry: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(entry["vector"]), dtype="<f4")
+
+
 def find(redis_client, ns: str, question: str, vector: np.ndarray, min_similarity: float) -> str | None:
     """Return the job id of the pending question closest in meaning, when close enough and no guard vetoes it.
 
@@ -30,8 +34,7 @@ def find(redis_client, ns: str, question: str, vector: np.ndarray, min_similarit
     best, best_sim = None, min_similarity
     for job_id, raw in entries.items():
         entry = json.loads(raw)
-        other = np.frombuffer(base64.b64decode(entry["vector"]), dtype="<f4")
-        similarity = float(other @ vector)
+        similarity = float(_vector(entry) @ vector)
         if (serves(similarity, similarity, best_sim, min_similarity)
                 and compatible(question, entry["question"]) is None):
             best, best_sim = job_id.decode(), similarity

@@ -98,10 +98,7 @@ def _cached(ctx, ask: Ask, payload: dict, source: str, **extra) -> Outcome:
     stale = bool(payload.get("expires_at") and payload["expires_at"] < time.time())
     if stale:
         extra["stale"] = True
-        try:
-            ctx.jobs.enqueue(ctx.ns, payload["qhash"], lambda: payload["question_id"], request_id.get(), "refresh")
-        except QUEUE_ERRORS as exc:  # the stale answer is still served; the next hit queues the refresh
-            log.warning("cannot queue a refresh: %s", exc)
+        _refresh(ctx, payload)
     if ask.detail == "detailed" and payload.get("level") == "quick" and not payload.get("curated"):
         try:
             detailed = _wait_detailed(ctx, ask, payload)
@@ -113,6 +110,14 @@ def _cached(ctx, ask: Ask, payload: dict, source: str, **extra) -> Outcome:
         if detailed is not None:
             return Outcome(200, ready_body(detailed, "generated"), stale)
     return Outcome(200, ready_body(payload, source, **{k: v for k, v in extra.items() if v is not None}), stale)
+
+
+def _refresh(ctx, payload: dict) -> None:
+    """Queue a refresh of a stale answer's question."""
+    try:
+        ctx.jobs.enqueue(ctx.ns, payload["qhash"], lambda: payload["question_id"], request_id.get(), "refresh")
+    except QUEUE_ERRORS as exc:  # the stale answer is still served; the next hit queues the refresh
+        log.warning("cannot queue a refresh: %s", exc)
 
 
 def _wait_detailed(ctx, ask: Ask, payload: dict) -> dict | None:

@@ -15,7 +15,14 @@ def install(app, settings) -> Limiter | None:
     """Limit every route but the exempt ones to PRECACHE_RATE_LIMIT per client; nothing when it is empty."""
     if not settings.rate_limit.strip():
         return None
-    limiter = Limiter(
+    limiter = _limiter(app, settings)
+    limiter.request_filter(lambda: request.endpoint in EXEMPT)
+    app.register_error_handler(RateLimitExceeded, _too_many)
+    return limiter
+
+
+def _limiter(app, settings) -> Limiter:
+    return Limiter(
         get_remote_address,
         app=app,
         default_limits=[settings.rate_limit],
@@ -25,11 +32,8 @@ def install(app, settings) -> Limiter | None:
         swallow_errors=True,  # Redis down: count in this process instead of failing the request
         in_memory_fallback_enabled=True,
     )
-    limiter.request_filter(lambda: request.endpoint in EXEMPT)
 
-    @app.errorhandler(RateLimitExceeded)
-    def _too_many(exc: RateLimitExceeded):
-        return error_response(429, "rate_limited",
-                              f"over the limit of {exc.limit.limit} per client; wait for Retry-After seconds")
 
-    return limiter
+def _too_many(exc: RateLimitExceeded):
+    return error_response(429, "rate_limited",
+                          f"over the limit of {exc.limit.limit} per client; wait for Retry-After seconds")

@@ -15,8 +15,7 @@ def live_text(ctx, job_id: str, deadline: float) -> Iterator[str]:
     started = False
     for piece in tokens.follow(ctx.redis, job_id, deadline):
         if piece is None:
-            record = ctx.jobs.get(job_id)
-            if record is None or record["status"] != PENDING:
+            if not _pending(ctx, job_id):
                 return
             continue
         if not started:
@@ -25,3 +24,8 @@ def live_text(ctx, job_id: str, deadline: float) -> Iterator[str]:
                 continue
             started = True
         yield piece
+
+
+def _pending(ctx, job_id: str) -> bool:
+    record = ctx.jobs.get(job_id)
+    return record is not None and record["status"] == PENDING

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from precache.stats import snapshot
 from web.errors import ApiError
-from web.schemas import StatsResponse
+from web.responses import StatsResponse
 
 bp = Blueprint("stats", __name__)
 

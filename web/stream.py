@@ -63,20 +63,33 @@ def _better(ctx, qhash: str, body: dict, deadline: float):
         yield sse("done", {"reason": "the queue is unavailable; the question is kept and answered later"})
         return
     if body["status"] == "pending":
-        for piece in live_text(ctx, body["job_id"], deadline):
-            yield sse("token", {"job_id": body["job_id"], "text": piece})
-        quick = _wait(ctx, body["job_id"], deadline)
-        if quick is None:
-            yield sse("done", {"reason": "the quick answer was not ready in time; poll " + body["poll"]})
+        body = yield from _quick(ctx, body, deadline)
+        if body is None:
             return
-        yield sse("quick", ready_body(quick, "generated", job_id=body["job_id"]))
-        body = quick
     if body.get("level") == "quick" and not body.get("curated"):
-        job_id = ctx.jobs.pending_job(ctx.ns, qhash, "detailed")
-        detailed = _wait(ctx, job_id, deadline) if job_id else None
-        if detailed is not None and detailed["level"] == "detailed":
-            yield sse("detailed", ready_body(detailed, "generated", job_id=job_id))
+        yield from _detailed(ctx, qhash, deadline)
     yield sse("done", {})
+
+
+def _quick(ctx, pending: dict, deadline: float):
+    """Yield the quick answer's tokens, then the answer (and return its body), or `done` (and return None)."""
+    job_id = pending["job_id"]
+    for piece in live_text(ctx, job_id, deadline):
+        yield sse("token", {"job_id": job_id, "text": piece})
+    quick = _wait(ctx, job_id, deadline)
+    if quick is None:
+        yield sse("done", {"reason": "the quick answer was not ready in time; poll " + pending["poll"]})
+        return None
+    yield sse("quick", ready_body(quick, "generated", job_id=job_id))
+    return quick
+
+
+def _detailed(ctx, qhash: str, deadline: float):
+    """Yield the detailed answer if it lands by `deadline`."""
+    job_id = ctx.jobs.pending_job(ctx.ns, qhash, "detailed")
+    detailed = _wait(ctx, job_id, deadline) if job_id else None
+    if detailed is not None and detailed["level"] == "detailed":
+        yield sse("detailed", ready_body(detailed, "generated", job_id=job_id))
 
 
 def _wait(ctx, job_id: str, deadline: float) -> dict | None:

@@ -189,21 +189,24 @@ class Scorer:
     def _combine(self, item, vectors, slot) -> Score:
         question, answer, reference, mean_logprob, finish_reason = item
         found = penalties(question, answer, finish_reason)
-        components: dict[str, float] = {}
-        if answer.strip():
-            q, a, r = slot
-            components["relevance"] = _scale(float(vectors[q] @ vectors[a]), RELEVANCE_FLOOR, RELEVANCE_CEIL)
-            if r is not None:
-                components["reference"] = _scale(float(vectors[a] @ vectors[r]), REFERENCE_FLOOR, REFERENCE_CEIL)
-            if mean_logprob is not None:
-                components["confidence"] = math.exp(min(0.0, mean_logprob))
-            if self.judge is not None:
-                components["judge"] = float(self.judge(question, answer))
+        components = self._components(question, answer, mean_logprob, vectors, slot) if answer.strip() else {}
         weight = sum(WEIGHTS[name] for name in components)
         base = sum(WEIGHTS[name] * value for name, value in components.items()) / weight if weight else 0.0
         factor = math.prod(found.values())
         components = {name: round(value, 4) for name, value in {**components, **found}.items()}
         return Score(quality=round(base * factor, 4), components=components)
+
+    def _components(self, question: str, answer: str, mean_logprob, vectors, slot) -> dict[str, float]:
+        """The scores of a non-empty answer: relevance, and reference, confidence and judge when there are."""
+        q, a, r = slot
+        components = {"relevance": _scale(float(vectors[q] @ vectors[a]), RELEVANCE_FLOOR, RELEVANCE_CEIL)}
+        if r is not None:
+            components["reference"] = _scale(float(vectors[a] @ vectors[r]), REFERENCE_FLOOR, REFERENCE_CEIL)
+        if mean_logprob is not None:
+            components["confidence"] = math.exp(min(0.0, mean_logprob))
+        if self.judge is not None:
+            components["judge"] = float(self.judge(question, answer))
+        return components
 
 
 JUDGE_PROMPT = (

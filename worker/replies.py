@@ -20,23 +20,15 @@ log = logging.getLogger(__name__)
 
 def reply(ctx, backend: Backend, reply_id: str, kind: str, payload, on_timeout=lambda: None) -> dict:
     """Generate one reply and finish its job; `on_timeout` drops a model whose generation is stuck."""
-    settings = ctx.settings
-    if kind == "rewrite":
-        chat, limit, sink = rewrite_chat(payload), settings.rewrite_max_tokens, None
-    elif kind == "answer":
-        chat, limit, sink = chat_for(settings, payload), settings.llm_max_tokens_quick, TokenSink(ctx.redis, [reply_id])
-    else:
+    request = _request(ctx.settings, ctx.redis, reply_id, kind, payload)
+    if request is None:
         ctx.jobs.finish_reply(reply_id, error=f"unknown reply kind {kind!r}")
         return {"failed": kind}
+    chat, limit, sink = request
     try:
-        [gen] = generate_within(backend, [chat], limit, settings.generation_timeout_s, on_token=sink)
+        [gen] = generate_within(backend, [chat], limit, ctx.settings.generation_timeout_s, on_token=sink)
     except Exception as exc:
-        log.error("reply %s (%s) failed: %s", reply_id, kind, exc)
-        if sink is not None:
-            sink.end(["error"])
-        if isinstance(exc, GenerationStuck):
-            on_timeout()
-        ctx.jobs.finish_reply(reply_id, error=f"{type(exc).__name__}: {exc}")
+        _fail(ctx, reply_id, kind, exc, sink, on_timeout)
         return {"failed": kind}
     if sink is not None:
         sink.end([gen.finish_reason])
@@ -44,3 +36,21 @@ def reply(ctx, backend: Backend, reply_id: str, kind: str, payload, on_timeout=l
     log.info("reply %s (%s): %d tokens", reply_id, kind, gen.completion_tokens)
     ctx.jobs.finish_reply(reply_id, text=text, finish_reason=gen.finish_reason)
     return {"kind": kind, "tokens": gen.completion_tokens}
+
+
+def _request(settings, redis, reply_id: str, kind: str, payload) -> tuple | None:
+    """Return (chat, token limit, token sink or None) for this kind of reply; None for an unknown kind."""
+    if kind == "rewrite":
+        return rewrite_chat(payload), settings.rewrite_max_tokens, None
+    if kind == "answer":
+        return chat_for(settings, payload), settings.llm_max_tokens_quick, TokenSink(redis, [reply_id])
+    return None
+
+
+def _fail(ctx, reply_id: str, kind: str, exc: Exception, sink, on_timeout) -> None:
+    log.error("reply %s (%s) failed: %s", reply_id, kind, exc)
+    if sink is not None:
+        sink.end(["error"])
+    if isinstance(exc, GenerationStuck):
+        on_timeout()
+    ctx.jobs.finish_reply(reply_id, error=f"{type(exc).__name__}: {exc}")

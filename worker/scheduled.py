@@ -80,21 +80,21 @@ def refresh_stale(ctx, limit: int = 100) -> dict:
 
 def regenerate_low_quality(ctx, limit: int = 100) -> dict:
     """Queue a regeneration for questions with no servable answer whose answers failed the quality gate."""
-    settings = ctx.settings
+    return each_tenant(ctx, lambda tctx: {"regenerate_queued": _queue_each(tctx, _failed(tctx, limit), "regenerate")})
 
-    def job(tctx):
-        # Answered questions and spent try budgets are left out in SQL, before the limit (see refresh_stale).
-        answered = select(Answer.question_id).where(tctx.store.servable()).correlate(None)
-        failed = (
-            select(Question).join(Answer)
-            .where(Answer.namespace == tctx.store.namespace, ~Answer.curated,
-                   Answer.quality < settings.quality_threshold, Question.id.not_in(answered))
-            .group_by(Question.id).having(func.count(Answer.id) < settings.quality_max_tries)
-            .order_by(Question.id).limit(limit)
-        )
-        return {"regenerate_queued": _queue_each(tctx, failed, "regenerate")}
 
-    return each_tenant(ctx, job)
+def _failed(tctx, limit: int):
+    """The query of the tenant's questions with no servable answer, only answers below the gate, and tries left."""
+    settings = tctx.settings
+    # Answered questions and spent try budgets are left out in SQL, before the limit (see refresh_stale).
+    answered = select(Answer.question_id).where(tctx.store.servable()).correlate(None)
+    return (
+        select(Question).join(Answer)
+        .where(Answer.namespace == tctx.store.namespace, ~Answer.curated,
+               Answer.quality < settings.quality_threshold, Question.id.not_in(answered))
+        .group_by(Question.id).having(func.count(Answer.id) < settings.quality_max_tries)
+        .order_by(Question.id).limit(limit)
+    )
 
 
 def _queue_each(tctx, query, kind: str) -> int:
@@ -166,25 +166,8 @@ def _predict(ctx, embedder) -> dict:
     missed = missed_questions(ctx, utcnow() - timedelta(seconds=settings.predictive_window_s))
     if not missed:
         return {"clusters": 0, "queued": 0, "linked": 0}
-    vectors = embedder.encode([text for _, text, _ in missed])
-    groups = cluster([text for _, text, _ in missed], vectors, settings.predictive_cluster_similarity)
-    frequent = sorted((g for g in groups if sum(missed[i][2] for i in g) >= settings.predictive_min_misses),
-                      key=lambda g: -sum(missed[i][2] for i in g))
-    queued = linked = 0
-    seen: list[int] = []
-    for group in frequent:
-        members = [_question(ctx, missed[i][0], missed[i][1]) for i in group]  # most missed first
-        seen += [q.id for q in members]
-        answered = [q for q in members if ctx.store.has_answer(q.id)]
-        canonical = answered[0] if answered else members[0]
-        if not answered and queued >= settings.predictive_budget:
-            continue  # not an FAQ entry yet either: FAQ precompute would generate it past the budget
-        _mark_faq(ctx, canonical.id)
-        if not answered:
-            _, joined = ctx.jobs.enqueue(ctx.ns, canonical.qhash, lambda q=canonical: q.id, background=True)
-            queued += not joined
-            continue  # linked on a later run, once the canonical question has its answer
-        linked += _link(ctx, canonical, [q for q in members if q.id != canonical.id])
+    frequent = _frequent_groups(missed, embedder, settings)
+    queued, linked, seen = _precompute_groups(ctx, missed, frequent)
     if linked:
         from precache.semantic.store import index_questions, regroup
 
@@ -193,6 +176,37 @@ def _predict(ctx, embedder) -> dict:
     log.info("predictive precompute: %d clusters of misses, %d generations queued, %d paraphrases linked",
              len(frequent), queued, linked)
     return {"clusters": len(frequent), "queued": queued, "linked": linked}
+
+
+def _frequent_groups(missed: list, embedder, settings) -> list[list[int]]:
+    """Cluster the missed questions; return the clusters missed often enough, most missed first."""
+    texts = [text for _, text, _ in missed]
+    groups = cluster(texts, embedder.encode(texts), settings.predictive_cluster_similarity)
+    frequent = [g for g in groups if sum(missed[i][2] for i in g) >= settings.predictive_min_misses]
+    return sorted(frequent, key=lambda g: -sum(missed[i][2] for i in g))
+
+
+def _precompute_groups(ctx, missed: list, frequent: list[list[int]]) -> tuple[int, int, list[int]]:
+    """Queue an answer for each cluster without one, link the paraphrases of those with one.
+
+    Return (generations queued, paraphrases linked, the question ids seen).
+    """
+    queued = linked = 0
+    seen: list[int] = []
+    for group in frequent:
+        members = [_question(ctx, missed[i][0], missed[i][1]) for i in group]  # most missed first
+        seen += [q.id for q in members]
+        answered = [q for q in members if ctx.store.has_answer(q.id)]
+        canonical = answered[0] if answered else members[0]
+        if not answered and queued >= ctx.settings.predictive_budget:
+            continue  # not an FAQ entry yet either: FAQ precompute would generate it past the budget
+        _mark_faq(ctx, canonical.id)
+        if not answered:
+            _, joined = ctx.jobs.enqueue(ctx.ns, canonical.qhash, lambda q=canonical: q.id, background=True)
+            queued += not joined
+            continue  # linked on a later run, once the canonical question has its answer
+        linked += _link(ctx, canonical, [q for q in members if q.id != canonical.id])
+    return queued, linked, seen
 
 
 def _question(ctx, qhash: str, text: str) -> Question:

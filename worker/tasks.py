@@ -57,9 +57,7 @@ def _run_batch(task, requests) -> dict:
     """Answer a batch of job messages; report each job to Flower as its own task."""
     with _waiting_lock:
         _waiting[task.name] = max(0, _waiting[task.name] - 1)
-    jobs = [JobRequest(*r.args, kind=job_kind(task.name, r.kwargs),
-                       request_id=(r.request_dict or {}).get("request_id") or "-", tenant=r.kwargs.get("tenant", ""))
-            for r in requests]
+    jobs = [_job(task, r) for r in requests]
     worker = requests[0].hostname or ""
     log.info("%s: a batch of %d tasks: %s", task.name, len(requests), " ".join(r.id for r in requests))
     _events(task, requests, "task-started")
@@ -68,13 +66,24 @@ def _run_batch(task, requests) -> dict:
                                 askers_waiting=lambda: askers_waiting(task.app), on_stuck=runtime.discard_backend)
     took = time.monotonic() - started  # each job of the batch took the batch's time, as Flower shows it
     liveness_release(runtime.context(), worker, [job.job_id for job in jobs])
+    _report(task, requests, outcomes, took)
+    return {"jobs": len(jobs), "failed": sum(isinstance(o, Exception) for o in outcomes)}
+
+
+def _job(task, request) -> JobRequest:
+    return JobRequest(*request.args, kind=job_kind(task.name, request.kwargs),
+                      request_id=(request.request_dict or {}).get("request_id") or "-",
+                      tenant=request.kwargs.get("tenant", ""))
+
+
+def _report(task, requests, outcomes: list, took: float) -> None:
+    """Tell Flower how each job of the batch ended."""
     for request, outcome in zip(requests, outcomes, strict=True):
         if isinstance(outcome, Exception):
             _events(task, [request], "task-failed", exception=repr(outcome), runtime=took)
         else:
             _events(task, [request], "task-succeeded", runtime=took,
                     result=repr({"answer_id": outcome and outcome["answer_id"]}))
-    return {"jobs": len(jobs), "failed": sum(isinstance(o, Exception) for o in outcomes)}
 
 
 def askers_waiting(app) -> bool:

@@ -29,32 +29,10 @@ def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_
     """
     outcome: dict = {}
     stop = threading.Event()
-
-    def run():
-        try:
-            with backend.exclusive():  # a stuck call keeps it: nothing else enters that model
-                outcome["value"] = backend.generate(chats, max_new_tokens, stop=stop, **sampling)
-        except BaseException as exc:  # handed to the task's thread below
-            outcome["error"] = exc
-
-    context = contextvars.copy_context()  # the request id, for the backend's log lines
-    thread = threading.Thread(target=context.run, args=(run,), name="generation", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    preempted = False
-    while thread.is_alive() and (left := deadline - time.monotonic()) > 0:
-        thread.join(min(left, PREEMPT_POLL_S) if preempt is not None else left)
-        if preempt is not None and thread.is_alive() and preempt():
-            preempted = True
-            break
+    thread = _start(backend, outcome, chats, max_new_tokens, stop=stop, **sampling)
+    preempted = _wait(thread, timeout_s, preempt)
     if thread.is_alive():
-        stop.set()
-        thread.join(min(grace_s, timeout_s))  # the stop takes at most as long as the generation was given
-        if thread.is_alive():
-            log.error("generation still running %.0f s after it was asked to stop: the model is dropped",
-                      min(grace_s, timeout_s))
-            raise GenerationStuck(f"the model gave no answer within {timeout_s:g} s (PRECACHE_GENERATION_TIMEOUT_S) "
-                                  "and did not stop")
+        _stop(thread, stop, min(grace_s, timeout_s), timeout_s)
         if preempted:
             raise GenerationPreempted("stopped for askers' work")
         log.warning("generation of %d chats passed %.0f s (a busy machine?): stopped", len(chats), timeout_s)
@@ -62,3 +40,39 @@ def generate_within(backend: Backend, chats: list, max_new_tokens: int, timeout_
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _start(backend: Backend, outcome: dict, *args, **kwargs) -> threading.Thread:
+    """Start `backend.generate(*args, **kwargs)` in a thread that puts its value or error in `outcome`."""
+
+    def run():
+        try:
+            with backend.exclusive():  # a stuck call keeps it: nothing else enters that model
+                outcome["value"] = backend.generate(*args, **kwargs)
+        except BaseException as exc:  # handed to the task's thread
+            outcome["error"] = exc
+
+    context = contextvars.copy_context()  # the request id, for the backend's log lines
+    thread = threading.Thread(target=context.run, args=(run,), name="generation", daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait(thread: threading.Thread, timeout_s: float, preempt) -> bool:
+    """Wait for the thread up to `timeout_s`; return whether `preempt()` said to give way first."""
+    deadline = time.monotonic() + timeout_s
+    while thread.is_alive() and (left := deadline - time.monotonic()) > 0:
+        thread.join(min(left, PREEMPT_POLL_S) if preempt is not None else left)
+        if preempt is not None and thread.is_alive() and preempt():
+            return True
+    return False
+
+
+def _stop(thread: threading.Thread, stop: threading.Event, grace_s: float, timeout_s: float) -> None:
+    """Ask the generation to stop and wait `grace_s` for it; raise GenerationStuck if it does not."""
+    stop.set()
+    thread.join(grace_s)  # the stop takes at most as long as the generation was given
+    if thread.is_alive():
+        log.error("generation still running %.0f s after it was asked to stop: the model is dropped", grace_s)
+        raise GenerationStuck(f"the model gave no answer within {timeout_s:g} s (PRECACHE_GENERATION_TIMEOUT_S) "
+                              "and did not stop")

@@ -34,11 +34,20 @@ def most_confident_wrong(answer_keys: list[str], matrix: np.ndarray, min_similar
     keys = [answer_keys[p] for p in rows]
     group_of = {key: g for g, key in enumerate(dict.fromkeys(keys))}
     labels = np.array([group_of[key] for key in keys])
-    sums = np.zeros((len(group_of), matrix.shape[1]), dtype=np.float32)
+    return _worst_wrong(matrix, labels, _centroids(matrix, labels, len(group_of)), min_similarity)
+
+
+def _centroids(matrix: np.ndarray, labels: np.ndarray, groups: int) -> np.ndarray:
+    """The unit mean vector of each answer's phrasings."""
+    sums = np.zeros((groups, matrix.shape[1]), dtype=np.float32)
     np.add.at(sums, labels, matrix)
-    centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
-    worst, k = float("-inf"), min(CANDIDATES, len(rows))
-    for start in range(0, len(rows), 512):
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+
+
+def _worst_wrong(matrix: np.ndarray, labels: np.ndarray, centroids: np.ndarray, min_similarity: float) -> float:
+    """The highest confidence of a phrasing's match to another answer's phrasings, 512 rows at a time."""
+    worst, k = float("-inf"), min(CANDIDATES, len(matrix))
+    for start in range(0, len(matrix), 512):
         sims = matrix[start:start + 512] @ matrix.T
         sims[labels[start:start + 512, None] == labels[None, :]] = -np.inf  # its own answer is out
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
@@ -92,12 +101,14 @@ class CuratedMeasure:
         self.curated_wrong = float("inf")
         self._generation += 1
         snapshot = (list(self.answer_keys), self.vectors.rows(len(self.ids)) if self.vectors is not None else None)
+        self._start_measure((*snapshot, curated, self._generation), background)
+
+    def _start_measure(self, args: tuple, background: bool) -> None:
         if background:
-            self._measuring = threading.Thread(target=self._measure, args=(*snapshot, curated, self._generation),
-                                               daemon=True, name="semantic-measure")
+            self._measuring = threading.Thread(target=self._measure, args=args, daemon=True, name="semantic-measure")
             self._measuring.start()
         else:
-            self._measure(*snapshot, curated, self._generation)
+            self._measure(*args)
 
     def settle(self, timeout: float | None = None) -> None:
         """Wait for a measure running in the background to be in."""

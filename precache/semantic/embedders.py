@@ -52,14 +52,8 @@ class Embedder:
             return self._model
 
     def _load(self):
-        if self.backend != "torch":
-            from precache.semantic.onnx import OnnxEncoder, UnsupportedModel
-
-            try:
-                return OnnxEncoder(local_folder(self.model_spec), self.cache_dir, self.backend == "onnx-int8",
-                                   self.threads)
-            except UnsupportedModel as exc:
-                log.warning("embedding with torch, not %s: %s", self.backend, exc)
+        if self.backend != "torch" and (encoder := self._load_onnx()) is not None:
+            return encoder
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -68,6 +62,16 @@ class Embedder:
             # is fastest for one short question and keeps gunicorn threads from contending.
             torch.set_num_threads(self.threads)
         return SentenceTransformer(resolve_model(self.model_spec), device="cpu")
+
+    def _load_onnx(self):
+        """The ONNX encoder; None, said in the log, when the model cannot be exported (torch is used then)."""
+        from precache.semantic.onnx import OnnxEncoder, UnsupportedModel
+
+        try:
+            return OnnxEncoder(local_folder(self.model_spec), self.cache_dir, self.backend == "onnx-int8", self.threads)
+        except UnsupportedModel as exc:
+            log.warning("embedding with torch, not %s: %s", self.backend, exc)
+            return None
 
     @property
     def dim(self) -> int:

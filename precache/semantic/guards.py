@@ -85,6 +85,17 @@ def details(text: str) -> Details:
     )
 
 
+def _facts_differ(q: Details, c: Details) -> str | None:
+    """The guard of the amounts, numbers or dates both questions name and that differ, or None."""
+    if q.currencies and c.currencies and q.currencies != c.currencies:
+        return "amount"
+    if q.numbers and c.numbers and q.numbers != c.numbers:
+        return "amount" if q.currencies or c.currencies else "number"
+    if q.dates and c.dates and q.dates != c.dates:
+        return "date"
+    return None
+
+
 def _unmatched_entities(mine: Details, other: Details) -> set[str]:
     # An entity is matched by the same word, or (when long enough) inside the other's run-together
     # text, so "GitHub" matches "git hub" and "Facebook" matches "facebook".
@@ -101,12 +112,8 @@ def compatible(question: str | Details, candidate: str | Details, near: float = 
     """Return the name of the guard that vetoes serving `candidate`'s answer for `question`, or None."""
     q = question if isinstance(question, Details) else details(question)
     c = candidate if isinstance(candidate, Details) else details(candidate)
-    if q.currencies and c.currencies and q.currencies != c.currencies:
-        return "amount"
-    if q.numbers and c.numbers and q.numbers != c.numbers:
-        return "amount" if q.currencies or c.currencies else "number"
-    if q.dates and c.dates and q.dates != c.dates:
-        return "date"
+    if veto := _facts_differ(q, c):
+        return veto
     # "Why do you need to check my identity?" wants a reason, "What do I need to verify my identity?" a
     # list: the same words around another question word ask for another answer. A statement ("I can't
     # verify my identity") is left to the similarity: it asks for either as often.

@@ -143,11 +143,7 @@ class SemanticIndex(CuratedMeasure):
         """Return the best answer's nearest phrasing that passes the guards, with margin and confidence."""
         guards = self.guards if guards is None else guards
         positions, sims, phrasings, scores = self._scored(vector)
-        asked = details(question) if guards else None
-        vetoed = self.evidence.vetoed(tenant, qhash)
-        allowed = {key: [(p, s) for p, s in found if not guards or self._vetoed(asked, p) is None]
-                   for key, found in phrasings.items() if key not in vetoed}
-        allowed = {key: found for key, found in allowed.items() if found}
+        allowed = self._allowed(phrasings, details(question) if guards else None, self.evidence.vetoed(tenant, qhash))
         if not allowed:
             return None
         # Vetoed answers stay rivals: when the guard was wrong about the nearest one, the next one is
@@ -158,6 +154,12 @@ class SemanticIndex(CuratedMeasure):
         threshold = self.evidence.threshold(key, self.threshold_of(key))
         return SemanticMatch(self.ids[chosen], self.qhashes[chosen], self.texts[chosen], similarity, margin,
                              confidence, threshold, key)
+
+    def _allowed(self, phrasings: dict, asked, vetoed) -> dict:
+        """The answers' phrasings the guards pass (`asked` None: guards off), without the answers vetoed."""
+        allowed = {key: [(p, s) for p, s in found if asked is None or self._vetoed(asked, p) is None]
+                   for key, found in phrasings.items() if key not in vetoed}
+        return {key: found for key, found in allowed.items() if found}
 
     def match(self, question: str, vector: np.ndarray, tenant: str = "", qhash: str | None = None
               ) -> SemanticMatch | None:
@@ -181,33 +183,51 @@ class SemanticIndex(CuratedMeasure):
 
     def refresh(self, ctx) -> int:
         """Load embeddings stored since the last load if the Redis version moved; return how many."""
-        try:
-            version, epoch, feedback = ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch(),
-                                                      keys.feedback_version())
-        except redis.RedisError as exc:
-            log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
-            return 0
-        state = (version, epoch, feedback)
-        if state == self._state and self.version is not None:
+        state = _read_state(ctx)
+        if state is None or self._fresh(state):
             return 0
         with self._refresh_lock:
-            if state == self._state and self.version is not None:
+            if self._fresh(state):
                 return 0
-            if epoch != self.epoch:  # questions changed groups (linked paraphrases): read every group again
-                self.regroup(ctx)
-                self.epoch = epoch
-            rows = load_embeddings(ctx, self.model or ctx.settings.embedding_model, self.last_row)
-            if rows:
-                ids, qhashes, texts, vectors, groups, last = rows
-                self.add(ids, qhashes, texts, vectors, groups)
-                self.last_row = last
-            self.remeasure(background=True)
-            if feedback != self._state[2] or self._state[2] is None:
-                from precache.feedback import load_evidence
+            return self._load_since(ctx, state)
 
-                while load_evidence(ctx, self.evidence, self.model or ctx.settings.embedding_model):
-                    pass
-            self.version = version  # read before the rows: a write after it moves the version again
-            self._state = state
-            return len(rows[0]) if rows else 0
+    def _fresh(self, state: tuple) -> bool:
+        return state == self._state and self.version is not None
 
+    def _load_since(self, ctx, state: tuple) -> int:
+        """Catch up with the stored state (groups, new rows, feedback); return how many rows were added."""
+        version, epoch, feedback = state
+        if epoch != self.epoch:  # questions changed groups (linked paraphrases): read every group again
+            self.regroup(ctx)
+            self.epoch = epoch
+        added = self._add_new_rows(ctx)
+        self.remeasure(background=True)
+        if feedback != self._state[2] or self._state[2] is None:
+            self._load_feedback(ctx)
+        self.version = version  # read before the rows: a write after it moves the version again
+        self._state = state
+        return added
+
+    def _load_feedback(self, ctx) -> None:
+        from precache.feedback import load_evidence
+
+        while load_evidence(ctx, self.evidence, self.model or ctx.settings.embedding_model):
+            pass
+
+    def _add_new_rows(self, ctx) -> int:
+        rows = load_embeddings(ctx, self.model or ctx.settings.embedding_model, self.last_row)
+        if not rows:
+            return 0
+        ids, qhashes, texts, vectors, groups, last = rows
+        self.add(ids, qhashes, texts, vectors, groups)
+        self.last_row = last
+        return len(ids)
+
+
+def _read_state(ctx) -> tuple | None:
+    """The index's (version, epoch, feedback version) in Redis; None when Redis cannot say."""
+    try:
+        return tuple(ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch(), keys.feedback_version()))
+    except redis.RedisError as exc:
+        log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
+        return None

@@ -27,21 +27,25 @@ def answer_key(text: str) -> str:
 
 def load_embeddings(ctx, model: str, after: int):
     """Return (ids, qhashes, texts, vectors, answer keys, last row id) of embeddings stored after a row id."""
-    query = (
-        select(QuestionEmbedding.id, QuestionEmbedding.question_id, QuestionEmbedding.vector, Question.qhash,
-               Question.text)
-        .join(Question, Question.id == QuestionEmbedding.question_id)
-        .where(QuestionEmbedding.id > after, QuestionEmbedding.model == model)
-        .order_by(QuestionEmbedding.id)
-    )
     with ctx.sessions() as session:
-        rows = session.execute(query).all()
+        rows = session.execute(_embeddings_after(model, after)).all()
     if not rows:
         return None
     groups = answer_groups(ctx, [r.question_id for r in rows])
     vectors = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
     return ([r.question_id for r in rows], [r.qhash for r in rows], [r.text for r in rows], vectors,
             [groups[r.question_id] for r in rows], rows[-1].id)
+
+
+def _embeddings_after(model: str, after: int):
+    """The query of the model's embeddings stored after a row id, with their questions, in order."""
+    return (
+        select(QuestionEmbedding.id, QuestionEmbedding.question_id, QuestionEmbedding.vector, Question.qhash,
+               Question.text)
+        .join(Question, Question.id == QuestionEmbedding.question_id)
+        .where(QuestionEmbedding.id > after, QuestionEmbedding.model == model)
+        .order_by(QuestionEmbedding.id)
+    )
 
 
 def answer_groups(ctx, question_ids: list[int]) -> dict[int, str]:
@@ -55,18 +59,23 @@ def answer_groups(ctx, question_ids: list[int]) -> dict[int, str]:
     groups: dict[int, str] = {}
     with ctx.sessions() as session:
         for start in range(0, len(question_ids), 500):
-            chunk = question_ids[start:start + 500]
-            rows = session.execute(select(Question.id, Question.canonical_id).where(Question.id.in_(chunk))).all()
-            target = {qid: canonical or qid for qid, canonical in rows}
-            target.update(session.execute(
-                select(LearnedPhrasing.question_id, LearnedPhrasing.target_id)
-                .where(LearnedPhrasing.question_id.in_(chunk), LearnedPhrasing.retracted_at.is_(None))
-                .order_by(LearnedPhrasing.id)).all())
+            target = _answer_targets(session, question_ids[start:start + 500])
             curated = _curated_answers(session, list(set(target.values())))
             hashes = dict(session.execute(select(Question.id, Question.qhash)
                                           .where(Question.id.in_(set(target.values())))).all())
             groups.update({qid: answer_key(curated[t]) if t in curated else hashes[t] for qid, t in target.items()})
     return groups
+
+
+def _answer_targets(session, question_ids: list[int]) -> dict[int, int]:
+    """Each question's target: the question whose answers it shares (learned, else canonical, else itself)."""
+    rows = session.execute(select(Question.id, Question.canonical_id).where(Question.id.in_(question_ids))).all()
+    target = {qid: canonical or qid for qid, canonical in rows}
+    target.update(session.execute(
+        select(LearnedPhrasing.question_id, LearnedPhrasing.target_id)
+        .where(LearnedPhrasing.question_id.in_(question_ids), LearnedPhrasing.retracted_at.is_(None))
+        .order_by(LearnedPhrasing.id)).all())
+    return target
 
 
 def _curated_answers(session, question_ids: list[int]) -> dict[int, str]:
@@ -90,24 +99,34 @@ def index_questions(ctx, embedder, question_ids, batch_size: int = 256, progress
     question_ids = list(dict.fromkeys(question_ids))
     for start in range(0, len(question_ids), batch_size):
         chunk = question_ids[start:start + batch_size]
-        with ctx.sessions() as session:
-            have = set(session.scalars(select(QuestionEmbedding.question_id).where(
-                QuestionEmbedding.model == model, QuestionEmbedding.question_id.in_(chunk))))
-            todo = session.execute(select(Question.id, Question.text).where(
-                Question.id.in_([q for q in chunk if q not in have]))).all()
+        todo = _unembedded(ctx, model, chunk)
         if todo:
-            vectors = embedder.encode([text for _, text in todo])
-            rows = [QuestionEmbedding(question_id=qid, model=model, dim=vectors.shape[1],
-                                      vector=vec.astype("<f4").tobytes()) for (qid, _), vec in zip(todo, vectors)]
-            try:
-                with session_scope(ctx.sessions) as session:
-                    session.add_all(rows)
-                stored += len(rows)
-            except IntegrityError:  # another process stored some of them first: store one by one
-                stored += _store_each(ctx, rows)
+            stored += _embed(ctx, embedder, model, todo)
         progress(len(chunk))
     _bump_version(ctx)
     return stored
+
+
+def _unembedded(ctx, model: str, question_ids: list[int]) -> list:
+    """The (id, text) of those questions without an embedding of this model."""
+    with ctx.sessions() as session:
+        have = set(session.scalars(select(QuestionEmbedding.question_id).where(
+            QuestionEmbedding.model == model, QuestionEmbedding.question_id.in_(question_ids))))
+        return session.execute(select(Question.id, Question.text).where(
+            Question.id.in_([q for q in question_ids if q not in have]))).all()
+
+
+def _embed(ctx, embedder, model: str, todo: list) -> int:
+    """Embed and store these questions; return how many were stored here."""
+    vectors = embedder.encode([text for _, text in todo])
+    rows = [QuestionEmbedding(question_id=qid, model=model, dim=vectors.shape[1],
+                              vector=vec.astype("<f4").tobytes()) for (qid, _), vec in zip(todo, vectors)]
+    try:
+        with session_scope(ctx.sessions) as session:
+            session.add_all(rows)
+        return len(rows)
+    except IntegrityError:  # another process stored some of them first: store one by one
+        return _store_each(ctx, rows)
 
 
 def _store_each(ctx, rows) -> int:

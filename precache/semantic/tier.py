@@ -1,5 +1,6 @@
 """The web's side of the semantic tier: one index and one embedder per process, used by the ladder."""
 
+import itertools
 import logging
 import threading
 from collections import OrderedDict
@@ -42,16 +43,22 @@ class SemanticTier:
         try:
             vector = embedder_for(self.settings).encode_one(question)
         except Exception as exc:  # the ladder goes on without this tier
-            with self._lock:
-                if self.enabled:
-                    log.error("semantic tier off: cannot embed with %s: %s", self.settings.embedding_model, exc)
-                    self.enabled = False
+            self._switch_off(exc)
             return None
+        self._remember(question, vector)
+        return vector
+
+    def _switch_off(self, exc: Exception) -> None:
+        with self._lock:
+            if self.enabled:
+                log.error("semantic tier off: cannot embed with %s: %s", self.settings.embedding_model, exc)
+                self.enabled = False
+
+    def _remember(self, question: str, vector: np.ndarray) -> None:
         with self._lock:
             self._recent[question] = vector
             if len(self._recent) > self.settings.semantic_recent_size:
                 self._recent.popitem(last=False)
-        return vector
 
     def warm(self) -> None:
         """Load the embedder now, so the first ask of this process is not the one that waits for it."""
@@ -77,16 +84,17 @@ class SemanticTier:
         """
         if vector is None or not len(self.index):
             return []
-        found, seen = [], set()
+        return list(itertools.islice(self._servable(ctx, vector), n))
+
+    def _servable(self, ctx, vector: np.ndarray):
+        """Yield (answer, match) for the nearest answers servable in the asker's namespace, one per answer."""
+        seen = set()
         for near in self.index.nearest_answers(vector):
             hit = ctx.store.lookup(near.qhash)
             if hit is None or hit[0]["answer_id"] in seen:
                 continue
             seen.add(hit[0]["answer_id"])
-            found.append((hit[0], near))
-            if len(found) == n:
-                break
-        return found
+            yield hit[0], near
 
     def suggestions(self, ctx, vector: np.ndarray | None, n: int = 3) -> list[dict]:
         """Return "did you mean" suggestions an asker can pick: {"question", "answer_id", "similarity"}."""

@@ -28,10 +28,7 @@ class VectorSearch:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         with self._lock:
             start, end = self._size, self._size + len(vectors)
-            if end > len(self._buf):  # grow by doubling, so appends cost O(1) amortised
-                grown = np.zeros((max(end, 2 * len(self._buf), 64), self.dim), dtype=np.float32)
-                grown[:start] = self._buf[:start]
-                self._buf = grown
+            self._fit(end)
             self._buf[start:end] = vectors
             if self._ann is not None:
                 self._ann_add(vectors, start)
@@ -39,6 +36,13 @@ class VectorSearch:
                 self._ann = self._new_ann(end)
                 self._ann_add(self._buf[:end], 0)
             self._size = end
+
+    def _fit(self, end: int) -> None:
+        """Grow the buffer to hold `end` rows, by doubling, so appends cost O(1) amortised."""
+        if end > len(self._buf):
+            grown = np.zeros((max(end, 2 * len(self._buf), 64), self.dim), dtype=np.float32)
+            grown[:self._size] = self._buf[:self._size]
+            self._buf = grown
 
     def _new_ann(self, capacity: int):
         import hnswlib

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from cli.calibrate import Outcome, lowest_threshold, rates, tasks_of
 from cli import main
-from cli.datasets import load_task, question_texts
+from cli.datasets import question_texts
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not here")
@@ -19,16 +19,6 @@ def test_lowest_threshold_meets_the_target():
     assert lowest_threshold(outcomes, 0.01, 0.75) == 1.1  # one wrong hit in 100 asks
     assert lowest_threshold(outcomes, 0.0, 0.75) == 1.3
     assert rates(outcomes, 1.1, 0.75) == (2 / 99, 1 / 100)
-
-
-@needs_data
-def test_loaders_build_cache_and_askers():
-    faq = load_task(DATA / "stackfaq" / "stackExchange-FAQ.json")
-    assert len(faq.cache) == 125 and len(faq.askers) > 1000 and "*" not in {t for t, _ in faq.askers}
-    intents = load_task(DATA / "banking77" / "train.csv", per_intent=3)
-    assert len(intents.cache) == 77 * 3
-    pairs = load_task(DATA / "gptcache" / "qqp_balanced_4000.jsonl")
-    assert sum(k is None for _, k in pairs.askers) == 2000
 
 
 @needs_data

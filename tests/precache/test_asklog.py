@@ -29,13 +29,6 @@ def logged(ctx) -> list[AskLog]:
         return list(session.scalars(select(AskLog).order_by(AskLog.id)))
 
 
-def wait_until(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (found := check()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return found
-
-
 @pytest.fixture
 def contexts(config):
     """Make contexts of their own (web processes) whose writer never writes unasked; close them after the test."""
@@ -79,41 +72,6 @@ def test_with_the_database_down_asks_stay_in_redis_until_it_is_back(contexts):
     assert [r.request_id for r in logged(up)] == [f"r{i}" for i in range(5)]
 
 
-def test_asks_redis_loses_before_they_are_written_are_written_by_the_process_that_took_them(contexts, redis_client):
-    ctx = contexts()
-    for i in range(3):
-        asklog.push(ctx, **entry(i))
-    redis_client.flushdb()  # Redis started again without persistence: the list is gone
-    asklog.push(ctx, **entry(3))  # a new list begins
-    assert ctx.ask_log.flush() == 4
-    assert sorted(r.request_id for r in logged(ctx)) == ["r0", "r1", "r2", "r3"]
-    assert ctx.ask_log.flush() == 0 and len(logged(ctx)) == 4  # each once
-
-
-def test_asks_another_process_wrote_are_not_written_again(contexts, redis_client):
-    mine = contexts()
-    other = contexts()
-    for i in range(3):
-        asklog.push(mine, **entry(i))
-    assert asklog.drain(other) == 3
-    assert mine.ask_log.flush() == 0  # they are in SQL: forgotten here
-    redis_client.flushdb()  # had they been kept, they would now count as lost and be written twice
-    assert mine.ask_log.flush() == 0
-    assert [r.request_id for r in logged(mine)] == ["r0", "r1", "r2"]
-
-
-def test_asks_another_process_wrote_just_before_redis_lost_its_data_are_not_written_again(contexts, redis_client):
-    mine = contexts()
-    other = contexts()
-    for i in range(3):
-        asklog.push(mine, **entry(i))
-    assert asklog.drain(other) == 3  # written by the other web process...
-    redis_client.flushdb()  # ...and Redis lost the record of it before this one looked
-    asklog.push(mine, **entry(3))
-    assert mine.ask_log.flush() == 1  # only the new one
-    assert [r.request_id for r in logged(mine)] == ["r0", "r1", "r2", "r3"]
-
-
 def test_without_redis_the_ask_is_written_to_sql_during_the_request(config, ctx):
     app = create_app(config | DOWN_REDIS)
     try:
@@ -132,28 +90,6 @@ def test_flush_interval_zero_writes_each_ask_during_its_request(config, ctx):
         assert ctx.redis.llen(keys.asks()) == 0
     finally:
         app.extensions["precache"].close()
-
-
-def test_the_web_writes_its_asks_without_being_asked_to(config, ctx):
-    app = create_app(config | {"ask_log_flush_ms": 50})
-    try:
-        client = app.test_client()
-        for question in ("hello", "thanks", "What is a mutex?"):
-            client.post("/v1/ask", json={"question": question})
-        rows = wait_until(lambda: len(logged(ctx)) == 3 and logged(ctx))
-        assert rows, "the writer thread wrote the three asks"
-        assert [r.source for r in rows] == ["template", "template", "fallback"]
-        assert ctx.redis.llen(keys.asks()) == 0
-    finally:
-        app.extensions["precache"].close()
-
-
-def test_closing_the_process_writes_what_waits(config, ctx):
-    app = create_app(config | {"ask_log_flush_ms": 3_600_000})
-    app.test_client().post("/v1/ask", json={"question": "hello"})
-    assert logged(ctx) == []
-    app.extensions["precache"].close()
-    assert [r.source for r in logged(ctx)] == ["template"]
 
 
 def test_concurrent_writers_write_each_ask_exactly_once(contexts):
@@ -241,18 +177,6 @@ def test_an_entry_that_is_not_an_ask_is_kept_aside_and_the_rest_written(contexts
     assert asklog.drain(ctx) == 3
     assert [r.request_id for r in logged(ctx)] == ["r0", "r1"]
     assert ctx.redis.lrange(keys.asks_refused(), 0, -1) == [b"not json"]
-
-
-def test_a_gunicorn_worker_that_exits_writes_the_asks_it_took(config, ctx):
-    from types import SimpleNamespace
-
-    from web import gunicorn_conf
-
-    app = create_app(config | {"ask_log_flush_ms": 3_600_000})
-    app.test_client().post("/v1/ask", json={"question": "hello"})
-    assert logged(ctx) == []
-    gunicorn_conf.worker_exit(None, SimpleNamespace(wsgi=app))
-    assert [r.source for r in logged(ctx)] == ["template"]
 
 
 def test_with_flushing_off_a_row_the_database_cannot_take_is_kept_aside_too(contexts):

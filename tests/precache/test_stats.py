@@ -16,7 +16,7 @@ from precache import stats
 from precache.queueing import ALL_QUEUES
 from precache.stats import SOURCES, collect, snapshot
 from tests.conftest import BROKER_URL
-from web.schemas import StatsResponse
+from web.responses import StatsResponse
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import func, select
 
 from precache import keys
-from precache.conversation import context_hash
 from precache.models import AskLog, Question
 from web.chat import cache_policy, split
 
@@ -82,43 +81,6 @@ def test_a_template_answer_is_served_as_a_chat(client):
     assert r.get_json()["choices"][0]["message"]["content"]
 
 
-@pytest.mark.parametrize("extra, param", [
-    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
-    ({"n": 2}, "n"),
-    ({"response_format": {"type": "json_object"}}, "response_format"),
-    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]},
-     "messages.0.content.0.type"),
-    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}, "messages.1.role"),
-    ({"messages": []}, "messages"),
-    ({"messages": [{"role": "user", "content": "   "}]}, "messages.0.content"),
-    ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
-    ({"stream": "yes"}, "stream"),
-    ({"model": 5}, "model"),
-    ({"modalities": ["text", "audio"]}, "modalities"),
-    ({"messages": [{"role": "tool", "content": "42", "tool_call_id": "c1"}, {"role": "user", "content": "and?"}]},
-     "messages.0"),
-])
-def test_what_the_cache_cannot_serve_is_a_400_naming_the_field(client, extra, param):
-    body = {"model": "m", "messages": [{"role": "user", "content": FAQ}], **extra}
-    r = client.post("/v1/chat/completions", json=body)
-    error = r.get_json()["error"]
-    assert r.status_code == 400, r.get_json()
-    assert error["param"] == param and error["message"].startswith(param) and error["type"] == "invalid_request_error"
-
-
-def test_a_body_that_is_not_json_is_a_clear_4xx(client):
-    r = client.post("/v1/chat/completions", data="{not json", content_type="application/json")
-    assert r.status_code == 400 and "JSON" in r.get_json()["error"]["message"]
-    r = client.post("/v1/chat/completions", data="hi", content_type="text/plain")
-    assert r.status_code == 415
-
-
-def test_unknown_fields_are_ignored_as_openai_clients_expect(client, faq):
-    r = chat(client, FAQ, frequency_penalty=0.5, seed=3, logit_bias={}, metadata={"a": "b"}, n=1, temperature=0.7,
-             max_tokens=50, user="asker-1", parallel_tool_calls=False)
-    assert r.status_code == 200 and r.headers["x-precache-source"] == "exact"
-
-
 def test_a_miss_without_a_worker_gets_the_fallback_when_the_wait_is_over(app, client):
     r = chat(client, "What colour is the moon at midnight?")
     body = r.get_json()
@@ -161,27 +123,6 @@ def test_cache_policy_reads_the_request_header():
 def test_split_pieces_join_to_the_text():
     for text in (ANSWER, "one", "", "two  spaces\nand lines "):
         assert "".join(split(text)) == text and len(split(text)) <= 3
-
-
-FOLLOW_UP = [{"role": "user", "content": FAQ}, {"role": "assistant", "content": ANSWER},
-             {"role": "user", "content": "How long does that take?"}]
-
-
-def test_a_follow_up_is_looked_up_as_its_cached_rewrite(app, client, faq):
-    ctx = app.extensions["precache"]
-    ctx.redis.set(keys.rewrite(ctx.ns, context_hash(FOLLOW_UP)), FAQ)
-    r = chat(client, *FOLLOW_UP)
-    assert r.headers["x-precache-question"] == FAQ and r.headers["x-precache-source"] == "exact"
-
-
-def test_a_rewrite_cached_for_one_tenant_is_not_used_for_another(app, client, faq):
-    ctx = app.extensions["precache"]
-    ctx.redis.set(keys.rewrite(ctx.for_tenant("acme").ns, context_hash(FOLLOW_UP)), "What is acme's secret plan?")
-    r = chat(client, *FOLLOW_UP)
-    # No worker to rewrite it here: the question before it and the follow-up together stand in.
-    assert r.headers["x-precache-question"] == f"{FAQ} How long does that take?"
-    r = chat(client, *FOLLOW_UP, headers={"x-precache-tenant": "acme"})
-    assert r.headers["x-precache-question"] == "What is acme's secret plan?"
 
 
 def test_a_non_ascii_question_header_is_percent_encoded(client):

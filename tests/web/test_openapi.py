@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from web import create_app
-from web.openapi import REF
+from web.openapi_spec import REF
 from web.schemas import AskRequest
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # Flask adds them to every rule

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from precache.models import AskLog
 from precache.queueing import ALL_QUEUES
-from web.schemas import StatsResponse
+from web.responses import StatsResponse
 
 TEMPLATE_ASKS = ["hello", "thanks", "help"]
 MISSES = ["How do I export my invoices?", "Can I change my billing date?"]

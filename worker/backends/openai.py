@@ -88,13 +88,17 @@ class OpenAIBackend(Backend):
                     raise BackendError(f"{self.url}/{path} refused the request: {error}")
                 wait = _retry_after(response)
             if attempt + 1 < tries:
-                pause = wait if wait is not None else min(BACKOFF_S * 2**attempt, MAX_BACKOFF_S)
-                log.warning("%s/%s failed (%s); retry %d of %d in %.1f s", self.url, path, error, attempt + 1,
-                            tries - 1, pause)
-                time.sleep(pause)
+                self._pause(path, error, attempt, tries, wait)
         # Unreachable, busy or failing on its side: the job retries later (PRECACHE_GENERATION_MAX_RETRIES,
         # backoff) rather than failing every asker at once while an endpoint restarts.
         raise BackendUnavailable(f"{self.url}/{path} failed after {tries} tries: {error}")
+
+    def _pause(self, path: str, error: str, attempt: int, tries: int, wait: float | None) -> None:
+        """Wait before the next try: what the server asked for, else an exponential backoff."""
+        pause = wait if wait is not None else min(BACKOFF_S * 2**attempt, MAX_BACKOFF_S)
+        log.warning("%s/%s failed (%s); retry %d of %d in %.1f s", self.url, path, error, attempt + 1,
+                    tries - 1, pause)
+        time.sleep(pause)
 
     def _post_once(self, path: str, body: dict) -> httpx.Response:
         # httpx timeouts bound each socket wait; the deadline bounds the whole call, trickled bodies included.

@@ -4,11 +4,11 @@ import importlib.util
 
 import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, LogitsProcessorList,
-                          RepetitionPenaltyLogitsProcessor, StoppingCriteria, StoppingCriteriaList)
-from transformers.generation.streamers import BaseStreamer
+                          RepetitionPenaltyLogitsProcessor, StoppingCriteriaList)
 
 from worker.backends.base import Backend, BackendError, Generation, GenerationStopped, Message, OnToken, one_line
 from worker.backends.models import ResolvedModel, resolve_model
+from worker.backends.transformers_hooks import BatchStreamer, WhenSet
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -42,12 +42,7 @@ class TransformersBackend(Backend):
         quantization = self._quantization_config()
         self.attention = self._attention()
         model = resolve_model(self.settings.llm_model)
-        if quantization is not None and model.gguf_file:
-            raise BackendError(
-                f"PRECACHE_LLM_QUANTIZATION={self.settings.llm_quantization} cannot apply to a GGUF model "
-                f"({_where(model)}; transformers dequantizes GGUF files): set PRECACHE_LLM_QUANTIZATION=none, or "
-                "PRECACHE_LLM_MODEL to a model folder or hub id"
-            )
+        self._check_gguf(model, quantization)
         try:
             self._load_weights(model, quantization)
         except BackendError:
@@ -56,6 +51,14 @@ class TransformersBackend(Backend):
             raise BackendError(f"cannot load model {_where(model)}: {one_line(exc)}") from exc
         self.model.eval()
         self._eos_ids = self._end_token_ids()
+
+    def _check_gguf(self, model: ResolvedModel, quantization: BitsAndBytesConfig | None) -> None:
+        if quantization is not None and model.gguf_file:
+            raise BackendError(
+                f"PRECACHE_LLM_QUANTIZATION={self.settings.llm_quantization} cannot apply to a GGUF model "
+                f"({_where(model)}; transformers dequantizes GGUF files): set PRECACHE_LLM_QUANTIZATION=none, or "
+                "PRECACHE_LLM_MODEL to a model folder or hub id"
+            )
 
     def _load_weights(self, model: ResolvedModel, quantization: BitsAndBytesConfig | None) -> None:
         source = {"gguf_file": model.gguf_file} if model.gguf_file else {}
@@ -76,25 +79,14 @@ class TransformersBackend(Backend):
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
                  seed: int = 0, on_token: OnToken | None = None, stop=None) -> list[Generation]:
         """Answer all chats in one left-padded batch (greedy, or sampled at `temperature` from `seed`)."""
-        sampling = {"do_sample": False}
-        if temperature > 0:
-            torch.manual_seed(seed)
-            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
-        template = self.tokenizer.apply_chat_template
-        prompts = [template(chat, add_generation_prompt=True, tokenize=False) for chat in chats]
-        # The chat template already writes the special tokens the model expects.
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        batch = batch.to(self.device)
-        penalty = self.settings.llm_repetition_penalty
-        processors = LogitsProcessorList()
-        if penalty != 1.0:  # on the answer's tokens only: the prompt (left-padded to one length) is left alone
-            processors.append(RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=batch["input_ids"].shape[1]))
+        batch = self._encode(chats)
+        prompt_length = batch["input_ids"].shape[1]
         with torch.inference_mode():
             out = self.model.generate(
                 **batch,
-                **sampling,
+                **_sampling(temperature, seed),
                 max_new_tokens=max_new_tokens,
-                logits_processor=processors,
+                logits_processor=self._processors(prompt_length),
                 output_logits=True,
                 return_dict_in_generate=True,
                 pad_token_id=self.tokenizer.pad_token_id,
@@ -106,9 +98,24 @@ class TransformersBackend(Backend):
                 raise GenerationStopped("stopped between two tokens, as asked")
             # Under the model's own logits (untempered, unpenalised), as the llama_cpp backend reports them.
             logprobs = self.model.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
-        new_tokens = out.sequences[:, batch["input_ids"].shape[1] :].tolist()
+        new_tokens = out.sequences[:, prompt_length:].tolist()
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
         return [self._result(*row) for row in zip(new_tokens, logprobs.float().cpu(), prompt_lengths, strict=True)]
+
+    def _encode(self, chats: list[list[Message]]):
+        """Tokenize the chats' prompts as one left-padded batch on the device."""
+        template = self.tokenizer.apply_chat_template
+        prompts = [template(chat, add_generation_prompt=True, tokenize=False) for chat in chats]
+        # The chat template already writes the special tokens the model expects.
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return batch.to(self.device)
+
+    def _processors(self, prompt_length: int) -> LogitsProcessorList:
+        processors = LogitsProcessorList()
+        penalty = self.settings.llm_repetition_penalty
+        if penalty != 1.0:  # on the answer's tokens only: the prompt (left-padded to one length) is left alone
+            processors.append(RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=prompt_length))
+        return processors
 
     def _result(self, tokens: list[int], logprobs: torch.Tensor, prompt_tokens: int) -> Generation:
         # Rows that end early are filled with padding, which may be the EOS token itself.
@@ -205,47 +212,12 @@ class TransformersBackend(Backend):
         return {i for i in ids if i is not None}
 
 
-class WhenSet(StoppingCriteria):
-    """Stop every row of a batch before its next token once an event is set."""
-
-    def __init__(self, event):
-        self.event = event
-
-    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
-class BatchStreamer(BaseStreamer):
-    """Hand each row's new text to `on_token` as `generate` produces it, for a whole batch (Transformers'
-    own streamers take one row). The first `put` is the prompt; each later one holds a token per row."""
-
-    def __init__(self, tokenizer, end_ids: set[int], on_token: OnToken, rows: int):
-        self.tokenizer, self.end_ids, self.on_token = tokenizer, end_ids, on_token
-        self.tokens: list[list[int]] = [[] for _ in range(rows)]
-        self.sent, self.done, self.prompt_seen = [""] * rows, [False] * rows, False
-
-    def put(self, value) -> None:
-        if not self.prompt_seen:
-            self.prompt_seen = True
-            return
-        for i, token in enumerate(value.reshape(-1).tolist()):
-            if self.done[i] or token in self.end_ids:
-                self.done[i] = True  # the rest of a finished row is padding
-                continue
-            self.tokens[i].append(token)
-            self._hand_on(i)
-
-    def end(self) -> None:
-        """Hand on what was held back at the end of each row."""
-        for i in range(len(self.tokens)):
-            self._hand_on(i, final=True)
-
-    def _hand_on(self, i: int, final: bool = False) -> None:
-        text = self.tokenizer.decode(self.tokens[i], skip_special_tokens=True)
-        # Hold back a piece that ends inside a character (until the end), or that changed text already sent.
-        if (final or not text.endswith("\ufffd")) and text.startswith(self.sent[i]) and len(text) > len(self.sent[i]):
-            self.on_token(i, text[len(self.sent[i]):])
-            self.sent[i] = text
+def _sampling(temperature: float, seed: int) -> dict:
+    """Greedy at temperature 0; else sample from the whole distribution, seeded."""
+    if temperature <= 0:
+        return {"do_sample": False}
+    torch.manual_seed(seed)
+    return {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
 
 
 def _where(model: ResolvedModel) -> str:
