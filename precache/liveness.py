@@ -10,7 +10,7 @@ socket never comes back (precache/broker.py). So each generation worker process:
 - on each heartbeat, looks for held jobs of workers whose alive key is gone, claims them (one RENAME:
   one process wins) and sends each job still pending again, to the queue its last message went to.
 The sweep (beat) does the same, should no worker be alive to do it. The old message, redelivered
-late, finds its job done and costs a look-up (worker/generation.py settles it). An AMQP broker gives a
+late, finds its job done and costs a look-up (worker/plan.py settles it). An AMQP broker gives a
 dead consumer's messages back at once by itself; this works the same on it.
 """
 

@@ -31,7 +31,7 @@ class BackendUnavailable(BackendError):
 
 class GenerationTimeout(BackendError):
     """The model gave no answer within PRECACHE_GENERATION_TIMEOUT_S and was stopped between two tokens: the
-    machine is slow. The model is free again; the batch is generated again, split (worker/generation.py)."""
+    machine is slow. The model is free again; the batch is generated again, split (worker/batch.py)."""
 
 
 class GenerationStuck(GenerationTimeout):
