@@ -9,7 +9,7 @@ from cli.calibrate import Outcome, lowest_threshold, rates, tasks_of
 from cli import main
 from cli.datasets import question_texts
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"  # the repository is tests/cli/ up two
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not here")
 
 
