@@ -11,12 +11,12 @@ from precache.logs import request_id
 from precache.normalize import normalize, question_hash
 from web import metrics
 from web.errors import ApiError, error_response
-from web.fast import HOT_MISSED
 from web.ladder import Ask, Outcome, climb, exact
 from web.schemas import parse_ask
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ask", __name__)
+HOT_MISSED = "precache.hot_missed"  # environ key: web/fast.py read the hot cache for this ask, without a hit
 
 
 def make_ask(question: str, wait_ms: int, detail: str = "quick") -> Ask:

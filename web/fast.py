@@ -14,11 +14,11 @@ import time
 
 from precache import logs
 from precache.normalize import normalize, question_hash
+from web.ask import HOT_MISSED, hot_hit
 from web.errors import ApiError
 from web.ladder import Ask
 from web.schemas import check_question
 
-HOT_MISSED = "precache.hot_missed"  # environ key: the hot cache was read for this ask, without a hit
 PLAIN_FIELDS = {"question", "wait_ms", "detail"}
 
 
@@ -59,10 +59,8 @@ class ExactHits:
             return None
         request_id = logs.new_request_id(environ.get("HTTP_X_REQUEST_ID"))
         logs.request_id.set(request_id)
-        from web.ask import hot_hit  # the view's own hit path: one entry, one script, one count
-
         item = Ask(question, normalized, question_hash(normalized))
-        outcome = hot_hit(self.ctx, item, started)
+        outcome = hot_hit(self.ctx, item, started)  # the view's own hit path: one entry, one script, one count
         if outcome is None:
             environ[HOT_MISSED] = item.hot_missed
             return None

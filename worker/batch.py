@@ -6,7 +6,7 @@ a batch too slow for its time generated again in halves, and each outcome settle
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import redis
@@ -65,8 +65,8 @@ class Runner:
         """
         settings = self.ctx.settings
         # Retries of a slow batch end well within the visibility timeout: its messages stay unacknowledged.
-        call = Call(call.level, call.temperature, call.seed, call.timeout_s or _budget(self.ctx, items), call.preempt,
-                    call.until or time.monotonic() + 0.8 * settings.broker_visibility_timeout_s)
+        call = replace(call, timeout_s=call.timeout_s or _budget(self.ctx, items),
+                       until=call.until or time.monotonic() + 0.8 * settings.broker_visibility_timeout_s)
         log.info("generating a %s batch of %d%s", call.level, len(items),
                  f" (sampled at {call.temperature:g})" if call.temperature else "")
         started = time.perf_counter()
@@ -123,7 +123,7 @@ class Runner:
         def again(part: list, timeout: float) -> list[tuple[int, object]]:
             if time.monotonic() + 2 * timeout > call.until:  # sent again later, with the time it was to get
                 return [(item.index, retry_or_fail(item, exc, timeout)) for item in part]
-            return self.generate(part, Call(call.level, call.temperature, call.seed, timeout, until=call.until))
+            return self.generate(part, replace(call, timeout_s=timeout, preempt=None))  # halves are not preempted
 
         if len(items) > 1:
             half = len(items) // 2

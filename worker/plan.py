@@ -74,8 +74,9 @@ def plan_batch(ctx: AppContext, requests: list[JobRequest]) -> Plan:
         elif (settled := already_settled(rctx, question, request)) is not None:
             plan.outcomes[i] = settled[0]
         elif (item := _with_work(Item(i, request, question, rctx), plan)) is not None:
-            key = (item.ctx.ns, question.id, _group(item).level)
-            (plan.duplicates if key in first else plan.groups[_group(item)]).append(item)
+            group = _group(item)
+            key = (item.ctx.ns, question.id, group.level)
+            (plan.duplicates if key in first else plan.groups[group]).append(item)
             first.add(key)
     return plan
 

@@ -4,18 +4,18 @@ finish its job; or send the job again (a transient error), or fail it. Jobs whos
 """
 
 import logging
+from typing import TYPE_CHECKING
 
 import redis
 from sqlalchemy.exc import OperationalError
 
-from precache.context import AppContext
 from precache import keys, logs
+from precache.context import AppContext
 from precache.jobs import PENDING
 from precache.semantic.embedders import embedder_for
 from precache.semantic.store import index_question
-from worker.quality import Scorer, finished, llm_judge
 from worker.backends import Backend, BackendError, BackendUnavailable, Generation
-from typing import TYPE_CHECKING
+from worker.quality import Scorer, finished, llm_judge
 
 if TYPE_CHECKING:
     from worker.plan import Item
