@@ -2,31 +2,16 @@
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
 
 import redis as redis_lib
 
+from precache.app_context import AppContext  # noqa: F401 - what `ctx` is, named here by its users
 from precache.config import Settings
 from precache.db import make_engine, make_sessionmaker
 from precache.jobs import Jobs
 from precache.normalize import namespace_id
 from precache.queueing import make_celery
 from precache.store import AnswerStore
-
-
-class AppContext(Protocol):
-    """What the web, the worker and the commands are handed as `ctx`: a Context, or a TenantContext of it."""
-
-    settings: Settings
-    tenant: str
-    ns: str  # the namespace id of the answers it reads and writes
-    redis: redis_lib.Redis
-    store: AnswerStore
-    jobs: Jobs
-
-    def sessions(self): ...  # a new SQLAlchemy session (a sessionmaker)
-
-    def for_tenant(self, tenant: str | None) -> "AppContext": ...
 
 
 @dataclass
