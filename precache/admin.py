@@ -5,6 +5,7 @@ The admin API (web/admin.py) and `precache admin ...` both call these, in one te
 
 from sqlalchemy import select
 
+from precache.app_context import AppContext
 from precache.db import session_scope
 from precache.models import Answer, Question
 
@@ -29,7 +30,7 @@ def answer_view(answer: Answer, question: Question) -> dict:
     }
 
 
-def awaiting_review(ctx, limit: int = 100) -> list[dict]:
+def awaiting_review(ctx: AppContext, limit: int = 100) -> list[dict]:
     """Return generated answers below the quality threshold that nobody has approved or rejected, worst first."""
     query = (
         select(Answer, Question).join(Question)
@@ -41,7 +42,7 @@ def awaiting_review(ctx, limit: int = 100) -> list[dict]:
         return [answer_view(a, q) for a, q in session.execute(query)]
 
 
-def _update(ctx, answer_id: int, **fields) -> dict:
+def _update(ctx: AppContext, answer_id: int, **fields) -> dict:
     with session_scope(ctx.sessions) as session:
         answer = session.scalar(select(Answer).where(Answer.id == answer_id, ctx.store.visible()))
         if answer is None:
@@ -54,22 +55,22 @@ def _update(ctx, answer_id: int, **fields) -> dict:
     return view
 
 
-def approve(ctx, answer_id: int) -> dict:
+def approve(ctx: AppContext, answer_id: int) -> dict:
     """Serve this answer whatever its quality score."""
     return _update(ctx, answer_id, review="approved")
 
 
-def reject(ctx, answer_id: int) -> dict:
+def reject(ctx: AppContext, answer_id: int) -> dict:
     """Never serve this answer again (invalidate); the next asker gets the next best answer or a new one."""
     return _update(ctx, answer_id, review="rejected", pinned=False)
 
 
-def pin(ctx, answer_id: int, pinned: bool = True) -> dict:
+def pin(ctx: AppContext, answer_id: int, pinned: bool = True) -> dict:
     """Serve this answer before any other of its question (or stop doing so)."""
     return _update(ctx, answer_id, pinned=pinned)
 
 
-def replace(ctx, answer_id: int, text: str) -> dict:
+def replace(ctx: AppContext, answer_id: int, text: str) -> dict:
     """Reject an answer and store `text` as the curated answer of its question (in this tenant)."""
     rejected = reject(ctx, answer_id)
     saved = ctx.store.save_answer(rejected["question_id"], text, level=rejected["level"], curated=True,

@@ -15,6 +15,7 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from precache import asklog, keys
+from precache.app_context import AppContext
 
 log = logging.getLogger(__name__)
 REMEMBERED = 100_000  # asks a web process keeps in memory until they are in SQL (a database outage)
@@ -42,7 +43,7 @@ class Writer:
     loses no ask of a live web process; a process that dies leaves its asks in the list for others.
     """
 
-    def __init__(self, ctx, interval_s: float):
+    def __init__(self, ctx: AppContext, interval_s: float):
         self.ctx, self.interval_s = ctx, interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,18 +120,14 @@ class Writer:
                 written = asklog.drain(self.ctx, wait_s) if not redis_gone else 0
                 written += self._settle(redis_gone)
             except (SQLAlchemyError, redis.RedisError) as exc:
-                self._failed(exc)
+                if not self._failing:  # an outage is logged when it starts
+                    log.warning("the ask log waits until it can be written: %s", exc)
+                self._failing, self._redis_down = True, isinstance(exc, redis.RedisError)
                 return 0
             if self._failing:
                 log.info("the ask log is written again (%d asks that waited)", written)
             self._failing = self._redis_down = False
             return written
-
-    def _failed(self, exc: Exception) -> None:
-        """Note an outage (logged when it starts) and whether it is Redis's."""
-        if not self._failing:
-            log.warning("the ask log waits until it can be written: %s", exc)
-        self._failing, self._redis_down = True, isinstance(exc, redis.RedisError)
 
     def _settle(self, redis_gone: bool) -> int:
         """Forget the asks that are in SQL; write those Redis lost; return how many were written here."""
@@ -139,9 +136,9 @@ class Writer:
                 return 0
             mine = list(self._unconfirmed)
         done, lost = _sort_out(mine, *self._list_state(redis_gone))
-        lost = asklog.unwritten(self.ctx, lost)
+        lost = asklog.unwritten(self.ctx.sessions, lost)
         if lost:
-            asklog.keep_aside(self.ctx, asklog.write(self.ctx, lost))
+            asklog.keep_aside(self.ctx.redis, asklog.write(self.ctx.sessions, lost))
             log.warning("Redis lost %d asks before they were written; written from this process", len(lost))
         with self._lock:  # the ones looked at (a push may have dropped some of them meanwhile, at the cap)
             for item in mine[:done]:

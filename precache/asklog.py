@@ -25,6 +25,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
+from precache.app_context import AppContext
 from precache.models import Answer, AskLog
 
 log = logging.getLogger(__name__)
@@ -32,53 +33,47 @@ BATCH = 500  # rows a transaction
 LOCK_S = 60  # the writer's lock expires after this, should its process die holding it
 
 
-def push(ctx, **fields) -> None:
+def push(ctx: AppContext, **fields) -> None:
     """Record one ask: into the Redis list (straight to SQL without Redis, or with flushing off)."""
     entry = {"at": time.time(), **fields}
     if ctx.settings.ask_log_flush_ms > 0 and ctx.ask_log.push(entry):
         return
     try:
-        keep_aside(ctx, write(ctx, [entry]))
+        keep_aside(ctx.redis, write(ctx.sessions, [entry]))
     except (SQLAlchemyError, redis.RedisError):  # the asker still gets the answer; the loss is logged
         log.exception("cannot write the ask log: neither Redis nor the database answers")
 
 
-def write(ctx, entries: list[dict]) -> list[dict]:
+def write(sessions, entries: list[dict]) -> list[dict]:
     """Insert ask entries (as pushed) in one transaction; return the rows the database could never take.
 
     A row with a value longer than its column is left out and returned (to be kept aside, not to hold
     up every ask after it). A row whose answer was deleted since it was asked is kept without the link.
     """
-    rows, refused = _by_fit([_row(entry) for entry in entries])
+    rows, refused = [], []
+    for row in map(_row, entries):
+        (rows if _fits(row) else refused).append(row)
     if not rows:
         return refused
     try:
-        _insert(ctx, rows)
+        _insert(sessions, rows)
     except IntegrityError:
-        _insert(ctx, _unlink_deleted_answers(ctx, rows))
+        _insert(sessions, _unlink_deleted_answers(sessions, rows))
     return refused
 
 
-def _by_fit(rows: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Split the rows into those the columns can take and those with a value too long."""
-    fitting, refused = [], []
-    for row in rows:
-        (fitting if _fits(row) else refused).append(row)
-    return fitting, refused
-
-
-def _insert(ctx, rows: list[dict]) -> None:
-    with ctx.sessions() as session:
+def _insert(sessions, rows: list[dict]) -> None:
+    with sessions() as session:
         session.execute(insert(AskLog), rows)
         session.commit()
 
 
-def _unlink_deleted_answers(ctx, rows: list[dict]) -> list[dict]:
+def _unlink_deleted_answers(sessions, rows: list[dict]) -> list[dict]:
     """The rows, without the link to an answer deleted since it was asked."""
     linked = {row["answer_id"] for row in rows if row.get("answer_id") is not None}
     if not linked:
         return rows
-    with ctx.sessions() as session:
+    with sessions() as session:
         kept = set(session.scalars(select(Answer.id).where(Answer.id.in_(linked))))
     return [row if row.get("answer_id") in kept | {None} else row | {"answer_id": None} for row in rows]
 
@@ -99,10 +94,10 @@ def refused_entries(rows: list[dict]) -> list[str]:
     return [json.dumps(row, default=str) for row in rows]
 
 
-def keep_aside(ctx, rows: list[dict]) -> None:
+def keep_aside(redis_client: redis.Redis, rows: list[dict]) -> None:
     """Keep rows the database cannot take in asks_refused (drain does it in its trim script instead)."""
     if rows:
-        ctx.redis.rpush(keys.asks_refused(), *refused_entries(rows))
+        redis_client.rpush(keys.asks_refused(), *refused_entries(rows))
 
 
 def _row(entry: dict) -> dict:
@@ -112,7 +107,7 @@ def _row(entry: dict) -> dict:
     return entry | {"asked_at": datetime.fromtimestamp(at, timezone.utc) if at else datetime.now(timezone.utc)}
 
 
-def unwritten(ctx, entries: list[dict]) -> list[dict]:
+def unwritten(sessions, entries: list[dict]) -> list[dict]:
     """Return the entries whose ask is not in SQL (by question hash and the instant it was asked).
 
     Another process may have written an ask before Redis lost the record of it; it is not written twice.
@@ -123,7 +118,7 @@ def unwritten(ctx, entries: list[dict]) -> list[dict]:
         chunk = rows[at:at + BATCH]
         query = select(AskLog.qhash, AskLog.asked_at).where(
             AskLog.asked_at >= min(r["asked_at"] for r in chunk), AskLog.qhash.in_({r["qhash"] for r in chunk}))
-        with ctx.sessions() as session:
+        with sessions() as session:
             seen.update((qhash, _utc(asked_at)) for qhash, asked_at in session.execute(query))
     return [entry for entry, row in zip(entries, rows) if (row["qhash"], _utc(row["asked_at"])) not in seen]
 
@@ -145,7 +140,7 @@ return 1
 """
 
 
-def drain(ctx, wait_s: float = 0.0, batch: int = BATCH, budget_s: float = LOCK_S / 3) -> int:
+def drain(ctx: AppContext, wait_s: float = 0.0, batch: int = BATCH, budget_s: float = LOCK_S / 3) -> int:
     """Write the asks waiting in Redis to SQL, oldest first; return how many left the list.
 
     `wait_s`: how long to wait for another writer to finish (0: leave the work to it). A reader
@@ -156,10 +151,20 @@ def drain(ctx, wait_s: float = 0.0, batch: int = BATCH, budget_s: float = LOCK_S
     lock = ctx.redis.lock(keys.asks_lock(), timeout=LOCK_S, sleep=0.01)
     if not lock.acquire(blocking=wait_s > 0, blocking_timeout=wait_s or None):
         return 0
+    until, written = time.monotonic() + min(budget_s, LOCK_S / 3), 0
     try:
-        return _drain_locked(ctx, lock, batch, until=time.monotonic() + min(budget_s, LOCK_S / 3))
+        trim = ctx.redis.register_script(_TRIM)
+        while time.monotonic() < until:
+            taken = _write_batch(ctx, lock, trim, batch)
+            if taken is None:
+                break
+            written += taken
+            if taken < batch:
+                break
+            lock.reacquire()
     finally:
         _release(lock)
+    return written
 
 
 def _release(lock) -> None:
@@ -169,29 +174,14 @@ def _release(lock) -> None:
         pass
 
 
-def _drain_locked(ctx, lock, batch: int, until: float) -> int:
-    """Write batches until the list is empty or `until` (monotonic) passes; return how many left the list."""
-    trim = ctx.redis.register_script(_TRIM)
-    written = 0
-    while time.monotonic() < until:
-        taken = _write_batch(ctx, lock, trim, batch)
-        if taken is None:
-            break
-        written += taken
-        if taken < batch:
-            break
-        lock.reacquire()
-    return written
-
-
-def _write_batch(ctx, lock, trim, batch: int) -> int | None:
+def _write_batch(ctx: AppContext, lock, trim, batch: int) -> int | None:
     """Write the oldest `batch` asks and trim them from the list; None when the list changed meanwhile."""
     with ctx.redis.pipeline() as pipe:
         raw, epoch = pipe.lrange(keys.asks(), 0, batch - 1).get(keys.asks_epoch()).execute()
     if not raw:
         return 0
     entries, refused = _parse(raw)
-    refused += refused_entries(write(ctx, entries))
+    refused += refused_entries(write(ctx.sessions, entries))
     lists = [keys.asks_lock(), keys.asks(), keys.asks_written(), keys.asks_epoch(), keys.asks_refused()]
     if not trim(keys=lists, args=[lock.local.token, len(raw), epoch or b"", *refused]):
         log.warning("the ask list changed while %d asks were written (lock lost or Redis restarted): "
@@ -211,7 +201,7 @@ def _parse(raw: list[bytes]) -> tuple[list[dict], list[str]]:
     return entries, refused
 
 
-def catch_up(ctx, wait_s: float = 2.0) -> None:
+def catch_up(ctx: AppContext, wait_s: float = 2.0) -> None:
     """Write the asks pushed so far (up to 5 s of backlog), before reading the log; without Redis the log is read as it is."""
     try:
         drain(ctx, wait_s, budget_s=5.0)

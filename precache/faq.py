@@ -9,6 +9,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from precache.app_context import AppContext
+from precache.normalize import normalize, question_hash
+from precache.store import AnswerStore
+
 
 class FaqFileError(ValueError):
     """The file has bad entries; `problems` lists them as "line N: what is wrong"."""
@@ -114,11 +118,11 @@ def read_faq(path: Path) -> list[FaqEntry]:
     return read_entries(path, parse_entry)
 
 
-def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:
+def import_faq(ctx: AppContext, entries: list[FaqEntry], progress=lambda: None) -> dict:
     """Store entries as FAQ questions; a given answer becomes a curated answer served as is."""
     counts, answered = {"questions": 0, "curated_answers": 0}, []
     for entry in entries:
-        qid, curated = _store_entry(ctx, entry)
+        qid, curated = _store_entry(ctx.store, entry)
         counts["questions"] += 1
         counts["curated_answers"] += curated
         if entry.answer is not None:
@@ -132,15 +136,13 @@ def import_faq(ctx, entries: list[FaqEntry], progress=lambda: None) -> dict:
     return counts
 
 
-def _store_entry(ctx, entry: FaqEntry) -> tuple[int, bool]:
+def _store_entry(store: AnswerStore, entry: FaqEntry) -> tuple[int, bool]:
     """Store one entry; return its question id and whether its answer was stored (a new curated one)."""
-    from precache.normalize import normalize, question_hash
-
     normalized = normalize(entry.question)
-    qid = ctx.store.ensure_question(entry.question, normalized, question_hash(normalized), is_faq=True)
+    qid = store.ensure_question(entry.question, normalized, question_hash(normalized), is_faq=True)
     if entry.reference is not None:
-        ctx.store.set_reference(qid, entry.reference)
-    if entry.answer is None or ctx.store.has_curated(qid, entry.answer):
+        store.set_reference(qid, entry.reference)
+    if entry.answer is None or store.has_curated(qid, entry.answer):
         return qid, False
-    ctx.store.save_answer(qid, entry.answer, curated=True, quality=1.0, quality_components={"curated": True})
+    store.save_answer(qid, entry.answer, curated=True, quality=1.0, quality_components={"curated": True})
     return qid, True

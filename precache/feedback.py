@@ -12,6 +12,7 @@ import redis
 from sqlalchemy import select, update
 
 from precache import keys
+from precache.app_context import AppContext
 from precache.db import session_scope
 from precache.models import Answer, Feedback, LearnedPhrasing, Question, QuestionEmbedding, utcnow
 from precache.semantic.store import answer_groups, regroup
@@ -19,10 +20,15 @@ from precache.semantic.store import answer_groups, regroup
 log = logging.getLogger(__name__)
 
 
-def record(ctx, ask, vector: np.ndarray | None, answer: dict | None, helpful: bool, offered: dict[int, float],
-           asker: str) -> dict:
+def record(ctx: AppContext, ask, vector: np.ndarray | None, answer: dict | None, helpful: bool,
+           offered: dict[int, float], asker: str) -> dict:
     """Store one feedback; learn or retract the phrasing's link to the answer; return what was done."""
-    _store(ctx, ask, vector, answer, helpful, offered, asker)
+    with session_scope(ctx.sessions) as session:
+        session.add(Feedback(tenant=ctx.tenant, question=ask.question, qhash=ask.qhash,
+                             answer_id=answer["answer_id"] if answer else None, helpful=helpful,
+                             offered={str(k): round(v, 4) for k, v in offered.items()}, asker=asker,
+                             model=ctx.settings.embedding_model,
+                             vector=b"" if vector is None else np.asarray(vector, "<f4").tobytes()))
     done = {"recorded": True, "learned": False, "retracted": 0}
     if answer is not None and ctx.settings.learn:
         if helpful:
@@ -31,21 +37,12 @@ def record(ctx, ask, vector: np.ndarray | None, answer: dict | None, helpful: bo
             done["retracted"] = _retract(ctx, ask.qhash, answer["question_id"], asker)
         if done["learned"] or done["retracted"]:
             ctx.store.recache(ask.qhash)  # the phrasing's hot-cache entry now answers as the links say
-            regroup(ctx)
-    _bump(ctx)
+            regroup(ctx.redis)
+    _bump(ctx.redis)
     return done
 
 
-def _store(ctx, ask, vector, answer: dict | None, helpful: bool, offered: dict[int, float], asker: str) -> None:
-    with session_scope(ctx.sessions) as session:
-        session.add(Feedback(tenant=ctx.tenant, question=ask.question, qhash=ask.qhash,
-                             answer_id=answer["answer_id"] if answer else None, helpful=helpful,
-                             offered={str(k): round(v, 4) for k, v in offered.items()}, asker=asker,
-                             model=ctx.settings.embedding_model,
-                             vector=b"" if vector is None else np.asarray(vector, "<f4").tobytes()))
-
-
-def _learn(ctx, ask, vector, answer: dict, asker: str) -> bool:
+def _learn(ctx: AppContext, ask, vector, answer: dict, asker: str) -> bool:
     question_id = ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash)
     if question_id == answer["question_id"]:
         return False  # the answer's own question: nothing to link
@@ -71,7 +68,7 @@ def _embed_phrasing(session, model: str, question_id: int, vector) -> None:
                                       dim=len(vector), vector=np.asarray(vector, "<f4").tobytes()))
 
 
-def _retract(ctx, qhash: str, target_id: int, asker: str) -> int:
+def _retract(ctx: AppContext, qhash: str, target_id: int, asker: str) -> int:
     question_id = select(Question.id).where(Question.qhash == qhash).scalar_subquery()
     with session_scope(ctx.sessions) as session:
         result = session.execute(
@@ -82,22 +79,26 @@ def _retract(ctx, qhash: str, target_id: int, asker: str) -> int:
     return result.rowcount
 
 
-def _bump(ctx) -> None:
+def _bump(client: redis.Redis) -> None:
     try:
-        ctx.redis.incr(keys.semantic_version())  # a learned phrasing's vector may be new
-        ctx.redis.incr(keys.feedback_version())
+        client.incr(keys.semantic_version())  # a learned phrasing's vector may be new
+        client.incr(keys.feedback_version())
     except redis.RedisError as exc:  # stored in SQL; web processes load it at the next bump
         log.warning("feedback version not bumped, Redis unavailable: %s", exc)
 
 
-def load_evidence(ctx, evidence, model: str) -> int:
+def load_evidence(sessions, evidence, model: str) -> int:
     """Feed the feedback stored since the evidence's last row into it; return how many rows."""
     query = (select(Feedback).where(Feedback.id > evidence.last_row, Feedback.model == model)
              .order_by(Feedback.id).limit(5000))
-    with ctx.sessions() as session:
+    with sessions() as session:
         rows = session.scalars(query).all()
+    # Each answer shown is known by its key (that of its question's group), if it still exists.
     shown = {int(a) for row in rows for a in row.offered} | {row.answer_id for row in rows if row.answer_id}
-    key_of = _answer_keys(ctx, shown)
+    with sessions() as session:
+        questions = dict(session.execute(select(Answer.id, Answer.question_id).where(Answer.id.in_(shown))).all())
+    groups = answer_groups(sessions, list(set(questions.values())))
+    key_of = {aid: groups[qid] for aid, qid in questions.items() if qid in groups}
     for row in rows:
         offered = {key_of[int(a)]: c for a, c in row.offered.items() if int(a) in key_of}
         picked = key_of.get(row.answer_id)
@@ -108,14 +109,6 @@ def load_evidence(ctx, evidence, model: str) -> int:
     return len(rows)
 
 
-def _answer_keys(ctx, answer_ids: set[int]) -> dict[int, str]:
-    """Each answer's key (that of its question's group), for the answers that still exist."""
-    with ctx.sessions() as session:
-        questions = dict(session.execute(select(Answer.id, Answer.question_id).where(Answer.id.in_(answer_ids))).all())
-    groups = answer_groups(ctx, list(set(questions.values())))
-    return {aid: groups[qid] for aid, qid in questions.items() if qid in groups}
-
-
 def _view(link: LearnedPhrasing, phrasing: str) -> dict:
     return {"id": link.id, "tenant": link.tenant, "phrasing": phrasing, "answer_id": link.answer_id,
             "question_id": link.target_id, "taught_by": link.taught_by, "taught_at": link.taught_at.isoformat(),
@@ -123,7 +116,7 @@ def _view(link: LearnedPhrasing, phrasing: str) -> dict:
             "retracted_by": link.retracted_by}
 
 
-def learned(ctx, tenant: str | None = None, limit: int = 1000) -> list[dict]:
+def learned(ctx: AppContext, tenant: str | None = None, limit: int = 1000) -> list[dict]:
     """Return the learned phrasings (of one tenant when given), newest first, retracted ones included."""
     query = (select(LearnedPhrasing, Question.text).join(Question, Question.id == LearnedPhrasing.question_id)
              .order_by(LearnedPhrasing.id.desc()).limit(limit))
@@ -133,7 +126,7 @@ def learned(ctx, tenant: str | None = None, limit: int = 1000) -> list[dict]:
         return [_view(link, text) for link, text in session.execute(query)]
 
 
-def unlearn(ctx, link_id: int, by: str = "admin") -> dict | None:
+def unlearn(ctx: AppContext, link_id: int, by: str = "admin") -> dict | None:
     """Retract one learned phrasing (served no more, at once); None when there is none with that id."""
     with session_scope(ctx.sessions) as session:
         link = session.get(LearnedPhrasing, link_id)
@@ -145,5 +138,5 @@ def unlearn(ctx, link_id: int, by: str = "admin") -> dict | None:
         session.flush()
         view, tenant, qhash = _view(link, question.text), link.tenant, question.qhash
     ctx.for_tenant(tenant).store.recache(qhash)
-    regroup(ctx)
+    regroup(ctx.redis)
     return view

@@ -21,7 +21,7 @@ import os
 import redis
 
 from precache import keys
-from precache.jobs import PENDING
+from precache.jobs import PENDING, Jobs
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +52,31 @@ def forget(client, worker: str) -> None:
     client.delete(keys.worker_alive(worker), keys.worker_held(worker))
 
 
-def recover(ctx, me: str | None = None) -> list[str]:
+def recover(client: redis.Redis, jobs: Jobs, me: str | None = None) -> list[str]:
     """Send again the pending jobs held by workers that are gone; return their ids. `me`, the calling
     worker, is never taken for dead (a heartbeat late on a starved machine is not a death)."""
     resent = []
-    for name in ctx.redis.scan_iter(match=keys.worker_held("*"), count=100):
+    for name in client.scan_iter(match=keys.worker_held("*"), count=100):
         worker = name.decode().removeprefix(keys.worker_held(""))
-        if worker == me or ctx.redis.exists(keys.worker_alive(worker)):
+        if worker == me or client.exists(keys.worker_alive(worker)):
             continue
         claimed = keys.worker_claimed(worker)
         try:
-            ctx.redis.rename(name, claimed)
+            client.rename(name, claimed)
         except redis.ResponseError:  # another process claimed them first
             continue
-        resent += _resend_held(ctx, worker, claimed)
+        resent += _resend_held(client, jobs, worker, claimed)
     return resent
 
 
-def _resend_held(ctx, worker: str, claimed: str) -> list[str]:
+def _resend_held(client: redis.Redis, jobs: Jobs, worker: str, claimed: str) -> list[str]:
     """Send again the pending jobs among those a gone worker held (claimed under `claimed`); return their ids."""
-    held = ctx.redis.hgetall(claimed)
+    held = client.hgetall(claimed)
     pending = [(job_id.decode(), json.loads(raw)) for job_id, raw in held.items()
-               if (record := ctx.jobs.get(job_id.decode())) is not None and record["status"] == PENDING]
+               if (record := jobs.get(job_id.decode())) is not None and record["status"] == PENDING]
     for job_id, info in pending:
-        ctx.jobs.for_tenant(info.get("tenant", "")).continue_with(info["kind"], info["question_id"], job_id)
-    ctx.redis.delete(claimed)
+        jobs.for_tenant(info.get("tenant", "")).continue_with(info["kind"], info["question_id"], job_id)
+    client.delete(claimed)
     log.warning("worker %s is gone: sent again the %d pending jobs of the %d it held", worker, len(pending),
                 len(held))
     return [job_id for job_id, _ in pending]

@@ -2,21 +2,23 @@
 
 from sqlalchemy import select
 
+from precache.app_context import AppContext
 from precache.models import Answer, Question
+from precache.store import AnswerStore
 
 
-def unanswered_faq(ctx) -> list[Question]:
-    """Return FAQ questions with no answer servable in the context's namespace (tenant included)."""
-    answered = select(Answer.question_id).where(ctx.store.servable())
+def unanswered_faq(sessions, store: AnswerStore) -> list[Question]:
+    """Return FAQ questions with no answer servable in the store's namespace (tenant included)."""
+    answered = select(Answer.question_id).where(store.servable())
     query = select(Question).where(Question.is_faq, Question.id.not_in(answered)).order_by(Question.id)
-    with ctx.sessions() as session:
+    with sessions() as session:
         return list(session.scalars(query))
 
 
-def queue_unanswered(ctx) -> list[str]:
+def queue_unanswered(ctx: AppContext) -> list[str]:
     """Enqueue each unanswered FAQ question once (joining jobs already running); return job ids."""
     job_ids = []
-    for question in unanswered_faq(ctx):
+    for question in unanswered_faq(ctx.sessions, ctx.store):
         job_id, _ = ctx.jobs.enqueue(ctx.ns, question.qhash, lambda q=question: q.id, background=True)
         job_ids.append(job_id)
     return job_ids

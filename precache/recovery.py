@@ -21,7 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from precache import asklog, broker, keys, liveness
+from precache.app_context import AppContext
 from precache.models import Answer, AskLog, Question, utcnow
+from precache.store import AnswerStore
 
 log = logging.getLogger(__name__)
 MAX_FAILURES = 3  # failed jobs after which the sweep leaves a question to its next asker
@@ -33,7 +35,7 @@ def defer(redis_client, kind: str, **fields) -> None:
     redis_client.rpush(keys.outbox(), json.dumps({"kind": kind, "at": time.time(), **fields}))
 
 
-def flush_outbox(ctx, limit: int = 10000) -> int:
+def flush_outbox(ctx: AppContext, limit: int = 10000) -> int:
     """Write the kept asks and questions to SQL, oldest first; return how many were written."""
     written = 0
     while written < limit:
@@ -41,21 +43,17 @@ def flush_outbox(ctx, limit: int = 10000) -> int:
         if raw is None:
             break
         entry = json.loads(raw)
-        _write(ctx, entry)
+        if entry["kind"] == QUESTION:
+            ctx.store.ensure_question(entry["text"], entry["normalized"], entry["qhash"])
+        else:  # asks kept here before they had a list of their own
+            asklog.keep_aside(ctx.redis, asklog.write(ctx.sessions, [entry]))
         # Removed only once written: a crash in between writes an ask twice, never loses it.
         ctx.redis.lpop(keys.outbox())
         written += 1
     return written
 
 
-def _write(ctx, entry: dict) -> None:
-    if entry["kind"] == QUESTION:
-        ctx.store.ensure_question(entry["text"], entry["normalized"], entry["qhash"])
-    else:  # asks kept here before they had a list of their own
-        asklog.keep_aside(ctx, asklog.write(ctx, [entry]))
-
-
-def unanswered_asks(ctx) -> list[tuple[str, Question]]:
+def unanswered_asks(ctx: AppContext) -> list[tuple[str, Question]]:
     """Return (tenant, question) for each question asked within the sweep window that got the fallback and has
     no answer in the namespace it was asked in (the ask log says which: questions are shared by tenants)."""
     since = utcnow() - timedelta(seconds=ctx.settings.sweep_window_s)
@@ -64,22 +62,22 @@ def unanswered_asks(ctx) -> list[tuple[str, Question]]:
         namespaces = set(session.scalars(missed.with_only_columns(AskLog.namespace).distinct()))
     found = []
     for tenant in sorted({ctx.settings.tenant_of(ns) for ns in namespaces} - {None}):  # another model's: not ours
-        found += [(tenant, question) for question in _unanswered_in(ctx, ctx.store.for_tenant(tenant), missed)]
+        found += [(tenant, question) for question in _unanswered_in(ctx.sessions, ctx.store.for_tenant(tenant), missed)]
     return found
 
 
-def _unanswered_in(ctx, store, missed) -> list[Question]:
+def _unanswered_in(sessions, store: AnswerStore, missed) -> list[Question]:
     """The questions of `missed` asked in the store's namespace that have no answer visible there."""
     answered = select(Answer.question_id).where(store.visible())
     query = (select(Question)
              .where(Question.qhash.in_(missed.where(AskLog.namespace == store.namespace)),
                     Question.id.not_in(answered))
              .order_by(Question.id))
-    with ctx.sessions() as session:
+    with sessions() as session:
         return list(session.scalars(query))
 
 
-def requeue(ctx) -> list[str]:
+def requeue(ctx: AppContext) -> list[str]:
     """Queue each unanswered question that has no job and has not failed too often; return the new job ids."""
     job_ids = []
     for tenant, question in unanswered_asks(ctx):
@@ -94,7 +92,7 @@ def requeue(ctx) -> list[str]:
     return job_ids
 
 
-def sweep(ctx) -> dict:
+def sweep(ctx: AppContext) -> dict:
     """Write the outbox and the waiting asks to SQL, then queue the questions that lost their job; one at a time."""
     lock = keys.sweep_lock()
     if not ctx.redis.set(lock, "1", nx=True, ex=120):
@@ -102,7 +100,8 @@ def sweep(ctx) -> dict:
     try:
         written = flush_outbox(ctx) + _drain_asks(ctx)
         queued = requeue(ctx)
-        resent = liveness.recover(ctx) + resend_lost_jobs(ctx)  # held by dead workers; lost by the broker
+        # Jobs held by dead workers, then jobs the broker lost.
+        resent = liveness.recover(ctx.redis, ctx.jobs) + resend_lost_jobs(ctx)
     except OperationalError as exc:  # the database is still down: the next sweep tries again
         log.warning("sweep postponed, the database is unavailable: %s", exc)
         return {"written": 0, "queued": 0, "resent": 0, "postponed": True}
@@ -114,7 +113,7 @@ def sweep(ctx) -> dict:
     return {"written": written, "queued": len(queued), "resent": len(resent)}
 
 
-def _drain_asks(ctx) -> int:
+def _drain_asks(ctx: AppContext) -> int:
     """Write the asks waiting in Redis; an error other than the database being down does not stop the sweep."""
     try:
         return asklog.drain(ctx, wait_s=10)
@@ -125,7 +124,7 @@ def _drain_asks(ctx) -> int:
         return 0
 
 
-def resend_lost_jobs(ctx) -> list[str]:
+def resend_lost_jobs(ctx: AppContext) -> list[str]:
     """Send again each pending job whose last message is neither queued nor held by a worker; return their ids.
     The single-flight lock of each pending job the broker still holds is kept: a job waiting behind a
     backlog is not a dead one, and its askers keep joining it.
@@ -136,20 +135,13 @@ def resend_lost_jobs(ctx) -> list[str]:
     candidates = ctx.jobs.sent_before(time.time() - ctx.settings.generation_timeout_s)
     if not candidates:
         return []
-    held = _held_job_ids(ctx)
-    if held is None:
+    try:
+        held = broker.held_job_ids(ctx.settings.broker_url)
+    except redis.RedisError as exc:  # the broker cannot say: no job is taken for lost
+        log.warning("cannot read the broker's queues (%s); lost jobs are looked for at the next sweep", exc)
         return []
     resent = ctx.jobs.keep(candidates, lost=set(candidates) - held)
     for job_id in resent:
         log.warning("job %s was pending with no message in the broker (a worker died holding it): sent again",
                     job_id)
     return resent
-
-
-def _held_job_ids(ctx) -> set[str] | None:
-    """The job ids the broker holds; None when it cannot say (then no job is taken for lost)."""
-    try:
-        return broker.held_job_ids(ctx.settings.broker_url)
-    except redis.RedisError as exc:
-        log.warning("cannot read the broker's queues (%s); lost jobs are looked for at the next sweep", exc)
-        return None

@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import case, func, literal, select
 
 from precache import asklog, broker
+from precache.app_context import AppContext
 from precache.models import Answer, AskLog, utcnow
 from precache.queueing import ALL_QUEUES
 
@@ -24,7 +25,7 @@ LATENCY_SAMPLE = 20_000  # most recent asks per source read for the percentiles
 TOP_MISSED = 10
 
 
-def snapshot(ctx, window_s: int, buckets: int = 30, now: datetime | None = None) -> dict:
+def snapshot(ctx: AppContext, window_s: int, buckets: int = 30, now: datetime | None = None) -> dict:
     """Return the stats of the last `window_s` seconds in the shape of web.responses.StatsResponse."""
     if not 1 <= buckets <= 1000:
         raise ValueError(f"buckets must be 1..1000, not {buckets}")
@@ -129,7 +130,7 @@ def queue_depths(broker_url: str) -> dict[str, int | None]:
     return broker.depths(broker_url, ALL_QUEUES)
 
 
-def collect(ctx) -> dict[str, dict]:
+def collect(ctx: AppContext) -> dict[str, dict]:
     """Return the `precache stats` sections as {section: {name: value}}: all-time asks, answers, queues."""
     asklog.catch_up(ctx)
     with ctx.sessions() as session:

@@ -1,7 +1,8 @@
 """GET /healthz (liveness) and GET /readyz (each dependency's state: ready, degraded or unavailable)."""
 
+from celery import Celery
 from flask import Blueprint, current_app, jsonify
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from precache.db import check_schema
 
@@ -24,8 +25,8 @@ def _check(probe) -> dict:
 @bp.get("/readyz")
 def readyz():
     ctx = current_app.extensions["precache"]
-    checks = {"redis": _check(ctx.redis.ping), "database": _check(lambda: _database(ctx)),
-              "broker": _check(lambda: _broker(ctx))}
+    checks = {"redis": _check(ctx.redis.ping), "database": _check(lambda: _database(ctx.engine)),
+              "broker": _check(lambda: _broker(ctx.jobs.celery))}
     if all(c["ok"] for c in checks.values()):
         return jsonify({"status": "ready", "checks": checks})
     # With one of Redis and SQL up every ask is still answered and recorded: degraded, not out of service.
@@ -34,12 +35,12 @@ def readyz():
     return jsonify({"status": "unavailable", "checks": checks}), 503
 
 
-def _database(ctx) -> None:
-    with ctx.engine.connect() as conn:
+def _database(engine: Engine) -> None:
+    with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-    check_schema(ctx.engine)  # reachable but not migrated: no answer can be stored or read
+    check_schema(engine)  # reachable but not migrated: no answer can be stored or read
 
 
-def _broker(ctx) -> None:
-    with ctx.jobs.celery.connection_for_write() as conn:
+def _broker(celery: Celery) -> None:
+    with celery.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)

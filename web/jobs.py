@@ -6,6 +6,7 @@ import redis
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from precache.context import AppContext
 from precache.jobs import FAILED, PENDING, READY
 from web.ladder import ready_body
 from web.errors import ApiError
@@ -25,7 +26,7 @@ def job(job_id: str):
                         "source": "fallback"})
 
 
-def _job(ctx, job_id: str):
+def _job(ctx: AppContext, job_id: str):
     record = ctx.jobs.get(job_id) if len(job_id) <= 64 else None
     if record is None:
         raise ApiError(404, "job_not_found",

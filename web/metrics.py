@@ -2,6 +2,7 @@
 
 import os
 
+import redis
 from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -37,16 +38,16 @@ def observe_ask(source: str, seconds: float, quality: float | None, stale: bool)
 class LiveCollector:
     """Values read at scrape time: queue depths from the broker, generation totals from Redis."""
 
-    def __init__(self, ctx):
-        self.ctx = ctx
+    def __init__(self, broker_url: str, redis_client: redis.Redis):
+        self.broker_url, self.redis = broker_url, redis_client
 
     def collect(self):
         depth = GaugeMetricFamily("precache_queue_depth", "Messages waiting per Celery queue.", labels=["queue"])
-        for queue, value in queue_depths(self.ctx.settings.broker_url).items():
+        for queue, value in queue_depths(self.broker_url).items():
             if value is not None:  # an unreachable broker shows as missing series, not a failed scrape
                 depth.add_metric([queue], value)
         yield depth
-        yield from generation_totals(self.ctx.redis)
+        yield from generation_totals(self.redis)
 
 
 @bp.get("/metrics")
@@ -59,6 +60,7 @@ def metrics():
 
         registry = REGISTRY
     live = CollectorRegistry(auto_describe=False)
-    live.register(LiveCollector(current_app.extensions["precache"]))
+    ctx = current_app.extensions["precache"]
+    live.register(LiveCollector(ctx.settings.broker_url, ctx.redis))
     body = generate_latest(registry) + generate_latest(live)
     return Response(body, mimetype=CONTENT_TYPE_LATEST)

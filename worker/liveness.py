@@ -25,7 +25,7 @@ def beat(worker: str, stop: threading.Event) -> None:
     while True:
         try:
             liveness.heartbeat(ctx.redis, worker, settings.worker_dead_after_s)
-            liveness.recover(ctx, me=worker)
+            liveness.recover(ctx.redis, ctx.jobs, me=worker)
         except Exception as exc:  # noqa: BLE001 - Redis or the broker away: try again at the next beat
             log.warning("heartbeat: %s", exc)
         if stop.wait(settings.worker_heartbeat_s):

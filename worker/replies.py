@@ -9,6 +9,7 @@ The text goes back in the reply's job record; a failure there makes the web fall
 
 import logging
 
+from precache.context import AppContext
 from precache.conversation import rewrite_chat, standalone_from
 from precache.tokens import TokenSink
 from worker.backends import Backend, GenerationStuck
@@ -18,7 +19,7 @@ from worker.timeout import generate_within
 log = logging.getLogger(__name__)
 
 
-def reply(ctx, backend: Backend, reply_id: str, kind: str, payload, on_timeout=lambda: None) -> dict:
+def reply(ctx: AppContext, backend: Backend, reply_id: str, kind: str, payload, on_timeout=lambda: None) -> dict:
     """Generate one reply and finish its job; `on_timeout` drops a model whose generation is stuck."""
     request = _request(ctx.settings, ctx.redis, reply_id, kind, payload)
     if request is None:
@@ -28,7 +29,12 @@ def reply(ctx, backend: Backend, reply_id: str, kind: str, payload, on_timeout=l
     try:
         [gen] = generate_within(backend, [chat], limit, ctx.settings.generation_timeout_s, on_token=sink)
     except Exception as exc:
-        _fail(ctx, reply_id, kind, exc, sink, on_timeout)
+        log.error("reply %s (%s) failed: %s", reply_id, kind, exc)
+        if sink is not None:
+            sink.end(["error"])
+        if isinstance(exc, GenerationStuck):
+            on_timeout()
+        ctx.jobs.finish_reply(reply_id, error=f"{type(exc).__name__}: {exc}")
         return {"failed": kind}
     if sink is not None:
         sink.end([gen.finish_reason])
@@ -45,12 +51,3 @@ def _request(settings, redis, reply_id: str, kind: str, payload) -> tuple | None
     if kind == "answer":
         return chat_for(settings, payload), settings.llm_max_tokens_quick, TokenSink(redis, [reply_id])
     return None
-
-
-def _fail(ctx, reply_id: str, kind: str, exc: Exception, sink, on_timeout) -> None:
-    log.error("reply %s (%s) failed: %s", reply_id, kind, exc)
-    if sink is not None:
-        sink.end(["error"])
-    if isinstance(exc, GenerationStuck):
-        on_timeout()
-    ctx.jobs.finish_reply(reply_id, error=f"{type(exc).__name__}: {exc}")

@@ -24,15 +24,18 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 
 from precache import asklog, keys
+from precache.context import AppContext
 from precache.db import session_scope
 from precache.models import Answer, AskLog, Question, utcnow
+from precache.normalize import normalize
+from precache.store import AnswerStore
 
 log = logging.getLogger(__name__)
 MISS_SOURCES = ("fallback", "generated")
 
 
 @contextmanager
-def exclusive(ctx, name: str, ttl_s: int):
+def exclusive(ctx: AppContext, name: str, ttl_s: int):
     """Yield True while holding the job's lock, False when another copy holds it."""
     lock = keys.scheduled_lock(name)
     token = uuid.uuid4().hex
@@ -44,25 +47,25 @@ def exclusive(ctx, name: str, ttl_s: int):
             ctx.redis.delete(lock)
 
 
-def tenants(ctx) -> list[str]:
+def tenants(sessions) -> list[str]:
     """Return the tenants that have answers ("" is the default namespace, always first)."""
-    with ctx.sessions() as session:
+    with sessions() as session:
         found = set(session.scalars(select(Answer.tenant).distinct()))
     return ["", *sorted(t for t in found if t)]
 
 
-def each_tenant(ctx, job) -> dict:
+def each_tenant(ctx: AppContext, job) -> dict:
     """Run `job(tenant context)` for every tenant with answers; return the summed counts."""
     counts: dict = defaultdict(int)
-    for tenant in tenants(ctx):
+    for tenant in tenants(ctx.sessions):
         for name, value in job(ctx.for_tenant(tenant)).items():
             counts[name] += value
     return dict(counts)
 
 
-def refresh_stale(ctx, limit: int = 100) -> dict:
+def refresh_stale(ctx: AppContext, limit: int = 100) -> dict:
     """Queue a refresh for questions whose served answer is past its TTL (at most `limit` a run)."""
-    def job(tctx):
+    def job(tctx: AppContext):
         # Questions with a fresh quick answer beside the expired one are left out in SQL, before the limit:
         # skipped after it, the first `limit` refreshed questions would fill every later run.
         fresh = (select(Answer.question_id)
@@ -78,12 +81,12 @@ def refresh_stale(ctx, limit: int = 100) -> dict:
     return each_tenant(ctx, job)
 
 
-def regenerate_low_quality(ctx, limit: int = 100) -> dict:
+def regenerate_low_quality(ctx: AppContext, limit: int = 100) -> dict:
     """Queue a regeneration for questions with no servable answer whose answers failed the quality gate."""
     return each_tenant(ctx, lambda tctx: {"regenerate_queued": _queue_each(tctx, _failed(tctx, limit), "regenerate")})
 
 
-def _failed(tctx, limit: int):
+def _failed(tctx: AppContext, limit: int):
     """The query of the tenant's questions with no servable answer, only answers below the gate, and tries left."""
     settings = tctx.settings
     # Answered questions and spent try budgets are left out in SQL, before the limit (see refresh_stale).
@@ -97,7 +100,7 @@ def _failed(tctx, limit: int):
     )
 
 
-def _queue_each(tctx, query, kind: str) -> int:
+def _queue_each(tctx: AppContext, query, kind: str) -> int:
     """Queue a job for each question `query` selects (one already pending is joined, not counted); return how many."""
     queued = 0
     with tctx.sessions() as session:
@@ -108,7 +111,7 @@ def _queue_each(tctx, query, kind: str) -> int:
     return queued
 
 
-def prune_ask_log(ctx, batch: int = 5000) -> dict:
+def prune_ask_log(ctx: AppContext, batch: int = 5000) -> dict:
     """Delete ask-log rows past the retention, in batches; return how many."""
     cutoff = utcnow() - timedelta(days=ctx.settings.ask_log_retention_days)
     deleted = 0
@@ -122,7 +125,7 @@ def prune_ask_log(ctx, batch: int = 5000) -> dict:
             return {"pruned": deleted}
 
 
-def missed_questions(ctx, since) -> list[tuple[str, str, int]]:
+def missed_questions(ctx: AppContext, since) -> list[tuple[str, str, int]]:
     """Return (qhash, question, misses) for questions missed in this namespace since a time, most missed first."""
     query = (
         select(AskLog.qhash, func.min(AskLog.question), func.count(AskLog.id))
@@ -156,12 +159,12 @@ def cluster(questions: list[str], vectors, similarity: float) -> list[list[int]]
     return groups
 
 
-def predictive_precompute(ctx, embedder) -> dict:
+def predictive_precompute(ctx: AppContext, embedder) -> dict:
     """Turn frequent clusters of missed paraphrases into FAQ entries answered ahead of the next asker."""
     return each_tenant(ctx, lambda tctx: _predict(tctx, embedder))
 
 
-def _predict(ctx, embedder) -> dict:
+def _predict(ctx: AppContext, embedder) -> dict:
     settings = ctx.settings
     missed = missed_questions(ctx, utcnow() - timedelta(seconds=settings.predictive_window_s))
     if not missed:
@@ -172,7 +175,7 @@ def _predict(ctx, embedder) -> dict:
         from precache.semantic.store import index_questions, regroup
 
         index_questions(ctx, embedder, seen)
-        regroup(ctx)
+        regroup(ctx.redis)
     log.info("predictive precompute: %d clusters of misses, %d generations queued, %d paraphrases linked",
              len(frequent), queued, linked)
     return {"clusters": len(frequent), "queued": queued, "linked": linked}
@@ -186,7 +189,7 @@ def _frequent_groups(missed: list, embedder, settings) -> list[list[int]]:
     return sorted(frequent, key=lambda g: -sum(missed[i][2] for i in g))
 
 
-def _precompute_groups(ctx, missed: list, frequent: list[list[int]]) -> tuple[int, int, list[int]]:
+def _precompute_groups(ctx: AppContext, missed: list, frequent: list[list[int]]) -> tuple[int, int, list[int]]:
     """Queue an answer for each cluster without one, link the paraphrases of those with one.
 
     Return (generations queued, paraphrases linked, the question ids seen).
@@ -194,42 +197,37 @@ def _precompute_groups(ctx, missed: list, frequent: list[list[int]]) -> tuple[in
     queued = linked = 0
     seen: list[int] = []
     for group in frequent:
-        members = [_question(ctx, missed[i][0], missed[i][1]) for i in group]  # most missed first
+        # The cluster's questions, most missed first.
+        members = [_question(ctx.sessions, ctx.store, missed[i][0], missed[i][1]) for i in group]
         seen += [q.id for q in members]
         answered = [q for q in members if ctx.store.has_answer(q.id)]
         canonical = answered[0] if answered else members[0]
         if not answered and queued >= ctx.settings.predictive_budget:
             continue  # not an FAQ entry yet either: FAQ precompute would generate it past the budget
-        _mark_faq(ctx, canonical.id)
+        with session_scope(ctx.sessions) as session:
+            session.execute(update(Question).where(Question.id == canonical.id).values(is_faq=True))
         if not answered:
             _, joined = ctx.jobs.enqueue(ctx.ns, canonical.qhash, lambda q=canonical: q.id, background=True)
             queued += not joined
             continue  # linked on a later run, once the canonical question has its answer
-        linked += _link(ctx, canonical, [q for q in members if q.id != canonical.id])
+        linked += _link(ctx.sessions, ctx.store, canonical, [q for q in members if q.id != canonical.id])
     return queued, linked, seen
 
 
-def _question(ctx, qhash: str, text: str) -> Question:
-    from precache.normalize import normalize
-
-    qid = ctx.store.ensure_question(text.strip(), normalize(text), qhash)
-    with ctx.sessions() as session:
+def _question(sessions, store: AnswerStore, qhash: str, text: str) -> Question:
+    qid = store.ensure_question(text.strip(), normalize(text), qhash)
+    with sessions() as session:
         return session.get(Question, qid)
 
 
-def _mark_faq(ctx, question_id: int) -> None:
-    with session_scope(ctx.sessions) as session:
-        session.execute(update(Question).where(Question.id == question_id).values(is_faq=True))
-
-
-def _link(ctx, canonical: Question, members: list[Question]) -> int:
+def _link(sessions, store: AnswerStore, canonical: Question, members: list[Question]) -> int:
     """Point paraphrases at the canonical question: its answer is served for them (their own stay stored)."""
     todo = [m for m in members if m.canonical_id != canonical.id and m.id != canonical.canonical_id]
     if not todo:
         return 0
-    with session_scope(ctx.sessions) as session:
+    with session_scope(sessions) as session:
         session.execute(update(Question).where(Question.id.in_([m.id for m in todo]))
                         .values(canonical_id=canonical.id))
     for member in todo:
-        ctx.store.recache(member.qhash)
+        store.recache(member.qhash)
     return len(todo)

@@ -15,6 +15,7 @@ import redis
 from celery_batches import Batches
 
 from precache import broker, liveness
+from precache.context import AppContext
 from precache.semantic.embedders import embedder_for
 from precache.precompute import queue_unanswered
 from precache.recovery import sweep
@@ -93,7 +94,7 @@ def askers_waiting(app) -> bool:
     return bool(broker.depths(runtime.context().settings.broker_url, [QUICK])[QUICK])
 
 
-def liveness_release(ctx, hostname: str, job_ids: list[str]) -> None:
+def liveness_release(ctx: AppContext, hostname: str, job_ids: list[str]) -> None:
     """Forget the batch's jobs as held by this worker process (they are finished, or sent again)."""
     try:
         liveness.release(ctx.redis, liveness.worker_id(hostname), job_ids)

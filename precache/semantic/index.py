@@ -11,6 +11,7 @@ import numpy as np
 import redis
 
 from precache import keys
+from precache.app_context import AppContext
 from precache.evidence import Evidence
 from precache.semantic import decision
 from precache.semantic.curated import CuratedMeasure
@@ -51,7 +52,7 @@ class SemanticIndex(CuratedMeasure):
         self._state: tuple = (None, None, None)  # the Redis counters (version, epoch, feedback) last loaded
         self._refresh_lock = threading.Lock()
 
-    def regroup(self, ctx) -> None:
+    def regroup(self, sessions) -> None:
         """Read the answer key of every cached question again and rebuild the answers' centroids.
 
         Keys change in place and the centroids are swapped in whole, so a search running meanwhile
@@ -59,7 +60,7 @@ class SemanticIndex(CuratedMeasure):
         """
         if self.vectors is None:
             return
-        groups = answer_groups(ctx, list(set(self.ids)))
+        groups = answer_groups(sessions, list(set(self.ids)))
         matrix = self.vectors.rows(len(self.ids))
         sums: dict[str, np.ndarray] = {}
         for position, question_id in enumerate(self.ids):
@@ -181,53 +182,40 @@ class SemanticIndex(CuratedMeasure):
                                        margin, confidence, self.evidence.threshold(key, self.threshold_of(key)), key))
         return found
 
-    def refresh(self, ctx) -> int:
+    def refresh(self, ctx: AppContext) -> int:
         """Load embeddings stored since the last load if the Redis version moved; return how many."""
-        state = _read_state(ctx)
-        if state is None or self._fresh(state):
+        try:  # the index's (version, epoch, feedback version)
+            state = tuple(ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch(), keys.feedback_version()))
+        except redis.RedisError as exc:
+            log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
+            return 0
+        if self._fresh(state):
             return 0
         with self._refresh_lock:
             if self._fresh(state):
                 return 0
-            return self._load_since(ctx, state)
+            return self._load_since(ctx.sessions, self.model or ctx.settings.embedding_model, state)
 
     def _fresh(self, state: tuple) -> bool:
         return state == self._state and self.version is not None
 
-    def _load_since(self, ctx, state: tuple) -> int:
+    def _load_since(self, sessions, model: str, state: tuple) -> int:
         """Catch up with the stored state (groups, new rows, feedback); return how many rows were added."""
+        from precache.feedback import load_evidence
+
         version, epoch, feedback = state
         if epoch != self.epoch:  # questions changed groups (linked paraphrases): read every group again
-            self.regroup(ctx)
+            self.regroup(sessions)
             self.epoch = epoch
-        added = self._add_new_rows(ctx)
+        rows, added = load_embeddings(sessions, model, self.last_row), 0
+        if rows:
+            ids, qhashes, texts, vectors, groups, last = rows
+            self.add(ids, qhashes, texts, vectors, groups)
+            self.last_row, added = last, len(ids)
         self.remeasure(background=True)
         if feedback != self._state[2] or self._state[2] is None:
-            self._load_feedback(ctx)
+            while load_evidence(sessions, self.evidence, model):
+                pass
         self.version = version  # read before the rows: a write after it moves the version again
         self._state = state
         return added
-
-    def _load_feedback(self, ctx) -> None:
-        from precache.feedback import load_evidence
-
-        while load_evidence(ctx, self.evidence, self.model or ctx.settings.embedding_model):
-            pass
-
-    def _add_new_rows(self, ctx) -> int:
-        rows = load_embeddings(ctx, self.model or ctx.settings.embedding_model, self.last_row)
-        if not rows:
-            return 0
-        ids, qhashes, texts, vectors, groups, last = rows
-        self.add(ids, qhashes, texts, vectors, groups)
-        self.last_row = last
-        return len(ids)
-
-
-def _read_state(ctx) -> tuple | None:
-    """The index's (version, epoch, feedback version) in Redis; None when Redis cannot say."""
-    try:
-        return tuple(ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch(), keys.feedback_version()))
-    except redis.RedisError as exc:
-        log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
-        return None

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from precache import keys
+from precache.app_context import AppContext
 from precache.db import session_scope
 from precache.models import Answer, LearnedPhrasing, Question, QuestionEmbedding
 
@@ -25,30 +26,26 @@ def answer_key(text: str) -> str:
     return CURATED + hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()[:16]
 
 
-def load_embeddings(ctx, model: str, after: int):
+def load_embeddings(sessions, model: str, after: int):
     """Return (ids, qhashes, texts, vectors, answer keys, last row id) of embeddings stored after a row id."""
-    with ctx.sessions() as session:
-        rows = session.execute(_embeddings_after(model, after)).all()
-    if not rows:
-        return None
-    groups = answer_groups(ctx, [r.question_id for r in rows])
-    vectors = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
-    return ([r.question_id for r in rows], [r.qhash for r in rows], [r.text for r in rows], vectors,
-            [groups[r.question_id] for r in rows], rows[-1].id)
-
-
-def _embeddings_after(model: str, after: int):
-    """The query of the model's embeddings stored after a row id, with their questions, in order."""
-    return (
+    query = (
         select(QuestionEmbedding.id, QuestionEmbedding.question_id, QuestionEmbedding.vector, Question.qhash,
                Question.text)
         .join(Question, Question.id == QuestionEmbedding.question_id)
         .where(QuestionEmbedding.id > after, QuestionEmbedding.model == model)
         .order_by(QuestionEmbedding.id)
     )
+    with sessions() as session:
+        rows = session.execute(query).all()
+    if not rows:
+        return None
+    groups = answer_groups(sessions, [r.question_id for r in rows])
+    vectors = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
+    return ([r.question_id for r in rows], [r.qhash for r in rows], [r.text for r in rows], vectors,
+            [groups[r.question_id] for r in rows], rows[-1].id)
 
 
-def answer_groups(ctx, question_ids: list[int]) -> dict[int, str]:
+def answer_groups(sessions, question_ids: list[int]) -> dict[int, str]:
     """Return each question's answer key: questions that share an answer share a key.
 
     The key of a question is that of the answer an asker linked it to (a learned phrasing, in any
@@ -57,7 +54,7 @@ def answer_groups(ctx, question_ids: list[int]) -> dict[int, str]:
     its own hash.
     """
     groups: dict[int, str] = {}
-    with ctx.sessions() as session:
+    with sessions() as session:
         for start in range(0, len(question_ids), 500):
             target = _answer_targets(session, question_ids[start:start + 500])
             curated = _curated_answers(session, list(set(target.values())))
@@ -88,52 +85,55 @@ def _curated_answers(session, question_ids: list[int]) -> dict[int, str]:
     return found
 
 
-def index_question(ctx, embedder, question_id: int) -> bool:
+def index_question(ctx: AppContext, embedder, question_id: int) -> bool:
     """Store the embedding of a question if missing, then bump the version; return whether one was stored."""
     return index_questions(ctx, embedder, [question_id]) == 1
 
 
-def index_questions(ctx, embedder, question_ids, batch_size: int = 256, progress=lambda n: None) -> int:
+def index_questions(ctx: AppContext, embedder, question_ids, batch_size: int = 256, progress=lambda n: None) -> int:
     """Store the embeddings missing among these questions, then bump the version; return how many."""
     model, stored = ctx.settings.embedding_model, 0
     question_ids = list(dict.fromkeys(question_ids))
     for start in range(0, len(question_ids), batch_size):
         chunk = question_ids[start:start + batch_size]
-        todo = _unembedded(ctx, model, chunk)
+        todo = _unembedded(ctx.sessions, model, chunk)
         if todo:
-            stored += _embed(ctx, embedder, model, todo)
+            stored += _embed(ctx.sessions, embedder, model, todo)
         progress(len(chunk))
-    _bump_version(ctx)
+    try:
+        ctx.redis.incr(keys.semantic_version())
+    except redis.RedisError as exc:  # the rows are in SQL; web processes pick them up at the next bump
+        log.warning("semantic version not bumped, Redis unavailable: %s", exc)
     return stored
 
 
-def _unembedded(ctx, model: str, question_ids: list[int]) -> list:
+def _unembedded(sessions, model: str, question_ids: list[int]) -> list:
     """The (id, text) of those questions without an embedding of this model."""
-    with ctx.sessions() as session:
+    with sessions() as session:
         have = set(session.scalars(select(QuestionEmbedding.question_id).where(
             QuestionEmbedding.model == model, QuestionEmbedding.question_id.in_(question_ids))))
         return session.execute(select(Question.id, Question.text).where(
             Question.id.in_([q for q in question_ids if q not in have]))).all()
 
 
-def _embed(ctx, embedder, model: str, todo: list) -> int:
+def _embed(sessions, embedder, model: str, todo: list) -> int:
     """Embed and store these questions; return how many were stored here."""
     vectors = embedder.encode([text for _, text in todo])
     rows = [QuestionEmbedding(question_id=qid, model=model, dim=vectors.shape[1],
                               vector=vec.astype("<f4").tobytes()) for (qid, _), vec in zip(todo, vectors)]
     try:
-        with session_scope(ctx.sessions) as session:
+        with session_scope(sessions) as session:
             session.add_all(rows)
         return len(rows)
     except IntegrityError:  # another process stored some of them first: store one by one
-        return _store_each(ctx, rows)
+        return _store_each(sessions, rows)
 
 
-def _store_each(ctx, rows) -> int:
+def _store_each(sessions, rows) -> int:
     stored = 0
     for row in rows:
         try:
-            with session_scope(ctx.sessions) as session:
+            with session_scope(sessions) as session:
                 session.add(QuestionEmbedding(question_id=row.question_id, model=row.model, dim=row.dim,
                                               vector=row.vector))
             stored += 1
@@ -142,16 +142,9 @@ def _store_each(ctx, rows) -> int:
     return stored
 
 
-def regroup(ctx) -> None:
+def regroup(client: redis.Redis) -> None:
     """Make every web process rebuild its index (answers were linked, replaced or rejected)."""
     try:
-        ctx.redis.incr(keys.semantic_epoch())
+        client.incr(keys.semantic_epoch())
     except redis.RedisError as exc:
         log.warning("semantic epoch not bumped, Redis unavailable: %s", exc)
-
-
-def _bump_version(ctx) -> None:
-    try:
-        ctx.redis.incr(keys.semantic_version())
-    except redis.RedisError as exc:  # the row is in SQL; web processes pick it up at the next bump
-        log.warning("semantic version not bumped, Redis unavailable: %s", exc)

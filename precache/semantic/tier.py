@@ -1,6 +1,5 @@
 """The web's side of the semantic tier: one index and one embedder per process, used by the ladder."""
 
-import itertools
 import logging
 import threading
 from collections import OrderedDict
@@ -8,6 +7,7 @@ from collections import OrderedDict
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
+from precache.app_context import AppContext
 from precache.semantic.decision import SemanticMatch
 from precache.semantic.embedders import embedder_for
 from precache.semantic.index import SemanticIndex
@@ -64,7 +64,7 @@ class SemanticTier:
         """Load the embedder now, so the first ask of this process is not the one that waits for it."""
         self.vector("warm up")
 
-    def refreshed(self, ctx) -> bool:
+    def refreshed(self, ctx: AppContext) -> bool:
         """Bring the index up to date (or go on with what is loaded); tell whether there is anything to search."""
         try:
             self.index.refresh(ctx)
@@ -72,31 +72,31 @@ class SemanticTier:
             log.warning("semantic index not refreshed, database unavailable: %s", exc)
         return bool(len(self.index))
 
-    def match(self, ctx, question: str, vector: np.ndarray | None, qhash: str | None = None) -> SemanticMatch | None:
+    def match(self, ctx: AppContext, question: str, vector: np.ndarray | None, qhash: str | None = None
+              ) -> SemanticMatch | None:
         if vector is None or not self.refreshed(ctx):
             return None
         return self.index.match(question, vector, tenant=ctx.tenant, qhash=qhash)
 
-    def offers(self, ctx, vector: np.ndarray | None, n: int = 3) -> list[tuple[dict, SemanticMatch]]:
+    def offers(self, ctx: AppContext, vector: np.ndarray | None, n: int = 3) -> list[tuple[dict, SemanticMatch]]:
         """Return up to n answers near an ask, servable in the asker's namespace, nearest first, one per answer.
 
         Searches the index as loaded: the ladder refreshed it for this ask already (`match`).
         """
         if vector is None or not len(self.index):
             return []
-        return list(itertools.islice(self._servable(ctx, vector), n))
-
-    def _servable(self, ctx, vector: np.ndarray):
-        """Yield (answer, match) for the nearest answers servable in the asker's namespace, one per answer."""
-        seen = set()
+        found, seen = [], set()
         for near in self.index.nearest_answers(vector):
+            if len(found) == n:  # no look-up past the n-th
+                break
             hit = ctx.store.lookup(near.qhash)
             if hit is None or hit[0]["answer_id"] in seen:
                 continue
             seen.add(hit[0]["answer_id"])
-            yield hit[0], near
+            found.append((hit[0], near))
+        return found
 
-    def suggestions(self, ctx, vector: np.ndarray | None, n: int = 3) -> list[dict]:
+    def suggestions(self, ctx: AppContext, vector: np.ndarray | None, n: int = 3) -> list[dict]:
         """Return "did you mean" suggestions an asker can pick: {"question", "answer_id", "similarity"}."""
         return [{"question": payload["matched_question"], "answer_id": payload["answer_id"],
                  "similarity": round(near.similarity, 4)} for payload, near in self.offers(ctx, vector, n)]

@@ -133,9 +133,9 @@ def test_a_writer_that_lost_its_lock_leaves_the_list_as_it_is(contexts, monkeypa
     ctx = contexts()
     real_write = asklog.write
 
-    def slow_write(ctx_, entries):  # the lock expires while the batch is written; another writer has it
-        refused = real_write(ctx_, entries)
-        ctx_.redis.set(keys.asks_lock(), b"another writer's token")
+    def slow_write(sessions, entries):  # the lock expires while the batch is written; another writer has it
+        refused = real_write(sessions, entries)
+        ctx.redis.set(keys.asks_lock(), b"another writer's token")
         return refused
 
     for i in range(3):
@@ -151,12 +151,12 @@ def test_a_redis_restart_during_a_batch_does_not_trim_the_new_list(contexts, red
     ctx = contexts()
     real_write = asklog.write
 
-    def write_then_restart(ctx_, entries):
-        refused = real_write(ctx_, entries)
-        token = ctx_.redis.get(keys.asks_lock())
+    def write_then_restart(sessions, entries):
+        refused = real_write(sessions, entries)
+        token = ctx.redis.get(keys.asks_lock())
         redis_client.flushdb()  # Redis started again, empty...
-        ctx_.redis.set(keys.asks_lock(), token)  # (even were the lock still there)
-        asklog.push(ctx_, **entry(9))  # ...and a new ask arrived in a new list
+        ctx.redis.set(keys.asks_lock(), token)  # (even were the lock still there)
+        asklog.push(ctx, **entry(9))  # ...and a new ask arrived in a new list
         return refused
 
     for i in range(3):

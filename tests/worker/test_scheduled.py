@@ -112,7 +112,7 @@ def test_predictive_respects_its_generation_budget(ctx, config):
     assert result["clusters"] == 3 and result["queued"] == 1
     with small.sessions() as session:  # only the one queued became an FAQ entry: precompute adds no more
         assert session.scalar(select(func.count()).select_from(Question).where(Question.is_faq)) == 1
-    assert len(unanswered_faq(small)) == 1  # the one whose generation is queued
+    assert len(unanswered_faq(small.sessions, small.store)) == 1  # the one whose generation is queued
     small.close()
 
 
