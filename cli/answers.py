@@ -91,17 +91,24 @@ def _settled(ctx, pending: set[str], bar) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response as JSON.")
 def ask(question, wait_ms, as_json):
     """Ask a question through the answer ladder, as the web does."""
-    from web import create_app
+    from web.errors import ApiError
+    from web.ladder import Ask, Ladder
+    from web.schemas import check_limits
 
+    settings = settings_or_exit()
     _migrated_or_exit()
-    app = create_app()
-    response = app.test_client().post("/v1/ask", json={"question": question, "wait_ms": wait_ms})
-    app.extensions["precache"].close()
-    body = response.get_json()
+    try:
+        check_limits(question, wait_ms, settings)
+        item = Ask.of(question, wait_ms)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    ladder = Ladder.from_settings(settings)
+    try:
+        body = ladder.answer(item).body
+    finally:
+        ladder.close()
     if as_json:
         click.echo(json.dumps(body, indent=2))
-    elif "error" in body and "answer" not in body:
-        raise click.ClickException(body["error"]["message"])
     else:
         click.echo(f"[{body['source']}] {body['answer']}")
 

@@ -6,10 +6,9 @@ from flask import Flask, request
 
 from precache import logs
 from precache.config import load_settings
-from precache.context import Context
 from precache.db import report_schema
-from precache.semantic.tier import SemanticTier
-from web.intents import load_intents
+from web.fast import ExactHits
+from web.ladder import Ladder
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -18,22 +17,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings = load_settings(**(test_config or {}))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    _attach_state(app, settings)
+    ladder = Ladder.from_settings(settings)
+    app.extensions["precache_ladder"] = ladder  # the ask path: ask, stream, chat and feedback answer through it
+    app.extensions["precache"] = ladder.context  # the connections, for the other views
     logs.configure(settings)
-    report_schema(app.extensions["precache"].engine, logging.getLogger("web"))
+    report_schema(ladder.context.engine, logging.getLogger("web"))
     _track_request_ids(app)
     _register_views(app, settings)
-    from web.fast import ExactHits
-    app.wsgi_app = ExactHits(app)  # exact hits of plain asks answered before Flask (web/fast.py)
+    app.wsgi_app = ExactHits(app, ladder)  # exact hits of plain asks answered before Flask (web/fast.py)
     return app
-
-
-def _attach_state(app: Flask, settings) -> None:
-    """Give the app its context (connections), the template intents and the warmed semantic tier."""
-    app.extensions["precache"] = Context(settings)
-    app.extensions["precache_intents"] = load_intents(settings.templates_file)
-    app.extensions["precache_semantic"] = SemanticTier(settings)
-    app.extensions["precache_semantic"].warm()
 
 
 def _register_views(app: Flask, settings) -> None:

@@ -20,13 +20,12 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from sqlalchemy.exc import SQLAlchemyError
 
+from precache.context import AppContext
 from precache.jobs import READY
-from web import metrics
-from web.ask import answer, make_ask, record
 from web.chat_schemas import parse_chat
 from web.errors import ApiError
 from web.followup import standalone
-from web.ladder import QUEUE_ERRORS, instant, renew
+from web.ladder import QUEUE_ERRORS, Ask, Ladder
 from web.live import live_text
 from web.schemas import check_tenant
 
@@ -51,7 +50,7 @@ class Reply:
 
 @bp.get("/v1/models")
 def models():
-    settings = current_app.extensions["precache"].settings
+    settings = current_app.extensions["precache_ladder"].settings
     return jsonify({"object": "list", "data": [
         {"id": settings.chat_model, "object": "model", "created": CREATED, "owned_by": "precache"}]})
 
@@ -59,13 +58,16 @@ def models():
 @bp.post("/v1/chat/completions")
 def completions():
     started = time.perf_counter()
-    base = current_app.extensions["precache"]
-    chat, turns = parse_chat(request, base.settings)
-    ctx = base.for_tenant(check_tenant(request.headers.get("x-precache-tenant")))
+    ladder = current_app.extensions["precache_ladder"]
+    chat, turns = parse_chat(request, ladder.settings)
+    tenant = check_tenant(request.headers.get("x-precache-tenant"))
+    ctx = ladder.for_tenant(tenant)
     policy = cache_policy(request.headers.get("Cache-Control", ""))
-    deadline = time.monotonic() + base.settings.chat_wait_ms / 1000
+    deadline = time.monotonic() + ladder.settings.chat_wait_ms / 1000
     question = standalone(ctx, turns, deadline, keep=policy != "no-store")
-    reply = _reply(ctx, question, policy, 0 if chat.stream else deadline, started)
+    item = Ask.of(question, tenant=tenant, started=started)
+    item.deadline = 0 if chat.stream else deadline  # a stream does not wait: it follows the generation
+    reply = _reply(ladder, item, policy)
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": chat.model}
     prompt_tokens = sum(_tokens(turn["content"]) for turn in turns)
     if chat.stream:
@@ -90,40 +92,25 @@ def cache_policy(header: str) -> str:
     return "no-store" if "no-store" in directives else "no-cache" if "no-cache" in directives else "default"
 
 
-def _reply(ctx, question: str, policy: str, deadline: float, started: float) -> Reply:
-    """Climb the ladder for the question under the cache policy; a miss waits until `deadline` (0: not at all)."""
-    item = make_ask(question, 0)
-    item.deadline = deadline
+def _reply(ladder: Ladder, item: Ask, policy: str) -> Reply:
+    """Answer the question under the cache policy; a miss waits until the ask's deadline."""
     try:
-        if policy == "no-store":
-            return _no_store(ctx, item, started)
-        if policy == "no-cache":
-            return _no_cache(ctx, item, started)
+        if policy == "no-store":  # an instant answer, else a reply generated for this request alone
+            outcome = ladder.instant(item)
+            if outcome is None:
+                job_id = ladder.for_tenant(item.tenant).jobs.send_reply("answer", item.question)
+                return Reply(item.question, "generated", job_id=job_id, kept=False)
+            ladder.count(item, outcome)  # counted, not logged: nothing of the question is kept
+            return _from_body(item.question, outcome.body)
+        if policy == "no-cache":  # a new answer that replaces the cached one
+            return Reply(item.question, "generated", job_id=ladder.renew(item))
     except (*QUEUE_ERRORS, SQLAlchemyError) as exc:
         log.warning("cannot queue a generation for a chat request: %s", exc)
         raise ApiError(503, "queue_unavailable", "the generation queue is unavailable; try again shortly") from None
-    outcome = answer(ctx, item, started)
-    if outcome is None:
+    outcome = ladder.answer(item)
+    if outcome.status >= 500:
         raise ApiError(503, "queue_unavailable", "the generation queue is unavailable; try again shortly")
-    return _from_body(question, outcome.body)
-
-
-def _no_store(ctx, item, started: float) -> Reply:
-    """An instant answer, else a reply generated for this request alone: nothing of the question is kept."""
-    outcome = instant(ctx, item)
-    if outcome is None:
-        return Reply(item.question, "generated", job_id=ctx.jobs.send_reply("answer", item.question), kept=False)
-    metrics.observe_ask(outcome.body["source"], time.perf_counter() - started, outcome.body.get("quality"),
-                        outcome.stale)  # counted, not logged: nothing of the question is kept
     return _from_body(item.question, outcome.body)
-
-
-def _no_cache(ctx, item, started: float) -> Reply:
-    """A new answer that replaces the cached one."""
-    job_id = renew(ctx, item)
-    # Logged as the miss it is (the ask log and the stats count what was instant).
-    record(ctx, item, {"source": "fallback", "job_id": job_id}, time.perf_counter() - started, False)
-    return Reply(item.question, "generated", job_id=job_id)
 
 
 def _from_body(question: str, body: dict) -> Reply:
@@ -134,7 +121,7 @@ def _from_body(question: str, body: dict) -> Reply:
     return Reply(question, "fallback", body["answer"])  # not queued now: kept for the sweep
 
 
-def _awaited(ctx, reply: Reply, deadline: float) -> str:
+def _awaited(ctx: AppContext, reply: Reply, deadline: float) -> str:
     """Return the text of the job's answer once ready, or the fallback at the deadline."""
     try:
         record_ = ctx.jobs.wait(reply.job_id, max(0.0, deadline - time.monotonic()))
@@ -148,7 +135,7 @@ def _awaited(ctx, reply: Reply, deadline: float) -> str:
     return text
 
 
-def _finished_text(ctx, reply: Reply, record_: dict | None) -> str | None:
+def _finished_text(ctx: AppContext, reply: Reply, record_: dict | None) -> str | None:
     """Return the answer of a job that is ready (and note its answer id); None otherwise."""
     if not record_ or record_["status"] != READY:
         return None
@@ -161,7 +148,7 @@ def _finished_text(ctx, reply: Reply, record_: dict | None) -> str | None:
     return payload["answer"]
 
 
-def _stream(ctx, reply: Reply, meta: dict, deadline: float, prompt_tokens: int | None):
+def _stream(ctx: AppContext, reply: Reply, meta: dict, deadline: float, prompt_tokens: int | None):
     """Yield the chunks: the role, the text (split, or as the worker generates it), the end, [DONE]."""
     def chunk(delta: dict, finish: str | None = None) -> str:
         body = {**meta, "object": "chat.completion.chunk",
@@ -179,7 +166,7 @@ def _stream(ctx, reply: Reply, meta: dict, deadline: float, prompt_tokens: int |
     yield "data: [DONE]\n\n"
 
 
-def _pieces(ctx, reply: Reply, deadline: float):
+def _pieces(ctx: AppContext, reply: Reply, deadline: float):
     """Yield the answer's text in pieces: an instant one in a few, a generated one as it is generated."""
     if reply.job_id is None:
         yield from split(reply.text)

@@ -27,11 +27,16 @@ def error_type(status: int) -> str:
     return TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
 
-def error_response(status: int, code: str, message: str, param: str | None = None, **extra):
+def error_body(status: int, code: str, message: str, param: str | None = None, **extra) -> dict:
+    """Return the body of an error response: the error, and whatever the response gives besides."""
     error = {"code": code, "message": message, "type": error_type(status)}
     if param is not None:
         error["param"] = param
-    return jsonify({"error": error, **extra}), status
+    return {"error": error, **extra}
+
+
+def error_response(status: int, code: str, message: str, param: str | None = None, **extra):
+    return jsonify(error_body(status, code, message, param, **extra)), status
 
 
 def register(app) -> None:

@@ -2,9 +2,9 @@
 
 A WSGI layer in front of the Flask app answers `POST /v1/ask` when the body is a plain quick ask
 (`question`, optionally `wait_ms` and `detail: "quick"`, no tenant) whose question the hot cache
-holds: one Redis round trip reads the answer and logs the ask (precache.ask_writer.Writer.hit_and_push),
-and the response is the one the Flask view gives (web/ask.py), with its X-Request-ID. Anything
-else — another route, a tenant, a detailed ask, a body Flask must refuse, a miss, rate limiting
+holds: the ladder's own hit path (web/ladder.py: `Ladder.hot`) reads the answer and logs the ask in one
+Redis round trip (precache.ask_writer.Writer.hit_and_push), and the response is the one the Flask view
+gives (web/ask.py), with its X-Request-ID. Anything else — another route, a tenant, a detailed ask, a body Flask must refuse, a miss, rate limiting
 on — goes to Flask untouched (a miss is marked, so Flask does not read the hot cache again).
 """
 
@@ -14,27 +14,27 @@ import time
 
 from precache import logs
 from precache.normalize import normalize, question_hash
-from web.ask import HOT_MISSED, hot_hit
 from web.errors import ApiError
-from web.ladder import Ask
+from web.ladder import Ask, Ladder
 from web.schemas import check_question
 
 PLAIN_FIELDS = {"question", "wait_ms", "detail"}
+HOT_MISSED = "precache.hot_missed"  # environ key: this layer read the hot cache for the ask, without a hit
 
 
 class ExactHits:
     """Wrap a Flask app's WSGI callable with the fast path of exact hits."""
 
-    def __init__(self, app):
+    def __init__(self, app, ladder: Ladder):
         self.app, self.next = app, app.wsgi_app
-        self.ctx = app.extensions["precache"]
+        self.ladder, self.settings = ladder, ladder.settings
 
     def __call__(self, environ, start_response):
         if not self._may_serve(environ):
             return self.next(environ, start_response)
         started = time.perf_counter()
         length = _content_length(environ)
-        if not 0 < length <= self.ctx.settings.max_body_bytes:
+        if not 0 < length <= self.settings.max_body_bytes:
             return self.next(environ, start_response)  # Flask says what is wrong with it
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)  # read again by Flask if it is not served here
@@ -49,7 +49,7 @@ class ExactHits:
     def _may_serve(self, environ) -> bool:
         """A JSON POST /v1/ask, with no rate limit and a batched ask log: one this path may answer."""
         return (environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/v1/ask"
-                and not self.ctx.settings.rate_limit.strip() and self.ctx.settings.ask_log_flush_ms > 0
+                and not self.settings.rate_limit.strip() and self.settings.ask_log_flush_ms > 0
                 and environ.get("CONTENT_TYPE", "").startswith("application/json"))
 
     def _serve(self, environ, body: bytes, started: float) -> tuple[bytes, str] | None:
@@ -59,8 +59,8 @@ class ExactHits:
             return None
         request_id = logs.new_request_id(environ.get("HTTP_X_REQUEST_ID"))
         logs.request_id.set(request_id)
-        item = Ask(question, normalized, question_hash(normalized))
-        outcome = hot_hit(self.ctx, item, started)  # the view's own hit path: one entry, one script, one count
+        item = Ask(question, normalized, question_hash(normalized), started=started)
+        outcome = self.ladder.hot(item)  # the view's own hit path: one entry, one script, one count
         if outcome is None:
             environ[HOT_MISSED] = item.hot_missed
             return None
@@ -75,12 +75,12 @@ class ExactHits:
         if not isinstance(data, dict) or not set(data) <= PLAIN_FIELDS or not isinstance(data.get("question"), str):
             return None
         wait_ms = data.get("wait_ms", 0)
-        if type(wait_ms) is not int or not 0 <= wait_ms <= self.ctx.settings.max_wait_ms:
+        if type(wait_ms) is not int or not 0 <= wait_ms <= self.settings.max_wait_ms:
             return None
         if data.get("detail", "quick") != "quick":
             return None
         try:
-            check_question(data["question"], self.ctx.settings.max_question_chars)
+            check_question(data["question"], self.settings.max_question_chars)
         except ApiError:
             return None
         return data["question"]

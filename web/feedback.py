@@ -7,8 +7,9 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from precache import feedback
-from web.ask import make_ask
+from precache.context import AppContext
 from web.errors import ApiError
+from web.ladder import Ask
 from web.schemas import FeedbackRequest, check_question, check_tenant, validated
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def _authorize(settings) -> None:
         raise ApiError(401, "unauthorized", "send the feedback key in the X-Feedback-Key header")
 
 
-def _servable(ctx, answer_id: int) -> dict:
+def _servable(ctx: AppContext, answer_id: int) -> dict:
     in_range = 1 <= answer_id <= MAX_ID  # beyond what an id column holds: no such answer
     answer = ctx.store.answer_by_id(answer_id) if in_range and ctx.store.servable_answer(answer_id) else None
     if answer is None:
@@ -44,41 +45,24 @@ def _servable(ctx, answer_id: int) -> dict:
 
 @bp.post("/v1/feedback")
 def give_feedback():
-    ctx, req, ask = _read_request(current_app.extensions["precache"])
-    tier = current_app.extensions["precache_semantic"]
-    vector = tier.vector(ask.question)
-    tier.refreshed(ctx)
+    ladder = current_app.extensions["precache_ladder"]
+    _authorize(ladder.settings)
+    req = validated(FeedbackRequest, request)
+    check_question(req.question, ladder.settings.max_question_chars)
+    ask = Ask.of(req.question, tenant=check_tenant(req.tenant))
+    if req.answer_id is None and req.helpful:
+        raise ApiError(400, "invalid_field", "helpful: with answer_id null (none of the answers fits) it must be false")
+    ctx = ladder.for_tenant(ask.tenant)
     try:
         answer = _servable(ctx, req.answer_id) if req.answer_id is not None else None
-        offered = _offered(ctx, tier, ask, vector)
+        offered = ladder.offered(ask)
         if answer is not None and answer["answer_id"] not in offered:
             raise ApiError(422, "not_offered", f"answer {answer['answer_id']} is not one the cache offers for this "
                            "question (its instant answer or a suggestion); feedback links only those")
-        return jsonify(feedback.record(ctx, ask, vector, answer, req.helpful, offered, _asker()))
+        return jsonify(feedback.record(ctx, ask, ask.vector, answer, req.helpful, offered, _asker()))
     except SQLAlchemyError as exc:  # the asker's word is not lost unsaid: the app is told to send it again
         log.warning("feedback not recorded, database unavailable: %s", exc)
         raise ApiError(503, "database_unavailable", "feedback cannot be recorded now; send it again later") from None
-
-
-def _read_request(ctx):
-    """Check the feedback key and the body; return the tenant's context, the request and its question."""
-    _authorize(ctx.settings)
-    req = validated(FeedbackRequest, request)
-    check_question(req.question, ctx.settings.max_question_chars)
-    ctx = ctx.for_tenant(check_tenant(req.tenant))
-    ask = make_ask(req.question, 0)
-    if req.answer_id is None and req.helpful:
-        raise ApiError(400, "invalid_field", "helpful: with answer_id null (none of the answers fits) it must be false")
-    return ctx, req, ask
-
-
-def _offered(ctx, tier, ask, vector) -> dict[int, float]:
-    """Return the answers the ladder offers for a question now (instant answer and suggestions) with their confidence."""
-    offered = {payload["answer_id"]: near.confidence for payload, near in tier.offers(ctx, vector)}
-    hit = ctx.store.lookup(ask.qhash)
-    if hit is not None:  # an exact hit (a cached question, or a phrasing learned before)
-        offered.setdefault(hit[0]["answer_id"], 1.0)
-    return offered
 
 
 @bp.get("/v1/answers/<int:answer_id>")

@@ -101,11 +101,18 @@ def validated(model: type[BaseModel], request) -> BaseModel:
 def parse_ask(request, settings) -> AskRequest:
     """Validate an ask body against the schema and the configured limits."""
     ask = validated(AskRequest, request)
-    check_question(ask.question, settings.max_question_chars)
-    if ask.wait_ms > settings.max_wait_ms:
-        raise ApiError(400, "invalid_field", f"wait_ms: must be at most {settings.max_wait_ms}")
+    check_limits(ask.question, ask.wait_ms, settings)
     ask.tenant = check_tenant(ask.tenant)
     return ask
+
+
+def check_limits(question: str, wait_ms: int, settings) -> None:
+    """Check an ask's question and wait against the configured limits (the API and `precache ask`)."""
+    check_question(question, settings.max_question_chars)
+    if wait_ms < 0:
+        raise ApiError(400, "invalid_field", "wait_ms: must be 0 or more")
+    if wait_ms > settings.max_wait_ms:
+        raise ApiError(400, "invalid_field", f"wait_ms: must be at most {settings.max_wait_ms}")
 
 
 def check_question(question: str, limit: int) -> None:

@@ -6,13 +6,13 @@ import json
 import logging
 import time
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from sqlalchemy.exc import SQLAlchemyError
 
+from precache.context import AppContext
 from precache.jobs import READY
-from web.ask import answer, make_ask, unavailable
 from web.errors import ApiError
-from web.ladder import QUEUE_ERRORS, ready_body
+from web.ladder import QUEUE_ERRORS, Ask, ready_body
 from web.live import live_text
 from web.schemas import check_question, check_tenant
 
@@ -27,23 +27,22 @@ def sse(event: str, data: dict) -> str:
 @bp.get("/v1/ask/stream")
 def stream():
     started = time.perf_counter()
-    ctx = current_app.extensions["precache"]
+    ladder = current_app.extensions["precache_ladder"]
     question = request.args.get("question")
     if question is None:
         raise ApiError(400, "invalid_field", "question: required as a query parameter (?question=...)")
-    check_question(question, ctx.settings.max_question_chars)
-    ctx = ctx.for_tenant(check_tenant(request.args.get("tenant")))
-    item = make_ask(question, 0)
-    outcome = answer(ctx, item, started)
-    if outcome is None:
-        return unavailable(ctx)
-    deadline = time.monotonic() + ctx.settings.stream_max_s
-    events = _follow(ctx, item.qhash, outcome.body, deadline)
+    check_question(question, ladder.settings.max_question_chars)
+    item = Ask.of(question, tenant=check_tenant(request.args.get("tenant")), started=started)
+    outcome = ladder.answer(item)
+    if outcome.status >= 500:
+        return jsonify(outcome.body), outcome.status
+    deadline = time.monotonic() + ladder.settings.stream_max_s
+    events = _follow(ladder.for_tenant(item.tenant), item.qhash, outcome.body, deadline)
     return Response(stream_with_context(events), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _follow(ctx, qhash: str, body: dict, deadline: float):
+def _follow(ctx: AppContext, qhash: str, body: dict, deadline: float):
     """Yield the first event, then each better answer as it lands, then `done`."""
     yield sse("answer" if body["status"] == "ready" else "pending", body)
     try:
@@ -54,7 +53,7 @@ def _follow(ctx, qhash: str, body: dict, deadline: float):
         yield sse("done", {"reason": "Redis or the database became unavailable" + poll})
 
 
-def _better(ctx, qhash: str, body: dict, deadline: float):
+def _better(ctx: AppContext, qhash: str, body: dict, deadline: float):
     """Yield the quick and the detailed answer as each lands, then `done`."""
     if body["source"] == "template":
         yield sse("done", {})
@@ -71,7 +70,7 @@ def _better(ctx, qhash: str, body: dict, deadline: float):
     yield sse("done", {})
 
 
-def _quick(ctx, pending: dict, deadline: float):
+def _quick(ctx: AppContext, pending: dict, deadline: float):
     """Yield the quick answer's tokens, then the answer (and return its body), or `done` (and return None)."""
     job_id = pending["job_id"]
     for piece in live_text(ctx, job_id, deadline):
@@ -84,7 +83,7 @@ def _quick(ctx, pending: dict, deadline: float):
     return quick
 
 
-def _detailed(ctx, qhash: str, deadline: float):
+def _detailed(ctx: AppContext, qhash: str, deadline: float):
     """Yield the detailed answer if it lands by `deadline`."""
     job_id = ctx.jobs.pending_job(ctx.ns, qhash, "detailed")
     detailed = _wait(ctx, job_id, deadline) if job_id else None
@@ -92,7 +91,7 @@ def _detailed(ctx, qhash: str, deadline: float):
         yield sse("detailed", ready_body(detailed, "generated", job_id=job_id))
 
 
-def _wait(ctx, job_id: str, deadline: float) -> dict | None:
+def _wait(ctx: AppContext, job_id: str, deadline: float) -> dict | None:
     record_ = ctx.jobs.wait(job_id, max(0.0, deadline - time.monotonic()))
     if record_ and record_["status"] == READY and record_.get("answer_id"):
         return ctx.store.answer_by_id(int(record_["answer_id"]))

@@ -25,11 +25,11 @@ def test_admin_review_approve_invalidate(runner, ctx):
 def test_admin_learned_lists_who_taught_a_phrasing_and_unlearn_stops_serving_it(runner, ctx):
     from precache.feedback import record
     from tests.conftest import store_question
-    from web.ask import make_ask
+    from web.ladder import Ask
 
     target_id, qhash = store_question(ctx, "How do I reset my password?")
     answer = ctx.store.save_answer(target_id, "Open Settings, then Security.", curated=True, quality=1.0)
-    ask = make_ask("I am locked out of my account", 0)
+    ask = Ask.of("I am locked out of my account")
     assert record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.9}, "asker:dana")["learned"]
     assert ctx.store.lookup(ask.qhash)[0]["answer_id"] == answer["answer_id"]
     listed = runner.invoke(main, ["admin", "learned", "--json"])

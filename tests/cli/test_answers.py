@@ -65,3 +65,29 @@ def test_faq_import_into_a_database_not_migrated_says_to_upgrade(runner, monkeyp
     assert result.exit_code == 1 and "run `precache db upgrade`" in result.output
     assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
     assert runner.invoke(main, ["faq", "import", str(tmp_path / "faq.csv")]).exit_code == 0
+
+
+def test_ask_answers_through_the_ladder_without_building_the_web_app(runner, ctx, monkeypatch):
+    import web
+
+    def no_app(*args, **kwargs):
+        raise AssertionError("precache ask built the Flask app")
+
+    monkeypatch.setattr(web, "create_app", no_app)
+    assert runner.invoke(main, ["ask", "hello"]).output.startswith("[template] ")
+    from tests.conftest import store_question
+
+    question_id, _ = store_question(ctx, "What is the warranty period?")
+    ctx.store.save_answer(question_id, "Two years.", curated=True, quality=1.0)
+    result = runner.invoke(main, ["ask", "what is the WARRANTY period", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert (body["source"], body["answer"], body["matched_question"]) == ("exact", "Two years.",
+                                                                           "What is the warranty period?")
+
+
+@pytest.mark.parametrize("args, message", [(["?!"], "at least one letter or digit"),
+                                           (["hello", "--wait-ms", "-1"], "wait_ms: must be 0 or more")])
+def test_ask_refuses_a_bad_question_or_wait_saying_what_to_fix(runner, args, message):
+    result = runner.invoke(main, ["ask", *args])
+    assert result.exit_code == 1 and message in result.output

@@ -60,7 +60,7 @@ def test_a_picked_suggestion_is_an_instant_answer_next_time_in_every_process(faq
     other = create_app(config)
     try:
         assert other.test_client().post("/v1/ask", json={"question": LOCKED_OUT}).json["answer"] == PASSWORD
-        tier = other.extensions["precache_semantic"]
+        tier = other.extensions["precache_ladder"].tier
         vector = tier.vector(LOCKED_OUT)
         assert tier.refreshed(other.extensions["precache"])
         assert tier.offers(other.extensions["precache"], vector, 1)[0][0]["answer"] == PASSWORD
@@ -70,7 +70,7 @@ def test_a_picked_suggestion_is_an_instant_answer_next_time_in_every_process(faq
 
 def test_a_learned_phrasing_counts_for_questions_near_it(faq_app):
     client = faq_app.test_client()
-    tier, ctx = faq_app.extensions["precache_semantic"], faq_app.extensions["precache"]
+    tier, ctx = faq_app.extensions["precache_ladder"].tier, faq_app.extensions["precache"]
     near = "I'm locked out and can't sign in to my account"
     assert tier.refreshed(ctx)
     before = next(n.confidence for p, n in tier.offers(ctx, tier.vector(near)) if p["answer"] == PASSWORD)

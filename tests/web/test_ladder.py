@@ -74,3 +74,46 @@ def test_detailed_request_names_the_detailed_job_when_not_ready(app, client):
     r = client.post("/v1/ask", json={"question": "How do I pair my headphones?", "detail": "detailed"})
     assert r.status_code == 200 and r.json["level"] == "quick" and r.json["job_id"]
     assert client.get(f"/v1/jobs/{r.json['job_id']}").json["status"] == "pending"
+
+
+def test_the_ladder_answers_outside_any_flask_app(config):
+    """The ladder is one object built from its parts: no app, no request, no current_app."""
+    import re
+
+    from flask import has_app_context
+
+    from precache.context import Context
+    from precache.semantic.tier import SemanticTier
+    from tests.conftest import store_question
+    from web.intents import Intent
+    from web.ladder import Ask, Ladder
+
+    settings = load_settings(**config)
+    pricing = Intent("pricing", (re.compile("how much( is it)?"),), "Free.")
+    ladder = Ladder(Context(settings), SemanticTier(settings), [pricing])
+    try:
+        assert not has_app_context()
+        template = ladder.answer(Ask.of("How much?"))
+        assert (template.status, template.body["source"], template.body["answer"]) == (200, "template", "Free.")
+        miss = ladder.answer(Ask.of("Which ports does the firewall open?"))
+        assert miss.status == 202 and miss.body["answer"] == settings.fallback_answer
+        assert ladder.answer(Ask.of("which ports does the FIREWALL open")).body["job_id"] == miss.body["job_id"]
+        ctx = ladder.for_tenant("acme")
+        question_id, _ = store_question(ctx, "What is the refund window?")
+        ctx.store.save_answer(question_id, "Thirty days.", curated=True, quality=1.0)
+        hit = ladder.answer(Ask.of("What is the refund window?", tenant="acme"))
+        assert (hit.status, hit.body["source"], hit.body["answer"]) == (200, "exact", "Thirty days.")
+        other = ladder.answer(Ask.of("What is the refund window?", tenant="globex"))
+        assert other.status == 202 and other.body["source"] == "fallback"  # tenants never share answers
+    finally:
+        ladder.close()
+
+
+def test_an_ask_without_a_letter_or_digit_is_refused_with_what_to_fix():
+    import pytest
+
+    from web.errors import ApiError
+    from web.ladder import Ask
+
+    with pytest.raises(ApiError, match="at least one letter or digit"):
+        Ask.of("?!")
