@@ -26,8 +26,10 @@ def visible_gpus(env: dict) -> list[str]:
 def supervise(commands: dict[str, tuple[list[str], dict]], echo) -> int:
     """Run one process per command; restart one that exits (see Restarts); stop all on Ctrl-C or SIGTERM;
     return the exit code."""
-    restarts = Restarts()
-    children = _start_all(commands, restarts)
+    restarts, children = Restarts(), {}
+    for name, command in commands.items():
+        children[name] = _spawn(command)
+        restarts.started(name)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     echo(f"started {len(children)} pinned workers: {', '.join(children)}; Ctrl-C stops them all")
@@ -40,14 +42,6 @@ def supervise(commands: dict[str, tuple[list[str], dict]], echo) -> int:
         return 0
     finally:
         terminate(list(children.values()))
-
-
-def _start_all(commands: dict, restarts: Restarts) -> dict[str, subprocess.Popen]:
-    children = {}
-    for name, command in commands.items():
-        children[name] = _spawn(command)
-        restarts.started(name)
-    return children
 
 
 def _restart_exited(children: dict, commands: dict, restarts: Restarts, echo) -> int | None:

@@ -106,8 +106,10 @@ class Jobs:
             if job_id in lost:
                 resend.append((job_id, record))
         pipe.execute()
-        for job_id, record in resend:
-            self._send_again(job_id, record)
+        for job_id, record in resend:  # to the queue its last message went to
+            kind = record["sent_kind"]
+            self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
+                                                            record.get("sent_queue") or JOB_KINDS[kind][2])
         return [job_id for job_id, _ in resend]
 
     def _records(self, job_ids: list[str]) -> list[dict | None]:
@@ -116,11 +118,6 @@ class Jobs:
         for job_id in job_ids:
             pipe.hgetall(keys.job(job_id))
         return [_record(raw) for raw in pipe.execute()]
-
-    def _send_again(self, job_id: str, record: dict) -> None:
-        kind = record["sent_kind"]
-        self.for_tenant(record.get("tenant", ""))._send(kind, int(record["sent_question_id"]), job_id,
-                                                        record.get("sent_queue") or JOB_KINDS[kind][2])
 
     def continue_with(self, kind: str, question_id: int, job_id: str, **options) -> None:
         """Send another task for a job that stays pending (its askers keep waiting): a regeneration, a retry.

@@ -43,7 +43,8 @@ def snapshot(ctx: AppContext, window_s: int, buckets: int = 30, now: datetime | 
         "window_s": window_s,
         "asks": asks,
         "instant_share": _share(sum(counts[s] for s in INSTANT_SOURCES), asks),
-        "sources": _sources(counts, latencies, asks),
+        "sources": {s: {"count": counts[s], "share": _share(counts[s], asks), "latency_ms": latencies[s]}
+                    for s in SOURCES},
         "timeline": timeline,
         "quality": quality,
         "queues": queue_depths(ctx.settings.broker_url),
@@ -53,10 +54,6 @@ def snapshot(ctx: AppContext, window_s: int, buckets: int = 30, now: datetime | 
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # naive means UTC, as stored
-
-
-def _sources(counts: dict, latencies: dict, asks: int) -> dict:
-    return {s: {"count": counts[s], "share": _share(counts[s], asks), "latency_ms": latencies[s]} for s in SOURCES}
 
 
 def _share(part: int, whole: int) -> float:
