@@ -1,26 +1,23 @@
 """How one backend call runs: a batch of chats generated within its time limit, each question's generation
 counted as started and ended (a worker that dies in between counts a crash), answers streamed to askers,
-a batch too slow for its time generated again in halves, and each outcome settled (worker/settle.py).
+a batch too slow for its time generated again in halves. Each job's outcome (worker/work.py) is yielded as
+soon as it is known, for the caller to settle: nothing here stores an answer or finishes a job.
 """
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import redis
 
-from precache.context import AppContext
 from precache import keys
+from precache.context import AppContext
 from precache.telemetry import record_batch, record_generation
 from precache.tokens import TokenSink
-from worker.backends import Backend, GenerationStuck, GenerationTimeout
-from worker.settle import TRANSIENT_ERRORS, complete, fail, retry_or_fail, send_back
+from worker.backends import Backend, Generation, GenerationStuck, GenerationTimeout
 from worker.timeout import GenerationPreempted, generate_within
-
-if TYPE_CHECKING:
-    from worker.plan import Item
+from worker.work import Failed, Generated, Item, Outcome, Preempted, Slow
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +51,14 @@ class Runner:
     worker: str = ""
     on_stuck: Callable[[], None] = lambda: None
 
-    def generate(self, items: list["Item"], call: Call) -> list[tuple[int, object]]:
-        """Generate the answers of one batch in one backend call; settle each job. Returns (index, outcome) pairs.
+    def generate(self, items: list[Item], call: Call) -> Iterator[Outcome]:
+        """Generate the answers of one batch in one backend call; yield each job's outcome, to be settled.
 
         A batch that passes its time on a busy machine is stopped and generated again in halves, down to
         one question, which gets twice the time, up to four times PRECACHE_GENERATION_TIMEOUT_S; past that
-        its job is sent again later like any transient error. Slow is never failed at once. A batch with
-        `preempt` (background work) is stopped between two tokens when askers' work waits, and its jobs are
-        sent back to their queue.
+        its job is `Slow`: sent again later like any transient error. Slow is never failed at once. A batch
+        with `preempt` (background work) is stopped between two tokens when askers' work waits, and its jobs
+        are `Preempted`. The caller settles each half's outcomes before the next half is generated.
         """
         settings = self.ctx.settings
         # Retries of a slow batch end well within the visibility timeout: its messages stay unacknowledged.
@@ -73,20 +70,19 @@ class Runner:
         try:
             gens = self._within(items, call)
         except Exception as exc:
-            return self._failed(items, call, exc)
+            yield from self._failed(items, call, exc)
+            return
         latency_ms = (time.perf_counter() - started) * 1000
         log.info("generated a %s batch of %d in %.0f ms", call.level, len(items), latency_ms)
         record_batch(self.ctx.redis, self.backend.name, self.worker)
-        outcomes = []
         for item, gen in zip(items, gens, strict=True):
             self.ctx.redis.incr(keys.generations(call.level))
             # Each answer of a batch counts its share of the batch's time, so totals give real throughput.
             record_generation(self.ctx.redis, self.backend.name, self.worker, latency_ms / 1000 / len(items),
                               gen.completion_tokens)
-            outcomes.append((item.index, complete(item, self.backend, gen, call.level, latency_ms)))
-        return outcomes
+            yield Generated(item, gen, call.level, latency_ms)
 
-    def _within(self, items: list["Item"], call: Call) -> list:
+    def _within(self, items: list[Item], call: Call) -> list[Generation]:
         """Run the backend call, counted as started and ended; askers' quick answers are streamed as generated."""
         settings = self.ctx.settings
         limit = settings.llm_max_tokens_detailed if call.level == "detailed" else settings.llm_max_tokens_quick
@@ -105,39 +101,40 @@ class Runner:
         sink.end([gen.finish_reason for gen in gens])
         return gens
 
-    def _failed(self, items: list["Item"], call: Call, exc: Exception) -> list[tuple[int, object]]:
-        """Settle a batch whose call raised: sent back, generated again smaller, retried or failed."""
+    def _failed(self, items: list[Item], call: Call, exc: Exception) -> Iterable[Outcome]:
+        """Return the outcomes of a batch whose call raised: preempted, generated again smaller, or failed."""
         if isinstance(exc, GenerationPreempted):
-            return send_back(items)
+            return [Preempted(item) for item in items]
         if isinstance(exc, GenerationTimeout) and not isinstance(exc, GenerationStuck):
             return self._slow(items, call, exc)
         log.error("generating a %s batch of %d failed: %s", call.level, len(items), exc)
         if isinstance(exc, GenerationStuck):
             self.on_stuck()  # its thread may still run: the next batch gets a fresh model
-        settle = retry_or_fail if isinstance(exc, TRANSIENT_ERRORS) else fail
-        return [(item.index, settle(item, exc)) for item in items]
+        return [Failed(item, exc) for item in items]
 
-    def _slow(self, items: list["Item"], call: Call, exc: Exception) -> list[tuple[int, object]]:
+    def _slow(self, items: list[Item], call: Call, exc: Exception) -> Iterator[Outcome]:
         """Generate again a batch stopped for passing its time: in halves, then alone with more time, while
-        the attempt (its time and its stop) ends before `call.until`; past that, its jobs are sent again later."""
-        def again(part: list, timeout: float) -> list[tuple[int, object]]:
+        the attempt (its time and its stop) ends before `call.until`; past that, its jobs are `Slow`."""
+        def again(part: list[Item], timeout: float) -> Iterable[Outcome]:
             if time.monotonic() + 2 * timeout > call.until:  # sent again later, with the time it was to get
-                return [(item.index, retry_or_fail(item, exc, timeout)) for item in part]
+                return [Slow(item, exc, timeout) for item in part]
             return self.generate(part, replace(call, timeout_s=timeout, preempt=None))  # halves are not preempted
 
         if len(items) > 1:
             half = len(items) // 2
             log.warning("a %s batch of %d passed %.0f s: generating it again in two halves", call.level, len(items),
                         call.timeout_s)
-            return again(items[:half], call.timeout_s) + again(items[half:], call.timeout_s)
-        if call.timeout_s < 4 * self.ctx.settings.generation_timeout_s:
+            yield from again(items[:half], call.timeout_s)
+            yield from again(items[half:], call.timeout_s)  # its room judged once the first half is settled
+        elif call.timeout_s < 4 * self.ctx.settings.generation_timeout_s:
             log.warning("a %s answer passed %.0f s: generating it again with %.0f s", call.level, call.timeout_s,
                         2 * call.timeout_s)
-            return again(items, 2 * call.timeout_s)
-        return [(item.index, retry_or_fail(item, exc, call.timeout_s)) for item in items]
+            yield from again(items, 2 * call.timeout_s)
+        else:
+            yield from (Slow(item, exc, call.timeout_s) for item in items)
 
 
-def _budget(ctx: AppContext, items: list["Item"]) -> float:
+def _budget(ctx: AppContext, items: list[Item]) -> float:
     """Return the time limit of a batch: PRECACHE_GENERATION_TIMEOUT_S, or more when one of its jobs was sent
     again for passing its time (a slow machine stays slow: its retry keeps the longer time it was to get)."""
     pipe = ctx.redis.pipeline()
@@ -150,16 +147,7 @@ def _budget(ctx: AppContext, items: list["Item"]) -> float:
     return max([ctx.settings.generation_timeout_s, *budgets])
 
 
-def crashes(ctx: AppContext, question) -> int:
-    """Return how many generations of this question began and never returned: the worker died during them."""
-    try:
-        started, ended = ctx.redis.hmget(keys.generating(ctx.ns, question.qhash), "started", "ended")
-    except redis.RedisError:
-        return 0  # not knowing is no reason to refuse a question
-    return max(0, int(started or 0) - int(ended or 0))
-
-
-def _count(ctx: AppContext, items: list["Item"], field: str) -> None:
+def _count(ctx: AppContext, items: list[Item], field: str) -> None:
     """Count a generation of each question of a batch as started, or as ended (it returned or raised)."""
     pipe = ctx.redis.pipeline()  # tenant contexts share the connection; one round trip for the batch
     for item in items:

@@ -1,20 +1,25 @@
 """Answer a batch of generation jobs, the body of the generation tasks, in three steps:
 
-1. plan (worker/plan.py): settle the jobs that need no model, group the rest into backend calls;
-2. generate (worker/batch.py): one backend call per group (or per answer of background work), within its time;
-3. settle (worker/settle.py): store and score each answer, gate it, index it, finish or retry its job.
+1. plan (worker/plan.py): tell which jobs need the model and group them into backend calls; each job that
+   needs none (its work done, given up, no question) gets its outcome at once;
+2. generate (worker/batch.py): one backend call per batch of a group (or per answer of background work),
+   within its time, yielding each job's outcome (worker/work.py);
+3. settle (worker/settle.py): act on each outcome as it comes: store and score the answer, gate it, index it,
+   finish or retry its job. Only this module settles; plan and batch never do.
 """
 
 import logging
+from collections.abc import Callable
 
 import redis
 
-from precache.context import AppContext
 from precache import logs
+from precache.context import AppContext
 from worker.backends import Backend
 from worker.batch import Call, Runner, chat_for
-from worker.plan import Group, Item, JobRequest, Plan, plan_batch
-from worker.settle import already_settled, fail, send_back
+from worker.plan import Plan, already_done
+from worker.settle import send_back, settle
+from worker.work import Failed, Group, Item, JobRequest
 
 log = logging.getLogger(__name__)
 __all__ = ["JobRequest", "answer_question", "answer_questions", "chat_for"]
@@ -31,8 +36,9 @@ def answer_question(ctx: AppContext, backend: Backend, question_id: int, job_id:
 
 
 def answer_questions(ctx: AppContext, backend: Backend, requests: list[JobRequest], worker: str = "",
-                     askers_waiting=lambda: False, on_stuck=lambda: None) -> list:
-    """Run a batch of jobs: settle those already done, generate the rest together, finish each job.
+                     askers_waiting: Callable[[], bool] = lambda: False,
+                     on_stuck: Callable[[], None] = lambda: None) -> list:
+    """Run a batch of jobs: settle those that need no model, generate the rest together, finish each job.
 
     Returns one outcome per request, in order: the answer payload, None, or the exception that failed it.
     Detailed answers (background work) yield to askers: before each backend call of them (each answer,
@@ -43,47 +49,45 @@ def answer_questions(ctx: AppContext, backend: Backend, requests: list[JobReques
     greedy detailed answer failed too, regenerations sample at REGENERATE_TEMPERATURE.
     `on_stuck()` is called when a generation did not stop when asked: the caller drops that model.
     """
-    plan = plan_batch(ctx, requests)
+    plan, results = Plan(), [None] * len(requests)
+    for index, request in enumerate(requests):
+        if (outcome := plan.add(ctx, index, request)) is not None:
+            results[index] = settle(outcome, backend)  # at once: a later copy of its job finds it finished
     runner = Runner(ctx, backend, worker, on_stuck)
     for group, items in plan.groups.items():
-        _generate_group(runner, group, items, plan, askers_waiting)
-    _settle_duplicates(plan)
-    return plan.outcomes
+        _generate_group(runner, group, items, askers_waiting, results)
+    for item in plan.duplicates:  # finished with what the first copy of its question stored
+        outcome = already_done(item) or Failed(
+            item, RuntimeError("the same question earlier in its batch got no servable answer"))
+        results[item.index] = settle(outcome, backend)
+    return results
 
 
-def _generate_group(runner: Runner, group: Group, items: list[Item], plan: Plan, askers_waiting) -> None:
-    """Generate one group in batches of LLM_MAX_BATCH (one at a time when alone, or background work on a
-    backend that generates one chat after another); background work gives way to waiting askers."""
+def _generate_group(runner: Runner, group: Group, items: list[Item], askers_waiting: Callable[[], bool],
+                    results: list) -> None:
+    """Generate and settle one group in batches of LLM_MAX_BATCH (one at a time when alone, or background work
+    on a backend that generates one chat after another); background work gives way to waiting askers."""
     settings, background = runner.ctx.settings, group.level == "detailed"
     size = 1 if group.alone or (background and runner.backend.sequential) else settings.llm_max_batch
     for start in range(0, len(items), size):
-        if background and _yield_to_askers(items[start:], askers_waiting, plan.outcomes):
-            return
+        if background and _yield_to_askers(items[start:], askers_waiting):
+            return  # the jobs sent back end with None
         chunk = items[start:start + size]
         # Seeded by the questions and their tries: each sampled try differs from the one before.
         seed = sum(item.question.id * 1000 + item.gated for item in chunk) if group.sampled else 0
         call = Call(group.level, settings.regenerate_temperature if group.sampled else 0.0, seed,
                     preempt=askers_waiting if background else None)
-        for i, outcome in runner.generate(chunk, call):
-            plan.outcomes[i] = outcome
+        for outcome in runner.generate(chunk, call):
+            results[outcome.index] = settle(outcome, runner.backend)
 
 
-def _yield_to_askers(items: list[Item], askers_waiting, outcomes: list) -> bool:
+def _yield_to_askers(items: list[Item], askers_waiting: Callable[[], bool]) -> bool:
     """Send background jobs back to their queue when askers' work waits; tell whether it did."""
     try:
         if not askers_waiting():
             return False
-        for i, _ in send_back(items):
-            outcomes[i] = None
+        send_back(items)
     except (redis.RedisError, OSError) as exc:  # the broker cannot say or take them: go on generating
         log.warning("cannot yield to askers: %s", exc)
         return False
     return True
-
-
-def _settle_duplicates(plan: Plan) -> None:
-    """Finish each later copy of a question in the batch with what its first copy stored."""
-    for item in plan.duplicates:
-        settled = already_settled(item.ctx, item.question, item.request)
-        plan.outcomes[item.index] = settled[0] if settled is not None else fail(
-            item, RuntimeError("the same question earlier in its batch got no servable answer"))

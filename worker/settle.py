@@ -1,55 +1,57 @@
-"""How the jobs of a generated batch are settled: store and score each answer, gate it, index its question,
-finish its job; or send the job again (a transient error), or fail it. Jobs whose work is already done
-(a redelivery, a duplicate) are settled here too, without generating.
+"""How each job of a batch is settled from its outcome (worker/work.py): a generated answer is stored and scored,
+gated, its question indexed and its job finished; a failed generation is sent again (a transient error, a batch
+too slow for its time) or failed; preempted background work is sent back to its queue; a job that needed no
+model is finished as its plan said.
 """
 
 import logging
-from typing import TYPE_CHECKING
 
 import redis
 from sqlalchemy.exc import OperationalError
 
 from precache import keys, logs
 from precache.context import AppContext
-from precache.jobs import PENDING
 from precache.semantic.embedders import embedder_for
 from precache.semantic.store import index_question
 from worker.backends import Backend, BackendError, BackendUnavailable, Generation
 from worker.quality import Scorer, finished, llm_judge
-
-if TYPE_CHECKING:
-    from worker.plan import Item
+from worker.work import (AlreadyDone, Failed, Generated, Item, LeftForReview, NoQuestion, Outcome, Preempted,
+                         Slow)
 
 log = logging.getLogger(__name__)
 # Worth a retry: the database or Redis briefly unreachable, a backend endpoint busy. Nothing else is retried.
 TRANSIENT_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutError, BackendUnavailable)
 
 
-def already_settled(ctx: AppContext, question, request) -> tuple[dict | None] | None:
-    """Finish the job at once if it is no longer pending or its work is in the store (redelivery, a duplicate).
+def settle(outcome: Outcome | NoQuestion, backend: Backend) -> dict | None | Exception:
+    """Act on one job's outcome; return the answer served, None, or the exception that failed the job.
 
-    Returns (the answer served, or None) when it did, None when the job still has work to do.
+    `backend` is the model that generated the answer: the LLM judge scores with it.
     """
-    record = ctx.jobs.get(request.job_id)
-    done = bool(record and record["status"] != PENDING)
-    if not (done or _already_done(ctx, question, request.kind)):
-        return None
-    served = ctx.store.lookup(question.qhash)
-    if not done:  # a job already finished keeps its outcome (a late redelivery must not rewrite a failure)
-        ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, answer_id=served[0]["answer_id"] if served else None)
-    return (served[0] if served else None,)
+    match outcome:
+        case Generated(item, generation, level, latency_ms):
+            return complete(item, backend, generation, level, latency_ms)
+        case Slow(item, error, timeout_s):
+            return retry_or_fail(item, error, timeout_s)
+        case Failed(item, error):
+            return retry_or_fail(item, error) if isinstance(error, TRANSIENT_ERRORS) else fail(item, error)
+        case Preempted(item):
+            send_back([item])
+            return None
+        case AlreadyDone(item, job_finished):
+            served = item.ctx.store.lookup(item.question.qhash)
+            if not job_finished:  # it keeps its outcome: a late redelivery must not rewrite a failure
+                item.ctx.jobs.finish(item.request.job_id, item.ctx.ns, item.question.qhash,
+                                     answer_id=served[0]["answer_id"] if served else None)
+            return served[0] if served else None
+        case LeftForReview(item, reason):
+            return _leave_for_review(item, reason)
+        case NoQuestion(_, question_id):
+            return ValueError(f"question {question_id} does not exist")
+    raise TypeError(f"not an outcome: {outcome!r}")
 
 
-def _already_done(ctx: AppContext, question, kind: str) -> bool:
-    """Tell whether the work of this job kind is already in the store (redelivery, a duplicate)."""
-    if kind == "renew":
-        return False  # an asker's no-cache: a new answer, whatever is stored
-    if kind == "quick":
-        return ctx.store.lookup(question.qhash) is not None
-    return ctx.store.has_level(question.id, "detailed" if kind == "detailed" else "quick")
-
-
-def complete(item: "Item", backend: Backend, gen: Generation, level: str, latency_ms: float):
+def complete(item: Item, backend: Backend, gen: Generation, level: str, latency_ms: float) -> dict | None | Exception:
     """Store one generated answer, index its question, queue its detailed answer and finish its job."""
     ctx, request, question = item.ctx, item.request, item.question
     logs.request_id.set(request.request_id)
@@ -71,7 +73,7 @@ def complete(item: "Item", backend: Backend, gen: Generation, level: str, latenc
     return payload
 
 
-def _gated(item: "Item", payload: dict) -> None:
+def _gated(item: Item, payload: dict) -> None:
     """Handle an answer that failed the quality gate: regenerate within the same job, or leave it for review."""
     ctx, request, question = item.ctx, item.request, item.question
     threshold, failed = ctx.settings.quality_threshold, ctx.store.gated_count(question.id)
@@ -80,12 +82,16 @@ def _gated(item: "Item", payload: dict) -> None:
     if request.kind != "detailed" and failed < ctx.settings.quality_max_tries:
         ctx.jobs.continue_with("regenerate", question.id, request.job_id)  # waiting askers keep waiting
         return None
-    ctx.jobs.finish(request.job_id, ctx.ns, question.qhash, error=f"quality {payload['quality']:.3f} is below "
-                    f"the threshold {threshold}; the answer is kept for review")
-    return None
+    return _leave_for_review(item, f"quality {payload['quality']:.3f} is below the threshold {threshold}; "
+                             "the answer is kept for review")
 
 
-def retry_or_fail(item: "Item", exc: Exception, timeout_s: float | None = None):
+def _leave_for_review(item: Item, reason: str) -> None:
+    """Finish the job without a servable answer, for the reason given; its answers stay for review."""
+    item.ctx.jobs.finish(item.request.job_id, item.ctx.ns, item.question.qhash, error=reason)
+
+
+def retry_or_fail(item: Item, exc: Exception, timeout_s: float | None = None) -> Exception | None:
     """After a transient error, send the job again with a doubling delay (it stays pending); past
     GENERATION_MAX_RETRIES, fail it. `timeout_s`: the time limit its next generation gets (a slow one's),
     at most what fits in the broker's visibility timeout."""
@@ -108,18 +114,17 @@ def retry_or_fail(item: "Item", exc: Exception, timeout_s: float | None = None):
     return fail(item, RuntimeError(f"gave up after {attempt - 1} retries: {exc}"))
 
 
-def fail(item: "Item", exc: Exception) -> Exception:
+def fail(item: Item, exc: Exception) -> Exception:
     """Finish the job as failed, with the reason; return the exception as its outcome."""
     item.ctx.jobs.finish(item.request.job_id, item.ctx.ns, item.question.qhash, error=f"{type(exc).__name__}: {exc}")
     return exc
 
 
-def send_back(items: list["Item"]) -> list[tuple[int, None]]:
+def send_back(items: list[Item]) -> None:
     """Send jobs back to the queue their last message came from; they stay pending."""
     for item in items:
         item.ctx.jobs.continue_with(item.request.kind, item.request.question_id, item.request.job_id)
     log.info("askers waiting: %d background answers sent back to their queue", len(items))
-    return [(item.index, None) for item in items]
 
 
 def _store(ctx: AppContext, backend: Backend, question, gen: Generation, job_id: str, level: str,

@@ -13,8 +13,11 @@ from precache.context import Context
 from precache.models import Answer
 from precache.telemetry import _totals
 from tests.worker.test_generation import ctx, enqueue, smollm2  # noqa: F401 - fixtures shared with test_generation
-from worker.backends import Backend
+from worker.backends import Backend, GenerationTimeout
+from worker.batch import Call, Runner
 from worker.generation import JobRequest, answer_questions
+from worker.plan import Plan
+from worker.work import Group, Preempted, Slow
 
 pytestmark = pytest.mark.model
 
@@ -94,6 +97,25 @@ def test_a_slow_answer_sent_again_keeps_the_longer_time_it_was_to_get(config):
         assert float(ctx.redis.hget(keys.job(job_id), "timeout_s")) == 1.6
         assert answer_questions(ctx, backend, [JobRequest(question_id, job_id)]) == [None]  # the retry
         assert len(backend.waited) == 2 and backend.waited[1] >= 1.55  # stopped at 1.6 s, not at 1 s
+    finally:
+        ctx.close()
+
+
+def test_the_runner_yields_what_became_of_each_job_and_settles_nothing(config):
+    ctx = Context(load_settings(**config, generation_timeout_s=1, broker_visibility_timeout_s=2))
+    try:
+        job_id, question_id = enqueue(ctx, "What is an API?")
+        plan = Plan()
+        plan.add(ctx, 0, JobRequest(question_id, job_id))
+        [item] = plan.groups[Group("quick")]
+        [slow] = Runner(ctx, AlwaysSlow()).generate([item], Call("quick"))
+        # Stopped at 1 s; twice that would outlive the message: to be sent again later, with the 2 s it was to get.
+        assert slow == Slow(item, slow.error, 2.0) and isinstance(slow.error, GenerationTimeout)
+        assert list(Runner(ctx, AlwaysSlow()).generate([item], Call("detailed", preempt=lambda: True))) == [
+            Preempted(item)]
+        # Neither retried nor sent back: the caller settles.
+        assert ctx.jobs.get(job_id)["status"] == "pending" and not ctx.redis.hexists(keys.job(job_id), "retries")
+        assert redis_lib.Redis.from_url(config["broker_url"]).llen("detailed") == 0
     finally:
         ctx.close()
 

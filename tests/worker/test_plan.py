@@ -3,15 +3,38 @@
 import pytest
 from sqlalchemy import select
 
+from precache import keys
 from precache.config import load_settings
 from precache.context import Context
 from precache.models import Answer
+from precache.normalize import normalize, question_hash
 from precache.telemetry import _totals
 from tests.worker.test_generation import ctx, enqueue, smollm2  # noqa: F401 - fixtures shared with test_generation
 from worker.backends import Backend
 from worker.generation import JobRequest, answer_questions
+from worker.plan import Plan
+from worker.work import AlreadyDone, Failed, Group, NoQuestion
 
 pytestmark = pytest.mark.model
+
+
+def test_a_plan_tells_how_jobs_that_need_no_model_end_and_settles_none(ctx):
+    job_id, question_id = enqueue(ctx, "What is an API?")
+    plan = Plan()
+    assert plan.add(ctx, 0, JobRequest(question_id + 1000, "no-such-job")) == NoQuestion(0, question_id + 1000)
+    assert plan.add(ctx, 1, JobRequest(question_id, job_id)) is None  # for the model
+    assert plan.add(ctx, 2, JobRequest(question_id, job_id)) is None  # the same question again: generated once
+    assert [item.index for item in plan.groups[Group("quick")]] == [1]
+    assert [item.index for item in plan.duplicates] == [2]
+    # The worker died during as many generations of it as it may: given up, and left to the settle step.
+    ctx.redis.hset(keys.generating(ctx.ns, question_hash(normalize("What is an API?"))), "started",
+                   ctx.settings.generation_max_crashes)
+    given_up = plan.add(ctx, 3, JobRequest(question_id, job_id))
+    assert isinstance(given_up, Failed) and "died during 2 generations" in str(given_up.error)
+    assert ctx.jobs.get(job_id)["status"] == "pending"
+    ctx.jobs.finish(job_id, ctx.ns, question_hash(normalize("What is an API?")), error="failed elsewhere")
+    done = plan.add(ctx, 4, JobRequest(question_id, job_id))
+    assert isinstance(done, AlreadyDone) and done.job_finished and done.index == 4
 
 
 def test_a_redelivered_job_in_a_batch_is_not_generated_again(ctx, smollm2):

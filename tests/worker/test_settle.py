@@ -1,17 +1,22 @@
-"""Settling a generation job (worker/settle.py): an endpoint away is retried later, then the job fails clearly."""
+"""Settling a generation job (worker/settle.py): each outcome acted on as it says; an endpoint away is retried
+later, then the job fails clearly."""
 
 import json
 
 import pytest
 import redis as redis_lib
 
+from precache import keys
 from precache.config import load_settings
 from precache.context import Context
+from precache.models import Question
 from precache.normalize import normalize, question_hash
 from tests.integration.conftest import free_port
 from tests.worker.test_generation import enqueue
-from worker.backends import load_backend
-from worker.generation import answer_question
+from worker.backends import BackendUnavailable, GenerationTimeout, load_backend
+from worker.generation import JobRequest, answer_question
+from worker.settle import settle
+from worker.work import AlreadyDone, Failed, Item, LeftForReview, NoQuestion, Slow
 
 pytestmark = pytest.mark.model
 
@@ -34,5 +39,38 @@ def test_server_down_is_retried_later_then_fails_the_job_clearly_and_caches_noth
         assert record["status"] == "failed" and url in record["error"]
         assert ctx.store.lookup(question_hash(normalize("How do I reset my password?"))) is None
         assert not ctx.store.has_answer(question_id)
+    finally:
+        ctx.close()
+
+
+def _item(ctx, text: str) -> Item:
+    """Open a job for a question as the web does; return it planned for the model."""
+    job_id, question_id = enqueue(ctx, text)
+    with ctx.sessions() as session:
+        return Item(0, JobRequest(question_id, job_id), session.get(Question, question_id), ctx)
+
+
+def test_each_outcome_is_settled_as_it_says(config):
+    ctx = Context(load_settings(**config, generation_timeout_s=1, broker_visibility_timeout_s=10,
+                                generation_max_retries=3))
+    try:
+        item = _item(ctx, "What is an API?")
+        job_id = item.request.job_id
+        assert isinstance(settle(NoQuestion(0, 404), backend=None), ValueError)
+        assert settle(Slow(item, GenerationTimeout("slow"), 2.0), backend=None) is None
+        assert ctx.jobs.get(job_id)["status"] == "pending"  # sent again later, with the longer time
+        assert float(ctx.redis.hget(keys.job(job_id), "timeout_s")) == 2.0
+        assert settle(Failed(item, BackendUnavailable("busy")), backend=None) is None  # transient: sent again
+        assert (ctx.jobs.get(job_id)["status"], int(ctx.redis.hget(keys.job(job_id), "retries"))) == ("pending", 2)
+        error = RuntimeError("broken")
+        assert settle(Failed(item, error), backend=None) is error
+        assert ctx.jobs.get(job_id)["error"] == "RuntimeError: broken"
+        # A job already finished keeps its outcome; nothing is served for it.
+        assert settle(AlreadyDone(item, job_finished=True), backend=None) is None
+        assert ctx.jobs.get(job_id)["error"] == "RuntimeError: broken"
+        other = _item(ctx, "Why is the sky blue?")
+        assert settle(LeftForReview(other, "3 answers failed the quality gate"), backend=None) is None
+        record = ctx.jobs.get(other.request.job_id)
+        assert (record["status"], record["error"]) == ("failed", "3 answers failed the quality gate")
     finally:
         ctx.close()
