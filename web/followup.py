@@ -4,6 +4,7 @@ import logging
 import time
 
 from precache import keys
+from precache.context import AppContext
 from precache.conversation import context_hash, needs_rewrite, standalone_from
 from precache.jobs import READY
 from precache.logs import request_id
@@ -12,7 +13,7 @@ from web.ladder import QUEUE_ERRORS
 log = logging.getLogger(__name__)
 
 
-def standalone(ctx, turns: list[dict], deadline: float, keep: bool = True) -> str:
+def standalone(ctx: AppContext, turns: list[dict], deadline: float, keep: bool = True) -> str:
     """Return the question the last message asks, standalone.
 
     A message that stands alone is returned as it is. A follow-up is rewritten by the generation model
@@ -35,12 +36,8 @@ def standalone(ctx, turns: list[dict], deadline: float, keep: bool = True) -> st
     if not record or record["status"] != READY:
         return standalone_from("", turns)
     if keep:
-        _keep_rewrite(ctx, key, record["text"])
+        try:
+            ctx.redis.set(key, record["text"], ex=ctx.settings.job_ttl_s)
+        except QUEUE_ERRORS as exc:  # rewritten again next time
+            log.warning("cannot cache a rewritten follow-up: %s", exc)
     return record["text"]
-
-
-def _keep_rewrite(ctx, key: str, question: str) -> None:
-    try:
-        ctx.redis.set(key, question, ex=ctx.settings.job_ttl_s)
-    except QUEUE_ERRORS as exc:  # rewritten again next time
-        log.warning("cannot cache a rewritten follow-up: %s", exc)

@@ -3,10 +3,11 @@
 from collections.abc import Iterator
 
 from precache import tokens
+from precache.context import AppContext
 from precache.jobs import PENDING
 
 
-def live_text(ctx, job_id: str, deadline: float) -> Iterator[str]:
+def live_text(ctx: AppContext, job_id: str, deadline: float) -> Iterator[str]:
     """Yield the pieces of a job's answer as they are generated, leading whitespace dropped.
 
     Stops when the generation returns, when the job leaves pending without a stream (a backend that
@@ -15,7 +16,8 @@ def live_text(ctx, job_id: str, deadline: float) -> Iterator[str]:
     started = False
     for piece in tokens.follow(ctx.redis, job_id, deadline):
         if piece is None:
-            if not _pending(ctx, job_id):
+            record = ctx.jobs.get(job_id)
+            if record is None or record["status"] != PENDING:
                 return
             continue
         if not started:
@@ -24,8 +26,3 @@ def live_text(ctx, job_id: str, deadline: float) -> Iterator[str]:
                 continue
             started = True
         yield piece
-
-
-def _pending(ctx, job_id: str) -> bool:
-    record = ctx.jobs.get(job_id)
-    return record is not None and record["status"] == PENDING
