@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli.common import TENANT, context, read_or_exit, schema_or_exit, settings_or_exit
+from precache.jobs import Jobs
 from precache.logs import redact
 
 
@@ -57,32 +58,26 @@ def precompute(wait, tenant):
     job_ids = queue_unanswered(ctx)
     click.echo(f"queued {len(job_ids)} questions")
     if wait and job_ids:
-        _wait_for_jobs(ctx, job_ids)
+        _wait_for_jobs(ctx.jobs, job_ids)
 
 
-def _wait_for_jobs(ctx, job_ids: list[str]) -> None:
+def _wait_for_jobs(jobs: Jobs, job_ids: list[str]) -> None:
+    """Show the jobs' progress until each ended; exit 1 when one failed."""
     from tqdm import tqdm
 
     pending, failed = set(job_ids), 0
     with tqdm(total=len(job_ids), desc="generating", unit="q") as bar:
         while pending:
-            failed += _settled(ctx, pending, bar)
+            for job_id in list(pending):
+                record = jobs.get(job_id)
+                if record is None or record["status"] != "pending":
+                    pending.discard(job_id)
+                    failed += record is None or record["status"] == "failed"
+                    bar.update()
             time.sleep(0.5)
     click.echo(f"done: {len(job_ids) - failed} answered, {failed} failed")
     if failed:
         raise SystemExit(1)
-
-
-def _settled(ctx, pending: set[str], bar) -> int:
-    """Take the jobs that ended out of `pending` (one tick each on the bar); return how many failed."""
-    failed = 0
-    for job_id in list(pending):
-        record = ctx.jobs.get(job_id)
-        if record is None or record["status"] != "pending":
-            pending.discard(job_id)
-            failed += record is None or record["status"] == "failed"
-            bar.update()
-    return failed
 
 
 @click.command()
