@@ -19,7 +19,7 @@ class LlamaCppBackend(Backend):
     """Generate with llama.cpp, one chat after the other.
 
     llama-cpp-python's high-level API holds one sequence per context: it does not batch independent
-    sequences, so a batch of chats is generated one after the other (README, "Batching").
+    sequences, so a batch of chats is generated one after the other (docs/generation.md, "Batching").
     Decoding is greedy (argmax of the logits), or sampled at a temperature from a seeded generator,
     after the repetition penalty (PRECACHE_LLM_REPETITION_PENALTY) on the answer's tokens so far;
     the end-of-turn token ends an answer but is not counted in it, and mean_logprob is the mean
