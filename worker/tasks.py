@@ -3,7 +3,7 @@
 The generation tasks are batch tasks (celery-batches): the worker buffers their messages and runs
 each task once per batch of up to PRECACHE_LLM_MAX_BATCH requests, or after PRECACHE_LLM_BATCH_WAIT_MS.
 Messages are acknowledged only after the batch returns (acks_late), so a worker killed mid-batch
-loses none of them: the broker redelivers them (README, "Batching").
+loses none of them: the broker redelivers them (docs/generation.md, "Batching").
 """
 
 import collections
