@@ -1,6 +1,5 @@
 """POST /v1/feedback and GET /v1/answers/<id>: askers pick, confirm or reject the answers they were shown."""
 
-import hmac
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
@@ -8,6 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from precache import feedback
 from precache.context import AppContext
+from web import identity
 from web.errors import ApiError
 from web.ladder import Ask
 from web.schemas import FeedbackRequest, check_question, check_tenant, validated
@@ -17,20 +17,11 @@ bp = Blueprint("feedback", __name__)
 MAX_ID = 2**31 - 1
 
 
-def _asker() -> str:
-    """Who gave the feedback: the calling app's X-Asker-Id for its user when sent, else the client address."""
-    given = request.headers.get("X-Asker-Id", "").strip()
-    if given and len(given) <= 128 and given.isprintable():
-        return "asker:" + given
-    return "address:" + (request.remote_addr or "unknown")
-
-
 def _authorize(settings) -> None:
     key = settings.feedback_key
     if key is None or not key.get_secret_value():
         return
-    given = request.headers.get("X-Feedback-Key", "")
-    if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), key.get_secret_value().encode()):
+    if not identity.vouched(request, settings):
         raise ApiError(401, "unauthorized", "send the feedback key in the X-Feedback-Key header")
 
 
@@ -59,7 +50,8 @@ def give_feedback():
         if answer is not None and answer["answer_id"] not in offered:
             raise ApiError(422, "not_offered", f"answer {answer['answer_id']} is not one the cache offers for this "
                            "question (its instant answer or a suggestion); feedback links only those")
-        return jsonify(feedback.record(ctx, ask, ask.vector, answer, req.helpful, offered, _asker()))
+        return jsonify(feedback.record(ctx, ask, ask.vector, answer, req.helpful, offered,
+                                       identity.asker(request, ladder.settings)))
     except SQLAlchemyError as exc:  # the asker's word is not lost unsaid: the app is told to send it again
         log.warning("feedback not recorded, database unavailable: %s", exc)
         raise ApiError(503, "database_unavailable", "feedback cannot be recorded now; send it again later") from None

@@ -1,11 +1,14 @@
-"""Rate limiting per client address (Flask-Limiter, counted in Redis): 429 with Retry-After."""
+"""Rate limiting per client address (Flask-Limiter, counted in Redis): 429 with Retry-After.
+
+The client is the one web/identity.py names: behind a trusted proxy, the address it forwarded for.
+"""
 
 from flask import request
 from flask_limiter import Limiter, RateLimitExceeded
-from flask_limiter.util import get_remote_address
 
 from precache import keys
 from web.errors import error_response
+from web.identity import client_address
 
 # Probes and scrapes are never limited: a load balancer or Prometheus must always get through.
 EXEMPT = {"health.healthz", "health.readyz", "metrics.metrics"}
@@ -23,7 +26,7 @@ def install(app, settings) -> Limiter | None:
 
 def _limiter(app, settings) -> Limiter:
     return Limiter(
-        get_remote_address,
+        lambda: client_address(request, settings),
         app=app,
         default_limits=[settings.rate_limit],
         storage_uri=settings.redis_url,

@@ -1,9 +1,11 @@
 """Settings of serving: where state lives, what a miss is answered with, limits, listeners, logging."""
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
 
 
 class StorageSettings(BaseModel):
@@ -53,10 +55,32 @@ class LimitSettings(BaseModel):
 
 
 class ProcessSettings(BaseModel):
-    """Rate limiting and logging of every process."""
+    """Who a client is, rate limiting, and logging of every process."""
 
+    # NoDecode: the variable is a comma-separated list, not the JSON that pydantic-settings would expect.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        (), description="Addresses or CIDR networks of the reverse proxies in front of the web process, "
+        "comma-separated: only a request from one of them has its X-Forwarded-For read for the client's "
+        "address. Empty: the client is the connection's peer and X-Forwarded-For is ignored.")
     rate_limit: str = Field(
         "", description="Limits per client address, e.g. '20/second;600/minute' (Flask-Limiter syntax, counted in "
         "Redis); empty turns rate limiting off. /healthz, /readyz and /metrics are never limited.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of every process.")
     log_json: bool = Field(False, description="Write logs as JSON lines (one object per record) instead of text.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value) -> tuple[IPv4Network | IPv6Network, ...]:
+        if isinstance(value, str):
+            value = value.split(",")
+        entries = value if isinstance(value, (list, tuple)) else [value]
+        networks = []
+        for entry in entries:
+            text = str(entry).strip()
+            if not text:
+                continue
+            try:
+                networks.append(ip_network(text))  # strict: 10.0.0.1/8 is a typo, not 10.0.0.0/8
+            except ValueError as exc:
+                raise ValueError(f"{text!r} is not an address or a CIDR network ({exc})") from None
+        return tuple(networks)

@@ -1,8 +1,10 @@
 """POST /v1/feedback and GET /v1/answers: askers pick suggestions, the cache learns, and cannot be poisoned."""
 
 import pytest
+from sqlalchemy import select
 
 from precache.faq import FaqEntry, import_faq
+from precache.models import Feedback
 from web import create_app
 
 pytestmark = pytest.mark.model
@@ -15,12 +17,22 @@ FAQ = [
     ("How do I update my billing address?", "Open Billing, then Address, and save the new one."),
 ]
 LOCKED_OUT = "I am locked out and cannot sign in"
+KEY = "calling-app-key"  # PRECACHE_FEEDBACK_KEY of the apps that vouch for their askers
 
 
 @pytest.fixture
 def faq_app(app):
     import_faq(app.extensions["precache"], [FaqEntry(i, q, a) for i, (q, a) in enumerate(FAQ, 1)])
     return app
+
+
+@pytest.fixture
+def vouching_app(config):
+    """The FAQ app behind a calling app that holds the feedback key: X-Asker-Id names its askers."""
+    app = create_app(config | {"feedback_key": KEY})
+    import_faq(app.extensions["precache"], [FaqEntry(i, q, a) for i, (q, a) in enumerate(FAQ, 1)])
+    yield app
+    app.extensions["precache"].close()
 
 
 def _suggested(client, question: str, answer: str, **extra) -> int:
@@ -34,7 +46,7 @@ def _suggested(client, question: str, answer: str, **extra) -> int:
 
 def _feedback(client, question, answer_id, helpful, asker="alice", **extra):
     return client.post("/v1/feedback", json={"question": question, "answer_id": answer_id, "helpful": helpful,
-                                              **extra}, headers={"X-Asker-Id": asker})
+                                              **extra}, headers={"X-Asker-Id": asker, "X-Feedback-Key": KEY})
 
 
 def test_a_miss_suggests_answers_an_asker_can_open(faq_app):
@@ -89,8 +101,8 @@ def test_an_answer_the_ladder_did_not_offer_cannot_be_linked(faq_app):
     assert _feedback(client, LOCKED_OUT, 424242, True).status_code == 404
 
 
-def test_another_askers_rejection_retracts_a_learned_phrasing_at_once(faq_app):
-    client = faq_app.test_client()
+def test_another_askers_rejection_retracts_a_learned_phrasing_at_once(vouching_app):
+    client = vouching_app.test_client()
     answer_id = _suggested(client, LOCKED_OUT, PASSWORD)
     _feedback(client, LOCKED_OUT, answer_id, True, asker="mallory")
     served = client.post("/v1/ask", json={"question": LOCKED_OUT}).json
@@ -98,7 +110,7 @@ def test_another_askers_rejection_retracts_a_learned_phrasing_at_once(faq_app):
     done = _feedback(client, LOCKED_OUT, served["answer_id"], False, asker="bob").json
     assert done["retracted"] == 1
     assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["answer"] != PASSWORD
-    learned = faq_app.extensions["precache"]
+    learned = vouching_app.extensions["precache"]
     from precache.feedback import learned as listed
     (row,) = listed(learned)
     assert row["taught_by"] == "asker:mallory" and row["retracted_by"] == "asker:bob"
@@ -178,8 +190,8 @@ def test_a_tenants_learned_phrasing_is_not_served_to_another_tenant(config):
         app.extensions["precache"].close()
 
 
-def test_admins_list_and_unlearn_learned_phrasings(faq_app, config):
-    client = faq_app.test_client()
+def test_admins_list_and_unlearn_learned_phrasings(vouching_app, config):
+    client = vouching_app.test_client()
     _feedback(client, LOCKED_OUT, _suggested(client, LOCKED_OUT, PASSWORD), True, asker="carol")
     admin = create_app({**config, "api_key": "k"})
     try:
@@ -199,5 +211,45 @@ def test_feedback_with_the_database_down_is_a_503_asking_to_send_it_again(config
         r = app.test_client().post("/v1/feedback", json={"question": "Do you sell gift cards?", "answer_id": 3,
                                                          "helpful": True})
         assert r.status_code == 503 and "again" in r.json["error"]["message"]
+    finally:
+        app.extensions["precache"].close()
+
+
+def askers(app) -> list[str]:
+    with app.extensions["precache"].sessions() as session:
+        return sorted(session.scalars(select(Feedback.asker)))
+
+
+NONE_FITS = {"question": "Do you sell gift cards?", "answer_id": None, "helpful": False}
+
+
+def test_made_up_asker_ids_from_one_address_are_one_asker(faq_app):
+    client = faq_app.test_client()
+    for n in range(20):
+        r = client.post("/v1/feedback", json=NONE_FITS, headers={"X-Asker-Id": f"sock-puppet-{n}"},
+                        environ_base={"REMOTE_ADDR": "198.51.100.7"})
+        assert r.status_code == 200
+    assert askers(faq_app) == ["address:198.51.100.7"] * 20
+
+
+def test_with_the_feedback_key_the_calling_app_names_its_askers(vouching_app):
+    client = vouching_app.test_client()
+    for name in ("alice", "bob"):
+        r = client.post("/v1/feedback", json=NONE_FITS, headers={"X-Asker-Id": name, "X-Feedback-Key": KEY},
+                        environ_base={"REMOTE_ADDR": "198.51.100.7"})
+        assert r.status_code == 200
+    assert askers(vouching_app) == ["asker:alice", "asker:bob"]
+
+
+def test_behind_a_trusted_proxy_the_asker_is_the_forwarded_client(config):
+    app = create_app(config | {"trusted_proxies": "10.0.0.0/24"})
+    try:
+        client = app.test_client()
+        for peer, forwarded in [("10.0.0.5", "1.1.1.1, 203.0.113.9"), ("198.51.100.7", "203.0.113.10")]:
+            r = client.post("/v1/feedback", json=NONE_FITS, headers={"X-Forwarded-For": forwarded},
+                            environ_base={"REMOTE_ADDR": peer})
+            assert r.status_code == 200
+        # The proxy's client, not the spoofed leftmost entry; an untrusted peer's header ignored.
+        assert askers(app) == ["address:198.51.100.7", "address:203.0.113.9"]
     finally:
         app.extensions["precache"].close()

@@ -33,3 +33,19 @@ def test_limits_without_redis_still_answer(config):
     r = app.test_client().post("/v1/ask", json={"question": "hello"})
     assert r.status_code == 200 and r.json["source"] == "template"
     app.extensions["precache"].close()
+
+
+def test_behind_a_trusted_proxy_the_limit_counts_each_forwarded_client(config):
+    app = create_app(config | {"rate_limit": "2/minute", "trusted_proxies": "10.0.0.0/24"})
+    client = app.test_client()
+
+    def ask(forwarded_for: str, peer: str = "10.0.0.5") -> int:
+        return client.post("/v1/ask", json={"question": "hello"}, headers={"X-Forwarded-For": forwarded_for},
+                           environ_base={"REMOTE_ADDR": peer}).status_code
+
+    assert [ask("203.0.113.9") for _ in range(3)] == [200, 200, 429]
+    assert ask("203.0.113.10") == 200  # another client through the same proxy has its own count
+    assert ask("203.0.113.11, 203.0.113.9") == 429  # a made-up leftmost entry does not reset the count
+    # An untrusted peer's X-Forwarded-For is ignored: the peer is counted.
+    assert [ask(f"192.0.2.{n}", peer="198.51.100.7") for n in range(3)] == [200, 200, 429]
+    app.extensions["precache"].close()

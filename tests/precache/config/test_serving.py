@@ -35,3 +35,17 @@ def test_a_value_out_of_bounds_is_refused_naming_its_variable(field, value, vari
 def test_an_empty_database_url_is_a_sqlite_file_in_the_var_dir(tmp_path):
     s = load_settings(var_dir=tmp_path / "data", database_url="")
     assert s.database_url == f"sqlite:///{(tmp_path / 'data' / 'precache.db').as_posix()}"
+
+
+@pytest.mark.parametrize("proxies", ["proxy.local", "10.0.0.1/8", "10.0.0.0/33", "10.0.0.1;10.0.0.2"])
+def test_a_bad_trusted_proxies_value_fails_naming_its_variable(proxies):
+    with pytest.raises(ConfigError, match="PRECACHE_TRUSTED_PROXIES"):
+        load_settings(trusted_proxies=proxies)
+
+
+def test_trusted_proxies_are_read_from_the_environment_as_a_comma_separated_list(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PRECACHE_TRUSTED_PROXIES", "10.0.0.0/24, 127.0.0.1,")
+    assert [str(n) for n in load_settings().trusted_proxies] == ["10.0.0.0/24", "127.0.0.1/32"]
+    monkeypatch.delenv("PRECACHE_TRUSTED_PROXIES")
+    assert load_settings().trusted_proxies == ()
