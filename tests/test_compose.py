@@ -55,3 +55,8 @@ def test_app_services_use_postgres_and_redis_and_wait_for_migrations(services):
 def test_dockerfile_builds_what_compose_runs():
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install" in text and ".[llama,demo]" in text
+
+
+def test_flower_is_published_on_loopback_only(services):
+    # Flower as started asks for no login: published on every interface, anyone could watch and revoke tasks.
+    assert services["flower"]["ports"] == ["127.0.0.1:5555:5555"]

@@ -39,9 +39,10 @@ ERRORS = {
     400: "Invalid request: a bad or unknown field (chat completions ignore unknown fields and name the field at "
          "fault in `param`, also for what the cache cannot serve: tools, n > 1, JSON output, image or audio), an empty, over-long or control-character question, "
          "invalid JSON or UTF-8, or a bad query value.",
-    401: "Admin route without the right X-API-Key header, or feedback without the right X-Feedback-Key when "
-         "PRECACHE_FEEDBACK_KEY is set.",
-    404: "Unknown route, unknown or expired job, unknown answer, or the admin API disabled (no PRECACHE_API_KEY).",
+    401: "Admin route (or every tenant's stats) without the right X-API-Key header, or feedback without the right "
+         "X-Feedback-Key when PRECACHE_FEEDBACK_KEY is set.",
+    404: "Unknown route, unknown, expired or another tenant's job, unknown answer, or the admin API disabled (no "
+         "PRECACHE_API_KEY).",
     405: "Method not allowed on this path.",
     413: "Body over PRECACHE_MAX_BODY_BYTES (refused before it is read whole).",
     415: "Body is not JSON (send Content-Type: application/json).",
@@ -117,13 +118,18 @@ CHAT_OPERATIONS = (
 STATUS_OPERATIONS = (
     Operation(
         "get", "/v1/jobs/{job_id}", "getJob", "The state of a generation job, with the answer when ready",
+        query=(Query("tenant", TENANT, "the tenant the question was asked in: another tenant's job is not found"),),
         path_params={"job_id": "the job_id from a 202 of POST /v1/ask"},
-        responses={200: JobStatus, 404: ErrorBody, **RATE_LIMITED},
+        responses={200: JobStatus, 400: ErrorBody, 404: ErrorBody, **RATE_LIMITED},
     ),
     Operation(
-        "get", "/v1/stats", "getStats", "What an operator needs at a glance, over a time window",
-        query=(STATS_WINDOW,),
-        responses={200: StatsResponse, 400: ErrorBody, **RATE_LIMITED},
+        "get", "/v1/stats", "getStats",
+        "What an operator needs at a glance, over a time window, for one tenant (every tenant with all=true and "
+        "the admin key in X-API-Key)",
+        query=(STATS_WINDOW, Query("tenant", TENANT, "the tenant (none when absent)"),
+               Query("all", {"type": "boolean", "default": False},
+                     "every tenant's stats at once; needs the admin key, and no tenant")),
+        responses={200: StatsResponse, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, **RATE_LIMITED},
     ),
     Operation("get", "/dashboard", "dashboard", "The stats, plotted (an HTML page)",
               responses={200: "text/html", **RATE_LIMITED}),

@@ -1,12 +1,18 @@
-"""GET /v1/stats (what the operator needs at a glance, as JSON) and GET /dashboard (the same, plotted)."""
+"""GET /v1/stats (what the operator needs at a glance, as JSON) and GET /dashboard (the same, plotted).
+
+The stats are one tenant's (`?tenant=`, no tenant when absent): its asks and top missed questions are its
+own. Every tenant's at once (`?all=true`) is the admin's view: it takes the admin key, as /v1/admin does.
+"""
 
 import re
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from precache.stats import snapshot
+from web.admin import _authenticate as require_admin_key
 from web.errors import ApiError
 from web.responses import StatsResponse
+from web.schemas import check_tenant
 
 bp = Blueprint("stats", __name__)
 
@@ -30,8 +36,21 @@ def parse_window(raw: str | None) -> int:
 @bp.get("/v1/stats")
 def stats():
     window_s = parse_window(request.args.get("window_s"))
-    body = StatsResponse.model_validate(snapshot(current_app.extensions["precache"], window_s))
+    body = StatsResponse.model_validate(snapshot(current_app.extensions["precache"], window_s, tenant=_scope()))
     return jsonify(body.model_dump())
+
+
+def _scope() -> str | None:
+    """Return the tenant whose stats are asked for, or None for every tenant's (admin key checked)."""
+    everyone = request.args.get("all", "false")
+    if everyone not in ("true", "false"):
+        raise ApiError(400, "invalid_field", f"all: must be true or false, not {everyone[:40]!r}")
+    if everyone == "false":
+        return check_tenant(request.args.get("tenant"))
+    if "tenant" in request.args:
+        raise ApiError(400, "invalid_field", "all: true covers every tenant; leave out tenant")
+    require_admin_key()
+    return None
 
 
 @bp.get("/dashboard")

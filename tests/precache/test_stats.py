@@ -182,3 +182,24 @@ def test_queue_depths_are_read_from_a_rabbitmq_broker_too():
             assert depths(url, [name, "precache-no-such-queue"]) == {name: 3, "precache-no-such-queue": None}
         finally:
             queue(conn.channel()).delete()
+
+
+def test_a_tenants_snapshot_holds_its_own_asks_and_answers_only(ctx):
+    acme, other = ctx.settings.namespace_for("acme"), ctx.settings.namespace_for("")
+    rows = [ask("Where is my parcel?", "fallback", 20.0, seconds_ago=10), ask("hello", "template", 2.0, seconds_ago=5),
+            ask("Refund?", "fallback", 30.0, seconds_ago=10)]
+    rows[0].namespace, rows[1].namespace, rows[2].namespace = acme, acme, other
+    seed(ctx, rows)
+    with ctx.sessions() as session:
+        question = Question(qhash="p" * 64, text="q", normalized="q")
+        session.add_all([Answer(question=question, namespace=acme, level="quick", text="a", quality=0.9),
+                         Answer(question=question, namespace=other, level="quick", text="b", quality=0.1),
+                         Answer(question=question, namespace=other, level="quick", text="c", curated=True,
+                                tenant="acme")])
+        session.commit()
+    s = snapshot(ctx, 3600, now=NOW, tenant="acme")
+    assert s["asks"] == 2 and s["top_missed"] == [{"question": "Where is my parcel?", "count": 1}]
+    assert s["quality"]["0.8-1.0"] == 1 and s["quality"]["unscored"] == 1 and s["quality"]["0.0-0.2"] == 0
+    assert snapshot(ctx, 3600, now=NOW, tenant="")["top_missed"] == [{"question": "Refund?", "count": 1}]
+    assert snapshot(ctx, 3600, now=NOW)["asks"] == 3  # every tenant
+    assert collect(ctx)["asks"]["total"] == 3  # the command line's view stays every tenant's

@@ -107,3 +107,48 @@ def test_dashboard_is_html_using_the_local_chart_library(client):
     assert script.status_code == 200 and script.mimetype in ("text/javascript", "application/javascript")
     assert b"Chart.js v4" in script.data[:200]
     script.close()
+
+
+@pytest.fixture
+def two_tenants(config):
+    """An app with the admin key where a tenant and an asker without one each missed a question."""
+    from web import create_app
+
+    app = create_app(config | {"api_key": "admin-key"})
+    client = app.test_client()
+    assert client.post("/v1/ask", json={"question": "Where is my parcel?", "tenant": "acme"}).status_code == 202
+    assert client.post("/v1/ask", json={"question": "How do I get a refund?"}).status_code == 202
+    yield client
+    app.extensions["precache"].close()
+
+
+def missed(body) -> list[str]:
+    return [m["question"] for m in body["top_missed"]]
+
+
+def test_stats_are_one_tenants_own(two_tenants):
+    default = two_tenants.get("/v1/stats").json
+    assert missed(default) == ["How do I get a refund?"] and default["asks"] == 1
+    acme = two_tenants.get("/v1/stats?tenant=acme").json
+    assert missed(acme) == ["Where is my parcel?"] and acme["asks"] == 1
+    assert two_tenants.get("/v1/stats?tenant=globex").json["asks"] == 0
+    assert two_tenants.get("/v1/stats?tenant=a%20b").status_code == 400
+
+
+def test_every_tenants_stats_take_the_admin_key(two_tenants):
+    assert two_tenants.get("/v1/stats?all=true").status_code == 401
+    assert two_tenants.get("/v1/stats?all=true", headers={"X-API-Key": "guess"}).status_code == 401
+    everyone = two_tenants.get("/v1/stats?all=true", headers={"X-API-Key": "admin-key"}).json
+    assert sorted(missed(everyone)) == ["How do I get a refund?", "Where is my parcel?"] and everyone["asks"] == 2
+    assert two_tenants.get("/v1/stats?all=false", headers={"X-API-Key": "admin-key"}).json["asks"] == 1
+
+
+@pytest.mark.parametrize("query", ["all=yes", "all=", "all=true&tenant=acme"])
+def test_a_bad_scope_is_400(two_tenants, query):
+    r = two_tenants.get(f"/v1/stats?{query}", headers={"X-API-Key": "admin-key"})
+    assert r.status_code == 400 and r.json["error"]["message"].startswith("all:")
+
+
+def test_without_an_admin_key_set_there_is_no_view_of_every_tenant(client):
+    r = client.get("/v1/stats?all=true")
+    assert r.status_code == 404 and r.json["error"]["code"] == "admin_disabled"
