@@ -1,10 +1,13 @@
 """Migrations: one head, the tables they build, down to base and up again."""
 
+from datetime import datetime, timedelta, timezone
+
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import JSON, LargeBinary, column, create_engine, inspect, select, table
 
 from precache.db import alembic_config
+from precache.normalize import question_hash
 
 
 def test_single_head():
@@ -22,3 +25,44 @@ def test_downgrade_to_base_and_back(database_url):
     cfg = alembic_config(database_url)
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
+
+
+def test_0007_rekeys_questions_feedback_and_asks_by_the_new_rule(database_url):
+    # (text, the old rule's normalised text, age): C# had C's key; x² had x2's while x^² had x^2's, which is
+    # x²'s new one; the two passwords differ only in a zero-width space, the older one keeps the key.
+    stored = [("Do you support C#?", "do you support c", 4), ("x²", "x2", 3), ("x^²", "x^2", 2),
+              ("pass\u200bword reset", "pass\u200bword reset", 1), ("Password reset?", "password reset", 0)]
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0006")
+    engine = create_engine(database_url)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    questions = table("questions", column("id"), column("qhash"), column("text"), column("normalized"),
+                      column("is_faq"), column("created_at"), column("canonical_id"))
+    asked = {"ask_log": table("ask_log", *map(column, ["asked_at", "question", "qhash", "namespace", "source",
+                                                       "latency_ms"])),
+             "feedback": table("feedback", *map(column, ["created_at", "tenant", "question", "qhash", "helpful",
+                                                         "asker", "model"]),
+                               column("offered", JSON), column("vector", LargeBinary))}
+    with engine.begin() as conn:
+        for i, (text, old, days) in enumerate(stored, 1):
+            conn.execute(questions.insert().values(id=i, qhash=question_hash(old), text=text, normalized=old,
+                                                   is_faq=False, created_at=t0 - timedelta(days=days)))
+        conn.execute(asked["ask_log"].insert().values(asked_at=t0, question="Do you support C#?", namespace="ns",
+                                                      qhash=question_hash("do you support c"), source="fallback",
+                                                      latency_ms=1.0))
+        conn.execute(asked["feedback"].insert().values(created_at=t0, tenant="", question="x != y?", helpful=False,
+                                                       qhash=question_hash("x = y"), offered={}, asker="a", model="m",
+                                                       vector=b""))
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(questions).order_by(questions.c.id))}
+        logged = conn.execute(select(asked["ask_log"].c.qhash)).scalar_one()
+        felt = conn.execute(select(asked["feedback"].c.qhash)).scalar_one()
+    engine.dispose()
+    assert [rows[i].normalized for i in (1, 2, 3, 4)] == ["do you support c#", "x^2", "x^^2", "password reset"]
+    assert all(rows[i].qhash == question_hash(rows[i].normalized) for i in (1, 2, 3, 4))
+    assert [rows[i].canonical_id for i in (1, 2, 3, 4)] == [None] * 4
+    loser = rows[5]  # the younger "password reset": linked to the oldest, under a hash that no question has
+    assert loser.canonical_id == 4 and loser.normalized == "password reset"
+    assert len(loser.qhash) == 64 and loser.qhash not in {r.qhash for r in rows.values() if r is not loser}
+    assert logged == question_hash("do you support c#") and felt == question_hash("x != y")

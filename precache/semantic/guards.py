@@ -2,15 +2,22 @@
 
 Embeddings put "Can I use my card abroad?" next to "Why can't I use my card abroad?", and
 "... in 2016" next to "... in 2015". Each guard compares one detail an answer depends on
-(negation, numbers, dates, amounts, named entities, a reason asked for or a way) and names itself
-when the two differ.
+(negation, numbers, dates, amounts, named entities, a symbol that changes the meaning, a reason
+asked for or a way) and names itself when the two differ.
 """
 
 import re
 import unicodedata
 from dataclasses import dataclass
 
-_WORD = re.compile(r"[$€£¥₹]|[^\W_]+(?:['’.,-][^\W_]+)*")
+# A word, or a currency sign. A number keeps its minus sign (-5 °C) and a percent sign (5%); a name keeps
+# the # or ++ that makes it another name (C#, C++).
+_WORD = re.compile(r"[$€£¥₹]|(?:(?<![^\W_])[-−](?=\d))?[^\W_]+(?:['’.,-][^\W_]+)*(?:\s?%|#|\+\+)?")
+_PERCENT = re.compile(r"(\d)\s*(?:percent|per cent|pct)\b", re.IGNORECASE)
+# Comparisons: x != y is not x = y, x > y is not x < y. An HTML tag (<div>) is a name, not two of them.
+_OPERATOR = re.compile(r"!=|[<>=]=?|[≠≤≥]")
+_TAG = re.compile(r"</?[a-zA-Z][\w-]*/?>")
+_SAME_OPERATOR = {"≠": "!=", "≤": "<=", "≥": ">="}
 _SENTENCE_END = re.compile(r"[.?!:;\n\"“(\[]$")
 NEGATIONS = frozenset(
     ["not", "no", "never", "none", "nobody", "nothing", "nowhere", "neither", "nor", "without", "cannot", "cant", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "wont", "wouldnt", "shouldnt", "couldnt", "hasnt", "havent", "hadnt", "mustnt", "neednt", "aint", "unable"]
@@ -35,7 +42,8 @@ def fold(word: str) -> str:
     """Return a word case-folded, without apostrophes, grouping separators or a plural/ordinal ending."""
     word = word.casefold().replace("'", "").replace("’", "")
     if any(ch.isdigit() for ch in word):
-        word = re.sub(r"(?<=\d)(st|nd|rd|th|s)$", "", word.replace(",", ""))
+        word = re.sub(r"\s", "", word.replace(",", "").replace("−", "-"))
+        word = re.sub(r"(?<=\d)(st|nd|rd|th|s)$", "", word)
         return re.sub(r"^(\d+)k$", r"\g<1>000", word)
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
@@ -51,6 +59,7 @@ class Details:
     currencies: frozenset[str]
     entities: frozenset[str]
     squashed: str
+    marks: frozenset[str] = frozenset()  # names with # or ++ (c#, c++) and comparisons (!=, <, >=)
     reason: bool = False  # asks why ("why", "how come")
     way: bool = False  # asks how, what, where, when, which or who
 
@@ -65,8 +74,8 @@ def _is_entity(word: str, sentence_start: bool) -> bool:
 
 
 def details(text: str) -> Details:
-    """Extract the words, negation, numbers, dates, currencies and entities of a question."""
-    text = unicodedata.normalize("NFKC", text)
+    """Extract the words, negation, numbers, dates, currencies, entities and marks of a question."""
+    text = _PERCENT.sub(r"\1%", unicodedata.normalize("NFKC", text))
     found = list(_WORD.finditer(text))
     raw = [m.group() for m in found]
     folded = [fold(w) for w in raw]
@@ -80,6 +89,8 @@ def details(text: str) -> Details:
         currencies=frozenset(CURRENCIES[f] for f in folded if f in CURRENCIES),
         entities=frozenset(f for w, f, s in zip(raw, folded, starts) if _is_entity(w, s) and f not in numbers),
         squashed="".join(folded),
+        marks=frozenset([f for f in folded if f.endswith(("#", "++"))]
+                        + [_SAME_OPERATOR.get(op, op) for op in _OPERATOR.findall(_TAG.sub(" ", text))]),
         reason="why" in folded or any(a == "how" and b == "come" for a, b in zip(folded, folded[1:])),
         way=bool(WAY_WORDS.intersection(folded)),
     )
@@ -114,6 +125,10 @@ def compatible(question: str | Details, candidate: str | Details, near: float = 
     c = candidate if isinstance(candidate, Details) else details(candidate)
     if veto := _facts_differ(q, c):
         return veto
+    # C# and C, x != y and x = y: a symbol the embeddings barely see names another thing. Two different
+    # sets of marks veto like numbers; a mark on one side only, when the rest is near-identical.
+    if q.marks != c.marks and ((q.marks and c.marks) or overlap(q, c) >= near):
+        return "symbol"
     # "Why do you need to check my identity?" wants a reason, "What do I need to verify my identity?" a
     # list: the same words around another question word ask for another answer. A statement ("I can't
     # verify my identity") is left to the similarity: it asks for either as often.

@@ -40,3 +40,27 @@ def test_a_reason_asked_of_a_statement_or_of_another_topic_passes():
     # similarity's to judge, not this guard's.
     assert compatible("Why was my card declined?", "My card got declined at the shop") is None
     assert compatible("Why do you need to check my identity?", "How do I order a new card?") is None
+
+
+@pytest.mark.parametrize(
+    ("guard", "question", "near_miss", "paraphrase"),
+    [
+        ("symbol", "Do you support C?", "Do you support C#?", "Is C supported?"),
+        ("symbol", "Do you support C++?", "Do you support C?", "Is C++ supported?"),
+        ("symbol", "How do I learn C#?", "How can I start learning C++?", "What is the best way to learn C#?"),
+        ("number", "What is -5 °C in Fahrenheit?", "What is 5 °C in Fahrenheit?", "How much is −5 °C in Fahrenheit?"),
+        ("number", "Is there a 5% fee on transfers?", "Is there a 5 fee on transfers?",
+         "Do transfers have a 5 percent fee?"),
+        ("symbol", "Why is x != y true here?", "Why is x = y true here?", "Why is x ≠ y true here?"),
+        ("symbol", "Why is x > y in this loop?", "Why is x < y in this loop?", "Why is x > y in the loop?"),
+        ("symbol", "Is x >= y allowed?", "Is x > y allowed?", "Is x ≥ y allowed?"),
+    ],
+)
+def test_a_symbol_that_changes_the_meaning_vetoes(guard, question, near_miss, paraphrase):
+    assert compatible(question, near_miss) == guard
+    assert compatible(near_miss, question) == guard
+    assert compatible(paraphrase, question) is None
+
+
+def test_an_html_tag_is_not_a_comparison():
+    assert compatible("How do I center a <div>?", "How do I center a div?") is None
