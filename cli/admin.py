@@ -1,4 +1,4 @@
-"""Admin commands: review, approve, invalidate, pin or replace answers; list and retract learned phrasings."""
+"""Admin commands: review, approve, invalidate, pin or replace answers; list, confirm and retract learned phrasings."""
 
 import json
 
@@ -97,7 +97,8 @@ def admin_learned(tenant, as_json):
         if as_json:
             click.echo(json.dumps(row))
         else:
-            state = f"retracted by {row['retracted_by']}" if row["retracted_at"] else "active"
+            state = (f"retracted by {row['retracted_by']}" if row["retracted_at"]
+                     else "serving" if row["confirmed_at"] else "waiting for more askers")
             click.echo(f"#{row['id']:<6} {row['phrasing'][:60]!r} -> answer {row['answer_id']}  "
                        f"[{row['tenant'] or '-'}] taught by {row['taught_by']} at {row['taught_at'][:19]}; {state}")
     if not as_json:
@@ -110,7 +111,20 @@ def admin_unlearn(link_id):
     """Retract a learned phrasing (ID from `precache admin learned`): it is served that answer no more."""
     from precache.feedback import unlearn
 
-    view = unlearn(context(""), link_id, by="admin (cli)")
+    _link_action(lambda ctx: unlearn(ctx, link_id, by="admin (cli)"), link_id)
+
+
+@admin.command("confirm")
+@click.argument("link_id", type=int)
+def admin_confirm(link_id):
+    """Confirm a learned phrasing that waits for more askers (ID from `precache admin learned`): it serves others."""
+    from precache.feedback import confirm
+
+    _link_action(lambda ctx: confirm(ctx, link_id), link_id)
+
+
+def _link_action(action, link_id: int) -> None:
+    view = action(context(""))
     if view is None:
         raise click.ClickException(f"no learned phrasing {link_id}; list them with `precache admin learned`")
     click.echo(json.dumps(view))

@@ -35,15 +35,19 @@ class Observation:
 class Evidence:
     """The feedback seen so far, as the decision of the semantic tier uses it."""
 
-    def __init__(self, floor: float = 0.93, gap: float = 0.03, support: int = 2, enabled: bool = True):
-        self.floor, self.gap, self.support, self.enabled = floor, gap, support, enabled
+    def __init__(self, floor: float = 0.93, gap: float = 0.03, support: int = 2, enabled: bool = True,
+                 per_asker: int = 3):
+        self.floor, self.gap, self.support, self.enabled, self.per_asker = floor, gap, support, enabled, per_asker
         self.last_row = 0
-        self.observations: dict[str, list[Observation]] = defaultdict(list)
+        # Keyed by (tenant, answer key): one tenant's askers never move another's decisions.
+        self.observations: dict[tuple[str, str], list[Observation]] = defaultdict(list)
         self.vetoes: dict[tuple[str, str], set[str]] = defaultdict(set)  # (tenant, phrasing hash) -> answer keys
         self._vectors = np.zeros((0, 0), dtype=np.float32)
-        self._rows: dict[str, list[int]] = {}  # answer key -> rows of the negatives that reject it
+        self._rows: dict[tuple[str, str], list[int]] = {}  # (tenant, answer key) -> rows of the negatives against it
         self._count = 0
-        self._thresholds: dict[str, float] = {}
+        self._thresholds: dict[tuple[str, str], float] = {}
+        self._heard: set[tuple[str, str, str]] = set()  # (asker, tenant, phrasing hash): one word each
+        self._negatives_of: dict[tuple[str, str, str], int] = defaultdict(int)  # (asker, tenant, key) -> count
         self._lock = threading.Lock()
 
     @classmethod
@@ -51,39 +55,46 @@ class Evidence:
         return cls(settings.learn_floor, settings.learn_gap, settings.learn_support, settings.learn)
 
     def add(self, vector: np.ndarray | None, tenant: str, qhash: str, shown: dict[str, float],
-            fitted: str | None, rejected: str | None) -> None:
+            fitted: str | None, rejected: str | None, asker: str = "") -> None:
         """Take in one feedback: the answer keys shown with their confidence, the one that fitted or the one rejected.
 
-        `fitted` None and `rejected` None: none of those shown fits.
+        `fitted` None and `rejected` None: none of those shown fits. An asker's later word on a phrasing
+        they spoke of already is not counted again.
         """
         with self._lock:
-            self._observe(shown, fitted, rejected)
+            if (asker, tenant, qhash) in self._heard:
+                return
+            self._heard.add((asker, tenant, qhash))
+            self._observe(tenant, shown, fitted, rejected)
             if fitted is not None:
                 return
             if rejected is not None:
                 self.vetoes[(tenant, qhash)].add(rejected)
-            against = frozenset([rejected] if rejected is not None else shown)
+            against = [key for key in ([rejected] if rejected is not None else shown)
+                       if self._negatives_of[(asker, tenant, key)] < self.per_asker]
             if vector is not None and len(vector) and against:
-                self._add_vector(vector, against)
+                for key in against:
+                    self._negatives_of[(asker, tenant, key)] += 1
+                self._add_vector(vector, [(tenant, key) for key in against])
 
-    def _observe(self, shown: dict[str, float], fitted: str | None, rejected: str | None) -> None:
+    def _observe(self, tenant: str, shown: dict[str, float], fitted: str | None, rejected: str | None) -> None:
         """Note whether each answer shown fitted, at its confidence (under the lock)."""
         for key, confidence in shown.items():
             if rejected is None or key == rejected:  # a rejection says nothing of the others shown
-                self.observations[key].append(Observation(float(confidence), key == fitted))
-                self._thresholds.pop(key, None)
+                self.observations[(tenant, key)].append(Observation(float(confidence), key == fitted))
+                self._thresholds.pop((tenant, key), None)
 
-    def _add_vector(self, vector: np.ndarray, against: frozenset[str]) -> None:
-        """Keep the asked phrasing's vector as evidence against these answer keys (under the lock)."""
+    def _add_vector(self, vector: np.ndarray, against: list[tuple[str, str]]) -> None:
+        """Keep the asked phrasing's vector as evidence against these (tenant, answer key)s (under the lock)."""
         row = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         self._vectors = row if not self._count else np.vstack([self._vectors, row])
         for key in against:  # a new list each time: a reader holds the old one or the new one
             self._rows[key] = [*self._rows.get(key, ()), self._count]
         self._count += 1
 
-    def rival(self, key: str, vector: np.ndarray) -> float | None:
+    def rival(self, key: str, vector: np.ndarray, tenant: str = "") -> float | None:
         """Return the similarity of the nearest phrasing where this answer was said not to fit, if any."""
-        rows = self._rows.get(key) if self.enabled else None
+        rows = self._rows.get((tenant, key)) if self.enabled else None
         if not rows:
             return None
         return float(np.max(self._vectors[rows] @ vector))  # rows only ever point below the stacked size
@@ -94,13 +105,13 @@ class Evidence:
             return set()
         return self.vetoes.get((tenant, qhash), set())
 
-    def threshold(self, key: str, prior: float) -> float:
+    def threshold(self, key: str, prior: float, tenant: str = "") -> float:
         """Return the least confidence that serves this answer, from its observations and the global prior."""
         if not self.enabled:
             return prior
-        found = self._thresholds.get(key)
+        found = self._thresholds.get((tenant, key))
         if found is None:
-            found = self._thresholds[key] = self._fit(self.observations.get(key, ()), prior)
+            found = self._thresholds[(tenant, key)] = self._fit(self.observations.get((tenant, key), ()), prior)
         return min(prior, found)
 
     def _fit(self, observed, prior: float) -> float:

@@ -1,8 +1,11 @@
 """Feedback from askers: record it, learn a phrasing from it, retract one, and list or remove what was learned.
 
 The one write path open to askers, so it is guarded (the web checks what the ladder offered before
-calling `record`): a phrasing is only linked to an answer the ladder offered for it, every link names
-who taught it and when, and a later "does not fit" for that phrasing and answer retracts it at once.
+calling `record`): a phrasing is only linked to an answer the ladder offered for it; a phrasing whose own
+question has a curated or pinned answer is never linked to another; a link serves others only once
+PRECACHE_LEARN_CONFIRMATIONS distinct askers taught it (one row each, naming who and when) or an admin
+confirmed it; and a later "does not fit" for that phrasing and answer retracts it at once (retracting
+only ever gives back the answer the phrasing had before).
 """
 
 import logging
@@ -15,7 +18,7 @@ from precache import keys
 from precache.app_context import AppContext
 from precache.db import session_scope
 from precache.models import Answer, Feedback, LearnedPhrasing, Question, QuestionEmbedding, utcnow
-from precache.semantic.store import answer_groups, regroup
+from precache.semantic.store import CURATED, answer_groups, regroup
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,11 @@ def record(ctx: AppContext, ask, vector: np.ndarray | None, answer: dict | None,
                              offered={str(k): round(v, 4) for k, v in offered.items()}, asker=asker,
                              model=ctx.settings.embedding_model,
                              vector=b"" if vector is None else np.asarray(vector, "<f4").tobytes()))
-    done = {"recorded": True, "learned": False, "retracted": 0}
+    done = {"recorded": True, "learned": False, "proposed": False, "retracted": 0}
     if answer is not None and ctx.settings.learn:
         if helpful:
-            done["learned"] = _learn(ctx, ask, vector, answer, asker)
+            state = _learn(ctx, ask, vector, answer, asker)
+            done["learned"], done["proposed"] = state == "confirmed", state == "proposed"
         else:
             done["retracted"] = _retract(ctx, ask.qhash, answer["question_id"], asker)
         if done["learned"] or done["retracted"]:
@@ -42,21 +46,35 @@ def record(ctx: AppContext, ask, vector: np.ndarray | None, answer: dict | None,
     return done
 
 
-def _learn(ctx: AppContext, ask, vector, answer: dict, asker: str) -> bool:
+def _learn(ctx: AppContext, ask, vector, answer: dict, asker: str) -> str | None:
+    """Record this asker's link of the phrasing to the answer; confirm the link once enough distinct askers
+    taught it. Returns "confirmed" when this feedback made the link serve others, "proposed" when it waits
+    for more askers, None when nothing was linked."""
     question_id = ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash)
-    if question_id == answer["question_id"]:
-        return False  # the answer's own question: nothing to link
+    if question_id == answer["question_id"] or ctx.store.vouched(question_id):
+        return None  # the answer's own question, or one with a curated or pinned answer: never re-pointed
+    link = (LearnedPhrasing.question_id == question_id, LearnedPhrasing.tenant == ctx.tenant,
+            LearnedPhrasing.target_id == answer["question_id"], LearnedPhrasing.retracted_at.is_(None))
     with session_scope(ctx.sessions) as session:
-        active = session.scalar(select(LearnedPhrasing.id).where(
-            LearnedPhrasing.question_id == question_id, LearnedPhrasing.tenant == ctx.tenant,
-            LearnedPhrasing.target_id == answer["question_id"], LearnedPhrasing.retracted_at.is_(None)))
-        if active is not None:
-            return False
+        taught = dict(session.execute(select(LearnedPhrasing.taught_by, LearnedPhrasing.confirmed_at)
+                                      .where(*link)).all())
+        if asker in taught:
+            return None  # the same asker again counts once
+        confirmed = any(taught.values())
         session.add(LearnedPhrasing(tenant=ctx.tenant, question_id=question_id, answer_id=answer["answer_id"],
-                                    target_id=answer["question_id"], taught_by=asker))
+                                    target_id=answer["question_id"], taught_by=asker,
+                                    confirmed_at=utcnow() if confirmed else None))
         _embed_phrasing(session, ctx.settings.embedding_model, question_id, vector)
-    log.info("learned phrasing %r for answer %s (taught by %s)", ask.question[:80], answer["answer_id"], asker)
-    return True
+        if confirmed or len(taught) + 1 < ctx.settings.learn_confirmations:
+            state = None if confirmed else "proposed"
+        else:
+            session.flush()
+            session.execute(update(LearnedPhrasing).where(*link, LearnedPhrasing.confirmed_at.is_(None))
+                            .values(confirmed_at=utcnow()))
+            state = "confirmed"
+    log.info("%s phrasing %r for answer %s (taught by %s)", "learned" if state == "confirmed" else "linked",
+             ask.question[:80], answer["answer_id"], asker)
+    return state
 
 
 def _embed_phrasing(session, model: str, question_id: int, vector) -> None:
@@ -88,7 +106,11 @@ def _bump(client: redis.Redis) -> None:
 
 
 def load_evidence(sessions, evidence, model: str) -> int:
-    """Feed the feedback stored since the evidence's last row into it; return how many rows."""
+    """Feed the feedback stored since the evidence's last row into it; return how many rows.
+
+    Feedback on curated and pinned answers is left out: no asker moves what others are served for those
+    (a rejection of one stays in the feedback table for an admin to read).
+    """
     query = (select(Feedback).where(Feedback.id > evidence.last_row, Feedback.model == model)
              .order_by(Feedback.id).limit(5000))
     with sessions() as session:
@@ -96,15 +118,18 @@ def load_evidence(sessions, evidence, model: str) -> int:
     # Each answer shown is known by its key (that of its question's group), if it still exists.
     shown = {int(a) for row in rows for a in row.offered} | {row.answer_id for row in rows if row.answer_id}
     with sessions() as session:
-        questions = dict(session.execute(select(Answer.id, Answer.question_id).where(Answer.id.in_(shown))).all())
-    groups = answer_groups(sessions, list(set(questions.values())))
-    key_of = {aid: groups[qid] for aid, qid in questions.items() if qid in groups}
+        answers = session.execute(select(Answer.id, Answer.question_id, Answer.curated | Answer.pinned)
+                                  .where(Answer.id.in_(shown))).all()
+    groups = answer_groups(sessions, list({question_id for _, question_id, _ in answers}))
+    key_of = {aid: groups[qid] for aid, qid, vouched in answers
+              if qid in groups and not vouched and not groups[qid].startswith(CURATED)}
     for row in rows:
         offered = {key_of[int(a)]: c for a, c in row.offered.items() if int(a) in key_of}
         picked = key_of.get(row.answer_id)
-        vector = np.frombuffer(row.vector, dtype="<f4") if row.vector else None
-        evidence.add(vector, row.tenant, row.qhash, offered, picked if row.helpful else None,
-                     None if row.helpful else picked)
+        if row.answer_id is None or picked is not None:  # not an answer left out (curated, pinned, gone)
+            vector = np.frombuffer(row.vector, dtype="<f4") if row.vector else None
+            evidence.add(vector, row.tenant, row.qhash, offered, picked if row.helpful else None,
+                         None if row.helpful else picked, row.asker)
         evidence.last_row = row.id
     return len(rows)
 
@@ -112,6 +137,7 @@ def load_evidence(sessions, evidence, model: str) -> int:
 def _view(link: LearnedPhrasing, phrasing: str) -> dict:
     return {"id": link.id, "tenant": link.tenant, "phrasing": phrasing, "answer_id": link.answer_id,
             "question_id": link.target_id, "taught_by": link.taught_by, "taught_at": link.taught_at.isoformat(),
+            "confirmed_at": link.confirmed_at.isoformat() if link.confirmed_at else None,
             "retracted_at": link.retracted_at.isoformat() if link.retracted_at else None,
             "retracted_by": link.retracted_by}
 
@@ -127,16 +153,28 @@ def learned(ctx: AppContext, tenant: str | None = None, limit: int = 1000) -> li
 
 
 def unlearn(ctx: AppContext, link_id: int, by: str = "admin") -> dict | None:
-    """Retract one learned phrasing (served no more, at once); None when there is none with that id."""
+    """Retract a learned phrasing, every asker's row of it (served no more, at once); None when there is none."""
+    return _settle_link(ctx, link_id, {"retracted_at": utcnow(), "retracted_by": by})
+
+
+def confirm(ctx: AppContext, link_id: int) -> dict | None:
+    """Confirm a learned phrasing that waits for more askers: it serves others at once; None when there is none."""
+    return _settle_link(ctx, link_id, {"confirmed_at": utcnow()}, only=LearnedPhrasing.confirmed_at.is_(None))
+
+
+def _settle_link(ctx: AppContext, link_id: int, values: dict, only=None) -> dict | None:
+    """Set `values` on the active rows of the link that row `link_id` is one of; refresh what its phrasing is served."""
     with session_scope(ctx.sessions) as session:
-        link = session.get(LearnedPhrasing, link_id)
-        if link is None:
+        row = session.get(LearnedPhrasing, link_id)
+        if row is None:
             return None
-        if link.retracted_at is None:
-            link.retracted_at, link.retracted_by = utcnow(), by
-        question = session.get(Question, link.question_id)
-        session.flush()
-        view, tenant, qhash = _view(link, question.text), link.tenant, question.qhash
+        rows = [LearnedPhrasing.question_id == row.question_id, LearnedPhrasing.tenant == row.tenant,
+                LearnedPhrasing.target_id == row.target_id, LearnedPhrasing.retracted_at.is_(None)]
+        session.execute(update(LearnedPhrasing).where(*rows, *([only] if only is not None else []))
+                        .values(**values))
+        session.refresh(row)
+        question = session.get(Question, row.question_id)
+        view, tenant, qhash = _view(row, question.text), row.tenant, question.qhash
     ctx.for_tenant(tenant).store.recache(qhash)
     regroup(ctx.redis)
     return view

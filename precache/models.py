@@ -138,7 +138,11 @@ class Feedback(Base):
 
 
 class LearnedPhrasing(Base):
-    """An asked phrasing linked by an asker to the answer that fits it, in one tenant's namespace."""
+    """An asked phrasing linked by an asker to the answer that fits it, in one tenant's namespace.
+
+    One row per asker who taught it. The link serves others once `confirmed_at` is set: when enough
+    distinct askers taught the same link (PRECACHE_LEARN_CONFIRMATIONS), or an admin confirmed it.
+    """
 
     __tablename__ = "learned_phrasings"
     __table_args__ = (Index("ix_learned_phrasings_question_tenant", "question_id", "tenant"),)
@@ -151,5 +155,6 @@ class LearnedPhrasing(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
     taught_by: Mapped[str] = mapped_column(String(128))
     taught_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retracted_by: Mapped[str | None] = mapped_column(String(128))

@@ -2,10 +2,12 @@
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta, timezone
 
 import redis
 from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
@@ -38,18 +40,24 @@ def answer_payload(answer: Answer, question: Question) -> dict:
     }
 
 
-def answering_question(qhash: str, tenant: str):
+def answering_question(qhash: str, tenant: str, visible: Callable):
     """The id of the question whose answers answer this one for this tenant, as a subquery.
 
-    A phrasing an asker of this tenant linked to an answer (and nobody retracted) is answered by it
-    first; a paraphrase linked to a canonical question is answered by the canonical question's answers.
+    A phrasing that askers of this tenant linked to an answer (confirmed, and nobody retracted) is answered
+    by it first, unless the phrasing's own question has a curated or pinned answer (one that `visible(answer)`
+    lets this namespace see): feedback never re-points one of those. A paraphrase linked to a canonical question is
+    answered by the canonical question's answers.
     """
-    learned = (select(LearnedPhrasing.target_id).where(LearnedPhrasing.question_id == Question.id,
+    phrasing, own = aliased(Question), aliased(Answer)
+    learned = (select(LearnedPhrasing.target_id).where(LearnedPhrasing.question_id == phrasing.id,
                                                        LearnedPhrasing.tenant == tenant,
+                                                       LearnedPhrasing.confirmed_at.is_not(None),
                                                        LearnedPhrasing.retracted_at.is_(None))
-               .order_by(LearnedPhrasing.id.desc()).limit(1).scalar_subquery())
-    return (select(func.coalesce(learned, Question.canonical_id, Question.id)).where(Question.qhash == qhash)
-            .scalar_subquery())
+               .order_by(LearnedPhrasing.id.desc()).limit(1).correlate(phrasing).scalar_subquery())
+    vouched = (select(own.id).where(own.question_id == phrasing.id, own.curated | own.pinned, visible(own),
+                                    (own.review != "rejected") | own.review.is_(None)).correlate(phrasing).exists())
+    return (select(func.coalesce(case((vouched, None), else_=learned), phrasing.canonical_id, phrasing.id))
+            .where(phrasing.qhash == qhash).scalar_subquery())
 
 
 def serving_order() -> tuple:
@@ -81,9 +89,9 @@ class AnswerStore:
         """Return the store of another tenant's namespace, on the same connections."""
         return self if tenant == self.tenant else AnswerStore(self.sessions, self.redis, self.settings, tenant)
 
-    def visible(self):
+    def visible(self, answer=Answer):
         """The SQL condition of answers this namespace may see: its own generated ones, its tenant's curated ones."""
-        return (Answer.namespace == self.namespace) | (Answer.curated & (Answer.tenant == self.tenant))
+        return (answer.namespace == self.namespace) | (answer.curated & (answer.tenant == self.tenant))
 
     def servable(self):
         """The SQL condition of answers served from cache: visible, not rejected, and good enough or vouched for."""
@@ -122,7 +130,7 @@ class AnswerStore:
         query = (
             select(Answer, Question)
             .join(Question)
-            .where(Answer.question_id == answering_question(qhash, self.tenant))
+            .where(Answer.question_id == answering_question(qhash, self.tenant, self.visible))
             .where(self.servable())
             .order_by(*serving_order())
             .limit(1)
@@ -206,7 +214,8 @@ class AnswerStore:
         question_id = select(Question.id).where(Question.qhash == qhash).scalar_subquery()
         linked = select(Question.qhash).where(Question.canonical_id == question_id)
         learned = (select(Question.qhash).join(LearnedPhrasing, LearnedPhrasing.question_id == Question.id)
-                   .where(LearnedPhrasing.target_id == question_id, LearnedPhrasing.tenant == self.tenant))
+                   .where(LearnedPhrasing.target_id == question_id, LearnedPhrasing.tenant == self.tenant,
+                          LearnedPhrasing.confirmed_at.is_not(None)))
         with self.sessions() as session:
             return list(session.scalars(linked.union(learned)))
 
@@ -236,6 +245,13 @@ class AnswerStore:
         query = select(Answer.id).where(Answer.question_id == question_id, self.servable()).limit(1)
         with self.sessions() as session:
             return session.scalar(query) is not None
+
+    def vouched(self, question_id: int) -> bool:
+        """Tell whether a question has a curated or pinned answer of its own in this namespace (not rejected)."""
+        query = select(Answer.id).where(Answer.question_id == question_id, Answer.curated | Answer.pinned,
+                                        self.visible(), (Answer.review != "rejected") | Answer.review.is_(None))
+        with self.sessions() as session:
+            return session.scalar(query.limit(1)) is not None
 
     def has_curated(self, question_id: int, text: str) -> bool:
         """Tell whether this exact curated answer is already stored."""

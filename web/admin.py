@@ -115,7 +115,19 @@ def unlearn(link_id: int):
     """Retract one learned phrasing: its phrasing is served that answer no more, at once."""
     from precache.feedback import unlearn as retract
 
-    view = retract(current_app.extensions["precache"], link_id, by="admin")
+    return _link_action(lambda ctx: retract(ctx, link_id, by="admin"), link_id)
+
+
+@bp.post("/learned/<int:link_id>/confirm")
+def confirm(link_id: int):
+    """Confirm a learned phrasing that waits for more askers: it serves others at once."""
+    from precache.feedback import confirm as confirmed
+
+    return _link_action(lambda ctx: confirmed(ctx, link_id), link_id)
+
+
+def _link_action(action, link_id: int):
+    view = action(current_app.extensions["precache"])
     if view is None:
         raise ApiError(404, "learned_not_found", f"no learned phrasing {link_id}; list them with GET /v1/admin/learned")
     return jsonify(view)

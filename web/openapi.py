@@ -167,6 +167,9 @@ ADMIN_OPERATIONS = (
               query=(_ADMIN_TENANT,), responses=_ADMIN_OK),
     Operation("post", "/v1/admin/learned/{link_id}/unlearn", "adminUnlearn", "Retract one learned phrasing",
               path_params={"link_id": "the id from GET /v1/admin/learned"}, responses=_ADMIN_OK),
+    Operation("post", "/v1/admin/learned/{link_id}/confirm", "adminConfirmLearned",
+              "Confirm a learned phrasing that waits for more askers",
+              path_params={"link_id": "the id from GET /v1/admin/learned"}, responses=_ADMIN_OK),
 )
 
 SPEC_OPERATION = Operation("get", "/openapi.json", "openapi", "This description of the API (OpenAPI 3.1)",

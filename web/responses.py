@@ -102,7 +102,10 @@ class FeedbackDone(BaseModel):
     model_config = _RESPONSE
 
     recorded: bool
-    learned: bool = Field(description="the phrasing now gets this answer at once (a learned phrasing)")
+    learned: bool = Field(description="the phrasing now gets this answer at once, for every asker (a learned "
+                          "phrasing: enough distinct askers, PRECACHE_LEARN_CONFIRMATIONS, taught it)")
+    proposed: bool = Field(description="this asker's link of the phrasing to the answer is kept, and serves others "
+                           "once more askers confirm it (or an admin does)")
     retracted: int = Field(description="learned links of this phrasing to this answer taken back")
 
 

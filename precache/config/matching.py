@@ -96,6 +96,10 @@ class FeedbackSettings(BaseModel):
     learn: bool = Field(
         True, description="Learn from askers' feedback: picked phrasings become learned phrasings of their answer, "
         "and each answer's serve decision uses the evidence around it. Off: feedback is only recorded.")
+    learn_confirmations: int = Field(
+        2, ge=1, description="Distinct askers who must link a phrasing to the same answer before the link serves "
+        "others (an admin may confirm one sooner). A phrasing whose own question has a curated or pinned answer "
+        "is never linked to another.")
     learn_floor: float = Field(
         0.93, ge=0.0, le=1.5, description="Least confidence an answer's learned threshold may go down to "
         "(precache/evidence.py).")

@@ -122,7 +122,8 @@ class SemanticIndex(CuratedMeasure):
         scores = {key: self.answer_score(key, vector, found[0][1]) for key, found in phrasings.items()}
         return positions, sims, phrasings, scores
 
-    def _confidence(self, key: str, scores: dict[str, float], sims, vector: np.ndarray) -> tuple[float, float]:
+    def _confidence(self, key: str, scores: dict[str, float], sims, vector: np.ndarray,
+                    tenant: str) -> tuple[float, float]:
         """Return (margin, confidence) of one answer among the scored candidates."""
         # A curated answer's rivals are the other curated answers: every miss near an FAQ entry gets a
         # generated answer of its own, and those would otherwise crowd the entry out of every later
@@ -132,7 +133,7 @@ class SemanticIndex(CuratedMeasure):
         rivals = [score for other, score in scores.items()
                   if other != key and (not curated or other.startswith(CURATED))]
         # Where askers said this answer does not fit, that phrasing is a rival too (precache.evidence).
-        negative = self.evidence.rival(key, vector)
+        negative = self.evidence.rival(key, vector, tenant)
         if negative is not None:
             rivals.append(negative)
         # No rival among the candidates: if the index holds more, the farthest candidate bounds the margin.
@@ -151,8 +152,8 @@ class SemanticIndex(CuratedMeasure):
         # most likely a wrong answer, and its margin over the vetoed one is negative.
         key = max(allowed, key=scores.get)
         chosen, similarity = allowed[key][0]
-        margin, confidence = self._confidence(key, scores, sims, vector)
-        threshold = self.evidence.threshold(key, self.threshold_of(key))
+        margin, confidence = self._confidence(key, scores, sims, vector, tenant)
+        threshold = self.evidence.threshold(key, self.threshold_of(key), tenant)
         return SemanticMatch(self.ids[chosen], self.qhashes[chosen], self.texts[chosen], similarity, margin,
                              confidence, threshold, key)
 
@@ -171,15 +172,16 @@ class SemanticIndex(CuratedMeasure):
             return None
         return found
 
-    def nearest_answers(self, vector: np.ndarray, n: int = CANDIDATES) -> list[SemanticMatch]:
+    def nearest_answers(self, vector: np.ndarray, n: int = CANDIDATES, tenant: str = "") -> list[SemanticMatch]:
         """Return the nearest phrasing of each answer near an ask, best answer first, with its confidence."""
         positions, sims, phrasings, scores = self._scored(vector)
         found = []
         for key in sorted(scores, key=scores.get, reverse=True)[:n]:
             position, similarity = phrasings[key][0]
-            margin, confidence = self._confidence(key, scores, sims, vector)
+            margin, confidence = self._confidence(key, scores, sims, vector, tenant)
             found.append(SemanticMatch(self.ids[position], self.qhashes[position], self.texts[position], similarity,
-                                       margin, confidence, self.evidence.threshold(key, self.threshold_of(key)), key))
+                                       margin, confidence, self.evidence.threshold(key, self.threshold_of(key), tenant),
+                                       key))
         return found
 
     def refresh(self, ctx: AppContext) -> int:

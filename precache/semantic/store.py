@@ -70,7 +70,8 @@ def _answer_targets(session, question_ids: list[int]) -> dict[int, int]:
     target = {qid: canonical or qid for qid, canonical in rows}
     target.update(session.execute(
         select(LearnedPhrasing.question_id, LearnedPhrasing.target_id)
-        .where(LearnedPhrasing.question_id.in_(question_ids), LearnedPhrasing.retracted_at.is_(None))
+        .where(LearnedPhrasing.question_id.in_(question_ids), LearnedPhrasing.confirmed_at.is_not(None),
+               LearnedPhrasing.retracted_at.is_(None))
         .order_by(LearnedPhrasing.id)).all())
     return target
 

@@ -86,7 +86,7 @@ class SemanticTier:
         if vector is None or not len(self.index):
             return []
         found, seen = [], set()
-        for near in self.index.nearest_answers(vector):
+        for near in self.index.nearest_answers(vector, tenant=ctx.tenant):
             if len(found) == n:  # no look-up past the n-th
                 break
             hit = ctx.store.lookup(near.qhash)

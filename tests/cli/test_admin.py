@@ -22,7 +22,7 @@ def test_admin_review_approve_invalidate(runner, ctx):
     assert bad_tenant.exit_code == 2 and "--tenant" in bad_tenant.output
 
 
-def test_admin_learned_lists_who_taught_a_phrasing_and_unlearn_stops_serving_it(runner, ctx):
+def test_admin_learned_lists_who_taught_a_phrasing_confirm_serves_it_and_unlearn_stops_serving_it(runner, ctx):
     from precache.feedback import record
     from tests.conftest import store_question
     from web.ladder import Ask
@@ -30,14 +30,20 @@ def test_admin_learned_lists_who_taught_a_phrasing_and_unlearn_stops_serving_it(
     target_id, qhash = store_question(ctx, "How do I reset my password?")
     answer = ctx.store.save_answer(target_id, "Open Settings, then Security.", curated=True, quality=1.0)
     ask = Ask.of("I am locked out of my account")
-    assert record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.9}, "asker:dana")["learned"]
-    assert ctx.store.lookup(ask.qhash)[0]["answer_id"] == answer["answer_id"]
+    assert record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.9}, "asker:dana")["proposed"]
+    assert ctx.store.lookup(ask.qhash) is None  # one asker: proposed, not served to others
+    listed = runner.invoke(main, ["admin", "learned"])
+    assert listed.exit_code == 0 and "waiting for more askers" in listed.output, listed.output
     listed = runner.invoke(main, ["admin", "learned", "--json"])
-    assert listed.exit_code == 0, listed.output
     row = json.loads(listed.output.splitlines()[0])
     assert (row["phrasing"], row["taught_by"], row["retracted_at"]) == ("I am locked out of my account", "asker:dana",
                                                                          None)
+    confirmed = runner.invoke(main, ["admin", "confirm", str(row["id"])])
+    assert confirmed.exit_code == 0 and json.loads(confirmed.output)["confirmed_at"], confirmed.output
+    assert ctx.store.lookup(ask.qhash)[0]["answer_id"] == answer["answer_id"]
+    assert "serving" in runner.invoke(main, ["admin", "learned"]).output
     done = runner.invoke(main, ["admin", "unlearn", str(row["id"])])
     assert done.exit_code == 0 and json.loads(done.output)["retracted_by"] == "admin (cli)"
     assert ctx.store.lookup(ask.qhash) is None
     assert "no learned phrasing" in runner.invoke(main, ["admin", "unlearn", "999"]).output
+    assert "no learned phrasing" in runner.invoke(main, ["admin", "confirm", "999"]).output

@@ -43,8 +43,9 @@ def test_a_rejection_vetoes_that_answer_for_that_phrasing_and_tenant_only():
     evidence = Evidence()
     evidence.add(np.ones(3, dtype=np.float32) / 3 ** 0.5, "t1", "h", {"a": 0.9, "b": 0.8}, None, "a")
     assert evidence.vetoed("t1", "h") == {"a"} and evidence.vetoed("t2", "h") == set()
-    assert evidence.rival("a", np.ones(3, dtype=np.float32) / 3 ** 0.5) == pytest.approx(1.0)
-    assert evidence.rival("b", np.ones(3, dtype=np.float32)) is None  # a rejection says nothing of the others
+    assert evidence.rival("a", np.ones(3, dtype=np.float32) / 3 ** 0.5, "t1") == pytest.approx(1.0)
+    assert evidence.rival("a", np.ones(3, dtype=np.float32) / 3 ** 0.5, "t2") is None  # per tenant
+    assert evidence.rival("b", np.ones(3, dtype=np.float32), "t1") is None  # a rejection says nothing of the others
 
 
 def test_none_fits_is_a_rival_of_every_answer_shown():
@@ -63,3 +64,30 @@ def test_a_negative_near_an_ask_takes_the_margin_of_the_answer_it_rejects():
     index.evidence.add(ask, "", "other", {"card": 0.9}, None, None)  # none fitted a question right there
     assert index.match("ask", ask) is None
     assert index.best("ask", ask).margin < 0
+
+
+def test_one_tenants_evidence_moves_only_that_tenants_decisions():
+    evidence = Evidence(floor=0.9, gap=0.02, support=2)
+    for n, confidence in enumerate((0.95, 0.96)):
+        evidence.add(None, "acme", f"q{n}", {"a": confidence}, "a", None, f"asker-{n}")
+    assert evidence.threshold("a", 0.97, "acme") == pytest.approx(0.9)
+    assert evidence.threshold("a", 0.97, "globex") == 0.97 and evidence.threshold("a", 0.97) == 0.97
+    evidence.add(np.array([1.0, 0.0], dtype=np.float32), "acme", "none", {"a": 0.9}, None, None, "asker-9")
+    assert evidence.rival("a", np.array([1.0, 0.0], dtype=np.float32), "acme") == pytest.approx(1.0)
+    assert evidence.rival("a", np.array([1.0, 0.0], dtype=np.float32), "globex") is None
+
+
+def test_one_askers_word_counts_once_per_phrasing_and_a_few_times_per_answer():
+    evidence = Evidence(floor=0.9, gap=0.02, support=2, per_asker=3)
+    def unit(angle: float) -> np.ndarray:
+        return np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
+
+    for n in range(20):  # one asker says "none fits" on twenty phrasings, spread around answer a
+        evidence.add(unit(n / 10), "", f"phrasing-{n}", {"a": 0.95}, None, None, "mallory")
+    # Bounded: only the first three count, so a question at the twentieth's place is not next to a negative.
+    assert evidence.rival("a", unit(1.9)) == pytest.approx(float(np.cos(1.9 - 0.2)), abs=1e-5)
+    for n in range(2):  # the same phrasing twice from one asker: one observation
+        evidence.add(None, "", "twice", {"b": 0.96}, "b", None, "alice")
+    evidence.add(None, "", "other", {"b": 0.95}, "b", None, "bob")
+    assert evidence.threshold("b", 0.97) == pytest.approx(0.9)  # alice once and bob: support 2
+    assert len(evidence.observations[("", "b")]) == 2

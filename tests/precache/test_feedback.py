@@ -1,5 +1,6 @@
-"""Feedback from askers (precache/feedback.py): recorded, a helpful answer's phrasing learned, retracted by the
-next asker it does not fit, listed and unlearned per tenant; SQL and Redis are real."""
+"""Feedback from askers (precache/feedback.py): recorded, a helpful answer's phrasing proposed by one asker and
+learned once a second confirms it, never over a curated answer, retracted by the next asker it does not fit,
+listed, confirmed and unlearned per tenant; SQL and Redis are real."""
 
 from types import SimpleNamespace
 
@@ -28,27 +29,39 @@ def answer(ctx) -> dict:
     return ctx.store.save_answer(question_id, ANSWER, curated=True, quality=1.0)
 
 
-def test_a_helpful_answer_teaches_its_phrasing_and_the_next_asker_of_it_is_served(ctx, answer):
+def test_a_helpful_answer_is_proposed_by_one_asker_and_served_once_another_confirms_it(ctx, answer):
     ask = ask_of(PHRASING)
     assert ctx.store.lookup(ask.qhash) is None
     done = feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, "asker-1")
-    assert done == {"recorded": True, "learned": True, "retracted": 0}
+    assert done == {"recorded": True, "learned": False, "proposed": True, "retracted": 0}
+    assert ctx.store.lookup(ask.qhash) is None  # one asker's word serves nobody else yet
+    again = feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, "asker-1")
+    assert again["learned"] is False and again["proposed"] is False  # the same asker counts once
+    assert ctx.store.lookup(ask.qhash) is None
+    second = feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, "asker-2")
+    assert second == {"recorded": True, "learned": True, "proposed": False, "retracted": 0}
     served, _ = ctx.store.lookup(ask.qhash)
     assert served["answer"] == ANSWER
-    [link] = feedback.learned(ctx)
-    assert (link["phrasing"], link["answer_id"], link["taught_by"], link["retracted_at"]) == \
-        (PHRASING, answer["answer_id"], "asker-1", None)
-    again = feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, "asker-3")
-    assert again["learned"] is False and len(feedback.learned(ctx)) == 1  # learned once
+    links = feedback.learned(ctx)
+    assert [(link["phrasing"], link["answer_id"], link["taught_by"], link["retracted_at"]) for link in links] == [
+        (PHRASING, answer["answer_id"], "asker-2", None), (PHRASING, answer["answer_id"], "asker-1", None)]
+    assert all(link["confirmed_at"] for link in links)
+    third = feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, "asker-3")
+    assert third["learned"] is False  # served already
+
+
+def _confirmed(ctx, ask, answer) -> None:
+    for asker in ("asker-1", "asker-2"):
+        feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, asker)
 
 
 def test_another_askers_does_not_fit_retracts_the_phrasing_at_once(ctx, answer):
     ask = ask_of(PHRASING)
-    feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, "asker-1")
-    done = feedback.record(ctx, ask, None, answer, False, {answer["answer_id"]: 0.91}, "asker-2")
-    assert done == {"recorded": True, "learned": False, "retracted": 1}
+    _confirmed(ctx, ask, answer)
+    done = feedback.record(ctx, ask, None, answer, False, {answer["answer_id"]: 0.91}, "asker-3")
+    assert done == {"recorded": True, "learned": False, "proposed": False, "retracted": 2}
     assert ctx.store.lookup(ask.qhash) is None
-    assert feedback.learned(ctx)[0]["retracted_by"] == "asker-2"
+    assert {link["retracted_by"] for link in feedback.learned(ctx)} == {"asker-3"}
 
 
 def test_the_answers_own_question_teaches_nothing(ctx, answer):
@@ -56,14 +69,38 @@ def test_the_answers_own_question_teaches_nothing(ctx, answer):
     assert done["learned"] is False and feedback.learned(ctx) == []
 
 
-def test_an_admin_unlearns_a_phrasing_and_each_tenant_sees_its_own(ctx, answer):
+def test_no_number_of_askers_re_points_a_question_that_has_a_curated_answer(ctx, answer):
+    question_id, qhash = store_question(ctx, "How long does shipping take?")
+    shipping = ctx.store.save_answer(question_id, "Three to five days.", curated=True, quality=1.0)
+    for n in range(5):  # the password question's askers all "pick" the shipping answer for it
+        done = feedback.record(ctx, ask_of(FAQ), None, shipping, True, {shipping["answer_id"]: 0.9}, f"asker-{n}")
+        assert done["learned"] is False and done["proposed"] is False
+    assert feedback.learned(ctx) == []
+    served, _ = ctx.store.lookup(question_hash(normalize(FAQ)))
+    assert served["answer"] == ANSWER
+
+
+def test_a_curated_answer_added_after_a_link_takes_its_question_back(ctx, answer):
+    ask = ask_of(PHRASING)
+    _confirmed(ctx, ask, answer)
+    question_id = ctx.store.ensure_question(PHRASING, ask.normalized, ask.qhash)
+    ctx.store.save_answer(question_id, "Use the 'Forgot password' link.", curated=True, quality=1.0)
+    assert ctx.store.recache(ask.qhash)["answer"] == "Use the 'Forgot password' link."
+
+
+def test_an_admin_confirms_a_proposed_phrasing_and_unlearns_a_learned_one(ctx, answer):
     ask = ask_of(PHRASING)
     feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, "asker-1")
     [link] = feedback.learned(ctx, tenant="")
     assert feedback.learned(ctx, tenant="acme") == []
+    assert link["confirmed_at"] is None and ctx.store.lookup(ask.qhash) is None
+    confirmed = feedback.confirm(ctx, link["id"])
+    assert confirmed["confirmed_at"] is not None and ctx.store.lookup(ask.qhash)[0]["answer"] == ANSWER
+    feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, "asker-2")
     view = feedback.unlearn(ctx, link["id"], by="admin-1")
-    assert view["retracted_by"] == "admin-1" and ctx.store.lookup(ask.qhash) is None
-    assert feedback.unlearn(ctx, link["id"] + 1000) is None
+    assert view["retracted_by"] == "admin-1" and ctx.store.lookup(ask.qhash) is None  # every asker's row of it
+    assert {row["retracted_by"] for row in feedback.learned(ctx)} == {"admin-1"}
+    assert feedback.unlearn(ctx, link["id"] + 1000) is None and feedback.confirm(ctx, link["id"] + 1000) is None
 
 
 def test_with_learning_off_feedback_is_recorded_and_nothing_is_linked(config, answer):
@@ -71,7 +108,7 @@ def test_with_learning_off_feedback_is_recorded_and_nothing_is_linked(config, an
     try:
         before = int(quiet.redis.get(keys.feedback_version()) or 0)
         done = feedback.record(quiet, ask_of(PHRASING), None, answer, True, {answer["answer_id"]: 0.91}, "asker-1")
-        assert done == {"recorded": True, "learned": False, "retracted": 0}
+        assert done == {"recorded": True, "learned": False, "proposed": False, "retracted": 0}
         assert feedback.learned(quiet) == []
         assert int(quiet.redis.get(keys.feedback_version())) == before + 1  # web processes load the new row
     finally:

@@ -44,6 +44,13 @@ def _suggested(client, question: str, answer: str, **extra) -> int:
     raise AssertionError(f"{answer!r} not suggested for {question!r}: {body['suggestions']}")
 
 
+def _client_at(app, address: str):
+    """A test client whose requests come from `address` (another asker, without the feedback key)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
 def _feedback(client, question, answer_id, helpful, asker="alice", **extra):
     return client.post("/v1/feedback", json={"question": question, "answer_id": answer_id, "helpful": helpful,
                                               **extra}, headers={"X-Asker-Id": asker, "X-Feedback-Key": KEY})
@@ -65,7 +72,10 @@ def test_a_picked_suggestion_is_an_instant_answer_next_time_in_every_process(faq
     client = faq_app.test_client()
     answer_id = _suggested(client, LOCKED_OUT, PASSWORD)
     done = _feedback(client, LOCKED_OUT, answer_id, True).json
-    assert done == {"recorded": True, "learned": True, "retracted": 0}
+    assert done == {"recorded": True, "learned": False, "proposed": True, "retracted": 0}
+    assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["status"] == "pending"  # one asker: not yet
+    done = _feedback(_client_at(faq_app, "192.0.2.7"), LOCKED_OUT, answer_id, True).json
+    assert done == {"recorded": True, "learned": True, "proposed": False, "retracted": 0}  # a second asker
     again = client.post("/v1/ask", json={"question": LOCKED_OUT}).json
     assert again["status"] == "ready" and again["answer"] == PASSWORD
     redis_client.flushdb()  # a Redis flush and a restart lose nothing: the link is in SQL
@@ -86,7 +96,9 @@ def test_a_learned_phrasing_counts_for_questions_near_it(faq_app):
     near = "I'm locked out and can't sign in to my account"
     assert tier.refreshed(ctx)
     before = next(n.confidence for p, n in tier.offers(ctx, tier.vector(near)) if p["answer"] == PASSWORD)
-    _feedback(client, LOCKED_OUT, _suggested(client, LOCKED_OUT, PASSWORD), True)
+    answer_id = _suggested(client, LOCKED_OUT, PASSWORD)
+    for at in ("192.0.2.7", "192.0.2.8"):
+        _feedback(_client_at(faq_app, at), LOCKED_OUT, answer_id, True)
     assert tier.refreshed(ctx)
     after = next(n for p, n in tier.offers(ctx, tier.vector(near)) if p["answer"] == PASSWORD)
     assert after.matched_question == LOCKED_OUT and after.confidence > before
@@ -104,34 +116,77 @@ def test_an_answer_the_ladder_did_not_offer_cannot_be_linked(faq_app):
 def test_another_askers_rejection_retracts_a_learned_phrasing_at_once(vouching_app):
     client = vouching_app.test_client()
     answer_id = _suggested(client, LOCKED_OUT, PASSWORD)
-    _feedback(client, LOCKED_OUT, answer_id, True, asker="mallory")
+    for asker in ("mallory", "alice"):
+        _feedback(client, LOCKED_OUT, answer_id, True, asker=asker)
     served = client.post("/v1/ask", json={"question": LOCKED_OUT}).json
     assert served["answer"] == PASSWORD
     done = _feedback(client, LOCKED_OUT, served["answer_id"], False, asker="bob").json
-    assert done["retracted"] == 1
+    assert done["retracted"] == 2  # every asker's row of the link
     assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["answer"] != PASSWORD
     learned = vouching_app.extensions["precache"]
     from precache.feedback import learned as listed
-    (row,) = listed(learned)
-    assert row["taught_by"] == "asker:mallory" and row["retracted_by"] == "asker:bob"
+    rows = listed(learned)
+    assert {row["taught_by"] for row in rows} == {"asker:mallory", "asker:alice"}
+    assert {row["retracted_by"] for row in rows} == {"asker:bob"}
 
 
-def test_a_rejected_semantic_answer_is_never_served_to_that_phrasing_again(faq_app):
-    client = faq_app.test_client()
-    question = "I forgot my password, how do I reset it?"
-    first = client.post("/v1/ask", json={"question": question}).json
-    assert first["source"] == "semantic" and first["answer"] == PASSWORD
-    assert _feedback(client, question, first["answer_id"], False).json["recorded"]
-    again = client.post("/v1/ask", json={"question": question}).json
-    assert again["source"] != "semantic"
-    assert client.post("/v1/ask", json={"question": FAQ[0][0]}).json["answer"] == PASSWORD  # still its own
+def test_a_rejected_generated_answer_is_never_served_to_that_phrasing_again(config):
+    from precache.semantic.embedders import embedder_for
+    from precache.semantic.store import index_question
+    from tests.conftest import store_question
+
+    app = create_app(config)
+    try:
+        ctx = app.extensions["precache"]
+        question_id, _ = store_question(ctx, FAQ[0][0])
+        ctx.store.save_answer(question_id, PASSWORD, model="m", quality=0.95)  # generated, not curated
+        index_question(ctx, embedder_for(ctx.settings), question_id)
+        client, question = app.test_client(), "I forgot my password, how do I reset it?"
+        first = client.post("/v1/ask", json={"question": question}).json
+        assert first["source"] == "semantic" and first["answer"] == PASSWORD
+        assert _feedback(client, question, first["answer_id"], False).json["recorded"]
+        again = client.post("/v1/ask", json={"question": question}).json
+        assert again["source"] != "semantic"
+        assert client.post("/v1/ask", json={"question": FAQ[0][0]}).json["answer"] == PASSWORD  # still its own
+    finally:
+        app.extensions["precache"].close()
+
+
+def test_no_askers_feedback_moves_what_others_are_served_for_a_curated_answer(faq_app):
+    paraphrases = ["I forgot my password, how do I reset it?", "how can I reset my password",
+                   "What do I do to reset my password?"]
+    victim, attacker = faq_app.test_client(), _client_at(faq_app, "203.0.113.66")
+    served = {q: victim.post("/v1/ask", json={"question": q}).json for q in paraphrases}
+    assert all(body["answer"] == PASSWORD for body in served.values()), served
+    for n in range(20):  # rejections and "none fits", with made-up ids, from one address
+        question = paraphrases[n % len(paraphrases)]
+        attacker.post("/v1/feedback", json={"question": question, "answer_id": served[question]["answer_id"],
+                                            "helpful": False}, headers={"X-Asker-Id": f"sock-{n}"})
+        attacker.post("/v1/feedback", json={"question": question + "!" * (n + 1), "answer_id": None,
+                                            "helpful": False}, headers={"X-Asker-Id": f"sock-{n}"})
+    for question, before in served.items():  # the victims' paraphrases still hit, from the same tier
+        after = victim.post("/v1/ask", json={"question": question}).json
+        assert (after["source"], after["answer"]) == (before["source"], PASSWORD)
+
+
+def test_one_anonymous_helpful_feedback_does_not_re_point_a_curated_answer(faq_app):
+    ladder, victim = faq_app.extensions["precache_ladder"], faq_app.test_client()
+    from web.ladder import Ask
+
+    offered = ladder.offered(Ask.of(FAQ[0][0]))
+    other = next(answer_id for answer_id in offered if answer_id != victim.post(
+        "/v1/ask", json={"question": FAQ[0][0]}).json["answer_id"])  # another FAQ answer the ladder offers
+    for n in range(5):  # five addresses: five askers, all "picking" the other answer for the password question
+        done = _feedback(_client_at(faq_app, f"198.51.100.{n}"), FAQ[0][0], other, True).json
+        assert done["recorded"] and not done["learned"] and not done["proposed"]
+    assert victim.post("/v1/ask", json={"question": FAQ[0][0]}).json["answer"] == PASSWORD
 
 
 def test_none_fits_is_recorded_and_must_say_not_helpful(faq_app):
     client = faq_app.test_client()
     client.post("/v1/ask", json={"question": "Do you sell gift cards?"})
     assert _feedback(client, "Do you sell gift cards?", None, False).json == \
-        {"recorded": True, "learned": False, "retracted": 0}
+        {"recorded": True, "learned": False, "proposed": False, "retracted": 0}
     bad = _feedback(client, "Do you sell gift cards?", None, True)
     assert bad.status_code == 400 and "helpful" in bad.json["error"]["message"]
 
@@ -167,7 +222,7 @@ def test_learning_off_records_feedback_but_links_nothing(config):
         import_faq(app.extensions["precache"], [FaqEntry(i, q, a) for i, (q, a) in enumerate(FAQ, 1)])
         client = app.test_client()
         done = _feedback(client, LOCKED_OUT, _suggested(client, LOCKED_OUT, PASSWORD), True).json
-        assert done == {"recorded": True, "learned": False, "retracted": 0}
+        assert done == {"recorded": True, "learned": False, "proposed": False, "retracted": 0}
         assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["status"] == "pending"
     finally:
         app.extensions["precache"].close()
@@ -181,7 +236,8 @@ def test_a_tenants_learned_phrasing_is_not_served_to_another_tenant(config):
             import_faq(ctx.for_tenant(tenant), [FaqEntry(i, q, f"{tenant}: {a}") for i, (q, a) in enumerate(FAQ, 1)])
         client = app.test_client()
         answer_id = _suggested(client, LOCKED_OUT, f"acme: {PASSWORD}", tenant="acme")
-        assert _feedback(client, LOCKED_OUT, answer_id, True, tenant="acme").json["learned"]
+        assert _feedback(client, LOCKED_OUT, answer_id, True, tenant="acme").json["proposed"]
+        assert _feedback(_client_at(app, "192.0.2.7"), LOCKED_OUT, answer_id, True, tenant="acme").json["learned"]
         assert client.post("/v1/ask", json={"question": LOCKED_OUT, "tenant": "acme"}).json["answer"] \
             == f"acme: {PASSWORD}"
         other = client.post("/v1/ask", json={"question": LOCKED_OUT, "tenant": "globex"}).json
@@ -197,9 +253,13 @@ def test_admins_list_and_unlearn_learned_phrasings(vouching_app, config):
     try:
         api = admin.test_client()
         rows = api.get("/v1/admin/learned", headers={"X-API-Key": "k"}).json["learned"]
-        assert [(r["phrasing"], r["taught_by"], r["retracted_at"]) for r in rows] == [(LOCKED_OUT, "asker:carol", None)]
+        assert [(r["phrasing"], r["taught_by"], r["confirmed_at"], r["retracted_at"]) for r in rows] == [
+            (LOCKED_OUT, "asker:carol", None, None)]  # one asker: proposed
+        assert api.post(f"/v1/admin/learned/{rows[0]['id']}/confirm", headers={"X-API-Key": "k"}).json["confirmed_at"]
+        assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["answer"] == PASSWORD  # the admin's word
         assert api.post(f"/v1/admin/learned/{rows[0]['id']}/unlearn", headers={"X-API-Key": "k"}).json["retracted_at"]
         assert api.post("/v1/admin/learned/777/unlearn", headers={"X-API-Key": "k"}).status_code == 404
+        assert api.post("/v1/admin/learned/777/confirm", headers={"X-API-Key": "k"}).status_code == 404
     finally:
         admin.extensions["precache"].close()
     assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["status"] == "pending"
