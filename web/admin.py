@@ -14,7 +14,7 @@ bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
 
 
 @bp.before_request
-def _authenticate():
+def authenticate():
     key = current_app.extensions["precache"].settings.api_key
     if key is None or not key.get_secret_value():
         raise ApiError(404, "admin_disabled", "the admin API is disabled; set PRECACHE_API_KEY to enable it")

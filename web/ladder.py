@@ -74,10 +74,10 @@ def ready_body(payload: dict, source: str, **extra) -> dict:
     return body | extra
 
 
-def pending_body(job_id: str, fallback: str) -> dict:
-    """Return the 202 body for a question being generated."""
-    return {"status": "pending", "job_id": job_id, "answer": fallback, "source": "fallback",
-            "poll": f"/v1/jobs/{job_id}"}
+def pending_body(job_id: str, fallback: str, tenant: str = "") -> dict:
+    """Return the 202 body for a question being generated; its poll link names the tenant the job is in."""
+    poll = f"/v1/jobs/{job_id}" + (f"?tenant={tenant}" if tenant else "")  # tenant names are URL-safe
+    return {"status": "pending", "job_id": job_id, "answer": fallback, "source": "fallback", "poll": poll}
 
 
 class Ladder:
@@ -240,7 +240,7 @@ class Ladder:
             log.warning("cannot wait for job %s: %s", job_id, exc)
         if payload is not None:  # as a cached answer: one asked for in detail waits for the detailed one too
             return self._cached(ctx, ask, payload, "generated", job_id=job_id)
-        body = pending_body(job_id, self.settings.fallback_answer)
+        body = pending_body(job_id, self.settings.fallback_answer, ask.tenant)
         suggestions = self.tier.suggestions(ctx, ask.vector)
         if suggestions:
             body["suggestions"] = suggestions

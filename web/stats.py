@@ -9,7 +9,7 @@ import re
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from precache.stats import snapshot
-from web.admin import _authenticate as require_admin_key
+from web.admin import authenticate as require_admin_key
 from web.errors import ApiError
 from web.responses import StatsResponse
 from web.schemas import check_tenant

@@ -76,3 +76,10 @@ def test_a_reply_job_is_not_a_generation_job(app, client):
     ctx = app.extensions["precache"]
     ctx.jobs._write("reply-1", status="ready", kind="reply:answer", text="a private reply")
     assert client.get("/v1/jobs/reply-1").status_code == 404
+
+
+def test_a_tenants_asker_follows_the_poll_link_of_a_miss(client):
+    pending = client.post("/v1/ask", json={"question": "Which regions do you ship to?", "tenant": "acme"}).json
+    assert pending["status"] == "pending" and pending["poll"].endswith("?tenant=acme")
+    polled = client.get(pending["poll"])
+    assert polled.status_code == 200 and polled.json["status"] == "pending"

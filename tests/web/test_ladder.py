@@ -105,6 +105,7 @@ def test_the_ladder_answers_outside_any_flask_app(config):
         assert (hit.status, hit.body["source"], hit.body["answer"]) == (200, "exact", "Thirty days.")
         other = ladder.answer(Ask.of("What is the refund window?", tenant="globex"))
         assert other.status == 202 and other.body["source"] == "fallback"  # tenants never share answers
+        assert other.body["poll"] == f"/v1/jobs/{other.body['job_id']}?tenant=globex"
     finally:
         ladder.close()
 
