@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import TENANT, context, read_or_exit, schema_or_exit, settings_or_exit
+from cli.common import TENANT, context, drop_hot_cache_or_warn, read_or_exit, schema_or_exit, settings_or_exit
 from precache.jobs import Jobs
 from precache.logs import redact
 
@@ -22,7 +22,8 @@ def upgrade():
     from precache.db import upgrade as run_upgrade
 
     s = settings_or_exit()
-    run_upgrade(s.database_url)
+    if run_upgrade(s.database_url):
+        drop_hot_cache_or_warn(s)
     click.echo(f"database at {redact(s.database_url)} is up to date")
 
 

@@ -54,3 +54,19 @@ def read_or_exit(reader, file: Path) -> list:
         for problem in exc.problems:
             click.echo(f"{file}: {problem}", err=True)
         raise click.ClickException(str(exc)) from None
+
+
+def drop_hot_cache_or_warn(settings) -> None:
+    """After the schema changed: drop the hot cache (keys may have changed with it); SQL refills it."""
+    import redis
+
+    from precache.store import drop_hot_cache
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    try:
+        click.echo(f"schema changed: {drop_hot_cache(client)} hot-cache entries dropped; SQL refills them")
+    except redis.RedisError as exc:
+        click.echo(f"schema changed, but Redis is not reachable ({exc}): delete its precache:answer:* keys "
+                   "before the web serves again", err=True)
+    finally:
+        client.close()

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 import click
 import redis
 
+from cli.common import drop_hot_cache_or_warn
 from precache.db import upgrade
 from precache.logs import redact
 
@@ -80,7 +81,8 @@ def run(settings) -> None:
     children: dict[str, subprocess.Popen] = {}
     if not redis_reachable(settings.redis_url):
         children["redis"] = start_private_redis(settings)
-    upgrade(settings.database_url)
+    if upgrade(settings.database_url):
+        drop_hot_cache_or_warn(settings)
     restarts = Restarts()
     for name in PROCESSES:
         children[name] = _start(name)

@@ -51,12 +51,24 @@ def alembic_config(url: str):
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at `url` to `revision`."""
+def upgrade(url: str, revision: str = "head") -> bool:
+    """Migrate the database at `url` to `revision`; tell whether its schema changed."""
     from alembic import command
 
-    make_engine(url).dispose()  # creates the SQLite folder
-    command.upgrade(alembic_config(url), revision)
+    engine = make_engine(url)  # creates the SQLite folder
+    try:
+        before = _current_heads(engine)
+        command.upgrade(alembic_config(url), revision)
+        return _current_heads(engine) != before
+    finally:
+        engine.dispose()
+
+
+def _current_heads(engine: Engine) -> frozenset[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
 class SchemaNotCurrent(Exception):
@@ -74,11 +86,8 @@ def _revisions() -> tuple[frozenset[str], frozenset[str]]:
 
 def check_schema(engine: Engine) -> None:
     """Raise SchemaNotCurrent, saying what to do, unless the database is migrated to this version's head."""
-    from alembic.runtime.migration import MigrationContext
-
     heads, known = _revisions()
-    with engine.connect() as conn:
-        current = frozenset(MigrationContext.configure(conn).get_current_heads())
+    current = _current_heads(engine)
     if current == heads:
         return
     if not current:

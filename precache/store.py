@@ -74,6 +74,16 @@ def serving_order() -> tuple:
     )
 
 
+def drop_hot_cache(redis_client: redis.Redis) -> int:
+    """Delete every hot-cache entry, of every namespace; return how many. SQL refills them on the next asks.
+
+    After a migration that changes how questions are keyed, an entry under an old key could answer
+    another question: the hot cache is only a copy, so it goes whole.
+    """
+    entries = list(redis_client.scan_iter(match=keys.answer("*", "*"), count=1000))
+    return sum(redis_client.delete(*entries[i:i + 1000]) for i in range(0, len(entries), 1000))
+
+
 class AnswerStore:
     """Read and write answers for one namespace (model + prompt version + tenant)."""
 

@@ -91,3 +91,19 @@ def test_ask_answers_through_the_ladder_without_building_the_web_app(runner, ctx
 def test_ask_refuses_a_bad_question_or_wait_saying_what_to_fix(runner, args, message):
     result = runner.invoke(main, ["ask", *args])
     assert result.exit_code == 1 and message in result.output
+
+
+def test_db_upgrade_drops_the_hot_cache_when_the_schema_changed(runner, ctx, config):
+    from alembic import command
+
+    from precache.db import alembic_config
+
+    command.downgrade(alembic_config(config["database_url"]), "0006")  # before the keys changed (0007)
+    ctx.redis.set("precache:answer:ns:old-key", "{}")
+    result = runner.invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0 and "1 hot-cache entries dropped" in result.output, result.output
+    assert ctx.redis.get("precache:answer:ns:old-key") is None
+    ctx.redis.set("precache:answer:ns:new-key", "{}")
+    again = runner.invoke(main, ["db", "upgrade"])  # nothing to migrate: the hot cache stays
+    assert again.exit_code == 0 and "dropped" not in again.output
+    assert ctx.redis.get("precache:answer:ns:new-key") == b"{}"
