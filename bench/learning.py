@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.semantic_path import DATA, Env  # noqa: E402
 
+FEEDBACK_KEY = "bench-calling-app"
+
 
 def load_set(name: str, seed: int):
     """Return (cache [(text, key)], askers [(text, key | None)]) of one set, the askers shuffled."""
@@ -104,7 +106,7 @@ class Asker:
             return
         r = self.http.post(f"{self.base}/v1/feedback", json={"question": text, "answer_id": answer_id,
                                                               "helpful": helpful},
-                           headers={"X-Asker-Id": f"asker-{number}"})
+                           headers={"X-Asker-Id": f"asker-{number}", "X-Feedback-Key": FEEDBACK_KEY})
         r.raise_for_status()
 
 
@@ -112,7 +114,8 @@ def run_set(name: str, args) -> dict:
     import httpx
 
     cache, askers = load_set(name, args.seed)
-    env = Env(f"precache-learning-{name}-", learn=not args.no_feedback, rate_limit="")
+    # The stream's askers are told apart by the calling app, which holds the feedback key and vouches for them.
+    env = Env(f"precache-learning-{name}-", learn=not args.no_feedback, rate_limit="", feedback_key=FEEDBACK_KEY)
     try:
         env.import_curated([(text, answer_text(key)) for text, key in cache])
         port = env.start_web(args.workers, 4)
