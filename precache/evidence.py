@@ -17,6 +17,12 @@ and with what confidence each was shown. Three things are read from them:
   wrong answer and at least `support` right ones; an answer nobody has given evidence for keeps the
   global rule, whose wrong-hit rate is bounded on the calibration sets (<= 0.5 %). A new wrong
   observation above the threshold raises it again at once.
+
+All of it is per tenant: what askers of one tenant said moves only that tenant's decisions. And it is
+bounded per asker: one asker's word on a phrasing counts once, and one asker adds at most
+`per_asker` negatives against an answer, however many phrasings they reject it for. A *protected*
+answer (curated or pinned: precache.feedback says which) gathers observations for its threshold, which
+never rises above the global rule, but no vetoes and no negatives: no asker takes it away from others.
 """
 
 import threading
@@ -55,7 +61,7 @@ class Evidence:
         return cls(settings.learn_floor, settings.learn_gap, settings.learn_support, settings.learn)
 
     def add(self, vector: np.ndarray | None, tenant: str, qhash: str, shown: dict[str, float],
-            fitted: str | None, rejected: str | None, asker: str = "") -> None:
+            fitted: str | None, rejected: str | None, asker: str = "", protected=frozenset()) -> None:
         """Take in one feedback: the answer keys shown with their confidence, the one that fitted or the one rejected.
 
         `fitted` None and `rejected` None: none of those shown fits. An asker's later word on a phrasing
@@ -68,10 +74,10 @@ class Evidence:
             self._observe(tenant, shown, fitted, rejected)
             if fitted is not None:
                 return
-            if rejected is not None:
+            if rejected is not None and rejected not in protected:
                 self.vetoes[(tenant, qhash)].add(rejected)
             against = [key for key in ([rejected] if rejected is not None else shown)
-                       if self._negatives_of[(asker, tenant, key)] < self.per_asker]
+                       if key not in protected and self._negatives_of[(asker, tenant, key)] < self.per_asker]
             if vector is not None and len(vector) and against:
                 for key in against:
                     self._negatives_of[(asker, tenant, key)] += 1

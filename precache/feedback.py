@@ -64,13 +64,15 @@ def _learn(ctx: AppContext, ask, vector, answer: dict, asker: str) -> str | None
         session.add(LearnedPhrasing(tenant=ctx.tenant, question_id=question_id, answer_id=answer["answer_id"],
                                     target_id=answer["question_id"], taught_by=asker,
                                     confirmed_at=utcnow() if confirmed else None))
-        _embed_phrasing(session, ctx.settings.embedding_model, question_id, vector)
         if confirmed or len(taught) + 1 < ctx.settings.learn_confirmations:
             state = None if confirmed else "proposed"
         else:
             session.flush()
             session.execute(update(LearnedPhrasing).where(*link, LearnedPhrasing.confirmed_at.is_(None))
                             .values(confirmed_at=utcnow()))
+            # Only a confirmed phrasing joins the semantic index: a proposed one, grouped with no answer,
+            # would stand as a rival of every answer near it.
+            _embed_phrasing(session, ctx.settings.embedding_model, question_id, vector)
             state = "confirmed"
     log.info("%s phrasing %r for answer %s (taught by %s)", "learned" if state == "confirmed" else "linked",
              ask.question[:80], answer["answer_id"], asker)
@@ -108,8 +110,9 @@ def _bump(client: redis.Redis) -> None:
 def load_evidence(sessions, evidence, model: str) -> int:
     """Feed the feedback stored since the evidence's last row into it; return how many rows.
 
-    Feedback on curated and pinned answers is left out: no asker moves what others are served for those
-    (a rejection of one stays in the feedback table for an admin to read).
+    Feedback on curated and pinned answers only tunes their thresholds, which never rise above the
+    global rule: no asker's rejection takes away what others are served of those (it stays in the
+    feedback table for an admin to read).
     """
     query = (select(Feedback).where(Feedback.id > evidence.last_row, Feedback.model == model)
              .order_by(Feedback.id).limit(5000))
@@ -121,15 +124,15 @@ def load_evidence(sessions, evidence, model: str) -> int:
         answers = session.execute(select(Answer.id, Answer.question_id, Answer.curated | Answer.pinned)
                                   .where(Answer.id.in_(shown))).all()
     groups = answer_groups(sessions, list({question_id for _, question_id, _ in answers}))
-    key_of = {aid: groups[qid] for aid, qid, vouched in answers
-              if qid in groups and not vouched and not groups[qid].startswith(CURATED)}
+    key_of = {aid: groups[qid] for aid, qid, _ in answers if qid in groups}
+    protected = {groups[qid] for _, qid, vouched in answers if qid in groups and vouched}
+    protected |= {key for key in key_of.values() if key.startswith(CURATED)}
     for row in rows:
         offered = {key_of[int(a)]: c for a, c in row.offered.items() if int(a) in key_of}
         picked = key_of.get(row.answer_id)
-        if row.answer_id is None or picked is not None:  # not an answer left out (curated, pinned, gone)
-            vector = np.frombuffer(row.vector, dtype="<f4") if row.vector else None
-            evidence.add(vector, row.tenant, row.qhash, offered, picked if row.helpful else None,
-                         None if row.helpful else picked, row.asker)
+        vector = np.frombuffer(row.vector, dtype="<f4") if row.vector else None
+        evidence.add(vector, row.tenant, row.qhash, offered, picked if row.helpful else None,
+                     None if row.helpful else picked, row.asker, protected)
         evidence.last_row = row.id
     return len(rows)
 
@@ -159,7 +162,17 @@ def unlearn(ctx: AppContext, link_id: int, by: str = "admin") -> dict | None:
 
 def confirm(ctx: AppContext, link_id: int) -> dict | None:
     """Confirm a learned phrasing that waits for more askers: it serves others at once; None when there is none."""
-    return _settle_link(ctx, link_id, {"confirmed_at": utcnow()}, only=LearnedPhrasing.confirmed_at.is_(None))
+    view = _settle_link(ctx, link_id, {"confirmed_at": utcnow()}, only=LearnedPhrasing.confirmed_at.is_(None))
+    if view is not None:  # it joins the semantic index with the embedding its askers' feedback recorded
+        with session_scope(ctx.sessions) as session:
+            question = session.get(Question, session.get(LearnedPhrasing, link_id).question_id)
+            recorded = session.scalar(select(Feedback.vector).where(
+                Feedback.qhash == question.qhash, Feedback.tenant == view["tenant"],
+                Feedback.model == ctx.settings.embedding_model, Feedback.vector != b"").order_by(Feedback.id.desc()))
+            if recorded:
+                _embed_phrasing(session, ctx.settings.embedding_model, question.id, np.frombuffer(recorded, "<f4"))
+        _bump(ctx.redis)
+    return view
 
 
 def _settle_link(ctx: AppContext, link_id: int, values: dict, only=None) -> dict | None:

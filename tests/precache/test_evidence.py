@@ -91,3 +91,15 @@ def test_one_askers_word_counts_once_per_phrasing_and_a_few_times_per_answer():
     evidence.add(None, "", "other", {"b": 0.95}, "b", None, "bob")
     assert evidence.threshold("b", 0.97) == pytest.approx(0.9)  # alice once and bob: support 2
     assert len(evidence.observations[("", "b")]) == 2
+
+
+def test_a_protected_answer_tunes_its_threshold_but_no_asker_takes_it_away():
+    evidence = Evidence(floor=0.9, gap=0.02, support=2)
+    ask = np.array([1.0, 0.0], dtype=np.float32)
+    for n, confidence in enumerate((0.95, 0.96)):
+        evidence.add(None, "", f"q{n}", {"faq": confidence}, "faq", None, f"asker-{n}", {"faq"})
+    assert evidence.threshold("faq", 0.97) == pytest.approx(0.9)  # what it fits still counts
+    evidence.add(ask, "", "wrong", {"faq": 0.93}, None, "faq", "mallory", {"faq"})
+    evidence.add(ask, "", "none", {"faq": 0.93}, None, None, "mallory", {"faq"})
+    assert evidence.vetoed("", "wrong") == set() and evidence.rival("faq", ask) is None
+    assert 0.9 <= evidence.threshold("faq", 0.97) <= 0.97  # never above the global rule

@@ -4,11 +4,13 @@ listed, confirmed and unlearned per tenant; SQL and Redis are real."""
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from precache import feedback, keys
 from precache.config import load_settings
 from precache.context import Context
+from precache.models import Question
 from precache.normalize import normalize, question_hash
 from tests.conftest import store_question
 
@@ -48,6 +50,23 @@ def test_a_helpful_answer_is_proposed_by_one_asker_and_served_once_another_confi
     assert all(link["confirmed_at"] for link in links)
     third = feedback.record(ctx, ask, None, answer, True, {answer["answer_id"]: 0.91}, "asker-3")
     assert third["learned"] is False  # served already
+
+
+def test_only_a_confirmed_phrasing_joins_the_semantic_index(ctx, answer):
+    from sqlalchemy import select
+
+    from precache.models import QuestionEmbedding
+
+    def embedded() -> bool:
+        with ctx.sessions() as session:
+            return session.scalar(select(QuestionEmbedding.id).join(
+                Question, Question.id == QuestionEmbedding.question_id).where(Question.text == PHRASING)) is not None
+
+    vector = np.array([0.6, 0.8], dtype=np.float32)
+    feedback.record(ctx, ask_of(PHRASING), vector, answer, True, {answer["answer_id"]: 0.91}, "asker-1")
+    assert not embedded()  # proposed: grouped with no answer, it would be every nearby answer's rival
+    feedback.record(ctx, ask_of(PHRASING), vector, answer, True, {answer["answer_id"]: 0.91}, "asker-2")
+    assert embedded()
 
 
 def _confirmed(ctx, ask, answer) -> None:
