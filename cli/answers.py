@@ -88,19 +88,20 @@ def _wait_for_jobs(jobs: Jobs, job_ids: list[str]) -> None:
 def ask(question, wait_ms, as_json):
     """Ask a question through the answer ladder, as the web does."""
     from web.errors import ApiError
-    from web.ladder import Ask, Ladder
+    from web.ladder import Ladder
     from web.schemas import check_limits
 
     settings = settings_or_exit()
     _migrated_or_exit()
     try:
         check_limits(question, wait_ms, settings)
-        item = Ask.of(question, wait_ms)
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     ladder = Ladder.from_settings(settings)
     try:
-        body = ladder.answer(item).body
+        body = ladder.answer(ladder.ask(question, wait_ms)).body
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
     finally:
         ladder.close()
     if as_json:

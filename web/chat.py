@@ -65,7 +65,7 @@ def completions():
     policy = cache_policy(request.headers.get("Cache-Control", ""))
     deadline = time.monotonic() + ladder.settings.chat_wait_ms / 1000
     question = standalone(ctx, turns, deadline, keep=policy != "no-store")
-    item = Ask.of(question, tenant=tenant, started=started)
+    item = ladder.ask(question, tenant=tenant, started=started)
     item.deadline = 0 if chat.stream else deadline  # a stream does not wait: it follows the generation
     reply = _reply(ladder, item, policy)
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": chat.model}

@@ -79,7 +79,7 @@ class ExactHits:
             return None
         if data.get("detail", "quick") != "quick":
             return None
-        try:
+        try:  # not the embedder's window (Ladder.ask): a question past it is never stored, so never a hot hit
             check_question(data["question"], self.settings.max_question_chars)
         except ApiError:
             return None

@@ -9,7 +9,6 @@ from precache import feedback
 from precache.context import AppContext
 from web import identity
 from web.errors import ApiError
-from web.ladder import Ask
 from web.schemas import FeedbackRequest, check_question, check_tenant, validated
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ def give_feedback():
     _authorize(ladder.settings)
     req = validated(FeedbackRequest, request)
     check_question(req.question, ladder.settings.max_question_chars)
-    ask = Ask.of(req.question, tenant=check_tenant(req.tenant))
+    ask = ladder.ask(req.question, tenant=check_tenant(req.tenant))
     if req.answer_id is None and req.helpful:
         raise ApiError(400, "invalid_field", "helpful: with answer_id null (none of the answers fits) it must be false")
     ctx = ladder.for_tenant(ask.tenant)

@@ -24,6 +24,7 @@ from precache.semantic.tier import SemanticTier
 from web import inflight, metrics
 from web.errors import ApiError, error_body
 from web.intents import Intent, load_intents, match_intent
+from web.schemas import check_window
 
 log = logging.getLogger(__name__)
 # Redis (locks, job records) or the broker unreachable: the question cannot be queued now.
@@ -101,6 +102,12 @@ class Ladder:
 
     def close(self) -> None:
         self.context.close()
+
+    def ask(self, question: str, wait_ms: int = 0, detail: str = "quick", tenant: str = "",
+            started: float | None = None) -> Ask:
+        """Return the Ask of a validated question; refuse one longer than the semantic tier reads whole."""
+        check_window(question, self.tier)
+        return Ask.of(question, wait_ms, detail, tenant, started)
 
     def answer(self, ask: Ask) -> Outcome:
         """Answer one ask and log it: the hot cache, else the ladder; 503 when a miss can be kept nowhere."""

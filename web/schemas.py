@@ -122,3 +122,14 @@ def check_question(question: str, limit: int) -> None:
         raise ApiError(400, "question_too_long", f"question: is {len(question)} characters; the limit is {limit}")
     if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS for ch in question):
         raise ApiError(400, "invalid_field", "question: contains control characters; send plain text")
+
+
+def check_window(question: str, tier) -> None:
+    """Refuse a question longer than the semantic tier's embedder reads (`tier`: precache.semantic.tier)."""
+    # The embedder cuts a question off where the model reads on: text past the cut would be answered but
+    # not matched, so one asker's padded question could carry its answer to another question's askers.
+    over = tier.overflow(question)
+    if over is not None:
+        tokens, window = over
+        raise ApiError(400, "question_too_long", f"question: is {tokens} tokens long; questions are matched on "
+                       f"at most {window}: ask one question, shorter")

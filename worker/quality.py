@@ -11,7 +11,9 @@ Signals, each in [0, 1]:
 - judge: an optional LLM rating (off by default).
 
 Penalties, each a factor in [0, 1] (1 = no problem found): empty, truncated mid-sentence,
-repeated n-grams (loops), refusal, and an answer in another language than the question.
+repeated n-grams (loops), refusal, an answer in another language than the question, and
+injection: a link, e-mail address or phone number, or an instruction to ignore what came before or
+to send a password, that no trusted source (the FAQ's reference answer) vouches for scores 0.
 The worker scores every generated answer with `score` before storing it; `precache score`
 runs the same function over a JSONL file.
 """
@@ -145,11 +147,50 @@ def finished(text: str, finish_reason: str | None) -> tuple[str, str | None]:
     return trimmed, ("trimmed" if trimmed != text else finish_reason)
 
 
+_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'`]+|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|info|biz|xyz|ru|cn|"
+                  r"example)\b(?:/[^\s<>\"'`]*)?", re.IGNORECASE)
+_EMAIL = re.compile(r"\b[\w.+-]+@(?:[\w-]+\.)+[a-z]{2,}\b", re.IGNORECASE)
+# 9 to 15 digits in groups: a phone number, not a date, a year, a version (fewer digits or dots) or an id in a link.
+_PHONE = re.compile(r"(?<![\w.=/#&?%-])\+?\(?\d(?:[\s()-]{0,2}\d){8,14}(?![\w.])")
+# "Never send your password" is advice, not an instruction: a negation just before the verb clears it.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?(?:the\s+|your\s+)?(?:above|previous|prior|earlier|preceding)|"
+    r"(?<!never\s)(?<!not\s)(?<!n't\s)\b(?:send|e-?mail|give|share|tell|text|reply with|provide)\b[^.!?\n]{0,40}?\b(?:your|their|the)\s+"
+    r"(?:password|passcode|pin|credentials|login details|card number|cvv|security code|one-time code)",
+    re.IGNORECASE)
+
+
+def _unvouched(answer: str, sources: list[str]) -> list[str]:
+    """Return the links, addresses, phone numbers and instructions of an answer that no source contains."""
+    trusted = " ".join(sources).lower()
+    digits = {re.sub(r"\D", "", m) for source in sources for m in _PHONE.findall(source)}
+    found = [m for m in _URL.findall(answer) if _bare_url(m) not in trusted]
+    found += [m for m in _EMAIL.findall(answer) if m.lower() not in trusted]
+    found += [m for m in _INSTRUCTION.findall(answer) if " ".join(m.lower().split()) not in trusted]
+    found += [m for m in _PHONE.findall(answer)
+              if not any(d.endswith(re.sub(r"\D", "", m)[-9:]) for d in digits)]
+    return found
+
+
+def _bare_url(url: str) -> str:
+    """Return a link as its host and path, lower case, without scheme, "www." or closing punctuation."""
+    url = re.sub(r"^(?:https?://)?(?:www\.)?", "", url.lower())
+    return url.rstrip(".,;:!?)]}*").rstrip("/")
+
+
+def injection_penalty(answer: str, sources: list[str]) -> float:
+    """Return 0.0 for an answer that points its readers where no trusted source does, else 1.0."""
+    # A stored answer is served to every asker of its question and of questions near it, so what the
+    # asker wrote cannot vouch for a link or an instruction: one asker could plant it for the others.
+    return 0.0 if _unvouched(answer, sources) else 1.0
+
+
 # The names penalties() returns, as stored in an answer's quality_components.
-PENALTIES = ("empty", "truncated", "repetition", "refusal", "language")
+PENALTIES = ("empty", "truncated", "repetition", "refusal", "language", "injection")
 
 
-def penalties(question: str, answer: str, finish_reason: str | None = None) -> dict[str, float]:
+def penalties(question: str, answer: str, finish_reason: str | None = None,
+              reference: str | None = None) -> dict[str, float]:
     """Return each degeneration penalty of an answer (1.0 = no problem found)."""
     if not answer.strip():
         return {"empty": 0.0}
@@ -159,6 +200,7 @@ def penalties(question: str, answer: str, finish_reason: str | None = None) -> d
         "repetition": repetition_penalty(answer),
         "refusal": refusal_penalty(answer),
         "language": language_penalty(question, answer),
+        "injection": injection_penalty(answer, [reference] if reference else []),
     }
 
 
@@ -188,7 +230,7 @@ class Scorer:
 
     def _combine(self, item, vectors, slot) -> Score:
         question, answer, reference, mean_logprob, finish_reason = item
-        found = penalties(question, answer, finish_reason)
+        found = penalties(question, answer, finish_reason, reference)
         components = self._components(question, answer, mean_logprob, vectors, slot) if answer.strip() else {}
         weight = sum(WEIGHTS[name] for name in components)
         base = sum(WEIGHTS[name] * value for name, value in components.items()) / weight if weight else 0.0

@@ -82,6 +82,19 @@ class Embedder:
         size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(size())
 
+    @property
+    def window(self) -> int:
+        """Return how many tokens of a text the model reads; it cuts off the rest."""
+        model = self.model
+        return model.max_tokens if hasattr(model, "session") else int(model.max_seq_length)
+
+    def tokens(self, text: str) -> int:
+        """Return how many tokens a text is, uncut (the tokenizer alone, no model run)."""
+        model = self.model
+        if hasattr(model, "session"):
+            return model.tokens(text)
+        return len(model.tokenizer(text, verbose=False)["input_ids"])
+
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Return one normalised float32 row per text."""
         if not texts:

@@ -127,6 +127,10 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()
+        self.max_tokens = max_tokens
+        self.counter = Tokenizer.from_file(str(folder / "tokenizer.json"))  # uncut: it tells how long a text is
+        self.counter.no_truncation()
+        self.counter.no_padding()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or 0  # 0: one per core
         options.inter_op_num_threads = 1
@@ -134,6 +138,10 @@ class OnnxEncoder:
                                                     providers=["CPUExecutionProvider"])
         self.dim = int(self.session.get_outputs()[0].shape[-1])
         self.inputs = [i.name for i in self.session.get_inputs()]  # the graph drops inputs its model ignores
+
+    def tokens(self, text: str) -> int:
+        """Return how many tokens a text is, special tokens included, before any cut."""
+        return len(self.counter.encode(text).ids)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Return one normalised float32 row per text (one padded batch)."""

@@ -48,6 +48,18 @@ class SemanticTier:
         self._remember(question, vector)
         return vector
 
+    def overflow(self, question: str) -> tuple[int, int] | None:
+        """Return (tokens, window) of a question longer than the embedder reads; None when it fits or the tier is off."""
+        if not self.enabled:
+            return None
+        embedder = embedder_for(self.settings)
+        try:
+            tokens, window = embedder.tokens(question), embedder.window
+        except Exception as exc:  # the ladder goes on without this tier
+            self._switch_off(exc)
+            return None
+        return (tokens, window) if tokens > window else None
+
     def _switch_off(self, exc: Exception) -> None:
         with self._lock:
             if self.enabled:
