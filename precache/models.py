@@ -39,7 +39,8 @@ class Question(Base):
     is_faq: Mapped[bool] = mapped_column(Boolean, default=False)
     # A reference answer (from the FAQ) that generated answers are scored against; never served itself.
     reference: Mapped[str | None] = mapped_column(Text)
-    # A paraphrase linked to the question that answers it (predictive precompute's clusters of misses).
+    # A paraphrase linked to the question that answers it for every tenant (duplicates merged by migration 0007,
+    # and predictive precompute's links made before 0009; its links are per tenant now: PredictedQuestion).
     canonical_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -87,11 +88,27 @@ class AskLog(Base):
     question: Mapped[str] = mapped_column(Text)
     qhash: Mapped[str] = mapped_column(String(64), index=True)
     namespace: Mapped[str] = mapped_column(String(255))
-    source: Mapped[str] = mapped_column(String(16))  # exact | template | generated | fallback
+    source: Mapped[str] = mapped_column(String(16))  # exact | semantic | template | generated | fallback | renew
     latency_ms: Mapped[float] = mapped_column(Float)
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
     job_id: Mapped[str | None] = mapped_column(String(64))  # the Celery task id of the miss
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # Who asked ("address:<client>" or "asker:<id>" the calling app vouched for); None from the command line.
+    asker: Mapped[str | None] = mapped_column(String(128))
+
+
+class PredictedQuestion(Base):
+    """What predictive precompute made of one tenant's misses: an FAQ entry of the tenant (`canonical_id` None),
+    or a paraphrase linked to one, answered by its answers for this tenant's askers only."""
+
+    __tablename__ = "predicted_questions"
+    __table_args__ = (UniqueConstraint("tenant", "question_id", name="uq_predicted_questions_tenant_question"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    canonical_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class QuestionEmbedding(Base):

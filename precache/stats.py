@@ -18,7 +18,8 @@ from precache.app_context import AppContext
 from precache.models import Answer, AskLog, utcnow
 from precache.queueing import ALL_QUEUES
 
-SOURCES = ("exact", "semantic", "template", "generated", "fallback")
+# "renew": an asker's no-cache, a new answer generated whatever was cached (neither instant nor a miss).
+SOURCES = ("exact", "semantic", "template", "generated", "fallback", "renew")
 INSTANT_SOURCES = ("exact", "semantic", "template")
 MISS_SOURCE = "fallback"
 QUALITY_BUCKETS = ("0.0-0.2", "0.2-0.4", "0.4-0.6", "0.6-0.8", "0.8-1.0")

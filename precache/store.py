@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
 from precache.db import session_scope
-from precache.models import Answer, LearnedPhrasing, Question, utcnow
+from precache.models import Answer, LearnedPhrasing, PredictedQuestion, Question, utcnow
 from precache.normalize import namespace_id
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,9 @@ def answering_question(qhash: str, tenant: str, visible: Callable):
 
     A phrasing that askers of this tenant linked to an answer (confirmed, and nobody retracted) is answered
     by it first, unless the phrasing's own question has a curated or pinned answer (one that `visible(answer)`
-    lets this namespace see): feedback never re-points one of those. A paraphrase linked to a canonical question is
-    answered by the canonical question's answers.
+    lets this namespace see): feedback never re-points one of those. A paraphrase that predictive precompute
+    linked to a canonical question from this tenant's misses, or that is linked for every tenant, is answered
+    by the canonical question's answers.
     """
     phrasing, own = aliased(Question), aliased(Answer)
     learned = (select(LearnedPhrasing.target_id).where(LearnedPhrasing.question_id == phrasing.id,
@@ -56,7 +57,10 @@ def answering_question(qhash: str, tenant: str, visible: Callable):
                .order_by(LearnedPhrasing.id.desc()).limit(1).correlate(phrasing).scalar_subquery())
     vouched = (select(own.id).where(own.question_id == phrasing.id, own.curated | own.pinned, visible(own),
                                     (own.review != "rejected") | own.review.is_(None)).correlate(phrasing).exists())
-    return (select(func.coalesce(case((vouched, None), else_=learned), phrasing.canonical_id, phrasing.id))
+    predicted = (select(PredictedQuestion.canonical_id).where(PredictedQuestion.question_id == phrasing.id,
+                                                              PredictedQuestion.tenant == tenant)
+                 .correlate(phrasing).scalar_subquery())
+    return (select(func.coalesce(case((vouched, None), else_=learned), predicted, phrasing.canonical_id, phrasing.id))
             .where(phrasing.qhash == qhash).scalar_subquery())
 
 
@@ -198,7 +202,7 @@ class AnswerStore:
     def recache(self, qhash: str) -> dict | None:
         """Put the question's best servable answer in the hot cache (or drop the entry when none is left).
 
-        The paraphrases linked to the question (`canonical_id`, or learned from askers of this tenant) are
+        The paraphrases linked to the question (`canonical_id`, predicted or learned for this tenant) are
         served its answers under their own hashes: their entries are dropped, so the next asker reads the
         new best one, never a replaced or invalidated one.
         """
@@ -220,14 +224,16 @@ class AnswerStore:
             log.warning("hot cache unavailable, cannot drop the entries of %s: %s", qhash, exc)
 
     def _paraphrase_hashes(self, qhash: str) -> list[str]:
-        """The hashes of the questions answered by this one's answers (linked, or learned for this tenant)."""
+        """The hashes of the questions answered by this one's answers (linked, predicted or learned for this tenant)."""
         question_id = select(Question.id).where(Question.qhash == qhash).scalar_subquery()
         linked = select(Question.qhash).where(Question.canonical_id == question_id)
+        predicted = (select(Question.qhash).join(PredictedQuestion, PredictedQuestion.question_id == Question.id)
+                     .where(PredictedQuestion.canonical_id == question_id, PredictedQuestion.tenant == self.tenant))
         learned = (select(Question.qhash).join(LearnedPhrasing, LearnedPhrasing.question_id == Question.id)
                    .where(LearnedPhrasing.target_id == question_id, LearnedPhrasing.tenant == self.tenant,
                           LearnedPhrasing.confirmed_at.is_not(None)))
         with self.sessions() as session:
-            return list(session.scalars(linked.union(learned)))
+            return list(session.scalars(linked.union(predicted, learned)))
 
     def servable_answer(self, answer_id: int) -> bool:
         """Tell whether a stored answer passes the gate in this namespace."""

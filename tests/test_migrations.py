@@ -66,3 +66,16 @@ def test_0007_rekeys_questions_feedback_and_asks_by_the_new_rule(database_url):
     assert loser.canonical_id == 4 and loser.normalized == "password reset"
     assert len(loser.qhash) == 64 and loser.qhash not in {r.qhash for r in rows.values() if r is not loser}
     assert logged == question_hash("do you support c#") and felt == question_hash("x != y")
+
+
+def test_0009_adds_who_asked_and_the_predictions_per_tenant_and_goes_back(database_url):
+    cfg = alembic_config(database_url)
+    engine = create_engine(database_url)
+    assert "asker" in {c["name"] for c in inspect(engine).get_columns("ask_log")}
+    assert {"tenant", "question_id", "canonical_id"} <= {c["name"] for c in inspect(engine).get_columns(
+        "predicted_questions")}
+    command.downgrade(cfg, "0008")
+    assert "asker" not in {c["name"] for c in inspect(engine).get_columns("ask_log")}
+    assert "predicted_questions" not in inspect(engine).get_table_names()
+    command.upgrade(cfg, "head")
+    engine.dispose()

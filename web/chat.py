@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from precache.context import AppContext
 from precache.jobs import READY
+from web import identity
 from web.chat_schemas import parse_chat
 from web.errors import ApiError
 from web.followup import standalone
@@ -65,7 +66,7 @@ def completions():
     policy = cache_policy(request.headers.get("Cache-Control", ""))
     deadline = time.monotonic() + ladder.settings.chat_wait_ms / 1000
     question = standalone(ctx, turns, deadline, keep=policy != "no-store")
-    item = ladder.ask(question, tenant=tenant, started=started)
+    item = ladder.ask(question, tenant=tenant, started=started, asker=identity.asker(request, ladder.settings))
     item.deadline = 0 if chat.stream else deadline  # a stream does not wait: it follows the generation
     reply = _reply(ladder, item, policy)
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": chat.model}

@@ -12,8 +12,11 @@ import io
 import json
 import time
 
+from werkzeug.wrappers import Request
+
 from precache import logs
 from precache.normalize import normalize, question_hash
+from web import identity
 from web.errors import ApiError
 from web.ladder import Ask, Ladder
 from web.schemas import check_question
@@ -59,7 +62,9 @@ class ExactHits:
             return None
         request_id = logs.new_request_id(environ.get("HTTP_X_REQUEST_ID"))
         logs.request_id.set(request_id)
-        item = Ask(question, normalized, question_hash(normalized), started=started)
+        # The asker goes into the entry the hit already pushes: no round trip of its own.
+        item = Ask(question, normalized, question_hash(normalized), started=started,
+                   asker=identity.asker(Request(environ), self.settings))
         outcome = self.ladder.hot(item)  # the view's own hit path: one entry, one script, one count
         if outcome is None:
             environ[HOT_MISSED] = item.hot_missed

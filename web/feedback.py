@@ -39,7 +39,7 @@ def give_feedback():
     _authorize(ladder.settings)
     req = validated(FeedbackRequest, request)
     check_question(req.question, ladder.settings.max_question_chars)
-    ask = ladder.ask(req.question, tenant=check_tenant(req.tenant))
+    ask = ladder.ask(req.question, tenant=check_tenant(req.tenant), asker=identity.asker(request, ladder.settings))
     if req.answer_id is None and req.helpful:
         raise ApiError(400, "invalid_field", "helpful: with answer_id null (none of the answers fits) it must be false")
     ctx = ladder.for_tenant(ask.tenant)
@@ -49,8 +49,7 @@ def give_feedback():
         if answer is not None and answer["answer_id"] not in offered:
             raise ApiError(422, "not_offered", f"answer {answer['answer_id']} is not one the cache offers for this "
                            "question (its instant answer or a suggestion); feedback links only those")
-        return jsonify(feedback.record(ctx, ask, ask.vector, answer, req.helpful, offered,
-                                       identity.asker(request, ladder.settings)))
+        return jsonify(feedback.record(ctx, ask, ask.vector, answer, req.helpful, offered, ask.asker))
     except SQLAlchemyError as exc:  # the asker's word is not lost unsaid: the app is told to send it again
         log.warning("feedback not recorded, database unavailable: %s", exc)
         raise ApiError(503, "database_unavailable", "feedback cannot be recorded now; send it again later") from None

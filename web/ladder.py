@@ -44,16 +44,17 @@ class Ask:
     started: float = field(default_factory=time.perf_counter)  # when the request came in (its logged latency)
     vector: object = None  # the question's embedding, once the semantic tier computed it
     hot_missed: bool = False  # the hot cache was read for this question and had no answer
+    asker: str = ""  # who asks (web.identity.asker), logged with the ask; "" from the command line
 
     @classmethod
     def of(cls, question: str, wait_ms: int = 0, detail: str = "quick", tenant: str = "",
-           started: float | None = None) -> "Ask":
+           started: float | None = None, asker: str = "") -> "Ask":
         """Normalise a validated question into an Ask with its deadline."""
         normalized = normalize(question)
         if not normalized:
             raise ApiError(400, "invalid_field", "question: must contain at least one letter or digit")
         return cls(question, normalized, question_hash(normalized), detail, time.monotonic() + wait_ms / 1000,
-                   tenant, started if started is not None else time.perf_counter())
+                   tenant, started if started is not None else time.perf_counter(), asker=asker)
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -104,10 +105,10 @@ class Ladder:
         self.context.close()
 
     def ask(self, question: str, wait_ms: int = 0, detail: str = "quick", tenant: str = "",
-            started: float | None = None) -> Ask:
+            started: float | None = None, asker: str = "") -> Ask:
         """Return the Ask of a validated question; refuse one longer than the semantic tier reads whole."""
         check_window(question, self.tier)
-        return Ask.of(question, wait_ms, detail, tenant, started)
+        return Ask.of(question, wait_ms, detail, tenant, started, asker)
 
     def answer(self, ask: Ask) -> Outcome:
         """Answer one ask and log it: the hot cache, else the ladder; 503 when a miss can be kept nowhere."""
@@ -136,7 +137,7 @@ class Ladder:
         ctx = self.for_tenant(ask.tenant)
         entry = {"at": time.time(), "question": ask.question, "qhash": ask.qhash, "namespace": ctx.store.namespace,
                  "source": "exact", "latency_ms": round((time.perf_counter() - ask.started) * 1000, 3),
-                 "job_id": None, "request_id": request_id.get()}
+                 "job_id": None, "request_id": request_id.get(), "asker": ask.asker or None}
         try:
             payload = ctx.ask_log.hit_and_push(keys.answer(ctx.ns, ask.qhash), entry)
         except redis.RedisError as exc:  # the ladder reads SQL, and the ask goes to SQL
@@ -154,15 +155,16 @@ class Ladder:
         return self._instant(self.for_tenant(ask.tenant), ask)
 
     def renew(self, ask: Ask) -> str:
-        """Queue a new answer for the question whatever is cached (an asker's no-cache); log it as the miss it is.
+        """Queue a new answer for the question whatever is cached (an asker's no-cache); log it as a renewal.
 
         Returns the job id."""
         ctx = self.for_tenant(ask.tenant)
         job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: self._store_question(ctx, ask),
                                           request_id.get(), "renew")
         (metrics.JOINS if joined else metrics.MISSES).inc()
-        # The ask log and the stats count what was instant: this one was not.
-        self._record(ctx, ask, {"source": "fallback", "job_id": job_id})
+        # Not instant, and not a miss either: anyone can send no-cache at will, so predictive precompute
+        # must not count it (worker/scheduled.py), and the sweep need not queue it (it is queued).
+        self._record(ctx, ask, {"source": "renew", "job_id": job_id})
         return job_id
 
     def count(self, ask: Ask, outcome: Outcome) -> None:
@@ -287,4 +289,4 @@ class Ladder:
         metrics.observe_ask(body["source"], seconds, body.get("quality"), stale)
         asklog.push(ctx, question=ask.question, qhash=ask.qhash, namespace=ctx.store.namespace,
                     source=body["source"], latency_ms=round(seconds * 1000, 3), answer_id=body.get("answer_id"),
-                    job_id=body.get("job_id"), request_id=request_id.get())
+                    job_id=body.get("job_id"), request_id=request_id.get(), asker=ask.asker or None)

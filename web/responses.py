@@ -36,7 +36,7 @@ class StatsResponse(BaseModel):
     window_s: int
     asks: int
     instant_share: float  # share of asks answered from exact, semantic or template
-    sources: dict[str, SourceStats]  # keys: exact, semantic, template, generated, fallback
+    sources: dict[str, SourceStats]  # keys: exact, semantic, template, generated, fallback, renew
     timeline: list[TimePoint]
     quality: dict[str, int]  # stored answers by quality bucket: "0.0-0.2" ... "0.8-1.0", "unscored"
     queues: dict[str, int | None]  # depth per Celery queue; None when the broker is unreachable

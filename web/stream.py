@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from precache.context import AppContext
 from precache.jobs import READY
+from web import identity
 from web.errors import ApiError
 from web.ladder import QUEUE_ERRORS, ready_body
 from web.live import live_text
@@ -32,7 +33,8 @@ def stream():
     if question is None:
         raise ApiError(400, "invalid_field", "question: required as a query parameter (?question=...)")
     check_question(question, ladder.settings.max_question_chars)
-    item = ladder.ask(question, tenant=check_tenant(request.args.get("tenant")), started=started)
+    item = ladder.ask(question, tenant=check_tenant(request.args.get("tenant")), started=started,
+                      asker=identity.asker(request, ladder.settings))
     outcome = ladder.answer(item)
     if outcome.status >= 500:
         return jsonify(outcome.body), outcome.status

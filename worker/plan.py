@@ -11,11 +11,12 @@ import logging
 from dataclasses import dataclass, field, replace
 
 import redis
+from sqlalchemy import select
 
 from precache import keys
 from precache.context import AppContext
 from precache.jobs import PENDING
-from precache.models import Question
+from precache.models import PredictedQuestion, Question
 from worker.work import AlreadyDone, Failed, Group, Item, JobRequest, LeftForReview, NoQuestion, Outcome
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,13 @@ def _group(item: Item) -> Group:
 
 
 def _load_question(ctx: AppContext, question_id: int) -> Question | None:
-    """Return the question to answer: a paraphrase linked to a canonical question is answered through it."""
+    """Return the question to answer: a paraphrase linked to a canonical question (for this tenant, else for
+    every tenant) is answered through it."""
     with ctx.sessions() as session:
         question = session.get(Question, question_id)
-        if question is not None and question.canonical_id:
-            question = session.get(Question, question.canonical_id) or question
-        return question
+        if question is None:
+            return None
+        predicted = session.scalar(select(PredictedQuestion.canonical_id).where(
+            PredictedQuestion.question_id == question.id, PredictedQuestion.tenant == ctx.store.tenant))
+        canonical = predicted or question.canonical_id
+        return (session.get(Question, canonical) or question) if canonical else question

@@ -13,6 +13,18 @@ already being generated is never queued twice.
 - regenerate:  questions whose answers all failed the quality gate are generated again with the
                detailed settings, up to QUALITY_MAX_TRIES.
 - prune:       ask-log rows older than ASK_LOG_RETENTION_DAYS are deleted.
+
+Predictive precompute is per tenant and hard to inflate. Questions are shared by every tenant (one row
+per normalised text), so its FAQ entries and links are not kept on them (`is_faq` and `canonical_id`
+would act for every tenant: tenant A's misses would choose what B's askers are served, and FAQ
+precompute would generate A's guesses in B's namespace); they are rows of `predicted_questions`, each
+with the tenant whose misses made it, read only for that tenant's askers and FAQ precompute. A link
+table rather than linking only questions that one tenant asked: a question one tenant alone asks
+today may be asked by another tomorrow, and would then be answered through the first one's link.
+A miss counts once per asker (`ask_log.asker`; a row without one, logged before askers were or by
+`precache ask`, counts as its own asker), and a cluster by the distinct askers of all its phrasings:
+one client asking one question, or fifty phrasings of it, a thousand times counts once. An asker's
+no-cache is logged as "renew", not as a miss: anyone can send it at will.
 """
 
 import logging
@@ -21,17 +33,17 @@ from collections import defaultdict
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import String, cast, delete, func, select
 
 from precache import asklog, keys
 from precache.context import AppContext
 from precache.db import session_scope
-from precache.models import Answer, AskLog, Question, utcnow
+from precache.models import Answer, AskLog, PredictedQuestion, Question, utcnow
 from precache.normalize import normalize
 from precache.store import AnswerStore
 
 log = logging.getLogger(__name__)
-MISS_SOURCES = ("fallback", "generated")
+MISS_SOURCES = ("fallback", "generated")  # not "renew": an asker's no-cache is no miss
 
 
 @contextmanager
@@ -126,18 +138,39 @@ def prune_ask_log(ctx: AppContext, batch: int = 5000) -> dict:
 
 
 def missed_questions(ctx: AppContext, since) -> list[tuple[str, str, int]]:
-    """Return (qhash, question, misses) for questions missed in this namespace since a time, most missed first."""
+    """Return (qhash, question, askers) for questions missed in this namespace since a time, most askers first."""
+    askers = func.count(func.distinct(_asker()))
     query = (
-        select(AskLog.qhash, func.min(AskLog.question), func.count(AskLog.id))
-        .where(AskLog.asked_at >= since, AskLog.namespace == ctx.store.namespace,
-               AskLog.source.in_(MISS_SOURCES))
+        _misses(ctx, since, select(AskLog.qhash, func.min(AskLog.question), askers))
         .group_by(AskLog.qhash)
-        .order_by(func.count(AskLog.id).desc(), AskLog.qhash)
+        .order_by(askers.desc(), AskLog.qhash)
         .limit(ctx.settings.predictive_max_questions)
     )
     asklog.catch_up(ctx)
     with ctx.sessions() as session:
         return [tuple(row) for row in session.execute(query)]
+
+
+def missed_by(ctx: AppContext, since, qhashes: list[str]) -> dict[str, set[str]]:
+    """Return who missed each of these questions in this namespace since a time."""
+    askers: dict[str, set[str]] = defaultdict(set)
+    with ctx.sessions() as session:
+        for at in range(0, len(qhashes), 500):
+            query = _misses(ctx, since, select(AskLog.qhash, _asker()).distinct())
+            for qhash, asker in session.execute(query.where(AskLog.qhash.in_(qhashes[at:at + 500]))):
+                askers[qhash].add(asker)
+    return askers
+
+
+def _misses(ctx: AppContext, since, query):
+    """The query on the misses of this namespace since a time."""
+    return query.where(AskLog.asked_at >= since, AskLog.namespace == ctx.store.namespace,
+                       AskLog.source.in_(MISS_SOURCES))
+
+
+def _asker():
+    """Who asked, as counted: the logged asker, else the row itself (no asker cannot be one asker of many rows)."""
+    return func.coalesce(AskLog.asker, "row:" + cast(AskLog.id, String))
 
 
 def cluster(questions: list[str], vectors, similarity: float) -> list[list[int]]:
@@ -166,10 +199,12 @@ def predictive_precompute(ctx: AppContext, embedder) -> dict:
 
 def _predict(ctx: AppContext, embedder) -> dict:
     settings = ctx.settings
-    missed = missed_questions(ctx, utcnow() - timedelta(seconds=settings.predictive_window_s))
+    since = utcnow() - timedelta(seconds=settings.predictive_window_s)
+    missed = missed_questions(ctx, since)
     if not missed:
         return {"clusters": 0, "queued": 0, "linked": 0}
-    frequent = _frequent_groups(missed, embedder, settings)
+    askers = missed_by(ctx, since, [qhash for qhash, _, _ in missed])
+    frequent = _frequent_groups(missed, askers, embedder, settings)
     queued, linked, seen = _precompute_groups(ctx, missed, frequent)
     if linked:
         from precache.semantic.store import index_questions, regroup
@@ -181,36 +216,37 @@ def _predict(ctx: AppContext, embedder) -> dict:
     return {"clusters": len(frequent), "queued": queued, "linked": linked}
 
 
-def _frequent_groups(missed: list, embedder, settings) -> list[list[int]]:
-    """Cluster the missed questions; return the clusters missed often enough, most missed first."""
+def _frequent_groups(missed: list, askers: dict[str, set[str]], embedder, settings) -> list[list[int]]:
+    """Cluster the missed questions; return the clusters enough distinct askers missed, most askers first."""
     texts = [text for _, text, _ in missed]
     groups = cluster(texts, embedder.encode(texts), settings.predictive_cluster_similarity)
-    frequent = [g for g in groups if sum(missed[i][2] for i in g) >= settings.predictive_min_misses]
-    return sorted(frequent, key=lambda g: -sum(missed[i][2] for i in g))
+    # One asker counts once per cluster, however many of its phrasings they asked.
+    counts = [len(set().union(*(askers[missed[i][0]] for i in g))) for g in groups]
+    frequent = [(n, g) for n, g in zip(counts, groups) if n >= settings.predictive_min_misses]
+    return [g for _, g in sorted(frequent, key=lambda item: -item[0])]
 
 
 def _precompute_groups(ctx: AppContext, missed: list, frequent: list[list[int]]) -> tuple[int, int, list[int]]:
-    """Queue an answer for each cluster without one, link the paraphrases of those with one.
+    """Queue an answer for each cluster without one, link the paraphrases of those with one, for this tenant.
 
     Return (generations queued, paraphrases linked, the question ids seen).
     """
     queued = linked = 0
     seen: list[int] = []
     for group in frequent:
-        # The cluster's questions, most missed first.
+        # The cluster's questions, most askers first.
         members = [_question(ctx.sessions, ctx.store, missed[i][0], missed[i][1]) for i in group]
         seen += [q.id for q in members]
         answered = [q for q in members if ctx.store.has_answer(q.id)]
         canonical = answered[0] if answered else members[0]
         if not answered and queued >= ctx.settings.predictive_budget:
             continue  # not an FAQ entry yet either: FAQ precompute would generate it past the budget
-        with session_scope(ctx.sessions) as session:
-            session.execute(update(Question).where(Question.id == canonical.id).values(is_faq=True))
+        _make_entry(ctx, canonical)
         if not answered:
             _, joined = ctx.jobs.enqueue(ctx.ns, canonical.qhash, lambda q=canonical: q.id, background=True)
             queued += not joined
             continue  # linked on a later run, once the canonical question has its answer
-        linked += _link(ctx.sessions, ctx.store, canonical, [q for q in members if q.id != canonical.id])
+        linked += _link(ctx, canonical, [q for q in members if q.id != canonical.id])
     return queued, linked, seen
 
 
@@ -220,14 +256,36 @@ def _question(sessions, store: AnswerStore, qhash: str, text: str) -> Question:
         return session.get(Question, qid)
 
 
-def _link(sessions, store: AnswerStore, canonical: Question, members: list[Question]) -> int:
-    """Point paraphrases at the canonical question: its answer is served for them (their own stay stored)."""
-    todo = [m for m in members if m.canonical_id != canonical.id and m.id != canonical.canonical_id]
+def _predictions(ctx: AppContext, question_ids: list[int]) -> dict[int, int | None]:
+    """Return this tenant's predictions of these questions: {question id: its canonical id, None for an entry}."""
+    query = select(PredictedQuestion.question_id, PredictedQuestion.canonical_id).where(
+        PredictedQuestion.tenant == ctx.store.tenant, PredictedQuestion.question_id.in_(question_ids))
+    with ctx.sessions() as session:
+        return dict(session.execute(query).all())
+
+
+def _make_entry(ctx: AppContext, question: Question) -> None:
+    """Make the question one of this tenant's FAQ entries (FAQ precompute answers it again should it lose its
+    answer), unless it is one already or linked to one."""
+    if question.id in _predictions(ctx, [question.id]):
+        return
+    with session_scope(ctx.sessions) as session:
+        session.add(PredictedQuestion(tenant=ctx.store.tenant, question_id=question.id))
+
+
+def _link(ctx: AppContext, canonical: Question, members: list[Question]) -> int:
+    """Point paraphrases at the canonical question for this tenant's askers: its answer is served for them
+    (their own stay stored)."""
+    linked = _predictions(ctx, [canonical.id, *(m.id for m in members)])
+    todo = [m.id for m in members if linked.get(m.id) != canonical.id and m.id != linked.get(canonical.id)]
     if not todo:
         return 0
-    with session_scope(sessions) as session:
-        session.execute(update(Question).where(Question.id.in_([m.id for m in todo]))
-                        .values(canonical_id=canonical.id))
-    for member in todo:
-        store.recache(member.qhash)
+    tenant = ctx.store.tenant
+    with session_scope(ctx.sessions) as session:
+        session.execute(delete(PredictedQuestion).where(PredictedQuestion.tenant == tenant,
+                                                        PredictedQuestion.question_id.in_(todo)))
+        session.add_all(PredictedQuestion(tenant=tenant, question_id=qid, canonical_id=canonical.id) for qid in todo)
+    for member in members:
+        if member.id in todo:
+            ctx.store.recache(member.qhash)
     return len(todo)

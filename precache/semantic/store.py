@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from precache import keys
 from precache.app_context import AppContext
 from precache.db import session_scope
-from precache.models import Answer, LearnedPhrasing, Question, QuestionEmbedding
+from precache.models import Answer, LearnedPhrasing, PredictedQuestion, Question, QuestionEmbedding
 
 log = logging.getLogger(__name__)
 CURATED = "faq:"  # the prefix of a curated answer's key; other keys are question hashes
@@ -50,7 +50,7 @@ def answer_groups(sessions, question_ids: list[int]) -> dict[int, str]:
 
     The key of a question is that of the answer an asker linked it to (a learned phrasing, in any
     tenant: the phrasing counts as one of that answer's), else of its canonical question when
-    predictive precompute linked it to one; then the text of its curated answer if it has one, else
+    predictive precompute linked it to one (in any tenant); then the text of its curated answer if it has one, else
     its own hash.
     """
     groups: dict[int, str] = {}
@@ -68,6 +68,10 @@ def _answer_targets(session, question_ids: list[int]) -> dict[int, int]:
     """Each question's target: the question whose answers it shares (learned, else canonical, else itself)."""
     rows = session.execute(select(Question.id, Question.canonical_id).where(Question.id.in_(question_ids))).all()
     target = {qid: canonical or qid for qid, canonical in rows}
+    target.update(session.execute(  # in any tenant, as learned phrasings: the index is every tenant's
+        select(PredictedQuestion.question_id, PredictedQuestion.canonical_id)
+        .where(PredictedQuestion.question_id.in_(question_ids), PredictedQuestion.canonical_id.is_not(None))
+        .order_by(PredictedQuestion.id)).all())
     target.update(session.execute(
         select(LearnedPhrasing.question_id, LearnedPhrasing.target_id)
         .where(LearnedPhrasing.question_id.in_(question_ids), LearnedPhrasing.confirmed_at.is_not(None),

@@ -184,3 +184,11 @@ def test_with_flushing_off_a_row_the_database_cannot_take_is_kept_aside_too(cont
     asklog.push(ctx, **entry(0, source="s" * 40))
     assert logged(ctx) == []
     assert [json.loads(raw)["request_id"] for raw in ctx.redis.lrange(keys.asks_refused(), 0, -1)] == ["r0"]
+
+
+def test_the_asker_is_stored_with_the_ask(contexts):
+    ctx = contexts()
+    asklog.push(ctx, **entry(0, asker="address:198.51.100.4"))
+    asklog.push(ctx, **entry(1))  # precache ask: nobody to name
+    asklog.drain(ctx, wait_s=10)
+    assert [row.asker for row in logged(ctx)] == ["address:198.51.100.4", None]

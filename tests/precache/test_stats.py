@@ -57,7 +57,7 @@ def test_counts_shares_and_instant_share(seeded):
     s = snapshot(seeded, 3600, now=NOW)
     StatsResponse.model_validate(s)
     counts = {name: v["count"] for name, v in s["sources"].items()}
-    assert counts == {"exact": 100, "semantic": 0, "template": 10, "generated": 0, "fallback": 6}
+    assert counts == {"exact": 100, "semantic": 0, "template": 10, "generated": 0, "fallback": 6, "renew": 0}
     assert s["asks"] == 116 and s["window_s"] == 3600
     assert s["sources"]["exact"]["share"] == pytest.approx(100 / 116, abs=1e-6)
     assert s["instant_share"] == pytest.approx(110 / 116, abs=1e-6)

@@ -86,3 +86,28 @@ def test_an_injected_answer_is_kept_for_review_and_never_reaches_the_real_questi
     assert score.quality < ctx.settings.quality_threshold and not ctx.store.servable_answer(saved["answer_id"])
     for asked in (real, injected):
         assert "evil@example.com" not in client.post("/v1/ask", json={"question": asked}).json["answer"]
+
+
+def test_the_asker_reaches_the_ask_log_on_the_fast_path_and_through_flask(config):
+    """An exact hit (web/fast.py) and a miss (the view) log who asked: the client's address, or the asker the
+    calling app vouches for with the feedback key."""
+    from web import create_app
+
+    app = create_app(config | {"feedback_key": "s3cret"})
+    client = app.test_client()
+    _store_answer(app, "Known question", "Known answer.")
+    vouched = {"X-Feedback-Key": "s3cret", "X-Asker-Id": "user-7"}
+    client.post("/v1/ask", json={"question": "Known question"}, environ_base={"REMOTE_ADDR": "198.51.100.4"})
+    client.post("/v1/ask", json={"question": "Known question"}, headers=vouched)
+    client.post("/v1/ask", json={"question": "Unknown question", "detail": "quick"},
+                environ_base={"REMOTE_ADDR": "198.51.100.5"})
+    client.post("/v1/ask", json={"question": "Unknown question"}, headers={"X-Asker-Id": "user-7"},
+                environ_base={"REMOTE_ADDR": "198.51.100.6"})  # not vouched for: the address is the asker
+    ctx = app.extensions["precache"]
+    asklog.drain(ctx, wait_s=10)
+    with ctx.sessions() as session:
+        rows = session.query(AskLog).order_by(AskLog.id).all()
+    assert [(r.source, r.asker) for r in rows] == [
+        ("exact", "address:198.51.100.4"), ("exact", "asker:user-7"),
+        ("fallback", "address:198.51.100.5"), ("fallback", "address:198.51.100.6")]
+    ctx.close()

@@ -37,7 +37,7 @@ def test_stats_after_real_asks_match_the_ask_log(client, asked):
     assert logged == {"template": 3, "fallback": 2}
     assert body["asks"] == sum(logged.values()) == 5
     assert {s: v["count"] for s, v in body["sources"].items()} == {
-        "exact": 0, "semantic": 0, "template": 3, "generated": 0, "fallback": 2}
+        "exact": 0, "semantic": 0, "template": 3, "generated": 0, "fallback": 2, "renew": 0}
     assert body["sources"]["template"]["share"] == pytest.approx(0.6)
     assert body["instant_share"] == pytest.approx(0.6)
 
@@ -67,7 +67,7 @@ def test_stats_timeline_queues_and_top_missed(client, asked):
 def test_stats_on_an_empty_log(client):
     body = client.get("/v1/stats?window_s=60").json
     assert body["asks"] == 0 and body["top_missed"] == [] and body["instant_share"] == 0.0
-    assert set(body["sources"]) == {"exact", "semantic", "template", "generated", "fallback"}
+    assert set(body["sources"]) == {"exact", "semantic", "template", "generated", "fallback", "renew"}
 
 
 @pytest.mark.parametrize("value", ["60", "604800", "3600"])

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from precache.models import Answer, AskLog, Question, utcnow
+from precache.models import Answer, AskLog, PredictedQuestion, Question, utcnow
 from precache.normalize import normalize, question_hash
 from precache.precompute import unanswered_faq
 from precache.semantic.embedders import shared_embedder
@@ -21,13 +21,21 @@ PARAPHRASES = [
 
 
 
-def _log_misses(ctx, texts, days_ago=0):
+def _log_misses(ctx, texts, days_ago=0, asker=None, source="fallback"):
     with ctx.sessions() as session:
         for text in texts:
             n = normalize(text)
-            session.add(AskLog(question=text, qhash=question_hash(n), namespace=ctx.store.namespace,
-                               source="fallback", latency_ms=1.0, asked_at=utcnow() - timedelta(days=days_ago)))
+            session.add(AskLog(question=text, qhash=question_hash(n), namespace=ctx.store.namespace, asker=asker,
+                               source=source, latency_ms=1.0, asked_at=utcnow() - timedelta(days=days_ago)))
         session.commit()
+
+
+def _entries(ctx, tenant=""):
+    """The questions predictive precompute made FAQ entries of for a tenant."""
+    with ctx.sessions() as session:
+        return session.scalars(select(Question).join(PredictedQuestion, PredictedQuestion.question_id == Question.id)
+                               .where(PredictedQuestion.tenant == tenant, PredictedQuestion.canonical_id.is_(None))
+                               .order_by(Question.id)).all()
 
 
 def test_prune_deletes_only_rows_past_retention(ctx):
@@ -85,8 +93,7 @@ def test_predictive_links_a_cluster_of_missed_paraphrases_to_one_answer(ctx):
     _log_misses(ctx, PARAPHRASES * 2 + ["What is the capital of France?"])
     first = scheduled.predictive_precompute(ctx, embedder)
     assert first == {"clusters": 1, "queued": 1, "linked": 0}  # nobody has an answer yet: generate one
-    with ctx.sessions() as session:
-        canonical = session.scalar(select(Question).where(Question.is_faq))
+    [canonical] = _entries(ctx)
     assert normalize(canonical.text) in {normalize(p) for p in PARAPHRASES}
     again = scheduled.predictive_precompute(ctx, embedder)
     assert again["queued"] == 0  # the job is still pending: single flight
@@ -96,8 +103,7 @@ def test_predictive_links_a_cluster_of_missed_paraphrases_to_one_answer(ctx):
     for text in PARAPHRASES:
         hit = ctx.store.lookup(question_hash(normalize(text)))
         assert hit is not None and hit[0]["answer"] == "Open Orders and choose Edit address."
-    with ctx.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Question).where(Question.is_faq)) == 1
+    assert len(_entries(ctx)) == 1
     assert scheduled.predictive_precompute(ctx, embedder)["linked"] == 0  # nothing left to do
 
 
@@ -110,8 +116,7 @@ def test_predictive_respects_its_generation_budget(ctx, config):
                 + ["Do you have a loyalty programme?"] * 3)
     result = scheduled.predictive_precompute(small, shared_embedder(threads=None))
     assert result["clusters"] == 3 and result["queued"] == 1
-    with small.sessions() as session:  # only the one queued became an FAQ entry: precompute adds no more
-        assert session.scalar(select(func.count()).select_from(Question).where(Question.is_faq)) == 1
+    assert len(_entries(small)) == 1  # only the one queued became an FAQ entry: precompute adds no more
     assert len(unanswered_faq(small.sessions, small.store)) == 1  # the one whose generation is queued
     small.close()
 
@@ -162,3 +167,60 @@ def test_linked_paraphrases_share_one_answer_key_in_the_semantic_index(ctx):
     asked = "How can I change the delivery address?"
     match = index.match(asked, embedder.encode_one(asked))
     assert match is not None and ctx.store.lookup(match.qhash) is not None
+
+
+def test_predictive_links_and_entries_of_one_tenant_are_not_another_tenants(ctx):
+    """Acme's misses choose what acme's askers are served; globex's askers and FAQ precompute never see them."""
+    from precache.precompute import unanswered_faq
+
+    embedder = shared_embedder(threads=None)
+    acme, globex = ctx.for_tenant("acme"), ctx.for_tenant("globex")
+    canonical, _ = _question(ctx, PARAPHRASES[0])
+    acme.store.save_answer(canonical, "Acme: open Orders.", model="m", quality=0.9)
+    globex.store.save_answer(canonical, "Globex: call us.", model="m", quality=0.9)
+    for n in range(3):
+        _log_misses(acme, PARAPHRASES + ["Do you ship to Norway?"], asker=f"address:10.0.0.{n}")
+    assert scheduled.predictive_precompute(ctx, embedder) == {"clusters": 2, "queued": 1, "linked": 3}
+    for text in PARAPHRASES[1:]:
+        qhash = question_hash(normalize(text))
+        assert acme.store.lookup(qhash)[0]["answer"] == "Acme: open Orders."
+        assert globex.store.lookup(qhash) is None  # asked by globex, it is globex's miss: no acme link
+    norway = question_hash(normalize("Do you ship to Norway?"))
+    assert acme.jobs.pending_job(acme.ns, norway, "quick") is not None
+    assert globex.jobs.pending_job(globex.ns, norway, "quick") is None
+    assert "Do you ship to Norway?" in [q.text for q in unanswered_faq(acme.sessions, acme.store)]
+    assert unanswered_faq(globex.sessions, globex.store) == []  # acme's guess is not generated for globex
+
+
+def test_predictive_counts_askers_not_asks(ctx, config):
+    """One asker asking 50 times does not outrank three askers asking once."""
+    from precache.config import load_settings
+    from precache.context import Context
+
+    small = Context(load_settings(**config, predictive_budget=1))
+    _log_misses(small, ["How do I cancel my order?"] * 50, asker="address:203.0.113.9")
+    for n in range(3):
+        _log_misses(small, ["Where is my parcel?"], asker=f"asker:user-{n}")
+    assert scheduled.missed_questions(small, utcnow() - timedelta(hours=1))[0][1:] == ("Where is my parcel?", 3)
+    result = scheduled.predictive_precompute(small, shared_embedder(threads=None))
+    assert result == {"clusters": 1, "queued": 1, "linked": 0}  # one asker is one miss, below PREDICTIVE_MIN_MISSES
+    assert [q.text for q in _entries(small)] == ["Where is my parcel?"]
+    small.close()
+
+
+def test_predictive_counts_one_asker_once_across_the_phrasings_of_a_cluster(ctx):
+    _log_misses(ctx, PARAPHRASES * 5, asker="address:203.0.113.9")
+    assert scheduled.predictive_precompute(ctx, shared_embedder(threads=None))["clusters"] == 0
+
+
+def test_predictive_does_not_count_renewals(ctx):
+    """An asker's no-cache (Ladder.renew) is logged, but it is no miss: anyone can send it at will."""
+    from precache.semantic.tier import SemanticTier
+    from web.ladder import Ask, Ladder
+
+    ladder = Ladder(ctx, SemanticTier(ctx.settings), [])
+    for n in range(5):
+        ladder.renew(Ask.of("Do you ship to Norway?", asker=f"address:10.0.0.{n}"))
+    assert scheduled.predictive_precompute(ctx, shared_embedder(threads=None))["clusters"] == 0
+    with ctx.sessions() as session:
+        assert session.scalars(select(AskLog.source)).all() == ["renew"] * 5
