@@ -22,7 +22,8 @@ All of it is per tenant: what askers of one tenant said moves only that tenant's
 bounded per asker: one asker's word on a phrasing counts once, and one asker adds at most
 `per_asker` negatives against an answer, however many phrasings they reject it for. A *protected*
 answer (curated or pinned: precache.feedback says which) gathers observations for its threshold, which
-never rises above the global rule, but no vetoes and no negatives: no asker takes it away from others.
+never rises above the global rule, and no vetoes; its negatives stand as rivals only once
+`corroboration` distinct askers gave them: no one asker takes it away from others.
 """
 
 import threading
@@ -42,8 +43,9 @@ class Evidence:
     """The feedback seen so far, as the decision of the semantic tier uses it."""
 
     def __init__(self, floor: float = 0.93, gap: float = 0.03, support: int = 2, enabled: bool = True,
-                 per_asker: int = 3):
+                 per_asker: int = 3, corroboration: int = 2):
         self.floor, self.gap, self.support, self.enabled, self.per_asker = floor, gap, support, enabled, per_asker
+        self.corroboration = corroboration
         self.last_row = 0
         # Keyed by (tenant, answer key): one tenant's askers never move another's decisions.
         self.observations: dict[tuple[str, str], list[Observation]] = defaultdict(list)
@@ -54,6 +56,8 @@ class Evidence:
         self._thresholds: dict[tuple[str, str], float] = {}
         self._heard: set[tuple[str, str, str]] = set()  # (asker, tenant, phrasing hash): one word each
         self._negatives_of: dict[tuple[str, str, str], int] = defaultdict(int)  # (asker, tenant, key) -> count
+        self._protected: set[tuple[str, str]] = set()  # (tenant, key)s of curated and pinned answers
+        self._against: dict[tuple[str, str], set[str]] = defaultdict(set)  # (tenant, key) -> askers of negatives
         self._lock = threading.Lock()
 
     @classmethod
@@ -77,10 +81,13 @@ class Evidence:
             if rejected is not None and rejected not in protected:
                 self.vetoes[(tenant, qhash)].add(rejected)
             against = [key for key in ([rejected] if rejected is not None else shown)
-                       if key not in protected and self._negatives_of[(asker, tenant, key)] < self.per_asker]
+                       if self._negatives_of[(asker, tenant, key)] < self.per_asker]
             if vector is not None and len(vector) and against:
                 for key in against:
                     self._negatives_of[(asker, tenant, key)] += 1
+                    self._against[(tenant, key)].add(asker)
+                    if key in protected:
+                        self._protected.add((tenant, key))
                 self._add_vector(vector, [(tenant, key) for key in against])
 
     def _observe(self, tenant: str, shown: dict[str, float], fitted: str | None, rejected: str | None) -> None:
@@ -101,7 +108,7 @@ class Evidence:
     def rival(self, key: str, vector: np.ndarray, tenant: str = "") -> float | None:
         """Return the similarity of the nearest phrasing where this answer was said not to fit, if any."""
         rows = self._rows.get((tenant, key)) if self.enabled else None
-        if not rows:
+        if not rows or ((tenant, key) in self._protected and len(self._against[(tenant, key)]) < self.corroboration):
             return None
         return float(np.max(self._vectors[rows] @ vector))  # rows only ever point below the stacked size
 

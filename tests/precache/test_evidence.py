@@ -93,7 +93,7 @@ def test_one_askers_word_counts_once_per_phrasing_and_a_few_times_per_answer():
     assert len(evidence.observations[("", "b")]) == 2
 
 
-def test_a_protected_answer_tunes_its_threshold_but_no_asker_takes_it_away():
+def test_a_protected_answer_tunes_its_threshold_but_no_one_asker_takes_it_away():
     evidence = Evidence(floor=0.9, gap=0.02, support=2)
     ask = np.array([1.0, 0.0], dtype=np.float32)
     for n, confidence in enumerate((0.95, 0.96)):
@@ -101,5 +101,8 @@ def test_a_protected_answer_tunes_its_threshold_but_no_asker_takes_it_away():
     assert evidence.threshold("faq", 0.97) == pytest.approx(0.9)  # what it fits still counts
     evidence.add(ask, "", "wrong", {"faq": 0.93}, None, "faq", "mallory", {"faq"})
     evidence.add(ask, "", "none", {"faq": 0.93}, None, None, "mallory", {"faq"})
-    assert evidence.vetoed("", "wrong") == set() and evidence.rival("faq", ask) is None
+    assert evidence.vetoed("", "wrong") == set() and evidence.rival("faq", ask) is None  # one asker: nothing
     assert 0.9 <= evidence.threshold("faq", 0.97) <= 0.97  # never above the global rule
+    evidence.add(ask, "", "none again", {"faq": 0.93}, None, None, "trent", {"faq"})
+    assert evidence.rival("faq", ask) == pytest.approx(1.0)  # a second asker corroborates the negatives
+    assert evidence.vetoed("", "wrong") == set()
