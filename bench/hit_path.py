@@ -1,4 +1,5 @@
-"""Benchmark the exact-hit path of POST /v1/ask against a bare Flask+Redis app, both under gunicorn gthread."""
+"""Benchmark the exact-hit path of POST /v1/ask against a bare Flask+Redis app, both under the same gunicorn worker
+class (gevent, as `precache web` runs it, or gthread)."""
 
 import argparse
 import asyncio
@@ -40,25 +41,36 @@ def seed(cfg: dict) -> None:
     redis.Redis.from_url(cfg["redis_url"]).set(BARE_KEY, ANSWER)
 
 
-def start(spec: str, args, env: dict, log_path: Path) -> tuple[subprocess.Popen, int]:
-    """Start gunicorn for `spec` on a free port and wait for a 200 from /v1/ask."""
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(args.workers),
-           "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", spec]
+        return s.getsockname()[1]
+
+
+def start(spec: str, args, env: dict, log_path: Path) -> tuple[subprocess.Popen, int]:
+    """Start gunicorn for `spec` on a free port and wait for a 200 from /v1/ask."""
+    port = free_port()
+    worker = (["--worker-class", "gevent", "--worker-connections", "1000"] if args.worker_class == "gevent" else
+              ["--worker-class", "gthread", "--threads", str(args.threads)])
+    cmd = [sys.executable, "-m", "gunicorn", *worker, "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+           "--log-level", "warning", spec]
+    return launch(cmd, env, log_path, port), port
+
+
+def launch(cmd: list[str], env: dict, log_path: Path, port: int, timeout: float = 60) -> subprocess.Popen:
+    """Start a server process group and wait until it answers the cached question on `port`."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             if requests.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": QUESTION}, timeout=2).ok:
-                return proc, port
+                return proc
         except requests.RequestException:
             pass
         time.sleep(0.2)
     stop(proc)
-    raise RuntimeError(f"{spec} not ready; log:\n{log_path.read_text()[-3000:]}")
+    raise RuntimeError(f"{' '.join(cmd[-3:])} not ready; log:\n{log_path.read_text()[-3000:]}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -248,7 +260,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before each phase")
     ap.add_argument("--concurrency", type=int, default=8, help="closed-loop clients")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per gthread worker")
+    ap.add_argument("--worker-class", choices=("gevent", "gthread"), default="gevent",
+                    help="gunicorn worker class of both apps (gevent: as `precache web` runs)")
     ap.add_argument("--database-url", default="", help="SQLAlchemy URL; default a SQLite file in a temp dir")
     ap.add_argument("--wrk-rounds", type=int, default=0,
                     help="instead of the phases below: this many alternating closed-loop rounds of real and bare "
@@ -268,8 +282,8 @@ def main() -> None:
                 log_name = re.sub(r"\W+", "-", app) + ".log"
                 proc, ports[app] = start(spec, args, env | extra, Path(tmp) / log_name)
                 procs.append(proc)
-            print(f"db={cfg['database_url'].split('@')[-1]}  gunicorn gthread workers={args.workers} "
-                  f"threads={args.threads}  clients={args.concurrency}  {args.duration}s (+{args.warmup}s warm-up)")
+            print(f"db={cfg['database_url'].split('@')[-1]}  gunicorn {args.worker_class} workers={args.workers} "
+                  f"threads={args.threads if args.worker_class == 'gthread' else '-'}  clients={args.concurrency}  {args.duration}s (+{args.warmup}s warm-up)")
             print(f"NOTE: {os.cpu_count()} CPU cores; the load generator (one asyncio thread) shares them "
                   "with the servers, so absolute numbers are low and 'client CPU' is taken from the servers.")
             if args.wrk_rounds:

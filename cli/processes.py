@@ -18,9 +18,16 @@ def web(host, port):
     s = settings_or_exit()
     bind = f"{host or s.web_host}:{port or s.web_port}"
     argv = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(s.web_workers),
-            "--worker-class", "gthread", "--threads", str(s.web_threads), "--access-logfile", "-",
-            "--config", "python:web.gunicorn_conf", "web:create_app()"]
+            *worker_class_args(s), "--access-logfile", "-", "--config", "python:web.gunicorn_conf", "web:create_app()"]
     os.execve(sys.executable, argv, os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir(s))})
+
+
+def worker_class_args(settings) -> list[str]:
+    """gunicorn's worker class options. gevent (the default): a waiting ask or an open stream waits on Redis
+    without a thread of its own, up to WEB_CONNECTIONS per worker; gthread: WEB_THREADS requests at once."""
+    if settings.web_worker_class == "gevent":
+        return ["--worker-class", "gevent", "--worker-connections", str(settings.web_connections)]
+    return ["--worker-class", "gthread", "--threads", str(settings.web_threads)]
 
 
 def fresh_metrics_dir(settings) -> Path:

@@ -97,7 +97,10 @@ def refused_entries(rows: list[dict]) -> list[str]:
 def keep_aside(redis_client: redis.Redis, rows: list[dict]) -> None:
     """Keep rows the database cannot take in asks_refused (drain does it in its trim script instead)."""
     if rows:
-        redis_client.rpush(keys.asks_refused(), *refused_entries(rows))
+        pipe = redis_client.pipeline(transaction=False)
+        pipe.rpush(keys.asks_refused(), *refused_entries(rows))
+        pipe.ltrim(keys.asks_refused(), -REFUSED_KEPT, -1)
+        pipe.execute()
 
 
 def _row(entry: dict) -> dict:
@@ -131,13 +134,15 @@ def _utc(at: datetime) -> datetime:
 # Trim the rows a writer has written, and count them, only while it still holds the lock and the list
 # is the one it read (same epoch): else another writer took over or Redis lost the list, and
 # trimming would drop asks nobody wrote. Rows the database refused go to their own list meanwhile.
+REFUSED_KEPT = 10000  # the newest refused rows kept for an operator to look at; older ones are dropped
 _TRIM = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] or (redis.call('get', KEYS[4]) or '') ~= ARGV[3] then return 0 end
 redis.call('ltrim', KEYS[2], tonumber(ARGV[2]), -1)
 redis.call('incrby', KEYS[3], tonumber(ARGV[2]))
 for i = 4, #ARGV do redis.call('rpush', KEYS[5], ARGV[i]) end
+if #ARGV >= 4 then redis.call('ltrim', KEYS[5], -REFUSED_KEPT, -1) end
 return 1
-"""
+""".replace("REFUSED_KEPT", str(REFUSED_KEPT))
 
 
 def drain(ctx: AppContext, wait_s: float = 0.0, batch: int = BATCH, budget_s: float = LOCK_S / 3) -> int:

@@ -99,8 +99,13 @@ class Evidence:
 
     def _add_vector(self, vector: np.ndarray, against: list[tuple[str, str]]) -> None:
         """Keep the asked phrasing's vector as evidence against these (tenant, answer key)s (under the lock)."""
-        row = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        self._vectors = row if not self._count else np.vstack([self._vectors, row])
+        row = np.asarray(vector, dtype=np.float32).ravel()
+        if self._count == len(self._vectors):  # full: twice the room, so each negative costs O(1) on average
+            grown = np.zeros((max(64, 2 * self._count), len(row)), dtype=np.float32)
+            if self._count:
+                grown[:self._count] = self._vectors[:self._count]
+            self._vectors = grown  # published before the rows that point into it
+        self._vectors[self._count] = row
         for key in against:  # a new list each time: a reader holds the old one or the new one
             self._rows[key] = [*self._rows.get(key, ()), self._count]
         self._count += 1

@@ -139,9 +139,8 @@ def import_faq(ctx: AppContext, entries: list[FaqEntry], progress=lambda: None) 
 def _store_entry(store: AnswerStore, entry: FaqEntry) -> tuple[int, bool]:
     """Store one entry; return its question id and whether its answer was stored (a new curated one)."""
     normalized = normalize(entry.question)
-    qid = store.ensure_question(entry.question, normalized, question_hash(normalized), is_faq=True)
-    if entry.reference is not None:
-        store.set_reference(qid, entry.reference)
+    qid = store.ensure_question(entry.question, normalized, question_hash(normalized))
+    store.add_faq(qid, entry.reference)
     if entry.answer is None or store.has_curated(qid, entry.answer):
         return qid, False
     store.save_answer(qid, entry.answer, curated=True, quality=1.0, quality_components={"curated": True})

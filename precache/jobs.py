@@ -87,7 +87,9 @@ class Jobs:
         self.celery.send_task(task, args=[question_id, job_id], kwargs=kwargs, queue=queue, **options)
 
     def sent_before(self, cutoff: float, limit: int = 10000) -> list[str]:
-        """Return the unfinished jobs whose last message was sent before `cutoff` (a time.time()), oldest first."""
+        """Return the unfinished jobs whose last message was sent before `cutoff` (a time.time()), oldest first.
+        Jobs sent longer ago than their records last leave the watch first (nothing is left to resend)."""
+        self.redis.zremrangebyscore(keys.sent_jobs(), "-inf", time.time() - self.settings.job_ttl_s)
         return [job_id.decode() for job_id in
                 self.redis.zrangebyscore(keys.sent_jobs(), "-inf", cutoff, start=0, num=limit)]
 
@@ -136,24 +138,29 @@ class Jobs:
         return reply_id
 
     def finish_reply(self, reply_id: str, *, text: str | None = None, error: str | None = None,
-                     finish_reason: str = "stop") -> None:
-        """Mark a reply ready with its text, or failed, and wake its waiter."""
+                     finish_reason: str = "stop", keep_s: int | None = None) -> None:
+        """Mark a reply ready with its text, or failed, and wake its waiter; the record lasts `keep_s`
+        (default JOB_TTL_S)."""
         if error is None:
-            self._write(reply_id, status=READY, text=text, finish_reason=finish_reason)
+            self._write(reply_id, ttl_s=keep_s, status=READY, text=text, finish_reason=finish_reason)
         else:
-            self._write(reply_id, status=FAILED, error=error)
+            self._write(reply_id, ttl_s=keep_s, status=FAILED, error=error)
         self.redis.publish(keys.job_done(reply_id), "1")
+
+    def forget(self, job_id: str) -> None:
+        """Delete a job's record and its token stream (a no-store reply, once its asker has the text)."""
+        self.redis.delete(keys.job(job_id), keys.tokens(job_id))
 
     def pending_job(self, ns: str, qhash: str, kind: str) -> str | None:
         """Return the id of the job of this kind running for a question, if any."""
         job_id = self.redis.get(keys.pending(ns, qhash, kind))
         return job_id.decode() if job_id else None
 
-    def _write(self, job_id: str, sent_at: float | None = None, **fields) -> None:
+    def _write(self, job_id: str, sent_at: float | None = None, ttl_s: int | None = None, **fields) -> None:
         name = keys.job(job_id)
         pipe = self.redis.pipeline()
         pipe.hset(name, mapping={k: str(v) for k, v in fields.items()})
-        pipe.expire(name, self.settings.job_ttl_s)
+        pipe.expire(name, ttl_s or self.settings.job_ttl_s)
         if sent_at is not None:
             pipe.zadd(keys.sent_jobs(), {job_id: sent_at})
         pipe.execute()

@@ -142,3 +142,13 @@ def worker_held(worker_id: str) -> str:
 def worker_claimed(worker_id: str) -> str:
     """A dead worker's held jobs, renamed by the one process that sends them again."""
     return f"{PREFIX}:worker:claimed:{worker_id}"
+
+
+def open_streams(client: str) -> str:
+    """Sorted set of a client's open streams (web/caps.py), each scored by the time it ends at the latest."""
+    return f"{PREFIX}:caps:streams:{client}"
+
+
+def new_questions(client: str, minute: int) -> str:
+    """Count of the new questions a client asked in one minute (web/caps.py)."""
+    return f"{PREFIX}:caps:new:{client}:{minute}"

@@ -24,6 +24,7 @@ from precache import keys
 from precache.jobs import PENDING, Jobs
 
 log = logging.getLogger(__name__)
+CLAIMED_TTL_S = 86400  # jobs a claimer took from a dead worker, if the claimer dies before sending them again
 
 
 def worker_id(hostname: str) -> str:
@@ -65,6 +66,7 @@ def recover(client: redis.Redis, jobs: Jobs, me: str | None = None) -> list[str]
             client.rename(name, claimed)
         except redis.ResponseError:  # another process claimed them first
             continue
+        client.expire(claimed, CLAIMED_TTL_S)  # a claimer that dies before resending leaves nothing forever
         resent += _resend_held(client, jobs, worker, claimed)
     return resent
 

@@ -36,8 +36,8 @@ class Question(Base):
     qhash: Mapped[str] = mapped_column(String(64), unique=True)
     text: Mapped[str] = mapped_column(Text)
     normalized: Mapped[str] = mapped_column(Text)
+    # Read no more (FaqQuestion holds them per tenant since migration 0011); kept for a downgrade.
     is_faq: Mapped[bool] = mapped_column(Boolean, default=False)
-    # A reference answer (from the FAQ) that generated answers are scored against; never served itself.
     reference: Mapped[str | None] = mapped_column(Text)
     # A paraphrase linked to the question that answers it for every tenant (duplicates merged by migration 0007,
     # and predictive precompute's links made before 0009; its links are per tenant now: PredictedQuestion).
@@ -108,6 +108,30 @@ class PredictedQuestion(Base):
     tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
     canonical_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FaqQuestion(Base):
+    """A question of one tenant's FAQ, with the reference answer (never served) its generated answers are scored
+    against: FAQ precompute generates it in that tenant's namespace only."""
+
+    __tablename__ = "faq_questions"
+    __table_args__ = (UniqueConstraint("tenant", "question_id", name="uq_faq_questions_tenant_question"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    reference: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HotCacheDrop(Base):
+    """A hot-cache entry that must be dropped and could not be (Redis unreachable): the sweep drops it."""
+
+    __tablename__ = "hot_cache_drops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

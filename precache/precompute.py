@@ -3,16 +3,17 @@
 from sqlalchemy import select
 
 from precache.app_context import AppContext
-from precache.models import Answer, PredictedQuestion, Question
+from precache.models import Answer, FaqQuestion, PredictedQuestion, Question
 from precache.store import AnswerStore
 
 
 def unanswered_faq(sessions, store: AnswerStore) -> list[Question]:
-    """Return the FAQ questions, and the tenant's predicted ones, with no answer servable in the store's namespace."""
+    """Return the tenant's FAQ and predicted questions with no answer servable in the store's namespace."""
     answered = select(Answer.question_id).where(store.servable())
+    faq = select(FaqQuestion.question_id).where(FaqQuestion.tenant == store.tenant)
     predicted = select(PredictedQuestion.question_id).where(PredictedQuestion.tenant == store.tenant,
                                                              PredictedQuestion.canonical_id.is_(None))
-    query = (select(Question).where(Question.is_faq | Question.id.in_(predicted), Question.id.not_in(answered))
+    query = (select(Question).where(Question.id.in_(faq) | Question.id.in_(predicted), Question.id.not_in(answered))
              .order_by(Question.id))
     with sessions() as session:
         return list(session.scalars(query))

@@ -17,12 +17,13 @@ import time
 from datetime import timedelta
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 
 from precache import asklog, broker, keys, liveness
 from precache.app_context import AppContext
-from precache.models import Answer, AskLog, Question, utcnow
+from precache.db import session_scope
+from precache.models import Answer, AskLog, HotCacheDrop, Question, utcnow
 from precache.store import AnswerStore
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def sweep(ctx: AppContext) -> dict:
     if not ctx.redis.set(lock, "1", nx=True, ex=120):
         return {"written": 0, "queued": 0, "skipped": True}
     try:
+        dropped = retry_drops(ctx)
         written = flush_outbox(ctx) + _drain_asks(ctx)
         queued = requeue(ctx)
         # Jobs held by dead workers, then jobs the broker lost.
@@ -107,10 +109,24 @@ def sweep(ctx: AppContext) -> dict:
         return {"written": 0, "queued": 0, "resent": 0, "postponed": True}
     finally:
         ctx.redis.delete(lock)
-    if written or queued or resent:
-        log.info("sweep: wrote %d kept asks and questions to SQL, queued %d questions without a job, "
-                 "sent again %d jobs dead workers held or the broker lost", written, len(queued), len(resent))
-    return {"written": written, "queued": len(queued), "resent": len(resent)}
+    if written or queued or resent or dropped:
+        log.info("sweep: dropped %d hot-cache entries left by invalidations during a Redis outage, wrote %d kept "
+                 "asks and questions to SQL, queued %d questions without a job, sent again %d jobs dead workers "
+                 "held or the broker lost", dropped, written, len(queued), len(resent))
+    return {"written": written, "queued": len(queued), "resent": len(resent), "dropped": dropped}
+
+
+def retry_drops(ctx: AppContext, limit: int = 10000) -> int:
+    """Drop the hot-cache entries that invalidations could not drop while Redis was unreachable (the store wrote
+    them to SQL); return how many. Removed from SQL only once Redis dropped them."""
+    with ctx.sessions() as session:
+        rows = session.execute(select(HotCacheDrop.id, HotCacheDrop.key).order_by(HotCacheDrop.id).limit(limit)).all()
+    if not rows:
+        return 0
+    ctx.redis.delete(*{key for _, key in rows})
+    with session_scope(ctx.sessions) as session:
+        session.execute(delete(HotCacheDrop).where(HotCacheDrop.id.in_([row_id for row_id, _ in rows])))
+    return len(rows)
 
 
 def _drain_asks(ctx: AppContext) -> int:

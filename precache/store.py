@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
 from precache.db import session_scope
-from precache.models import Answer, LearnedPhrasing, PredictedQuestion, Question, utcnow
+from precache.models import Answer, FaqQuestion, HotCacheDrop, LearnedPhrasing, PredictedQuestion, Question, utcnow
 from precache.normalize import namespace_id
 
 log = logging.getLogger(__name__)
@@ -159,21 +159,29 @@ class AnswerStore:
         except redis.RedisError as exc:
             log.warning("hot cache unavailable, answer %s only in SQL: %s", payload["answer_id"], exc)
 
-    def ensure_question(self, text: str, normalized: str, qhash: str, is_faq: bool = False) -> int:
+    def ensure_question(self, text: str, normalized: str, qhash: str) -> int:
         """Return the id of the question with this hash, creating it if needed."""
         with self.sessions() as session:
-            found = session.scalar(select(Question).where(Question.qhash == qhash))
+            found = session.scalar(select(Question.id).where(Question.qhash == qhash))
             if found is not None:
-                if is_faq and not found.is_faq:
-                    found.is_faq = True
-                    session.commit()
-                return found.id
-            return _create_question(session, Question(qhash=qhash, text=text, normalized=normalized, is_faq=is_faq))
+                return found
+            return _create_question(session, Question(qhash=qhash, text=text, normalized=normalized))
 
-    def set_reference(self, question_id: int, reference: str) -> None:
-        """Store the reference answer that generated answers to a question are scored against."""
+    def add_faq(self, question_id: int, reference: str | None = None) -> None:
+        """Make a question part of this tenant's FAQ; a reference given replaces the one it had."""
         with session_scope(self.sessions) as session:
-            session.get(Question, question_id).reference = reference
+            entry = session.scalar(select(FaqQuestion).where(FaqQuestion.tenant == self.tenant,
+                                                             FaqQuestion.question_id == question_id))
+            if entry is None:
+                session.add(FaqQuestion(tenant=self.tenant, question_id=question_id, reference=reference))
+            elif reference is not None:
+                entry.reference = reference
+
+    def reference(self, question_id: int) -> str | None:
+        """The reference answer of a question in this tenant's FAQ, if it has one."""
+        with self.sessions() as session:
+            return session.scalar(select(FaqQuestion.reference).where(FaqQuestion.tenant == self.tenant,
+                                                                      FaqQuestion.question_id == question_id))
 
     def save_answer(self, question_id: int, text: str, level: str = "quick", **fields) -> dict:
         """Store an answer in SQL, then put the question's best servable answer in the hot cache; return its payload."""
@@ -207,21 +215,25 @@ class AnswerStore:
         new best one, never a replaced or invalidated one.
         """
         best = self._best_answer(qhash)
-        stale = [keys.answer(self.ns, h) for h in self._paraphrase_hashes(qhash)]
-        if best is None:
-            stale.append(keys.answer(self.ns, qhash))
-        self._drop(stale, qhash)
-        if best is not None:
+        stale = [keys.answer(self.ns, h) for h in (qhash, *self._paraphrase_hashes(qhash))]
+        if self._drop(stale, qhash) and best is not None:
             self._cache(qhash, best)
         return best
 
-    def _drop(self, entries: list[str], qhash: str) -> None:
-        """Drop these hot-cache entries (of `qhash`'s answers); a Redis outage is logged."""
+    def _drop(self, entries: list[str], qhash: str) -> bool:
+        """Drop these hot-cache entries (of `qhash`'s answers); return whether Redis did.
+
+        With Redis unreachable the entries are written to SQL, and the sweep drops them once it is back
+        (precache.recovery.retry_drops): the old answer is not served from the hot cache until it expires.
+        """
         try:
-            if entries:
-                self.redis.delete(*entries)
+            self.redis.delete(*entries)
+            return True
         except redis.RedisError as exc:
-            log.warning("hot cache unavailable, cannot drop the entries of %s: %s", qhash, exc)
+            log.warning("hot cache unavailable, the sweep will drop the entries of %s: %s", qhash, exc)
+        with session_scope(self.sessions) as session:
+            session.add_all(HotCacheDrop(key=key) for key in entries)
+        return False
 
     def _paraphrase_hashes(self, qhash: str) -> list[str]:
         """The hashes of the questions answered by this one's answers (linked, predicted or learned for this tenant)."""

@@ -79,3 +79,30 @@ def test_0009_adds_who_asked_and_the_predictions_per_tenant_and_goes_back(databa
     assert "predicted_questions" not in inspect(engine).get_table_names()
     command.upgrade(cfg, "head")
     engine.dispose()
+
+
+def test_0011_keeps_each_faq_question_for_the_tenant_whose_curated_answer_it_has(database_url):
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0010")
+    engine = create_engine(database_url)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    questions = table("questions", *map(column, ["id", "qhash", "text", "normalized", "is_faq", "reference",
+                                                 "created_at"]))
+    answers = table("answers", *map(column, ["id", "question_id", "namespace", "level", "text", "curated", "tenant",
+                                             "pinned", "created_at"]), column("quality_components", JSON))
+    with engine.begin() as conn:
+        for i, (text, is_faq, reference) in enumerate([("Acme's own question?", True, "Acme says so."),
+                                                      ("Unanswered FAQ question?", True, None),
+                                                      ("Only asked?", False, None)], 1):
+            conn.execute(questions.insert().values(id=i, qhash=question_hash(text.lower()), text=text,
+                                                   normalized=text.lower(), is_faq=is_faq, reference=reference,
+                                                   created_at=t0))
+        conn.execute(answers.insert().values(id=1, question_id=1, namespace="ns", level="quick", text="Yes.",
+                                             curated=True, tenant="acme", pinned=False, created_at=t0,
+                                             quality_components={}))
+    command.upgrade(cfg, "head")
+    faq = table("faq_questions", *map(column, ["tenant", "question_id", "reference"]))
+    with engine.connect() as conn:
+        rows = sorted(tuple(r) for r in conn.execute(select(faq.c.tenant, faq.c.question_id, faq.c.reference)))
+    engine.dispose()
+    assert rows == [("", 2, None), ("acme", 1, "Acme says so.")]

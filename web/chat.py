@@ -22,12 +22,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from precache.context import AppContext
 from precache.jobs import READY
-from web import identity
+from web import caps, identity
 from web.chat_schemas import parse_chat
 from web.errors import ApiError
 from web.followup import standalone
 from web.ladder import QUEUE_ERRORS, Ask, Ladder
-from web.live import live_text
+from web.live import KEEP_ALIVE, live_text
 from web.schemas import check_tenant
 
 log = logging.getLogger(__name__)
@@ -68,14 +68,17 @@ def completions():
     question = standalone(ctx, turns, deadline, keep=policy != "no-store")
     item = ladder.ask(question, tenant=tenant, started=started, asker=identity.asker(request, ladder.settings))
     item.deadline = 0 if chat.stream else deadline  # a stream does not wait: it follows the generation
-    reply = _reply(ladder, item, policy)
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": chat.model}
     prompt_tokens = sum(_tokens(turn["content"]) for turn in turns)
     if chat.stream:
-        usage = chat.stream_options is not None and chat.stream_options.include_usage
-        events = _stream(ctx, reply, meta, deadline, prompt_tokens if usage else None)
-        return Response(stream_with_context(events), mimetype="text/event-stream", headers={
-            **_headers(reply), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        with caps.stream_open(ladder.context.redis, item.asker, ladder.settings.streams_per_client,
+                              ladder.settings.chat_wait_ms / 1000) as hand_over:
+            reply = _reply(ladder, item, policy)
+            usage = chat.stream_options is not None and chat.stream_options.include_usage
+            events = _stream(ctx, reply, meta, deadline, prompt_tokens if usage else None)
+            return hand_over(Response(stream_with_context(events), mimetype="text/event-stream", headers={
+                **_headers(reply), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}))
+    reply = _reply(ladder, item, policy)
     text = reply.text if reply.text is not None else _awaited(ctx, reply, deadline)
     return jsonify(_completion(meta, text, prompt_tokens)), 200, _headers(reply)
 
@@ -99,6 +102,7 @@ def _reply(ladder: Ladder, item: Ask, policy: str) -> Reply:
         if policy == "no-store":  # an instant answer, else a reply generated for this request alone
             outcome = ladder.instant(item)
             if outcome is None:
+                ladder.take_new_question(ladder.for_tenant(item.tenant), item)
                 job_id = ladder.for_tenant(item.tenant).jobs.send_reply("answer", item.question)
                 return Reply(item.question, "generated", job_id=job_id, kept=False)
             ladder.count(item, outcome)  # counted, not logged: nothing of the question is kept
@@ -140,7 +144,8 @@ def _finished_text(ctx: AppContext, reply: Reply, record_: dict | None) -> str |
     """Return the answer of a job that is ready (and note its answer id); None otherwise."""
     if not record_ or record_["status"] != READY:
         return None
-    if not reply.kept:
+    if not reply.kept:  # read once, then kept nowhere
+        ctx.jobs.forget(reply.job_id)
         return record_.get("text") or None
     payload = ctx.store.answer_by_id(int(record_["answer_id"])) if record_.get("answer_id") else None
     if payload is None:
@@ -159,6 +164,9 @@ def _stream(ctx: AppContext, reply: Reply, meta: dict, deadline: float, prompt_t
     yield chunk({"role": "assistant", "content": ""})
     sent = []
     for piece in _pieces(ctx, reply, deadline):
+        if not piece:  # nothing new for a while: a comment keeps the stream open (and finds a client gone)
+            yield KEEP_ALIVE
+            continue
         sent.append(piece)
         yield chunk({"content": piece})
     yield chunk({}, "stop")
@@ -174,11 +182,14 @@ def _pieces(ctx: AppContext, reply: Reply, deadline: float):
         return
     streamed = False
     try:
-        for piece in live_text(ctx, reply.job_id, deadline):
-            streamed = True
+        for piece in live_text(ctx, reply.job_id, deadline, ctx.settings.stream_heartbeat_s):
+            streamed = streamed or bool(piece)
             yield piece
         if not streamed:  # nothing streamed (a backend that does not stream): the answer whole, or the fallback
             yield _awaited(ctx, reply, deadline)
+        elif not reply.kept:  # the asker has the text: once the worker has written it, keep it nowhere
+            ctx.jobs.wait(reply.job_id, max(0.0, deadline - time.monotonic()))
+            ctx.jobs.forget(reply.job_id)
     except (*QUEUE_ERRORS, SQLAlchemyError) as exc:
         log.warning("chat stream of job %s ended early: %s", reply.job_id, exc)
         if not streamed:

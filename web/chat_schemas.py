@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from web.errors import ApiError
-from web.schemas import check_question, read_json_object
+from web.schemas import check_plain_text, check_question, read_json_object
 
 ROLES = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -70,7 +70,10 @@ def parse_chat(request, settings) -> tuple[ChatRequest, list[dict]]:
 
 
 def _check_question(turns: list[dict], limit: int) -> None:
-    """Check the last message as POST /v1/ask checks a question, naming the message at fault."""
+    """Check the last message as POST /v1/ask checks a question, naming the message at fault; refuse control
+    characters in every message (earlier turns are stored with a follow-up and sent to the model too)."""
+    for i, turn in enumerate(turns[:-1]):
+        check_plain_text(f"messages.{i}.content", turn["content"])
     try:
         check_question(turns[-1]["content"], limit)
     except ApiError as exc:

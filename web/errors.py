@@ -18,9 +18,11 @@ TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_e
 class ApiError(Exception):
     """A client error with its HTTP status, a code and a message saying what to fix."""
 
-    def __init__(self, status: int, code: str, message: str, param: str | None = None):
+    def __init__(self, status: int, code: str, message: str, param: str | None = None,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.param = status, code, message, param
+        self.retry_after = retry_after  # seconds, sent as Retry-After
 
 
 def error_type(status: int) -> str:
@@ -48,7 +50,8 @@ def register(app) -> None:
 
 
 def _api_error(exc: ApiError):
-    return error_response(exc.status, exc.code, exc.message, exc.param)
+    body, status = error_response(exc.status, exc.code, exc.message, exc.param)
+    return body, status, {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
 
 
 def _too_large(_exc):

@@ -21,7 +21,7 @@ from precache.jobs import PENDING, READY
 from precache.logs import request_id
 from precache.normalize import normalize, question_hash
 from precache.semantic.tier import SemanticTier
-from web import inflight, metrics
+from web import caps, inflight, metrics
 from web.errors import ApiError, error_body
 from web.intents import Intent, load_intents, match_intent
 from web.schemas import check_window
@@ -159,6 +159,7 @@ class Ladder:
 
         Returns the job id."""
         ctx = self.for_tenant(ask.tenant)
+        self.take_new_question(ctx, ask)
         job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: self._store_question(ctx, ask),
                                           request_id.get(), "renew")
         (metrics.JOINS if joined else metrics.MISSES).inc()
@@ -166,6 +167,10 @@ class Ladder:
         # must not count it (worker/scheduled.py), and the sweep need not queue it (it is queued).
         self._record(ctx, ask, {"source": "renew", "job_id": job_id})
         return job_id
+
+    def take_new_question(self, ctx: AppContext, ask: Ask) -> None:
+        """Count generation work the asker starts; past PRECACHE_NEW_QUESTIONS_PER_MINUTE, a 429 (web/caps.py)."""
+        caps.take_new_question(ctx.redis, ask.asker, self.settings.new_questions_per_minute)
 
     def count(self, ask: Ask, outcome: Outcome) -> None:
         """Count an answer in the metrics without logging its question (an asker's no-store)."""
@@ -235,6 +240,8 @@ class Ladder:
         try:
             job_id, joined = self._join_paraphrase(ctx, ask), True
             if job_id is None:
+                if not ctx.jobs.pending_job(ctx.ns, ask.qhash, "quick"):  # joining a pending question is free
+                    self.take_new_question(ctx, ask)
                 job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: self._store_question(ctx, ask),
                                                   request_id=request_id.get())
         except (*QUEUE_ERRORS, SQLAlchemyError) as exc:

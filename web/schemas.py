@@ -120,8 +120,13 @@ def check_question(question: str, limit: int) -> None:
         raise ApiError(400, "invalid_field", "question: must not be empty or only whitespace")
     if len(question) > limit:
         raise ApiError(400, "question_too_long", f"question: is {len(question)} characters; the limit is {limit}")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS for ch in question):
-        raise ApiError(400, "invalid_field", "question: contains control characters; send plain text")
+    check_plain_text("question", question)
+
+
+def check_plain_text(field: str, text: str) -> None:
+    """Refuse control characters (tab and line breaks aside) and lone surrogates in a text field."""
+    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS for ch in text):
+        raise ApiError(400, "invalid_field", f"{field}: contains control characters; send plain text", param=field)
 
 
 def check_window(question: str, tier) -> None:

@@ -10,11 +10,11 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 from sqlalchemy.exc import SQLAlchemyError
 
 from precache.context import AppContext
-from precache.jobs import READY
-from web import identity
+from precache.jobs import PENDING, READY
+from web import caps, identity
 from web.errors import ApiError
 from web.ladder import QUEUE_ERRORS, ready_body
-from web.live import live_text
+from web.live import KEEP_ALIVE, live_text
 from web.schemas import check_question, check_tenant
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,15 @@ def stream():
     check_question(question, ladder.settings.max_question_chars)
     item = ladder.ask(question, tenant=check_tenant(request.args.get("tenant")), started=started,
                       asker=identity.asker(request, ladder.settings))
-    outcome = ladder.answer(item)
-    if outcome.status >= 500:
-        return jsonify(outcome.body), outcome.status
-    deadline = time.monotonic() + ladder.settings.stream_max_s
-    events = _follow(ladder.for_tenant(item.tenant), item.qhash, outcome.body, deadline)
-    return Response(stream_with_context(events), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    with caps.stream_open(ladder.context.redis, item.asker, ladder.settings.streams_per_client,
+                          ladder.settings.stream_max_s) as hand_over:
+        outcome = ladder.answer(item)
+        if outcome.status >= 500:
+            return jsonify(outcome.body), outcome.status
+        deadline = time.monotonic() + ladder.settings.stream_max_s
+        events = _follow(ladder.for_tenant(item.tenant), item.qhash, outcome.body, deadline)
+        return hand_over(Response(stream_with_context(events), mimetype="text/event-stream",
+                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}))
 
 
 def _follow(ctx: AppContext, qhash: str, body: dict, deadline: float):
@@ -75,9 +77,9 @@ def _better(ctx: AppContext, qhash: str, body: dict, deadline: float):
 def _quick(ctx: AppContext, pending: dict, deadline: float):
     """Yield the quick answer's tokens, then the answer (and return its body), or `done` (and return None)."""
     job_id = pending["job_id"]
-    for piece in live_text(ctx, job_id, deadline):
-        yield sse("token", {"job_id": job_id, "text": piece})
-    quick = _wait(ctx, job_id, deadline)
+    for piece in live_text(ctx, job_id, deadline, ctx.settings.stream_heartbeat_s):
+        yield sse("token", {"job_id": job_id, "text": piece}) if piece else KEEP_ALIVE
+    quick = yield from _wait(ctx, job_id, deadline)
     if quick is None:
         yield sse("done", {"reason": "the quick answer was not ready in time; poll " + pending["poll"]})
         return None
@@ -88,13 +90,20 @@ def _quick(ctx: AppContext, pending: dict, deadline: float):
 def _detailed(ctx: AppContext, qhash: str, deadline: float):
     """Yield the detailed answer if it lands by `deadline`."""
     job_id = ctx.jobs.pending_job(ctx.ns, qhash, "detailed")
-    detailed = _wait(ctx, job_id, deadline) if job_id else None
+    detailed = (yield from _wait(ctx, job_id, deadline)) if job_id else None
     if detailed is not None and detailed["level"] == "detailed":
         yield sse("detailed", ready_body(detailed, "generated", job_id=job_id))
 
 
-def _wait(ctx: AppContext, job_id: str, deadline: float) -> dict | None:
-    record_ = ctx.jobs.wait(job_id, max(0.0, deadline - time.monotonic()))
+def _wait(ctx: AppContext, job_id: str, deadline: float):
+    """Wait for the job's answer (and return it; None if there is none by `deadline`), yielding a keep-alive
+    comment every STREAM_HEARTBEAT_S meanwhile."""
+    while True:
+        left = deadline - time.monotonic()
+        record_ = ctx.jobs.wait(job_id, max(0.0, min(left, ctx.settings.stream_heartbeat_s)))
+        if record_ is None or record_["status"] != PENDING or left <= ctx.settings.stream_heartbeat_s:
+            break
+        yield KEEP_ALIVE
     if record_ and record_["status"] == READY and record_.get("answer_id"):
         return ctx.store.answer_by_id(int(record_["answer_id"]))
     return None

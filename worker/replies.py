@@ -17,6 +17,9 @@ from worker.batch import chat_for
 from worker.timeout import generate_within
 
 log = logging.getLogger(__name__)
+# An answer kept nowhere: its text stays in Redis only until its asker reads it (the web deletes it then),
+# or this long if the asker went away.
+UNKEPT_S = 60
 
 
 def reply(ctx: AppContext, backend: Backend, reply_id: str, kind: str, payload, on_timeout=lambda: None) -> dict:
@@ -40,7 +43,8 @@ def reply(ctx: AppContext, backend: Backend, reply_id: str, kind: str, payload, 
         sink.end([gen.finish_reason])
     text = standalone_from(gen.text, payload) if kind == "rewrite" else gen.text.strip()
     log.info("reply %s (%s): %d tokens", reply_id, kind, gen.completion_tokens)
-    ctx.jobs.finish_reply(reply_id, text=text, finish_reason=gen.finish_reason)
+    ctx.jobs.finish_reply(reply_id, text=text, finish_reason=gen.finish_reason,
+                          keep_s=UNKEPT_S if kind == "answer" else None)
     return {"kind": kind, "tokens": gen.completion_tokens}
 
 
@@ -49,5 +53,5 @@ def _request(settings, redis, reply_id: str, kind: str, payload) -> tuple | None
     if kind == "rewrite":
         return rewrite_chat(payload), settings.rewrite_max_tokens, None
     if kind == "answer":
-        return chat_for(settings, payload), settings.llm_max_tokens_quick, TokenSink(redis, [reply_id])
+        return chat_for(settings, payload), settings.llm_max_tokens_quick, TokenSink(redis, [reply_id], ttl_s=UNKEPT_S)
     return None

@@ -15,7 +15,7 @@ already being generated is never queued twice.
 - prune:       ask-log rows older than ASK_LOG_RETENTION_DAYS are deleted.
 
 Predictive precompute is per tenant and hard to inflate. Questions are shared by every tenant (one row
-per normalised text), so its FAQ entries and links are not kept on them (`is_faq` and `canonical_id`
+per normalised text), so its FAQ entries and links are not kept on them (a flag or `canonical_id` there
 would act for every tenant: tenant A's misses would choose what B's askers are served, and FAQ
 precompute would generate A's guesses in B's namespace); they are rows of `predicted_questions`, each
 with the tenant whose misses made it, read only for that tenant's askers and FAQ precompute. A link

@@ -136,7 +136,7 @@ def _store(ctx: AppContext, backend: Backend, question, gen: Generation, job_id:
     text, finish_reason = finished(gen.text, gen.finish_reason)
     judge = llm_judge(backend) if settings.quality_judge else None  # the LLM judge uses the generation model
     result = Scorer(embedder_for(settings, threads=None), judge).score(
-        question.text, text, reference=question.reference, mean_logprob=gen.mean_logprob,
+        question.text, text, reference=ctx.store.reference(question.id), mean_logprob=gen.mean_logprob,
         finish_reason=finish_reason)
     log.info("generated answer for question %s in %.0f ms (%d tokens, quality %.3f)", question.id, latency_ms,
              gen.completion_tokens, result.quality)

@@ -63,10 +63,12 @@ def _run_batch(task, requests) -> dict:
     log.info("%s: a batch of %d tasks: %s", task.name, len(requests), " ".join(r.id for r in requests))
     _events(task, requests, "task-started")
     started = time.monotonic()
-    outcomes = answer_questions(runtime.context(), runtime.backend(), jobs, worker=worker,
-                                askers_waiting=lambda: askers_waiting(task.app), on_stuck=runtime.discard_backend)
+    try:
+        outcomes = answer_questions(runtime.context(), runtime.backend(), jobs, worker=worker,
+                                    askers_waiting=lambda: askers_waiting(task.app), on_stuck=runtime.discard_backend)
+    finally:  # released however the batch ended: a held job is only a dead worker's to resend
+        liveness_release(runtime.context(), worker, [job.job_id for job in jobs])
     took = time.monotonic() - started  # each job of the batch took the batch's time, as Flower shows it
-    liveness_release(runtime.context(), worker, [job.job_id for job in jobs])
     _report(task, requests, outcomes, took)
     return {"jobs": len(jobs), "failed": sum(isinstance(o, Exception) for o in outcomes)}
 

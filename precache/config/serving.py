@@ -35,6 +35,9 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted, in bytes.")
     max_wait_ms: int = Field(60000, ge=0, description="Largest wait_ms a client may ask for.")
     stream_max_s: int = Field(300, ge=1, description="Longest a /v1/ask/stream response waits for answers.")
+    stream_heartbeat_s: int = Field(
+        15, ge=1, description="A waiting stream sends an SSE comment this often: proxies keep it open, and an asker "
+        "who went away is noticed (its stream ends and frees its place).")
     chat_wait_ms: int = Field(
         120000, ge=0, description="Longest POST /v1/chat/completions waits for a generated answer, streamed or not, "
         "before it gives the fallback (the generation goes on and is cached).")
@@ -50,7 +53,11 @@ class LimitSettings(BaseModel):
     web_host: str = Field("127.0.0.1", description="Address the web process listens on.")
     web_port: int = Field(8000, ge=1, le=65535, description="Port the web process listens on.")
     web_workers: int = Field(2, ge=1, description="gunicorn worker processes.")
-    web_threads: int = Field(8, ge=1, description="Threads per gunicorn worker (waiting asks hold one).")
+    web_worker_class: Literal["gevent", "gthread"] = Field(
+        "gevent", description="gunicorn worker class: gevent serves waiting asks and streams without a thread "
+        "each; gthread gives each request a thread (WEB_THREADS per worker).")
+    web_connections: int = Field(1000, ge=1, description="Most open connections per gevent worker.")
+    web_threads: int = Field(8, ge=1, description="Threads per gthread worker (a waiting ask holds one).")
     flower_port: int = Field(5555, ge=1, le=65535, description="Port of Flower.")
 
 
@@ -65,6 +72,13 @@ class ProcessSettings(BaseModel):
     rate_limit: str = Field(
         "", description="Limits per client address, e.g. '20/second;600/minute' (Flask-Limiter syntax, counted in "
         "Redis); empty turns rate limiting off. /healthz, /readyz and /metrics are never limited.")
+    streams_per_client: int = Field(
+        50, ge=0, description="Most streams (/v1/ask/stream, streamed chat) one client may hold open at once; past "
+        "it a new one gets 429. A client is its address, or the asker the calling app vouches for (X-Asker-Id "
+        "with the feedback key). 0: no cap.")
+    new_questions_per_minute: int = Field(
+        120, ge=0, description="Most new questions (misses that start a generation) one client may ask per "
+        "minute; past it a new question gets 429, while cached ones are still answered. 0: no cap.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of every process.")
     log_json: bool = Field(False, description="Write logs as JSON lines (one object per record) instead of text.")
 

@@ -90,7 +90,35 @@ def test_no_store_answers_and_keeps_nothing(stack, client):
     completion, headers = ask(client, question, extra_headers={"Cache-Control": "no-store"})
     assert headers["x-precache-source"] == "generated" and completion.choices[0].message.content.strip()
     assert question not in stack.quick_answers()
+    text = completion.choices[0].message.content.strip()
+    assert not kept_in_redis(stack.redis, question, text)  # nor its reply record, nor its token stream
+    stream = client.chat.completions.create(model="precache", messages=[{"role": "user", "content": question}],
+                                            stream=True, extra_headers={"Cache-Control": "no-store"})
+    streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices).strip()
+    assert streamed and not kept_in_redis(stack.redis, question, streamed)
     assert stack.ask(question).status_code == 202  # never cached: the next asker is a miss
+
+
+def kept_in_redis(client, *texts: str) -> list[str]:
+    """Return the keys of the Redis database whose value holds any of `texts`."""
+    found = []
+    for name in client.scan_iter(count=1000):
+        kind = client.type(name).decode()
+        if kind == "string":
+            values = [client.get(name)]
+        elif kind == "hash":
+            values = list(client.hvals(name))
+        elif kind == "list":
+            values = client.lrange(name, 0, -1)
+        elif kind == "stream":
+            values = [b"".join(v for _, fields in client.xrange(name) for v in fields.values())]  # pieces joined
+        else:
+            values = [*client.smembers(name)] if kind == "set" else [m for m, _ in client.zrange(name, 0, -1,
+                                                                                                withscores=True)]
+        blob = b"\n".join(v for v in values if v).decode("utf-8", "replace")
+        if any(text in blob for text in texts):
+            found.append(name.decode())
+    return found
 
 
 def test_no_cache_regenerates_and_replaces_the_answer(stack, client):

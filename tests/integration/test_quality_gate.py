@@ -7,7 +7,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, func, select
 
-from precache.models import Answer, Question
+from precache.models import Answer, FaqQuestion
 from precache.normalize import normalize, question_hash
 from tests.integration.conftest import free_port, running_stack, start, stop, wait_for
 
@@ -69,7 +69,7 @@ def test_two_beats_at_once_do_not_double_the_work_and_flower_shows_the_jobs(gate
              start(["beat"], env | {"PRECACHE_VAR_DIR": str(tmp_path / "beat-b")}, tmp_path / "beat-b.log")]
     flower = start(["flower", "--port", str(flower_port)], gated.env, tmp_path / "flower.log")
     try:
-        questions = select(Question.id).where(Question.is_faq)
+        questions = select(FaqQuestion.question_id)
         answered = select(func.count(func.distinct(Answer.question_id))).where(Answer.question_id.in_(questions),
                                                                             Answer.level == "quick")
         wait_for(lambda: _sql(gated, answered)[0][0] == 2, beats[0], tmp_path / "beat-a.log", timeout=300)

@@ -106,3 +106,17 @@ def test_a_protected_answer_tunes_its_threshold_but_no_one_asker_takes_it_away()
     evidence.add(ask, "", "none again", {"faq": 0.93}, None, None, "trent", {"faq"})
     assert evidence.rival("faq", ask) == pytest.approx(1.0)  # a second asker corroborates the negatives
     assert evidence.vetoed("", "wrong") == set()
+
+
+def test_negatives_grow_the_store_in_constant_time_each_and_every_one_still_counts():
+    evidence, rng, copies, store = Evidence(), np.random.default_rng(7), 0, None
+    vectors = rng.normal(size=(3000, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for n, vector in enumerate(vectors):
+        evidence.add(vector, "", f"q{n}", {f"a{n % 5}": 0.9}, None, None, asker=f"asker{n}")
+        copies, store = copies + (evidence._vectors is not store), evidence._vectors
+    # Room doubles when full: 3,000 negatives copy the store about log2(3000/64) times, not 3,000 times.
+    assert copies <= 8
+    probe = vectors[1234]
+    assert evidence.rival("a4", probe) == pytest.approx(1.0, abs=1e-5)  # 1234 % 5 == 4: its own negative
+    assert evidence.rival("a0", probe) == pytest.approx(float(np.max(vectors[0::5] @ probe)), abs=1e-5)

@@ -42,3 +42,13 @@ def test_each_unanswered_question_is_queued_once(faq_ctx, config):
               for m in redis_lib.Redis.from_url(config["broker_url"]).lrange("precompute", 0, -1)]
     assert sorted(queued) == sorted(f"[{q}, '{j}']" for q, j in zip(
         [int(faq_ctx.jobs.get(j)["question_id"]) for j in job_ids], job_ids))
+
+
+def test_a_tenants_faq_and_its_references_are_its_own(faq_ctx):
+    other = faq_ctx.for_tenant("acme")
+    assert unanswered_faq(other.sessions, other.store) == []  # the default tenant's FAQ is not precomputed here
+    import_faq(other, [FaqEntry(1, "Do you ship abroad?", None, reference="Only within the EU.")])
+    assert [q.text for q in unanswered_faq(other.sessions, other.store)] == ["Do you ship abroad?"]
+    qid = unanswered_faq(other.sessions, other.store)[0].id
+    assert other.store.reference(qid) == "Only within the EU." and faq_ctx.store.reference(qid) is None
+    assert len(unanswered_faq(faq_ctx.sessions, faq_ctx.store)) == 2  # the default tenant's list is unchanged

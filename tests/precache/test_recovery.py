@@ -36,7 +36,7 @@ def test_a_miss_without_redis_is_kept_in_sql_then_queued_by_the_sweep(config, ct
     [question] = _rows(ctx, Question)
     assert question.text == "What happens during an outage?"
     assert [row.source for row in _rows(ctx, AskLog)] == ["fallback"]
-    assert sweep(ctx) == {"written": 0, "queued": 1, "resent": 0}
+    assert sweep(ctx) == {"written": 0, "queued": 1, "resent": 0, "dropped": 0}
     job_id = ctx.jobs.pending_job(ctx.ns, question.qhash, "quick")
     assert ctx.jobs.get(job_id)["question_id"] == str(question.id)
     assert sweep(ctx)["queued"] == 0  # idempotent: it has a job now
@@ -60,7 +60,7 @@ def test_without_the_database_hits_come_from_redis_and_writes_wait_in_redis(conf
     waiting = [json.loads(raw)["source"] for raw in ctx.redis.lrange(keys.asks(), 0, -1)]
     assert waiting == ["exact", "fallback"]  # the web's writer could not write them: they wait
 
-    assert sweep(ctx) == {"written": 3, "queued": 1, "resent": 0}
+    assert sweep(ctx) == {"written": 3, "queued": 1, "resent": 0, "dropped": 0}
     assert sorted(row.source for row in _rows(ctx, AskLog)) == ["exact", "fallback"]
     assert ctx.redis.llen(keys.outbox()) == ctx.redis.llen(keys.asks()) == 0
     new = [q for q in _rows(ctx, Question) if q.text == "A brand new question?"]
@@ -159,3 +159,23 @@ def test_tenant_of_reads_the_namespaces_of_this_model_and_prompt_only():
     assert settings.tenant_of(settings.namespace) == ""
     assert settings.tenant_of(settings.namespace_for("acme")) == "acme"
     assert settings.tenant_of("other-backend:other-model:v1") is None
+
+
+def test_an_invalidation_during_a_redis_outage_is_dropped_from_the_hot_cache_by_the_sweep(config, ctx):
+    from precache import admin
+    from precache.models import HotCacheDrop
+
+    text = "How do I close my account?"
+    n = normalize(text)
+    qid = ctx.store.ensure_question(text, n, question_hash(n))
+    answer = ctx.store.save_answer(qid, "Write to support.", model="m", quality=0.9)
+    assert ctx.redis.exists(keys.answer(ctx.ns, question_hash(n)))  # hot
+    outage = Context(load_settings(**config | DOWN_REDIS))
+    admin.reject(outage, answer["answer_id"])  # SQL has it; Redis cannot be told
+    outage.close()
+    # The old answer is still in the hot cache (the fast path would serve it): the drop waits in SQL.
+    assert json.loads(ctx.redis.get(keys.answer(ctx.ns, question_hash(n))))["answer_id"] == answer["answer_id"]
+    assert len(_rows(ctx, HotCacheDrop)) == 1
+    assert sweep(ctx)["dropped"] == 1
+    assert not ctx.redis.exists(keys.answer(ctx.ns, question_hash(n))) and _rows(ctx, HotCacheDrop) == []
+    assert ctx.store.lookup(question_hash(n)) is None  # SQL no longer serves it either

@@ -21,6 +21,11 @@ from tests.web.test_chat import FAQ, chat, faq, short_wait  # noqa: F401 - fixtu
     ({"modalities": ["text", "audio"]}, "modalities"),
     ({"messages": [{"role": "tool", "content": "42", "tool_call_id": "c1"}, {"role": "user", "content": "and?"}]},
      "messages.0"),
+    # Control characters in any turn, not only the question: earlier turns are kept with a follow-up.
+    ({"messages": [{"role": "user", "content": "bad\x00byte"}, {"role": "assistant", "content": "ok"},
+                   {"role": "user", "content": "and?"}]}, "messages.0.content"),
+    ({"messages": [{"role": "system", "content": "be \x1b[31mred"}, {"role": "user", "content": "hi"}]},
+     "messages.0.content"),
 ])
 def test_what_the_cache_cannot_serve_is_a_400_naming_the_field(client, extra, param):
     body = {"model": "m", "messages": [{"role": "user", "content": FAQ}], **extra}

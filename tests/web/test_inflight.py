@@ -21,3 +21,20 @@ def test_a_finished_job_is_no_longer_joined(app):
     ctx.jobs.finish(first["job_id"], ctx.ns, record["qhash"], error="test")
     para = client.post("/v1/ask", json={"question": "How can I delete my account for good?"}).json
     assert para["job_id"] != first["job_id"]
+
+
+def test_an_entry_whose_job_was_lost_lapses_and_the_hash_expires(app):
+    import json
+
+    from precache import keys
+    from web import inflight
+
+    client, ctx = app.test_client(), app.extensions["precache"]
+    first = client.post("/v1/ask", json={"question": "How do I merge two of my accounts?"}).json
+    name = keys.inflight(ctx.ns)
+    assert 0 < ctx.redis.ttl(name) <= inflight.MAX_AGE_S
+    entry = json.loads(ctx.redis.hget(name, first["job_id"]))
+    ctx.redis.hset(name, first["job_id"], json.dumps(entry | {"at": entry["at"] - inflight.MAX_AGE_S - 1}))
+    para = client.post("/v1/ask", json={"question": "How can I merge two of my accounts?"}).json
+    assert para["job_id"] != first["job_id"]  # not joined to a job a day old
+    assert not ctx.redis.hexists(name, first["job_id"])

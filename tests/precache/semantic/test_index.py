@@ -27,7 +27,8 @@ class HashingEmbedder:
 
 def _store_answered(ctx, text: str, answer: str) -> int:
     normalized = normalize(text)
-    qid = ctx.store.ensure_question(text, normalized, question_hash(normalized), is_faq=True)
+    qid = ctx.store.ensure_question(text, normalized, question_hash(normalized))
+    ctx.store.add_faq(qid)
     ctx.store.save_answer(qid, answer, curated=True, quality=1.0)
     return qid
 
