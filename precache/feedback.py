@@ -3,8 +3,8 @@
 The one write path open to askers, so it is guarded (the web checks what the ladder offered before
 calling `record`): a phrasing is only linked to an answer the ladder offered for it; a phrasing whose own
 question has a curated or pinned answer is never linked to another; a link serves others only once
-PRECACHE_LEARN_CONFIRMATIONS distinct askers taught it (one row each, naming who and when) or an admin
-confirmed it; and a later "does not fit" for that phrasing and answer retracts it at once (retracting
+PRECACHE_LEARN_CONFIRMATIONS distinct askers taught it (one row each, naming who and when; phrasings that
+mean the same agree: PRECACHE_LEARN_AGREEMENT) or an admin confirmed it; and a later "does not fit" for that phrasing and answer retracts it at once (retracting
 only ever gives back the answer the phrasing had before).
 """
 
@@ -34,49 +34,93 @@ def record(ctx: AppContext, ask, vector: np.ndarray | None, answer: dict | None,
                              vector=b"" if vector is None else np.asarray(vector, "<f4").tobytes()))
     done = {"recorded": True, "learned": False, "proposed": False, "retracted": 0}
     if answer is not None and ctx.settings.learn:
+        agreed = []
         if helpful:
-            state = _learn(ctx, ask, vector, answer, asker)
+            state, agreed = _learn(ctx, ask, vector, answer, asker)
             done["learned"], done["proposed"] = state == "confirmed", state == "proposed"
         else:
             done["retracted"] = _retract(ctx, ask.qhash, answer["question_id"], asker)
         if done["learned"] or done["retracted"]:
-            ctx.store.recache(ask.qhash)  # the phrasing's hot-cache entry now answers as the links say
+            for qhash in (ask.qhash, *agreed):  # each phrasing's hot-cache entry now answers as the links say
+                ctx.store.recache(qhash)
             regroup(ctx.redis)
     _bump(ctx.redis)
     return done
 
 
-def _learn(ctx: AppContext, ask, vector, answer: dict, asker: str) -> str | None:
+def _learn(ctx: AppContext, ask, vector, answer: dict, asker: str) -> tuple[str | None, list[str]]:
     """Record this asker's link of the phrasing to the answer; confirm the link once enough distinct askers
-    taught it. Returns "confirmed" when this feedback made the link serve others, "proposed" when it waits
-    for more askers, None when nothing was linked."""
+    taught it, or taught the same answer for a phrasing that means the same (PRECACHE_LEARN_AGREEMENT).
+
+    Returns ("confirmed", the hashes of the other phrasings confirmed with it) when this feedback made the
+    link serve others, ("proposed", []) when it waits for more askers, (None, []) when nothing was linked."""
     question_id = ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash)
     if question_id == answer["question_id"] or ctx.store.vouched(question_id):
-        return None  # the answer's own question, or one with a curated or pinned answer: never re-pointed
+        return None, []  # the answer's own question, or one with a curated or pinned answer: never re-pointed
+    target = answer["question_id"]
     link = (LearnedPhrasing.question_id == question_id, LearnedPhrasing.tenant == ctx.tenant,
-            LearnedPhrasing.target_id == answer["question_id"], LearnedPhrasing.retracted_at.is_(None))
+            LearnedPhrasing.target_id == target, LearnedPhrasing.retracted_at.is_(None))
     with session_scope(ctx.sessions) as session:
         taught = dict(session.execute(select(LearnedPhrasing.taught_by, LearnedPhrasing.confirmed_at)
                                       .where(*link)).all())
         if asker in taught:
-            return None  # the same asker again counts once
+            return None, []  # the same asker again counts once
         confirmed = any(taught.values())
         session.add(LearnedPhrasing(tenant=ctx.tenant, question_id=question_id, answer_id=answer["answer_id"],
-                                    target_id=answer["question_id"], taught_by=asker,
-                                    confirmed_at=utcnow() if confirmed else None))
-        if confirmed or len(taught) + 1 < ctx.settings.learn_confirmations:
-            state = None if confirmed else "proposed"
-        else:
-            session.flush()
-            session.execute(update(LearnedPhrasing).where(*link, LearnedPhrasing.confirmed_at.is_(None))
-                            .values(confirmed_at=utcnow()))
-            # Only a confirmed phrasing joins the semantic index: a proposed one, grouped with no answer,
-            # would stand as a rival of every answer near it.
-            _embed_phrasing(session, ctx.settings.embedding_model, question_id, vector)
-            state = "confirmed"
-    log.info("%s phrasing %r for answer %s (taught by %s)", "learned" if state == "confirmed" else "linked",
-             ask.question[:80], answer["answer_id"], asker)
-    return state
+                                    target_id=target, taught_by=asker, confirmed_at=utcnow() if confirmed else None))
+        if confirmed:
+            return None, []
+        agreeing = _agreeing(ctx, session, ask.question, vector, target, asker, question_id)
+        if len({*taught, asker, *(who for _, _, who in agreeing)}) < ctx.settings.learn_confirmations:
+            log.info("proposed phrasing %r for answer %s (taught by %s)", ask.question[:80], answer["answer_id"], asker)
+            return "proposed", []
+        session.flush()
+        phrasings = {qid: vec for qid, vec, _ in agreeing} | {question_id: vector}
+        session.execute(update(LearnedPhrasing).where(
+            LearnedPhrasing.question_id.in_(phrasings), LearnedPhrasing.tenant == ctx.tenant,
+            LearnedPhrasing.target_id == target, LearnedPhrasing.retracted_at.is_(None),
+            LearnedPhrasing.confirmed_at.is_(None)).values(confirmed_at=utcnow()))
+        # Only a confirmed phrasing joins the semantic index: a proposed one, grouped with no answer,
+        # would stand as a rival of every answer near it.
+        for phrasing_id, phrasing_vector in phrasings.items():
+            _embed_phrasing(session, ctx.settings.embedding_model, phrasing_id, phrasing_vector)
+        others = list(session.scalars(select(Question.qhash).where(
+            Question.id.in_([qid for qid in phrasings if qid != question_id]))))
+    log.info("learned phrasing %r for answer %s (taught by %s; %d phrasings meaning the same confirmed with it)",
+             ask.question[:80], answer["answer_id"], asker, len(others))
+    return "confirmed", others
+
+
+def _agreeing(ctx: AppContext, session, question: str, vector, target: int, asker: str,
+              question_id: int) -> list[tuple[int, np.ndarray, str]]:
+    """The proposed links of other askers to the same answer whose phrasing means the same as this one (cosine at
+    least PRECACHE_LEARN_AGREEMENT, no guard vetoing the pair): [(their question id, its vector, who taught it)].
+    The newest 500 proposals are read."""
+    from precache.semantic.guards import compatible
+
+    if vector is None or ctx.settings.learn_agreement > 1:
+        return []
+    rows = session.execute(
+        select(LearnedPhrasing.question_id, LearnedPhrasing.taught_by, Question.text, Feedback.vector)
+        .join(Question, Question.id == LearnedPhrasing.question_id)
+        .join(Feedback, (Feedback.qhash == Question.qhash) & (Feedback.asker == LearnedPhrasing.taught_by)
+              & (Feedback.tenant == LearnedPhrasing.tenant) & Feedback.helpful
+              & (Feedback.model == ctx.settings.embedding_model))
+        .where(LearnedPhrasing.tenant == ctx.tenant, LearnedPhrasing.target_id == target,
+               LearnedPhrasing.retracted_at.is_(None), LearnedPhrasing.confirmed_at.is_(None),
+               LearnedPhrasing.taught_by != asker, LearnedPhrasing.question_id != question_id)
+        .order_by(LearnedPhrasing.id.desc()).limit(500)).all()
+    mine = np.asarray(vector, dtype=np.float32)
+    mine = mine / max(float(np.linalg.norm(mine)), 1e-9)
+    agreeing = []
+    for other_id, taught_by, text, raw in rows:
+        theirs = np.frombuffer(raw, dtype="<f4") if raw else None
+        if theirs is None or len(theirs) != len(mine):
+            continue
+        similarity = float(mine @ theirs) / max(float(np.linalg.norm(theirs)), 1e-9)
+        if similarity >= ctx.settings.learn_agreement and compatible(question, text) is None:
+            agreeing.append((other_id, theirs, taught_by))
+    return agreeing
 
 
 def _embed_phrasing(session, model: str, question_id: int, vector) -> None:

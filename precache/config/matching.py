@@ -100,6 +100,10 @@ class FeedbackSettings(BaseModel):
         2, ge=1, description="Distinct askers who must link a phrasing to the same answer before the link serves "
         "others (an admin may confirm one sooner). A phrasing whose own question has a curated or pinned answer "
         "is never linked to another.")
+    learn_agreement: float = Field(
+        0.75, ge=0.0, le=1.01, description="Cosine similarity from which two phrasings that distinct askers linked "
+        "to the same answer count as agreeing: each confirms the other's link (no semantic guard may veto the "
+        "pair). Above 1: only the same phrasing agrees.")
     learn_floor: float = Field(
         0.93, ge=0.0, le=1.5, description="Least confidence an answer's learned threshold may go down to "
         "(precache/evidence.py).")

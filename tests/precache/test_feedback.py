@@ -132,3 +132,29 @@ def test_with_learning_off_feedback_is_recorded_and_nothing_is_linked(config, an
         assert int(quiet.redis.get(keys.feedback_version())) == before + 1  # web processes load the new row
     finally:
         quiet.close()
+
+
+def test_distinct_askers_linking_phrasings_that_mean_the_same_confirm_each_other(ctx, answer):
+    offered = {answer["answer_id"]: 0.91}
+    near_a, near_b, far = (np.array(v, dtype=np.float32) for v in ([0.6, 0.8], [0.8, 0.6], [-0.6, 0.8]))
+    # cosines: near_a . near_b = 0.96 (they agree), far . near_a = 0.28 and far . near_b = 0 (they do not)
+    one, other, unrelated = ask_of(PHRASING), ask_of("Password forgotten, how to get back in?"), ask_of(
+        "Where can I see my invoices?")
+    assert feedback.record(ctx, one, near_a, answer, True, offered, "asker-1")["proposed"]
+    assert feedback.record(ctx, unrelated, far, answer, True, offered, "asker-2")["proposed"]  # not the same meaning
+    assert feedback.record(ctx, other, near_b, answer, True, offered, "asker-1")["proposed"]  # the same asker again
+    assert ctx.store.lookup(one.qhash) is None and ctx.store.lookup(other.qhash) is None
+    done = feedback.record(ctx, ask_of("I lost my password, help"), near_b, answer, True, offered, "asker-3")
+    assert done["learned"]  # a third asker agrees with asker-1: every phrasing of that meaning is confirmed
+    for ask in (one, other):
+        served, _ = ctx.store.lookup(ask.qhash)
+        assert served["answer"] == ANSWER
+    assert ctx.store.lookup(unrelated.qhash) is None
+
+
+def test_phrasings_a_guard_tells_apart_do_not_agree(ctx, answer):
+    offered, vector = {answer["answer_id"]: 0.91}, np.array([0.6, 0.8], dtype=np.float32)
+    feedback.record(ctx, ask_of("How do I reset my password on Android?"), vector, answer, True, offered, "asker-1")
+    done = feedback.record(ctx, ask_of("How do I reset my password on iPhone?"), vector, answer, True, offered,
+                           "asker-2")
+    assert done["proposed"] and not done["learned"]
