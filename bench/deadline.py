@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--worker-class", choices=("gevent", "gthread"), default="gevent")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="precache-deadline-"))
     redis_proc, base = start_redis(tmp)

@@ -77,8 +77,10 @@ class Env:
 
         self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
         self.redis_proc, base = start_redis(self.tmp)
+        # One load generator speaks for every asker: the per-client caps are lifted.
         self.cfg = {"database_url": f"sqlite:///{self.tmp / 'bench.db'}", "redis_url": f"{base}/0",
-                    "broker_url": f"{base}/1", "var_dir": str(self.tmp / "var")} | settings
+                    "broker_url": f"{base}/1", "var_dir": str(self.tmp / "var"), "streams_per_client": 0,
+                    "new_questions_per_minute": 0} | settings
         upgrade(self.cfg["database_url"])
         self.settings = load_settings(**self.cfg)
         self.ctx = Context(self.settings)
@@ -101,8 +103,9 @@ class Env:
         return time.perf_counter() - started
 
     def start_web(self, workers: int, threads: int) -> int:
-        """Start the real app under gunicorn gthread (bench/hit_path.start); return its port."""
-        args = argparse.Namespace(workers=workers, threads=threads)
+        """Start the real app under gunicorn gevent, as `precache web` runs it (bench/hit_path.start); return its
+        port."""
+        args = argparse.Namespace(workers=workers, threads=threads, worker_class="gevent")
         self.web, port = start("web:create_app()", args, self.env, self.tmp / "web.log")
         return port
 

@@ -17,7 +17,8 @@ def admin():
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 def admin_review(tenant, limit, as_json):
-    """List answers below the quality threshold that nobody approved or rejected, worst first."""
+    """List curated answers askers reported as not fitting, then answers below the quality threshold, that
+    nobody approved or rejected."""
     from precache.admin import awaiting_review
 
     rows = awaiting_review(context(tenant), limit)
@@ -25,8 +26,8 @@ def admin_review(tenant, limit, as_json):
         if as_json:
             click.echo(json.dumps(row))
         else:
-            click.echo(f"#{row['answer_id']:<6} q={row['quality']:.3f}  {row['question'][:60]!r} -> "
-                       f"{row['answer'][:60]!r}")
+            why = (f"reported by {row['reports']}" if row["reason"] == "reported" else f"q={row['quality']:.3f}")
+            click.echo(f"#{row['answer_id']:<6} {why}  {row['question'][:60]!r} -> {row['answer'][:60]!r}")
     if not as_json:
         click.echo(f"{len(rows)} answer(s) awaiting review")
 

@@ -1,13 +1,14 @@
-"""Operator actions on stored answers: review, approve, reject (invalidate), pin, replace.
+"""Operator actions on stored answers: review (low-quality answers, and curated ones askers reported), approve,
+reject (invalidate), pin, replace.
 
 The admin API (web/admin.py) and `precache admin ...` both call these, in one tenant's namespace.
 """
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from precache.app_context import AppContext
 from precache.db import session_scope
-from precache.models import Answer, Question
+from precache.models import Answer, Feedback, Question
 
 
 class NotFound(LookupError):
@@ -31,15 +32,32 @@ def answer_view(answer: Answer, question: Question) -> dict:
 
 
 def awaiting_review(ctx: AppContext, limit: int = 100) -> list[dict]:
-    """Return generated answers below the quality threshold that nobody has approved or rejected, worst first."""
-    query = (
+    """Return what awaits an admin, neither approved nor rejected yet: curated and pinned answers that askers said
+    do not fit (`reason` "reported", most distinct askers first: no asker's word takes them from others, an
+    admin decides), then generated answers below the quality threshold (`reason` "low_quality", worst first)."""
+    reports = (select(Feedback.answer_id, func.count(func.distinct(Feedback.asker)).label("askers"))
+               .where(Feedback.tenant == ctx.tenant, ~Feedback.helpful, Feedback.answer_id.is_not(None))
+               .group_by(Feedback.answer_id).subquery())
+    reported = (
+        select(Answer, Question, reports.c.askers).join(Question).join(reports, reports.c.answer_id == Answer.id)
+        .where(ctx.store.visible(), Answer.curated | Answer.pinned, Answer.review.is_(None))
+        .order_by(reports.c.askers.desc(), Answer.id).limit(limit)
+    )
+    low = (
         select(Answer, Question).join(Question)
         .where(Answer.namespace == ctx.store.namespace, ~Answer.curated, Answer.review.is_(None),
                Answer.quality < ctx.settings.quality_threshold)
         .order_by(Answer.quality, Answer.id).limit(limit)
     )
     with ctx.sessions() as session:
-        return [answer_view(a, q) for a, q in session.execute(query)]
+        rows = [answer_view(a, q) | {"reason": "reported", "reports": n} for a, q, n in session.execute(reported)]
+        for row in rows:
+            row["phrasings"] = list(session.scalars(
+                select(Feedback.question).where(Feedback.tenant == ctx.tenant, ~Feedback.helpful,
+                                                Feedback.answer_id == row["answer_id"])
+                .order_by(Feedback.id.desc()).limit(5)))
+        rows += [answer_view(a, q) | {"reason": "low_quality"} for a, q in session.execute(low)]
+    return rows[:limit]
 
 
 def _update(ctx: AppContext, answer_id: int, **fields) -> dict:

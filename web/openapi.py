@@ -48,11 +48,13 @@ ERRORS = {
     415: "Body is not JSON (send Content-Type: application/json).",
     422: "Feedback on an answer the cache does not offer for that question (neither its instant answer nor a "
          "suggestion).",
-    429: "Over PRECACHE_RATE_LIMIT for this client address; retry after the Retry-After header's seconds.",
+    429: "Over PRECACHE_RATE_LIMIT for this client address (rate_limited), over PRECACHE_STREAMS_PER_CLIENT open "
+         "streams (too_many_streams) or PRECACHE_NEW_QUESTIONS_PER_MINUTE new questions (too_many_new_questions) "
+         "for this client; retry after the Retry-After header's seconds.",
     503: "Neither Redis nor the database can record the question now (the body also carries the fallback "
          "answer), or the database cannot record feedback now.",
 }
-RATE_LIMITED = {429: ErrorBody}  # every route but /healthz, /readyz and /metrics, when PRECACHE_RATE_LIMIT is set
+RATE_LIMITED = {429: ErrorBody}  # every route but /healthz, /readyz and /metrics (rate limit, per-client caps)
 
 
 # OpenAI's stream (POST /v1/chat/completions with stream true): `data: {chat.completion.chunk}` lines, then

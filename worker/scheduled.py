@@ -12,7 +12,8 @@ already being generated is never queued twice.
 - refresh:     answers past their TTL are generated again (stale-while-revalidate does the same on demand).
 - regenerate:  questions whose answers all failed the quality gate are generated again with the
                detailed settings, up to QUALITY_MAX_TRIES.
-- prune:       ask-log rows older than ASK_LOG_RETENTION_DAYS are deleted.
+- prune:       ask-log rows older than ASK_LOG_RETENTION_DAYS are deleted, then what askers grew and nothing
+               uses any more (old feedback, stale learned links, questions nobody asked since: prune_unused).
 
 Predictive precompute is per tenant and hard to inflate. Questions are shared by every tenant (one row
 per normalised text), so its FAQ entries and links are not kept on them (a flag or `canonical_id` there
@@ -38,7 +39,8 @@ from sqlalchemy import String, cast, delete, func, select
 from precache import asklog, keys
 from precache.context import AppContext
 from precache.db import session_scope
-from precache.models import Answer, AskLog, PredictedQuestion, Question, utcnow
+from precache.models import (Answer, AskLog, FaqQuestion, Feedback, LearnedPhrasing, PredictedQuestion, Question,
+                             utcnow)
 from precache.normalize import normalize
 from precache.store import AnswerStore
 
@@ -126,15 +128,46 @@ def _queue_each(tctx: AppContext, query, kind: str) -> int:
 def prune_ask_log(ctx: AppContext, batch: int = 5000) -> dict:
     """Delete ask-log rows past the retention, in batches; return how many."""
     cutoff = utcnow() - timedelta(days=ctx.settings.ask_log_retention_days)
+    return {"pruned": _delete_in_batches(ctx, AskLog, AskLog.asked_at < cutoff, batch)}
+
+
+def prune_unused(ctx: AppContext, batch: int = 1000) -> dict:
+    """Delete what askers grew and nothing uses any more; return how many rows of each.
+
+    - feedback past FEEDBACK_RETENTION_DAYS;
+    - learned links taught and never confirmed, or retracted, before ASK_LOG_RETENTION_DAYS;
+    - questions created before ASK_LOG_RETENTION_DAYS that nobody asked since (the ask log keeps that long)
+      and nothing keeps: no FAQ entry in any tenant, no curated, pinned or approved answer, no prediction, no
+      learned link, no paraphrase linked to them or link of theirs; their generated answers and embeddings go
+      with them (ask-log rows and feedback keep their text, the answer id set to null).
+    """
+    cutoff = utcnow() - timedelta(days=ctx.settings.ask_log_retention_days)
+    feedback_cutoff = utcnow() - timedelta(days=ctx.settings.feedback_retention_days)
+    stale_links = ((LearnedPhrasing.confirmed_at.is_(None) & (LearnedPhrasing.taught_at < cutoff))
+                   | (LearnedPhrasing.retracted_at < cutoff))
+    kept = (select(FaqQuestion.question_id)
+            .union(select(PredictedQuestion.question_id), select(PredictedQuestion.canonical_id),
+                   select(LearnedPhrasing.question_id), select(LearnedPhrasing.target_id),
+                   select(Answer.question_id).where(Answer.curated | Answer.pinned | (Answer.review == "approved")),
+                   select(Question.canonical_id).where(Question.canonical_id.is_not(None))))
+    unused = select(Question.id).where(Question.created_at < cutoff, Question.canonical_id.is_(None),
+                                       Question.id.not_in(kept), Question.qhash.not_in(select(AskLog.qhash)))
+    return {"feedback": _delete_in_batches(ctx, Feedback, Feedback.created_at < feedback_cutoff, batch),
+            "learned": _delete_in_batches(ctx, LearnedPhrasing, stale_links, batch),
+            "questions": _delete_in_batches(ctx, Question, Question.id.in_(unused), batch)}
+
+
+def _delete_in_batches(ctx: AppContext, model, condition, batch: int) -> int:
+    """Delete the rows of `model` meeting `condition`, `batch` at a time; return how many."""
     deleted = 0
     while True:
         with session_scope(ctx.sessions) as session:
-            ids = list(session.scalars(select(AskLog.id).where(AskLog.asked_at < cutoff).limit(batch)))
+            ids = list(session.scalars(select(model.id).where(condition).limit(batch)))
             if ids:
-                session.execute(delete(AskLog).where(AskLog.id.in_(ids)))
+                session.execute(delete(model).where(model.id.in_(ids)))
         deleted += len(ids)
         if len(ids) < batch:
-            return {"pruned": deleted}
+            return deleted
 
 
 def missed_questions(ctx: AppContext, since) -> list[tuple[str, str, int]]:

@@ -168,8 +168,8 @@ def regenerate_low_quality_answers() -> dict:
 
 @app.task(acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT_S)
 def prune_ask_log() -> dict:
-    """Delete ask-log rows past their retention."""
-    return _scheduled("prune", scheduled.prune_ask_log)
+    """Delete ask-log rows past their retention, then what askers grew and nothing uses any more."""
+    return _scheduled("prune", lambda ctx: scheduled.prune_ask_log(ctx) | scheduled.prune_unused(ctx))
 
 
 @app.task(acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT_S)

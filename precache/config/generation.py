@@ -95,7 +95,14 @@ class ScheduleSettings(BaseModel):
         600, ge=10, description="Beat period of the job regenerating answers below the quality threshold."
     )
     prune_interval_s: int = Field(3600, ge=10, description="Beat period of the ask-log pruning job.")
-    ask_log_retention_days: int = Field(30, ge=1, description="Ask-log rows older than this are deleted.")
+    ask_log_retention_days: int = Field(
+        30, ge=1, description="Ask-log rows older than this are deleted; so are questions asked by nobody for this "
+        "long that nothing else keeps (no FAQ entry, curated, pinned or approved answer, prediction or learned "
+        "link), with their generated answers and embeddings, and learned links never confirmed or retracted "
+        "this long ago.")
+    feedback_retention_days: int = Field(
+        90, ge=1, description="Feedback rows older than this are deleted (what they taught stays: learned links "
+        "are their own rows; web processes forget the old evidence at their next start).")
     predictive_window_s: int = Field(
         7 * 86400, ge=60, description="Predictive precompute looks at the misses of this many past seconds."
     )

@@ -74,3 +74,24 @@ def test_changing_the_model_makes_answers_stale_not_wrong(ctx, config):
     assert other.store.lookup(qhash) is None
     assert other.store.gated_count(qid) == 0
     other.close()
+
+
+def test_a_curated_answer_askers_say_does_not_fit_waits_for_an_admin_in_the_review_list(ctx):
+    from tests.precache.test_feedback import ask_of
+
+    from precache import feedback
+
+    qid, _ = _question(ctx, "How do I change my e-mail address?")
+    curated = ctx.store.save_answer(qid, "Open Settings, then Account.", curated=True, quality=1.0)
+    low_qid, _ = _question(ctx, "Can I get a paper invoice?")
+    low = ctx.store.save_answer(low_qid, "Invoice invoice.", model="m", quality=0.1)
+    for asker, phrasing in (("a", "How do I change my e-mail?"), ("b", "Change e-mail address"),
+                            ("b", "Where to change my mail?")):
+        feedback.record(ctx, ask_of(phrasing), None, curated, False, {curated["answer_id"]: 0.95}, asker)
+    rows = admin.awaiting_review(ctx)
+    assert [(row["answer_id"], row["reason"]) for row in rows] == [(curated["answer_id"], "reported"),
+                                                                    (low["answer_id"], "low_quality")]
+    assert rows[0]["reports"] == 2 and "Where to change my mail?" in rows[0]["phrasings"]
+    assert ctx.for_tenant("acme") and admin.awaiting_review(ctx.for_tenant("acme")) == []  # reports are per tenant
+    admin.approve(ctx, curated["answer_id"])  # the admin keeps it: it leaves the list
+    assert [row["answer_id"] for row in admin.awaiting_review(ctx)] == [low["answer_id"]]

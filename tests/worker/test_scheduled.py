@@ -224,3 +224,44 @@ def test_predictive_does_not_count_renewals(ctx):
     assert scheduled.predictive_precompute(ctx, shared_embedder(threads=None))["clusters"] == 0
     with ctx.sessions() as session:
         assert session.scalars(select(AskLog.source)).all() == ["renew"] * 5
+
+
+def test_prune_removes_what_askers_grew_and_nothing_uses_and_keeps_the_rest(ctx):
+    from types import SimpleNamespace
+
+    from precache import feedback
+    from precache.models import Feedback, LearnedPhrasing, QuestionEmbedding
+
+    old = utcnow() - timedelta(days=ctx.settings.ask_log_retention_days + 1)
+    ids = {name: _question(ctx, f"Question that is {name}?")[0]
+           for name in ("unused", "asked", "faq", "curated", "target", "recent", "proposed")}
+    answers = {name: ctx.store.save_answer(ids[name], f"Answer {name}.", model="m", quality=0.9,
+                                           curated=name in ("curated", "target")) for name in ids}
+    ctx.store.add_faq(ids["faq"])
+    with ctx.sessions() as session:
+        session.add(QuestionEmbedding(question_id=ids["unused"], model="m", dim=1, vector=b"\0\0\0\0"))
+        session.commit()
+    _log_misses(ctx, ["Question that is asked?"], days_ago=1)
+
+    def ask(text):
+        n = normalize(text)
+        return SimpleNamespace(question=text, normalized=n, qhash=question_hash(n))
+
+    offered = {answers["target"]["answer_id"]: 0.9}
+    feedback.record(ctx, ask("Question that is proposed?"), None, answers["target"], True, offered, "asker-1")
+    with ctx.sessions() as session:  # everything but "recent" is as old as the retention and more
+        session.execute(update(Question).where(Question.id != ids["recent"]).values(created_at=old))
+        session.execute(update(LearnedPhrasing).values(taught_at=old))
+        session.execute(update(Feedback).values(created_at=utcnow() - timedelta(
+            days=ctx.settings.feedback_retention_days + 1)))
+        session.commit()
+
+    assert scheduled.prune_unused(ctx, batch=2) == {"feedback": 1, "learned": 1, "questions": 2}
+    with ctx.sessions() as session:
+        left = set(session.scalars(select(Question.text)))
+        assert session.scalar(select(func.count()).select_from(QuestionEmbedding)) == 0
+        assert session.scalar(select(func.count()).select_from(Answer).where(
+            Answer.question_id == ids["unused"])) == 0
+    # The unused question and the proposal nobody confirmed are gone; what is asked, FAQ, curated, a link's
+    # target or new stays.
+    assert left == {f"Question that is {name}?" for name in ("asked", "faq", "curated", "target", "recent")}

@@ -26,7 +26,7 @@ def test_every_task_the_web_and_beat_send_is_a_task_of_the_worker():
 
 def test_a_second_copy_of_a_scheduled_job_does_nothing_while_the_first_runs(environment):
     ctx = runtime.context()
-    assert tasks.prune_ask_log() == {"pruned": 0}
+    assert tasks.prune_ask_log() == {"pruned": 0, "feedback": 0, "learned": 0, "questions": 0}
     ctx.redis.set(keys.scheduled_lock("prune"), "the first copy")
     assert tasks.prune_ask_log() == {"skipped": "prune is already running"}
     assert ctx.redis.get(keys.scheduled_lock("prune")) == b"the first copy"  # the first copy's lock is left
