@@ -124,6 +124,38 @@ def admin_confirm(link_id):
     _link_action(lambda ctx: confirm(ctx, link_id), link_id)
 
 
+@admin.command("negatives")
+@click.option("--tenant", default=None, help="Only this tenant's negatives (default: every tenant's).")
+@click.option("--answer", "answer_id", type=int, default=None, help="Only the negatives against this answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def admin_negatives(tenant, answer_id, as_json):
+    """List the negatives askers gave ("does not fit", "none fits"), newest first."""
+    from precache.feedback import negatives
+
+    rows = negatives(context(""), tenant, answer_id)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            against = f"answer {row['answer_id']}" if row["answer_id"] else f"none of {sorted(row['shown'])}"
+            click.echo(f"#{row['id']:<6} {row['phrasing'][:60]!r} -> {against}  [{row['tenant'] or '-'}] by "
+                       f"{row['asker']} at {row['created_at'][:19]}")
+    if not as_json:
+        click.echo(f"{len(rows)} negative(s)")
+
+
+@admin.command("withdraw")
+@click.argument("feedback_id", type=int)
+def admin_withdraw(feedback_id):
+    """Undo a negative (ID from `precache admin negatives`): web processes forget it at their next ask."""
+    from precache.feedback import withdraw
+
+    view = withdraw(context(""), feedback_id)
+    if view is None:
+        raise click.ClickException(f"no negative {feedback_id}; list them with `precache admin negatives`")
+    click.echo(json.dumps(view))
+
+
 def _link_action(action, link_id: int) -> None:
     view = action(context(""))
     if view is None:

@@ -60,6 +60,10 @@ class Evidence:
         self._against: dict[tuple[str, str], set[str]] = defaultdict(set)  # (tenant, key) -> askers of negatives
         self._lock = threading.Lock()
 
+    def fresh(self) -> "Evidence":
+        """An empty evidence store with the same rules (to load again from the feedback rows left)."""
+        return Evidence(self.floor, self.gap, self.support, self.enabled, self.per_asker, self.corroboration)
+
     @classmethod
     def from_settings(cls, settings) -> "Evidence":
         return cls(settings.learn_floor, settings.learn_gap, settings.learn_support, settings.learn)

@@ -199,6 +199,42 @@ def learned(ctx: AppContext, tenant: str | None = None, limit: int = 1000) -> li
         return [_view(link, text) for link, text in session.execute(query)]
 
 
+def negatives(ctx: AppContext, tenant: str | None = None, answer_id: int | None = None, limit: int = 1000) -> list[dict]:
+    """Return the negatives askers gave (feedback "does not fit" or "none fits"), newest first: of one tenant and
+    one answer when given."""
+    query = select(Feedback).where(~Feedback.helpful).order_by(Feedback.id.desc()).limit(limit)
+    if tenant is not None:
+        query = query.where(Feedback.tenant == tenant)
+    if answer_id is not None:
+        query = query.where(Feedback.answer_id == answer_id)
+    with ctx.sessions() as session:
+        return [{"id": row.id, "tenant": row.tenant, "phrasing": row.question, "answer_id": row.answer_id,
+                 "shown": row.offered, "asker": row.asker, "created_at": row.created_at.isoformat()}
+                for row in session.scalars(query)]
+
+
+def withdraw(ctx: AppContext, feedback_id: int) -> dict | None:
+    """Undo one negative: delete its row; every web process rebuilds its evidence from the rows left (its veto,
+    its rival point and its observation go). None when there is no such negative."""
+    with session_scope(ctx.sessions) as session:
+        row = session.get(Feedback, feedback_id)
+        if row is None or row.helpful:
+            return None
+        view = {"id": row.id, "tenant": row.tenant, "phrasing": row.question, "answer_id": row.answer_id,
+                "asker": row.asker, "withdrawn": True}
+        session.delete(row)
+    forget_deleted_feedback(ctx.redis)
+    return view
+
+
+def forget_deleted_feedback(client: redis.Redis) -> None:
+    """Tell web processes that feedback rows were deleted: they load their evidence again from the start."""
+    try:
+        client.incr(keys.feedback_epoch())
+    except redis.RedisError as exc:  # the rows are gone from SQL; processes forget them at their next start
+        log.warning("feedback epoch not moved, Redis unavailable: %s", exc)
+
+
 def unlearn(ctx: AppContext, link_id: int, by: str = "admin") -> dict | None:
     """Retract a learned phrasing, every asker's row of it (served no more, at once); None when there is none."""
     return _settle_link(ctx, link_id, {"retracted_at": utcnow(), "retracted_by": by})

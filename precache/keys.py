@@ -152,3 +152,9 @@ def open_streams(client: str) -> str:
 def new_questions(client: str, minute: int) -> str:
     """Count of the new questions a client asked in one minute (web/caps.py)."""
     return f"{PREFIX}:caps:new:{client}:{minute}"
+
+
+def feedback_epoch() -> str:
+    """Moved when feedback rows are deleted (an admin withdrew negatives, the prune job): web processes rebuild
+    their evidence from what is left, instead of adding the new rows to it."""
+    return f"{PREFIX}:semantic:feedback:epoch"

@@ -131,6 +131,23 @@ class AnswerStore:
         self._cache(qhash, payload)
         return payload, "sql"
 
+    def taught_answer(self, qhash: str, asker: str) -> dict | None:
+        """The answer this asker linked this phrasing to (a picked suggestion, not confirmed by others yet): served
+        to that asker at once, to others once confirmed. None when there is none, or SQL is unavailable."""
+        target = (select(LearnedPhrasing.target_id).join(Question, Question.id == LearnedPhrasing.question_id)
+                  .where(Question.qhash == qhash, LearnedPhrasing.tenant == self.tenant,
+                         LearnedPhrasing.taught_by == asker, LearnedPhrasing.retracted_at.is_(None))
+                  .order_by(LearnedPhrasing.id.desc()).limit(1).scalar_subquery())
+        query = (select(Answer, Question).join(Question).where(Answer.question_id == target, self.servable())
+                 .order_by(*serving_order()).limit(1))
+        try:
+            with self.sessions() as session:
+                row = session.execute(query).first()
+        except SQLAlchemyError as exc:
+            log.warning("database unavailable, an asker's own link cannot be read: %s", exc)
+            return None
+        return answer_payload(*row) if row else None
+
     def _hot(self, qhash: str) -> dict | None:
         """The hot cache's answer; None on a miss or when Redis is unavailable (SQL is read then)."""
         try:

@@ -131,3 +131,27 @@ def _link_action(action, link_id: int):
     if view is None:
         raise ApiError(404, "learned_not_found", f"no learned phrasing {link_id}; list them with GET /v1/admin/learned")
     return jsonify(view)
+
+
+@bp.get("/negatives")
+def negatives():
+    """Negatives askers gave, newest first (?tenant= for one tenant's, ?answer_id= against one answer)."""
+    from precache.feedback import negatives as listed
+
+    tenant, answer_id = request.args.get("tenant"), request.args.get("answer_id")
+    if answer_id is not None and not answer_id.isdigit():
+        raise ApiError(400, "invalid_field", "answer_id: a whole number")
+    return jsonify({"negatives": listed(current_app.extensions["precache"],
+                                        check_tenant(tenant) if tenant is not None else None,
+                                        int(answer_id) if answer_id is not None else None)})
+
+
+@bp.post("/negatives/<int:feedback_id>/withdraw")
+def withdraw(feedback_id: int):
+    """Undo one negative: every web process forgets it at its next ask."""
+    from precache.feedback import withdraw as undo
+
+    view = undo(current_app.extensions["precache"], feedback_id)
+    if view is None:
+        raise ApiError(404, "negative_not_found", f"no negative {feedback_id}; list them with GET /v1/admin/negatives")
+    return jsonify(view)

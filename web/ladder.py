@@ -193,6 +193,9 @@ class Ladder:
         hit = ctx.store.lookup(ask.qhash, hot=not ask.hot_missed)
         if hit is not None:
             return self._cached(ctx, ask, hit[0], "exact")
+        taught = ctx.store.taught_answer(ask.qhash, ask.asker) if ask.asker else None
+        if taught is not None:  # what this asker picked for these words: theirs at once, others' once confirmed
+            return self._cached(ctx, ask, taught, "exact")
         ask.vector = self.tier.vector(ask.question)
         match = self.tier.match(ctx, ask.question, ask.vector, ask.qhash)
         hit = ctx.store.lookup(match.qhash) if match else None

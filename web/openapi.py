@@ -172,6 +172,12 @@ ADMIN_OPERATIONS = (
     Operation("post", "/v1/admin/learned/{link_id}/confirm", "adminConfirmLearned",
               "Confirm a learned phrasing that waits for more askers",
               path_params={"link_id": "the id from GET /v1/admin/learned"}, responses=_ADMIN_OK),
+    Operation("get", "/v1/admin/negatives", "adminNegatives", "Negatives askers gave (does not fit, none fits)",
+              query=(_ADMIN_TENANT, Query("answer_id", {"type": "integer", "minimum": 0}, "against this answer")),
+              responses=_ADMIN_OK),
+    Operation("post", "/v1/admin/negatives/{feedback_id}/withdraw", "adminWithdrawNegative",
+              "Undo one negative", path_params={"feedback_id": "the id from GET /v1/admin/negatives"},
+              responses=_ADMIN_OK),
 )
 
 SPEC_OPERATION = Operation("get", "/openapi.json", "openapi", "This description of the API (OpenAPI 3.1)",

@@ -37,6 +37,7 @@ from datetime import timedelta
 from sqlalchemy import String, cast, delete, func, select
 
 from precache import asklog, keys
+from precache.feedback import forget_deleted_feedback
 from precache.context import AppContext
 from precache.db import session_scope
 from precache.models import (Answer, AskLog, FaqQuestion, Feedback, LearnedPhrasing, PredictedQuestion, Question,
@@ -152,9 +153,12 @@ def prune_unused(ctx: AppContext, batch: int = 1000) -> dict:
                    select(Question.canonical_id).where(Question.canonical_id.is_not(None))))
     unused = select(Question.id).where(Question.created_at < cutoff, Question.canonical_id.is_(None),
                                        Question.id.not_in(kept), Question.qhash.not_in(select(AskLog.qhash)))
-    return {"feedback": _delete_in_batches(ctx, Feedback, Feedback.created_at < feedback_cutoff, batch),
-            "learned": _delete_in_batches(ctx, LearnedPhrasing, stale_links, batch),
-            "questions": _delete_in_batches(ctx, Question, Question.id.in_(unused), batch)}
+    deleted = {"feedback": _delete_in_batches(ctx, Feedback, Feedback.created_at < feedback_cutoff, batch),
+               "learned": _delete_in_batches(ctx, LearnedPhrasing, stale_links, batch),
+               "questions": _delete_in_batches(ctx, Question, Question.id.in_(unused), batch)}
+    if deleted["feedback"]:
+        forget_deleted_feedback(ctx.redis)
+    return deleted
 
 
 def _delete_in_batches(ctx: AppContext, model, condition, batch: int) -> int:

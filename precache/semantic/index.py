@@ -49,7 +49,8 @@ class SemanticIndex(CuratedMeasure):
         self.version: bytes | None = None
         self.epoch: bytes | None = None
         self.last_row = 0
-        self._state: tuple = (None, None, None)  # the Redis counters (version, epoch, feedback) last loaded
+        # The Redis counters (version, epoch, feedback, feedback epoch) last loaded.
+        self._state: tuple = (None, None, None, None)
         self._refresh_lock = threading.Lock()
 
     def regroup(self, sessions) -> None:
@@ -187,7 +188,8 @@ class SemanticIndex(CuratedMeasure):
     def refresh(self, ctx: AppContext) -> int:
         """Load embeddings stored since the last load if the Redis version moved; return how many."""
         try:  # the index's (version, epoch, feedback version)
-            state = tuple(ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch(), keys.feedback_version()))
+            state = tuple(ctx.redis.mget(keys.semantic_version(), keys.semantic_epoch(), keys.feedback_version(),
+                                         keys.feedback_epoch()))
         except redis.RedisError as exc:
             log.warning("semantic index not refreshed, Redis unavailable: %s", exc)
             return 0
@@ -205,7 +207,7 @@ class SemanticIndex(CuratedMeasure):
         """Catch up with the stored state (groups, new rows, feedback); return how many rows were added."""
         from precache.feedback import load_evidence
 
-        version, epoch, feedback = state
+        version, epoch, feedback, _ = state
         if epoch != self.epoch:  # questions changed groups (linked paraphrases): read every group again
             self.regroup(sessions)
             self.epoch = epoch
@@ -215,7 +217,12 @@ class SemanticIndex(CuratedMeasure):
             self.add(ids, qhashes, texts, vectors, groups)
             self.last_row, added = last, len(ids)
         self.remeasure(background=True)
-        if feedback != self._state[2] or self._state[2] is None:
+        if state[3] != self._state[3]:  # feedback rows were deleted: what is left is read again from the start
+            evidence = self.evidence.fresh()
+            while load_evidence(sessions, evidence, model):
+                pass
+            self.evidence = evidence
+        elif feedback != self._state[2] or self._state[2] is None:
             while load_evidence(sessions, self.evidence, model):
                 pass
         self.version = version  # read before the rows: a write after it moves the version again

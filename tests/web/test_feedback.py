@@ -73,10 +73,13 @@ def test_a_picked_suggestion_is_an_instant_answer_next_time_in_every_process(faq
     answer_id = _suggested(client, LOCKED_OUT, PASSWORD)
     done = _feedback(client, LOCKED_OUT, answer_id, True).json
     assert done == {"recorded": True, "learned": False, "proposed": True, "retracted": 0}
-    assert client.post("/v1/ask", json={"question": LOCKED_OUT}).json["status"] == "pending"  # one asker: not yet
+    mine = client.post("/v1/ask", json={"question": LOCKED_OUT}).json
+    assert mine["status"] == "ready" and mine["answer"] == PASSWORD  # the asker who picked it: at once
+    other = _client_at(faq_app, "192.0.2.9").post("/v1/ask", json={"question": LOCKED_OUT}).json
+    assert other["status"] == "pending"  # anyone else: not on one asker's word
     done = _feedback(_client_at(faq_app, "192.0.2.7"), LOCKED_OUT, answer_id, True).json
     assert done == {"recorded": True, "learned": True, "proposed": False, "retracted": 0}  # a second asker
-    again = client.post("/v1/ask", json={"question": LOCKED_OUT}).json
+    again = _client_at(faq_app, "192.0.2.9").post("/v1/ask", json={"question": LOCKED_OUT}).json
     assert again["status"] == "ready" and again["answer"] == PASSWORD
     redis_client.flushdb()  # a Redis flush and a restart lose nothing: the link is in SQL
     other = create_app(config)
@@ -313,3 +316,32 @@ def test_behind_a_trusted_proxy_the_asker_is_the_forwarded_client(config):
         assert askers(app) == ["address:198.51.100.7", "address:203.0.113.9"]
     finally:
         app.extensions["precache"].close()
+
+
+def test_an_admin_lists_and_withdraws_a_negative_and_every_process_forgets_it(config):
+    from precache.semantic.embedders import embedder_for
+    from precache.semantic.store import index_question
+    from tests.conftest import store_question
+
+    app, admin = create_app(config), create_app({**config, "api_key": "k"})
+    try:
+        ctx = app.extensions["precache"]
+        question_id, _ = store_question(ctx, FAQ[0][0])
+        ctx.store.save_answer(question_id, PASSWORD, model="m", quality=0.95)
+        index_question(ctx, embedder_for(ctx.settings), question_id)
+        client, question = app.test_client(), "I forgot my password, how do I reset it?"
+        first = client.post("/v1/ask", json={"question": question}).json
+        _feedback(client, question, first["answer_id"], False)
+        assert client.post("/v1/ask", json={"question": question}).json["source"] != "semantic"
+        api, key = admin.test_client(), {"X-API-Key": "k"}
+        [negative] = api.get("/v1/admin/negatives", query_string={"answer_id": first["answer_id"]},
+                             headers=key).json["negatives"]
+        assert (negative["phrasing"], negative["asker"]) == (question, "address:127.0.0.1")
+        assert api.post(f"/v1/admin/negatives/{negative['id']}/withdraw", headers=key).json["withdrawn"]
+        assert api.post(f"/v1/admin/negatives/{negative['id']}/withdraw", headers=key).status_code == 404
+        assert api.get("/v1/admin/negatives", headers=key).json["negatives"] == []
+        again = client.post("/v1/ask", json={"question": question}).json  # another process: it forgot the veto
+        assert again["source"] == "semantic" and again["answer"] == PASSWORD
+    finally:
+        app.extensions["precache"].close()
+        admin.extensions["precache"].close()
