@@ -75,8 +75,8 @@ def answer_text(key: str) -> str:
 class Asker:
     """The simulated asker: reads each response, says what fits, and keeps the score per half."""
 
-    def __init__(self, http, base: str, feedback: bool):
-        self.http, self.base, self.feedback = http, base, feedback
+    def __init__(self, http, base: str, feedback: bool, show_wrong: bool = False):
+        self.http, self.base, self.feedback, self.show_wrong = http, base, feedback, show_wrong
         self.key_of: dict[int, str | None] = {}  # answer id -> the key of its text
 
     def key(self, answer_id: int) -> str | None:
@@ -93,6 +93,9 @@ class Asker:
             right = self.key(body["answer_id"]) == key and key is not None
             score["right" if right else "wrong"] += 1
             score["on_screen"] += right
+            if not right and self.show_wrong:
+                print(f"  wrong #{number} ({body['source']}, {body.get('similarity')}): {text!r} [{key}] -> "
+                      f"{body['matched_question']!r} [{self.key(body['answer_id'])}]", flush=True)
             if not right:
                 self.tell(number, text, body["answer_id"], False)
             return
@@ -122,7 +125,7 @@ def run_set(name: str, args) -> dict:
         base, halves = f"http://127.0.0.1:{port}", [collections.Counter(), collections.Counter()]
         started = time.perf_counter()
         with httpx.Client(timeout=60) as http:
-            asker = Asker(http, base, not args.no_feedback)
+            asker = Asker(http, base, not args.no_feedback, args.show_wrong)
             for number, (text, key) in enumerate(askers):
                 asker.ask(number, text, key, halves[number >= len(askers) // 2])
                 if number % 500 == 499:
@@ -185,6 +188,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--no-feedback", action="store_true", help="send no feedback: first asks only")
+    parser.add_argument("--show-wrong", action="store_true", help="print each wrong instant answer as it happens")
     args = parser.parse_args()
     for name in args.sets:
         show(run_set(name, args))

@@ -19,3 +19,12 @@ def test_housekeeping_worker_uses_prefork_and_no_model():
 def test_unknown_queue_is_refused(runner):
     result = runner.invoke(main, ["worker", "--queues", "quick,fast"])
     assert result.exit_code == 2 and "unknown queue" in result.output
+
+
+def test_web_runs_gevent_workers_by_default_and_gthread_on_request():
+    from cli.processes import worker_class_args
+    from precache.config import load_settings
+
+    assert worker_class_args(load_settings()) == ["--worker-class", "gevent", "--worker-connections", "1000"]
+    assert worker_class_args(load_settings(web_worker_class="gthread", web_threads=4)) == [
+        "--worker-class", "gthread", "--threads", "4"]
