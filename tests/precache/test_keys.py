@@ -9,7 +9,7 @@ from precache.config import load_settings
 def every_key(ns: str, qhash: str, job_id: str) -> dict[str, str]:
     """Call every key function of precache.keys with these arguments; name -> key."""
     args = {"ns": ns, "qhash": qhash, "job_id": job_id, "kind": "quick", "level": "quick", "name": "refresh",
-            "context_hash": "c0ffee", "worker_id": "cpu@host/1"}
+            "context_hash": "c0ffee", "worker_id": "cpu@host/1", "client": "address:10.0.0.1", "minute": 29433600}
     built = {}
     for name, fn in inspect.getmembers(keys, inspect.isfunction):
         params = inspect.signature(fn).parameters
