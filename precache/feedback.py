@@ -4,8 +4,9 @@ The one write path open to askers, so it is guarded (the web checks what the lad
 calling `record`): a phrasing is only linked to an answer the ladder offered for it; a phrasing whose own
 question has a curated or pinned answer is never linked to another; a link serves others only once
 PRECACHE_LEARN_CONFIRMATIONS distinct askers taught it (one row each, naming who and when; phrasings that
-mean the same agree: PRECACHE_LEARN_AGREEMENT) or an admin confirmed it; and a later "does not fit" for that phrasing and answer retracts it at once (retracting
-only ever gives back the answer the phrasing had before).
+mean the same agree: PRECACHE_LEARN_AGREEMENT) or an admin confirmed it; and a later "does not fit" for
+that phrasing and answer retracts it at once (retracting only ever gives back the answer the phrasing had
+before).
 """
 
 import logging
@@ -199,7 +200,8 @@ def learned(ctx: AppContext, tenant: str | None = None, limit: int = 1000) -> li
         return [_view(link, text) for link, text in session.execute(query)]
 
 
-def negatives(ctx: AppContext, tenant: str | None = None, answer_id: int | None = None, limit: int = 1000) -> list[dict]:
+def negatives(ctx: AppContext, tenant: str | None = None, answer_id: int | None = None,
+              limit: int = 1000) -> list[dict]:
     """Return the negatives askers gave (feedback "does not fit" or "none fits"), newest first: of one tenant and
     one answer when given."""
     query = select(Feedback).where(~Feedback.helpful).order_by(Feedback.id.desc()).limit(limit)
@@ -208,9 +210,12 @@ def negatives(ctx: AppContext, tenant: str | None = None, answer_id: int | None 
     if answer_id is not None:
         query = query.where(Feedback.answer_id == answer_id)
     with ctx.sessions() as session:
-        return [{"id": row.id, "tenant": row.tenant, "phrasing": row.question, "answer_id": row.answer_id,
-                 "shown": row.offered, "asker": row.asker, "created_at": row.created_at.isoformat()}
-                for row in session.scalars(query)]
+        return [_negative_view(row) for row in session.scalars(query)]
+
+
+def _negative_view(row: Feedback) -> dict:
+    return {"id": row.id, "tenant": row.tenant, "phrasing": row.question, "answer_id": row.answer_id,
+            "shown": row.offered, "asker": row.asker, "created_at": row.created_at.isoformat()}
 
 
 def withdraw(ctx: AppContext, feedback_id: int) -> dict | None:
@@ -220,8 +225,7 @@ def withdraw(ctx: AppContext, feedback_id: int) -> dict | None:
         row = session.get(Feedback, feedback_id)
         if row is None or row.helpful:
             return None
-        view = {"id": row.id, "tenant": row.tenant, "phrasing": row.question, "answer_id": row.answer_id,
-                "asker": row.asker, "withdrawn": True}
+        view = _negative_view(row) | {"withdrawn": True}
         session.delete(row)
     forget_deleted_feedback(ctx.redis)
     return view

@@ -20,9 +20,10 @@ from web.errors import ApiError
 log = logging.getLogger(__name__)
 
 
-def take_new_question(client, asker: str, per_minute: int) -> None:
-    """Count a new question of `asker`; raise a 429 past `per_minute` this minute. 0 or no asker: no cap."""
-    if per_minute <= 0 or not asker:
+def take_new_question(client, asker: str, per_minute: int, joining: Callable[[], object] = lambda: False) -> None:
+    """Count a new question of `asker`; raise a 429 past `per_minute` this minute. 0 or no asker: no cap.
+    `joining()` true: the work is being done already (asked only when the cap applies), nothing is counted."""
+    if per_minute <= 0 or not asker or joining():
         return
     now = time.time()
     name = keys.new_questions(asker, int(now // 60))

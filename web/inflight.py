@@ -41,13 +41,12 @@ def find(redis_client, ns: str, question: str, vector: np.ndarray, min_similarit
     A pending question has no answer yet, so no rivals and no margin: its similarity is its confidence,
     decided against `min_similarity` by the same rule as the ladder's semantic tier.
     """
-    entries = redis_client.hgetall(keys.inflight(ns))
+    entries = {job_id: json.loads(raw) for job_id, raw in redis_client.hgetall(keys.inflight(ns)).items()}
     best, best_sim, oldest = None, min_similarity, time.time() - MAX_AGE_S
-    lapsed = [job_id for job_id, raw in entries.items() if json.loads(raw).get("at", 0) < oldest]
+    lapsed = [job_id for job_id, entry in entries.items() if entry.get("at", 0) < oldest]
     if lapsed:  # their jobs were lost, or entries from before entries had a time
         redis_client.hdel(keys.inflight(ns), *lapsed)
-    for job_id, raw in entries.items():
-        entry = json.loads(raw)
+    for job_id, entry in entries.items():
         if job_id in lapsed:
             continue
         similarity = float(_vector(entry) @ vector)

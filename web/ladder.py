@@ -168,9 +168,9 @@ class Ladder:
         self._record(ctx, ask, {"source": "renew", "job_id": job_id})
         return job_id
 
-    def take_new_question(self, ctx: AppContext, ask: Ask) -> None:
+    def take_new_question(self, ctx: AppContext, ask: Ask, joining=lambda: False) -> None:
         """Count generation work the asker starts; past PRECACHE_NEW_QUESTIONS_PER_MINUTE, a 429 (web/caps.py)."""
-        caps.take_new_question(ctx.redis, ask.asker, self.settings.new_questions_per_minute)
+        caps.take_new_question(ctx.redis, ask.asker, self.settings.new_questions_per_minute, joining)
 
     def count(self, ask: Ask, outcome: Outcome) -> None:
         """Count an answer in the metrics without logging its question (an asker's no-store)."""
@@ -193,9 +193,6 @@ class Ladder:
         hit = ctx.store.lookup(ask.qhash, hot=not ask.hot_missed)
         if hit is not None:
             return self._cached(ctx, ask, hit[0], "exact")
-        taught = ctx.store.taught_answer(ask.qhash, ask.asker) if ask.asker else None
-        if taught is not None:  # what this asker picked for these words: theirs at once, others' once confirmed
-            return self._cached(ctx, ask, taught, "exact")
         ask.vector = self.tier.vector(ask.question)
         match = self.tier.match(ctx, ask.question, ask.vector, ask.qhash)
         hit = ctx.store.lookup(match.qhash) if match else None
@@ -205,6 +202,9 @@ class Ladder:
         if intent is not None:
             return Outcome(200, {"status": "ready", "answer": intent.answer, "source": "template", "quality": None,
                                  "answer_id": None, "matched_question": None, "intent": intent.name})
+        taught = ctx.store.taught_answer(ask.qhash, ask.asker) if ask.asker else None
+        if taught is not None:  # what this asker picked for these words: theirs at once, others' once confirmed
+            return self._cached(ctx, ask, taught, "exact")
         return None
 
     def _cached(self, ctx: AppContext, ask: Ask, payload: dict, source: str, **extra) -> Outcome:
@@ -243,8 +243,8 @@ class Ladder:
         try:
             job_id, joined = self._join_paraphrase(ctx, ask), True
             if job_id is None:
-                if not ctx.jobs.pending_job(ctx.ns, ask.qhash, "quick"):  # joining a pending question is free
-                    self.take_new_question(ctx, ask)
+                # Joining a question already pending is free.
+                self.take_new_question(ctx, ask, joining=lambda: ctx.jobs.pending_job(ctx.ns, ask.qhash, "quick"))
                 job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: self._store_question(ctx, ask),
                                                   request_id=request_id.get())
         except (*QUEUE_ERRORS, SQLAlchemyError) as exc:

@@ -53,5 +53,6 @@ def _request(settings, redis, reply_id: str, kind: str, payload) -> tuple | None
     if kind == "rewrite":
         return rewrite_chat(payload), settings.rewrite_max_tokens, None
     if kind == "answer":
-        return chat_for(settings, payload), settings.llm_max_tokens_quick, TokenSink(redis, [reply_id], ttl_s=UNKEPT_S)
+        sink = TokenSink(redis, [reply_id], ttl_s=UNKEPT_S)
+        return chat_for(settings, payload), settings.llm_max_tokens_quick, sink
     return None
