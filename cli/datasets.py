@@ -1,8 +1,9 @@
 """Labelled data for calibration, read into one shape: cached questions and askers, each with an answer key.
 
 Formats (../shared/data/README.md): an intent CSV (`text,category`, banking77), a StackExchange FAQ
-JSON (`root.qapair[]` with `question` and `rephr[]`), GPTCache's mock data (`[{origin, similar}]`)
-and question pairs JSONL (`{text_a, text_b, label}`). An asker's key is the key of the cached
+JSON (`root.qapair[]` with `question` and `rephr[]`), GPTCache's mock data (`[{origin, similar}]`),
+question pairs JSONL (`{text_a, text_b, label}`) and paraphrase groups JSONL (StyleKQC: `{group, topic,
+formal[], informal[]}`). An asker's key is the key of the cached
 question whose answer is right for it, or None when no cached answer is (out of scope).
 """
 
@@ -99,12 +100,40 @@ def pairs_task(path: Path) -> Task:
     return Task(f"{path.name} (first questions cached, second ones ask)", [(t, k) for t, k in keys.items()], askers)
 
 
+def group_rows(path: Path) -> list[dict]:
+    """Return the paraphrase groups of a groups JSONL: {group, topic, phrasings}."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [{"group": r["group"], "topic": r.get("topic"), "phrasings": r["formal"] + r["informal"]} for r in rows]
+
+
+def groups_task(path: Path, seed: int = 0, groups: list[dict] | None = None, name: str = "") -> Task:
+    """Half the paraphrase groups cached, one phrasing each (curated): their other phrasings ask for it; every
+    phrasing of the other half asks as out of scope (the protocol of ../shared/data/korean/README.md).
+
+    The cached phrasing is the group's first (StyleKQC: its first formal one), as an FAQ writes its entry.
+    """
+    groups = list(groups if groups is not None else group_rows(path))
+    rng = random.Random(seed)
+    rng.shuffle(groups)
+    cache, askers = [], []
+    for i, group in enumerate(groups):
+        phrasings = list(group["phrasings"])
+        if i % 2:
+            askers += [(t, None) for t in phrasings]
+            continue
+        first = 0
+        cache.append((phrasings[first], group["group"]))
+        askers += [(t, group["group"]) for j, t in enumerate(phrasings) if j != first]
+    return Task(name or f"{path.name} ({len(cache)} of {len(groups)} groups cached)", cache, askers)
+
+
 def kind_of(path: Path) -> str:
-    """Return which of the supported formats a labelled file is: intent, faq, mock or pairs."""
+    """Return which of the supported formats a labelled file is: intent, faq, mock, pairs or groups."""
     if path.suffix == ".csv":
         return "intent"
     if path.suffix == ".jsonl":
-        return "pairs"
+        first = path.read_text(encoding="utf-8").lstrip().split("\n", 1)[0]
+        return "groups" if '"formal"' in first else "pairs"
     return "faq" if isinstance(json.loads(path.read_text(encoding="utf-8")), dict) else "mock"
 
 
@@ -127,7 +156,7 @@ def _read_task(path: Path, askers: Path | None, per_intent: int, seed: int, unan
     if path.suffix == ".csv":
         return intent_task(path, askers, per_intent, seed, unanswered)
     if path.suffix == ".jsonl":
-        return pairs_task(path)
+        return groups_task(path, seed) if kind_of(path) == "groups" else pairs_task(path)
     data = json.loads(path.read_text(encoding="utf-8"))
     return faq_task(path, data, seed, unanswered) if isinstance(data, dict) else mock_task(path, data)
 

@@ -19,6 +19,8 @@ from precache import keys
 from precache.app_context import AppContext
 from precache.db import session_scope
 from precache.models import Answer, Feedback, LearnedPhrasing, Question, QuestionEmbedding, utcnow
+from precache.semantic import calibration
+from precache.semantic.embedders import embedding_key
 from precache.semantic.store import CURATED, answer_groups, regroup
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ def record(ctx: AppContext, ask, vector: np.ndarray | None, answer: dict | None,
         session.add(Feedback(tenant=ctx.tenant, question=ask.question, qhash=ask.qhash,
                              answer_id=answer["answer_id"] if answer else None, helpful=helpful,
                              offered={str(k): round(v, 4) for k, v in offered.items()}, asker=asker,
-                             model=ctx.settings.embedding_model,
+                             model=embedding_key(ctx.settings),
                              vector=b"" if vector is None else np.asarray(vector, "<f4").tobytes()))
     done = {"recorded": True, "learned": False, "proposed": False, "retracted": 0}
     if answer is not None and ctx.settings.learn:
@@ -84,7 +86,7 @@ def _learn(ctx: AppContext, ask, vector, answer: dict, asker: str) -> tuple[str 
         # Only a confirmed phrasing joins the semantic index: a proposed one, grouped with no answer,
         # would stand as a rival of every answer near it.
         for phrasing_id, phrasing_vector in phrasings.items():
-            _embed_phrasing(session, ctx.settings.embedding_model, phrasing_id, phrasing_vector)
+            _embed_phrasing(session, embedding_key(ctx.settings), phrasing_id, phrasing_vector)
         others = list(session.scalars(select(Question.qhash).where(
             Question.id.in_([qid for qid in phrasings if qid != question_id]))))
     log.info("learned phrasing %r for answer %s (taught by %s; %d phrasings meaning the same confirmed with it)",
@@ -99,14 +101,15 @@ def _agreeing(ctx: AppContext, session, question: str, vector, target: int, aske
     The newest 500 proposals are read."""
     from precache.semantic.guards import compatible
 
-    if vector is None or ctx.settings.learn_agreement > 1:
+    agreement = calibration.for_text(ctx.settings, question).agreement
+    if vector is None or agreement > 1:
         return []
     rows = session.execute(
         select(LearnedPhrasing.question_id, LearnedPhrasing.taught_by, Question.text, Feedback.vector)
         .join(Question, Question.id == LearnedPhrasing.question_id)
         .join(Feedback, (Feedback.qhash == Question.qhash) & (Feedback.asker == LearnedPhrasing.taught_by)
               & (Feedback.tenant == LearnedPhrasing.tenant) & Feedback.helpful
-              & (Feedback.model == ctx.settings.embedding_model))
+              & (Feedback.model == embedding_key(ctx.settings)))
         .where(LearnedPhrasing.tenant == ctx.tenant, LearnedPhrasing.target_id == target,
                LearnedPhrasing.retracted_at.is_(None), LearnedPhrasing.confirmed_at.is_(None),
                LearnedPhrasing.taught_by != asker, LearnedPhrasing.question_id != question_id)
@@ -119,7 +122,7 @@ def _agreeing(ctx: AppContext, session, question: str, vector, target: int, aske
         if theirs is None or len(theirs) != len(mine):
             continue
         similarity = float(mine @ theirs) / max(float(np.linalg.norm(theirs)), 1e-9)
-        if similarity >= ctx.settings.learn_agreement and compatible(question, text) is None:
+        if similarity >= agreement and compatible(question, text) is None:
             agreeing.append((other_id, theirs, taught_by))
     return agreeing
 
@@ -252,9 +255,9 @@ def confirm(ctx: AppContext, link_id: int) -> dict | None:
             question = session.get(Question, session.get(LearnedPhrasing, link_id).question_id)
             recorded = session.scalar(select(Feedback.vector).where(
                 Feedback.qhash == question.qhash, Feedback.tenant == view["tenant"],
-                Feedback.model == ctx.settings.embedding_model, Feedback.vector != b"").order_by(Feedback.id.desc()))
+                Feedback.model == embedding_key(ctx.settings), Feedback.vector != b"").order_by(Feedback.id.desc()))
             if recorded:
-                _embed_phrasing(session, ctx.settings.embedding_model, question.id, np.frombuffer(recorded, "<f4"))
+                _embed_phrasing(session, embedding_key(ctx.settings), question.id, np.frombuffer(recorded, "<f4"))
         _bump(ctx.redis)
     return view
 

@@ -25,17 +25,18 @@ class Jobs:
         return self if tenant == self.tenant else Jobs(self.redis, self.settings, self.celery, tenant)
 
     def enqueue(self, ns: str, qhash: str, question_id_of, request_id: str | None = None,
-                kind: str = "quick", background: bool = False) -> tuple[str, bool]:
+                kind: str = "quick", background: bool = False, language: str = "en") -> tuple[str, bool]:
         """Return (job_id, joined): one job per question and kind; concurrent askers join it.
 
         `question_id_of()` stores the question and returns its id; it runs only for the
         first asker, and the task is sent only after that commit. A `background` job (FAQ and
         predictive precompute) waits on the precompute queue, behind every asker's question; an asker
         who joins it sends it again on the queue of its kind (the worker settles the second message).
+        `language` is the question's: a poll of the job gets the fallback in it.
         """
         lock = keys.pending(ns, qhash, kind)
         headers = {"request_id": request_id or "-"}  # a message header, so worker logs carry it too
-        job_id, joined = self._claim(lock, ns, qhash, kind)
+        job_id, joined = self._claim(lock, ns, qhash, kind, language)
         if joined:
             if not background:
                 self._promote(job_id, headers)
@@ -51,12 +52,12 @@ class Jobs:
             raise
         return job_id, False
 
-    def _claim(self, lock: str, ns: str, qhash: str, kind: str) -> tuple[str, bool]:
+    def _claim(self, lock: str, ns: str, qhash: str, kind: str, language: str = "en") -> tuple[str, bool]:
         """Return (job_id, joined): a new pending job holding the question's lock, or the job that holds it."""
         while True:
             job_id = str(uuid.uuid4())
             self._write(job_id, status=PENDING, ns=ns, qhash=qhash, kind=kind, tenant=self.tenant,
-                        created=time.time())
+                        created=time.time(), lang=language)
             if self.redis.set(lock, job_id, nx=True, ex=LOCK_TTL_S):
                 return job_id, False
             self.redis.delete(keys.job(job_id))

@@ -6,6 +6,8 @@ import unicodedata
 from itertools import groupby
 
 _SPACE = re.compile(r"\s+")
+# Korean spacing is loose ("비밀번호 재설정", "비밀번호재설정"): a space between two Hangul syllables is dropped.
+_HANGUL_SPACE = re.compile(r"(?<=[\uac00-\ud7a3]) (?=[\uac00-\ud7a3])")
 # Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt): zero-width characters, bidi
 # controls, the soft hyphen, variation selectors, tag characters, the invisible Hangul fillers.
 # They draw nothing, so two questions that differ only in them read the same and must share a key.
@@ -76,12 +78,15 @@ def normalize(question: str) -> str:
     - superscripts and subscripts, written as LaTeX does (m² is m^2, 10⁻³ is 10^{-3}, H₂O is h_2o), where
       NFKC alone would write m² as m2 and 10⁻³ as 10-3;
     - brackets of an empty pair: [] is not ().
+
+    Korean words are written without the spaces between them: Korean spacing varies from writer to
+    writer without changing what is asked ("비밀번호 재설정" and "비밀번호재설정", "안 돼요" and "안돼요").
     """
     text = _CONTROL.sub("", IGNORABLE.sub("", question))
     text = unicodedata.normalize("NFKC", _mark_scripts(text)).casefold().translate(_SAME)
     out = [ch if not unicodedata.category(ch).startswith("P") or _keeps_meaning(text, i) else " "
            for i, ch in enumerate(text)]
-    return _SPACE.sub(" ", "".join(out)).strip()
+    return _HANGUL_SPACE.sub("", _SPACE.sub(" ", "".join(out)).strip())
 
 
 def question_hash(normalized: str) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from precache.context import AppContext
 from precache.jobs import READY
+from precache.localized import fallback_for
 from web import caps, identity
 from web.chat_schemas import parse_chat
 from web.errors import ApiError
@@ -136,7 +137,7 @@ def _awaited(ctx: AppContext, reply: Reply, deadline: float) -> str:
         text = None
     if text is None:
         reply.source, reply.answer_id = "fallback", None
-        return ctx.settings.fallback_answer
+        return fallback_for(ctx.settings, reply.question)
     return text
 
 
@@ -193,7 +194,7 @@ def _pieces(ctx: AppContext, reply: Reply, deadline: float):
     except (*QUEUE_ERRORS, SQLAlchemyError) as exc:
         log.warning("chat stream of job %s ended early: %s", reply.job_id, exc)
         if not streamed:
-            yield ctx.settings.fallback_answer
+            yield fallback_for(ctx.settings, reply.question)
 
 
 def split(text: str, parts: int = 3) -> list[str]:

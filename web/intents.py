@@ -29,6 +29,16 @@ def load_intents(path: Path | None = None) -> list[Intent]:
         raise TemplateFileError(f"templates file {source}: {exc}") from None
 
 
+def korean_file_intents(path: Path | None = None) -> list[Intent]:
+    """Load the intents of the Korean language file (precache.localized)."""
+    from precache.localized import LanguageFileError, korean_file
+
+    try:
+        return [_intent(entry) for entry in korean_file(path).get("intents", [])]
+    except (KeyError, TypeError, re.error) as exc:
+        raise LanguageFileError(f"language file {path or 'precache/data/korean.yaml'}: {exc}") from None
+
+
 def _intent(entry: dict) -> Intent:
     patterns = tuple(re.compile(p) for p in entry["patterns"])
     return Intent(name=str(entry["name"]), patterns=patterns, answer=str(entry["answer"]))

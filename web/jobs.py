@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from precache.context import AppContext
 from precache.jobs import FAILED, PENDING, READY
+from precache.localized import fallback_in
 from web.ladder import ready_body
 from web.errors import ApiError
 from web.schemas import check_tenant
@@ -35,7 +36,7 @@ def _job(ctx: AppContext, job_id: str):
         raise ApiError(404, "job_not_found",
                        f"no job {job_id[:64]!r}; use the job_id from POST /v1/ask, with its tenant (jobs expire "
                        f"after {ctx.settings.job_ttl_s} s)")
-    body = {"status": record["status"], "job_id": job_id, "answer": ctx.settings.fallback_answer,
+    body = {"status": record["status"], "job_id": job_id, "answer": fallback_in(ctx.settings, record.get("lang", "")),
             "source": "fallback"}
     if record["status"] == READY:
         answer_id = int(record["answer_id"])

@@ -18,12 +18,15 @@ from precache import asklog, keys, recovery
 from precache.config import Settings
 from precache.context import AppContext, Context
 from precache.jobs import PENDING, READY
+from precache.language import KOREAN, language_of
+from precache.localized import fallback_for
 from precache.logs import request_id
 from precache.normalize import normalize, question_hash
+from precache.semantic import calibration
 from precache.semantic.tier import SemanticTier
 from web import caps, inflight, metrics
 from web.errors import ApiError, error_body
-from web.intents import Intent, load_intents, match_intent
+from web.intents import Intent, korean_file_intents, load_intents, match_intent
 from web.schemas import check_window
 
 log = logging.getLogger(__name__)
@@ -85,17 +88,20 @@ def pending_body(job_id: str, fallback: str, tenant: str = "") -> dict:
 class Ladder:
     """Answer asks from the first tier that can, within each asker's deadline; log every ask."""
 
-    def __init__(self, context: Context, tier: SemanticTier, intents: list[Intent]):
+    def __init__(self, context: Context, tier: SemanticTier, intents: list[Intent],
+                 korean_intents: list[Intent] | None = None):
         self.context, self.tier, self.intents = context, tier, intents
+        self.korean_intents = korean_intents or []
         self.settings: Settings = context.settings
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Ladder":
         """Build the ladder of one process: its connections (opened on first use), the intents, the warmed tier."""
         intents = load_intents(settings.templates_file)
+        korean_intents = korean_file_intents(settings.korean_file)
         tier = SemanticTier(settings)
         tier.warm()  # the first ask of this process is not the one that waits for the embedder
-        return cls(Context(settings), tier, intents)
+        return cls(Context(settings), tier, intents, korean_intents)
 
     def for_tenant(self, tenant: str) -> AppContext:
         """Return the connections seen from one tenant's namespace."""
@@ -120,10 +126,10 @@ class Ladder:
             outcome = self._instant(ctx, ask) or self._miss(ctx, ask)
         except (redis.RedisError, OSError) as exc:  # neither SQL nor Redis can keep the question
             log.warning("cannot record a miss anywhere: %s", exc)
-            self._record(ctx, ask, {"answer": self.settings.fallback_answer, "source": "fallback"})
+            fallback = fallback_for(self.settings, ask.question)
+            self._record(ctx, ask, {"answer": fallback, "source": "fallback"})
             return Outcome(503, error_body(503, "queue_unavailable", "the generation queue is unavailable; the "
-                                           "fallback answer is given", answer=self.settings.fallback_answer,
-                                           source="fallback"))
+                                           "fallback answer is given", answer=fallback, source="fallback"))
         self._record(ctx, ask, outcome.body, outcome.stale)
         return outcome
 
@@ -161,7 +167,7 @@ class Ladder:
         ctx = self.for_tenant(ask.tenant)
         self.take_new_question(ctx, ask)
         job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: self._store_question(ctx, ask),
-                                          request_id.get(), "renew")
+                                          request_id.get(), "renew", language=language_of(ask.question))
         (metrics.JOINS if joined else metrics.MISSES).inc()
         # Not instant, and not a miss either: anyone can send no-cache at will, so predictive precompute
         # must not count it (worker/scheduled.py), and the sweep need not queue it (it is queued).
@@ -198,7 +204,8 @@ class Ladder:
         hit = ctx.store.lookup(match.qhash) if match else None
         if hit is not None:
             return self._cached(ctx, ask, hit[0], "semantic", similarity=round(match.similarity, 4))
-        intent = match_intent(self.intents, ask.normalized)
+        korean = language_of(ask.question) == KOREAN
+        intent = match_intent(self.korean_intents if korean else self.intents, ask.normalized)
         if intent is not None:
             return Outcome(200, {"status": "ready", "answer": intent.answer, "source": "template", "quality": None,
                                  "answer_id": None, "matched_question": None, "intent": intent.name})
@@ -246,7 +253,7 @@ class Ladder:
                 # Joining a question already pending is free.
                 self.take_new_question(ctx, ask, joining=lambda: ctx.jobs.pending_job(ctx.ns, ask.qhash, "quick"))
                 job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: self._store_question(ctx, ask),
-                                                  request_id=request_id.get())
+                                                  request_id=request_id.get(), language=language_of(ask.question))
         except (*QUEUE_ERRORS, SQLAlchemyError) as exc:
             return self._deferred(ctx, ask, exc)
         (metrics.JOINS if joined else metrics.MISSES).inc()
@@ -259,7 +266,7 @@ class Ladder:
             log.warning("cannot wait for job %s: %s", job_id, exc)
         if payload is not None:  # as a cached answer: one asked for in detail waits for the detailed one too
             return self._cached(ctx, ask, payload, "generated", job_id=job_id)
-        body = pending_body(job_id, self.settings.fallback_answer, ask.tenant)
+        body = pending_body(job_id, fallback_for(self.settings, ask.question), ask.tenant)
         suggestions = self.tier.suggestions(ctx, ask.vector)
         if suggestions:
             body["suggestions"] = suggestions
@@ -269,7 +276,8 @@ class Ladder:
         """Return the pending job of a question that means the same, if any (one generation for both)."""
         if ask.vector is None:
             return None
-        job_id = inflight.find(ctx.redis, ctx.ns, ask.question, ask.vector, self.settings.semantic_join_similarity)
+        join = calibration.for_text(self.settings, ask.question).join_similarity
+        job_id = inflight.find(ctx.redis, ctx.ns, ask.question, ask.vector, join)
         record = ctx.jobs.get(job_id) if job_id else None
         return job_id if record and record["status"] == PENDING else None
 
@@ -290,7 +298,7 @@ class Ladder:
         except SQLAlchemyError:
             recovery.defer(ctx.redis, recovery.QUESTION, text=ask.question.strip(), normalized=ask.normalized,
                            qhash=ask.qhash)  # a RedisError here leaves nowhere to keep it: answer() gives a 503
-        return Outcome(202, {"status": "pending", "answer": self.settings.fallback_answer, "source": "fallback",
+        return Outcome(202, {"status": "pending", "answer": fallback_for(self.settings, ask.question), "source": "fallback",
                              "queued": False})
 
     def _record(self, ctx: AppContext, ask: Ask, body: dict, stale: bool = False) -> None:

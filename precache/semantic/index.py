@@ -13,9 +13,12 @@ import redis
 from precache import keys
 from precache.app_context import AppContext
 from precache.evidence import Evidence
-from precache.semantic import decision
+from precache.language import KOREAN, language_of
+from precache.semantic import calibration, decision
+from precache.semantic.calibration import Calibration
 from precache.semantic.curated import CuratedMeasure
 from precache.semantic.decision import CANDIDATES, SemanticMatch
+from precache.semantic.embedders import embedding_key
 from precache.semantic.guards import Details, compatible, details
 from precache.semantic.store import CURATED, answer_groups, load_embeddings
 from precache.semantic.vectors import VectorSearch
@@ -27,8 +30,10 @@ class SemanticIndex(CuratedMeasure):
     """Cached questions and their vectors; one per web process, refreshed from SQL as answers arrive."""
 
     def __init__(self, threshold=0.97, min_similarity=0.75, guards=True, ann_min_size=20000, model="",
-                 threshold_floor=0.97, evidence: Evidence | None = None):
+                 threshold_floor=0.97, evidence: Evidence | None = None, korean: Calibration | None = None):
         self.threshold, self.min_similarity, self.guards = threshold, min_similarity, guards
+        # Korean asks are decided with their own embedder's cut-offs (calibration.py); None: the same as English.
+        self.korean = korean
         self.ann_min_size, self.model = ann_min_size, model
         self.threshold_floor = threshold_floor
         self.evidence = evidence if evidence is not None else Evidence()
@@ -75,8 +80,8 @@ class SemanticIndex(CuratedMeasure):
     @classmethod
     def from_settings(cls, settings) -> "SemanticIndex":
         return cls(settings.semantic_threshold, settings.semantic_min_similarity, settings.semantic_guards,
-                   settings.semantic_ann_min_size, settings.embedding_model, settings.semantic_threshold_floor,
-                   Evidence.from_settings(settings))
+                   settings.semantic_ann_min_size, embedding_key(settings), settings.semantic_threshold_floor,
+                   Evidence.from_settings(settings), calibration.for_language(settings, KOREAN))
 
     def __len__(self) -> int:
         return len(self.vectors) if self.vectors is not None else 0
@@ -154,9 +159,23 @@ class SemanticIndex(CuratedMeasure):
         key = max(allowed, key=scores.get)
         chosen, similarity = allowed[key][0]
         margin, confidence = self._confidence(key, scores, sims, vector, tenant)
-        threshold = self.evidence.threshold(key, self.threshold_of(key), tenant)
+        threshold = self.evidence.threshold(key, self._base_threshold(key, question), tenant)
         return SemanticMatch(self.ids[chosen], self.qhashes[chosen], self.texts[chosen], similarity, margin,
                              confidence, threshold, key)
+
+    def korean_calibration(self, question: str) -> Calibration | None:
+        """The Korean calibration when the question is Korean and Korean has one of its own, else None."""
+        return self.korean if self.korean is not None and language_of(question) == KOREAN else None
+
+    def _base_threshold(self, key: str, question: str) -> float:
+        """The least confidence that serves an answer for this question, before what askers taught."""
+        korean = self.korean_calibration(question)
+        return self.threshold_of(key) if korean is None else korean.threshold
+
+    def min_similarity_for(self, question: str) -> float:
+        """The least cosine of a hit for this question, in its language's embedder."""
+        korean = self.korean_calibration(question)
+        return self.min_similarity if korean is None else korean.min_similarity
 
     def _allowed(self, phrasings: dict, asked, vetoed) -> dict:
         """The answers' phrasings the guards pass (`asked` None: guards off), without the answers vetoed."""
@@ -169,7 +188,7 @@ class SemanticIndex(CuratedMeasure):
         """Return the cached question whose answer may be served for `question`, or None."""
         found = self.best(question, vector, tenant=tenant, qhash=qhash)
         if found is None or not decision.serves(found.similarity, found.confidence, found.threshold,
-                                                self.min_similarity):
+                                                self.min_similarity_for(question)):
             return None
         return found
 
@@ -198,7 +217,7 @@ class SemanticIndex(CuratedMeasure):
         with self._refresh_lock:
             if self._fresh(state):
                 return 0
-            return self._load_since(ctx.sessions, self.model or ctx.settings.embedding_model, state)
+            return self._load_since(ctx.sessions, self.model or embedding_key(ctx.settings), state)
 
     def _fresh(self, state: tuple) -> bool:
         return state == self._state and self.version is not None

@@ -16,6 +16,7 @@ from precache import keys
 from precache.app_context import AppContext
 from precache.db import session_scope
 from precache.models import Answer, LearnedPhrasing, PredictedQuestion, Question, QuestionEmbedding
+from precache.semantic.embedders import embedding_key
 
 log = logging.getLogger(__name__)
 CURATED = "faq:"  # the prefix of a curated answer's key; other keys are question hashes
@@ -97,7 +98,7 @@ def index_question(ctx: AppContext, embedder, question_id: int) -> bool:
 
 def index_questions(ctx: AppContext, embedder, question_ids, batch_size: int = 256, progress=lambda n: None) -> int:
     """Store the embeddings missing among these questions, then bump the version; return how many."""
-    model, stored = ctx.settings.embedding_model, 0
+    model, stored = embedding_key(ctx.settings), 0
     question_ids = list(dict.fromkeys(question_ids))
     for start in range(0, len(question_ids), batch_size):
         chunk = question_ids[start:start + batch_size]

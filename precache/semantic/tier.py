@@ -54,7 +54,7 @@ class SemanticTier:
             return None
         embedder = embedder_for(self.settings)
         try:
-            tokens, window = embedder.tokens(question), embedder.window
+            tokens, window = embedder.window_of(question)
         except Exception as exc:  # the ladder goes on without this tier
             self._switch_off(exc)
             return None

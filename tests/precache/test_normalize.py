@@ -56,7 +56,15 @@ def test_zero_width_and_bidi_characters_are_removed(invisible):
 
 def test_korean_keeps_its_syllables_and_meaning():
     question = "비밀번호를 어떻게 재설정하나요?"
-    assert normalize(question) == "비밀번호를 어떻게 재설정하나요"
+    assert normalize(question) == "비밀번호를어떻게재설정하나요"
     assert normalize(unicodedata.normalize("NFD", question)) == normalize(question)  # jamo compose
     assert normalize("비밀\u200b번호를\u3164 어떻게 재설정하나요？") == normalize(question)  # zero-width, filler, full width
     assert normalize("비밀번호를 어떻게 변경하나요?") != normalize(question)  # change, not reset
+
+
+def test_korean_spacing_variants_share_a_key():
+    assert normalize("비밀번호 재설정 방법") == normalize("비밀번호재설정 방법") == normalize("비밀번호 재설정방법")
+    assert normalize("로그인이 안 돼요") == normalize("로그인이 안돼요")
+    assert normalize("거실 불 켜 줘") != normalize("거실 불 꺼 줘")  # one syllable is the whole meaning
+    # Only between Hangul: Latin words and numbers keep their spaces.
+    assert normalize("아이폰 iOS 17 업데이트") == "아이폰 ios 17 업데이트"

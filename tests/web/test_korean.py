@@ -1,0 +1,65 @@
+"""Korean askers through /v1/ask: matched by meaning in Korean, never served a near miss, answered in Korean."""
+
+import pytest
+
+from precache.faq import FaqEntry, import_faq
+from precache.localized import korean_file
+
+pytestmark = pytest.mark.model
+
+PASSWORD = "설정 > 보안에서 '비밀번호 재설정'을 누르세요."
+SHIPPING = "주문 후 보통 2~3일 안에 도착합니다."
+FAQ = [
+    ("비밀번호를 어떻게 재설정하나요?", PASSWORD),
+    ("배송은 얼마나 걸리나요?", SHIPPING),
+    ("거실 불 켜 줘", "거실 조명을 켰습니다."),
+    ("서울에 매장이 있나요?", "서울에는 강남점과 명동점이 있습니다."),
+    ("How do I reset my password?", "Open Settings, choose Security, then Reset password."),
+]
+
+
+@pytest.fixture
+def faq_app(app):
+    import_faq(app.extensions["precache"], [FaqEntry(i, q, a) for i, (q, a) in enumerate(FAQ, 1)])
+    return app
+
+
+def _ask(client, question: str) -> dict:
+    return client.post("/v1/ask", json={"question": question}).json
+
+
+def test_a_korean_paraphrase_gets_the_right_answer_at_once(faq_app, client):
+    # Under all-MiniLM-L6-v2 alone this paraphrase was a miss (0.50), and the shipping question got the
+    # password answer (0.83).
+    body = _ask(client, "비밀번호 재설정 방법 알려주세요")
+    assert (body["source"], body["answer"]) == ("semantic", PASSWORD)
+    body = _ask(client, "배송 기간이 얼마나 걸리나요?")
+    assert body["answer"] == SHIPPING
+    assert _ask(client, "환불은 어떻게 받나요?")["source"] == "fallback"  # another question: not served
+
+
+def test_spacing_variants_are_one_exact_question(faq_app, client):
+    body = _ask(client, "비밀번호를어떻게 재설정 하나요")
+    assert (body["source"], body["answer"]) == ("exact", PASSWORD)
+
+
+@pytest.mark.parametrize("near_miss", ["거실 불 꺼 줘", "부산에 매장이 있나요?"])
+def test_a_near_miss_is_never_served_the_other_answer(faq_app, client, near_miss):
+    body = _ask(client, near_miss)
+    assert body["source"] == "fallback" and body["answer"] == korean_file()["fallback_answer"]
+
+
+def test_a_korean_ask_never_matches_an_english_question(faq_app, client):
+    body = _ask(client, "비밀번호를 잊어버렸어요 어떻게 바꾸죠")
+    assert body["answer"] != FAQ[4][1]
+
+
+def test_korean_askers_get_korean_templates_and_fallback(client):
+    greeting = _ask(client, "안녕하세요!")
+    assert greeting["source"] == "template" and greeting["intent"] == "greeting"
+    assert greeting["answer"] == "안녕하세요! 궁금한 점을 물어보시면 최선을 다해 답변해 드리겠습니다."
+    pending = _ask(client, "포인트는 언제 소멸되나요?")
+    assert pending["status"] == "pending" and pending["answer"] == korean_file()["fallback_answer"]
+    assert client.get(pending["poll"]).json["answer"] == korean_file()["fallback_answer"]  # the poll too
+    english = _ask(client, "When do my points expire?")
+    assert english["answer"] == "I don't have an answer to that yet. It is being prepared now; please ask again in a moment."
