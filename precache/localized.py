@@ -46,3 +46,8 @@ def fallback_in(settings, language: str) -> str:
 def no_model_answer(settings) -> str:
     """Return the Korean answer given where the model cannot answer in Korean."""
     return korean_file(settings.korean_file)["no_model_answer"]
+
+
+def generates(settings, question: str) -> bool:
+    """Tell whether the model answers in the question's language (LLM_LANGUAGES)."""
+    return language_of(question) in {lang.strip() for lang in settings.llm_languages.split(",")}

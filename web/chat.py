@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from precache.context import AppContext
 from precache.jobs import READY
-from precache.localized import fallback_for
+from precache.localized import fallback_for, generates, no_model_answer
 from web import caps, identity
 from web.chat_schemas import parse_chat
 from web.errors import ApiError
@@ -102,12 +102,16 @@ def _reply(ladder: Ladder, item: Ask, policy: str) -> Reply:
     try:
         if policy == "no-store":  # an instant answer, else a reply generated for this request alone
             outcome = ladder.instant(item)
+            if outcome is None and not generates(ladder.settings, item.question):
+                return Reply(item.question, "fallback", no_model_answer(ladder.settings))
             if outcome is None:
                 ladder.take_new_question(ladder.for_tenant(item.tenant), item)
                 job_id = ladder.for_tenant(item.tenant).jobs.send_reply("answer", item.question)
                 return Reply(item.question, "generated", job_id=job_id, kept=False)
             ladder.count(item, outcome)  # counted, not logged: nothing of the question is kept
             return _from_body(item.question, outcome.body)
+        if policy == "no-cache" and not generates(ladder.settings, item.question):
+            return Reply(item.question, "fallback", no_model_answer(ladder.settings))
         if policy == "no-cache":  # a new answer that replaces the cached one
             return Reply(item.question, "generated", job_id=ladder.renew(item))
     except (*QUEUE_ERRORS, SQLAlchemyError) as exc:

@@ -19,7 +19,7 @@ from precache.config import Settings
 from precache.context import AppContext, Context
 from precache.jobs import PENDING, READY
 from precache.language import KOREAN, language_of
-from precache.localized import fallback_for
+from precache.localized import fallback_for, generates, no_model_answer
 from precache.logs import request_id
 from precache.normalize import normalize, question_hash
 from precache.semantic import calibration
@@ -247,6 +247,8 @@ class Ladder:
     def _miss(self, ctx: AppContext, ask: Ask) -> Outcome:
         """Queue the question once (a paraphrase being generated is joined), wait for it within the deadline;
         else the fallback with the job to poll and suggestions."""
+        if not generates(self.settings, ask.question):
+            return self._not_generated(ctx, ask)
         try:
             job_id, joined = self._join_paraphrase(ctx, ask), True
             if job_id is None:
@@ -289,6 +291,19 @@ class Ladder:
             if job_id:
                 inflight.register(ctx.redis, ctx.ns, job_id, ask.question, ask.vector)
         return question_id
+
+    def _not_generated(self, ctx: AppContext, ask: Ask) -> Outcome:
+        """A miss in a language the model does not answer in: said so at once, in that language; the question is
+        kept for an admin to answer (it is never generated: the model would write gibberish, served to all)."""
+        try:
+            ctx.store.ensure_question(ask.question.strip(), ask.normalized, ask.qhash)
+        except SQLAlchemyError as exc:  # the ask log still has it
+            log.warning("cannot keep a question the model does not answer: %s", exc)
+        body = {"status": "pending", "answer": no_model_answer(self.settings), "source": "fallback", "queued": False,
+                "reason": "language"}
+        if suggestions := self.tier.suggestions(ctx, ask.vector):
+            body["suggestions"] = suggestions
+        return Outcome(202, body)
 
     def _deferred(self, ctx: AppContext, ask: Ask, reason: Exception) -> Outcome:
         """Record a question that cannot be queued now (SQL, else Redis); the sweep queues it later."""

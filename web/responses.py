@@ -120,7 +120,11 @@ class AskPending(BaseModel):
     source: Literal["fallback"]
     poll: str | SkipJsonSchema[None] = _sometimes("GET this path for the job's state: /v1/jobs/{job_id}")
     queued: Literal[False] | SkipJsonSchema[None] = _sometimes(
-        "false when the queue is unreachable: the question is kept and queued once it is back (no job yet)")
+        "false when the queue is unreachable: the question is kept and queued once it is back (no job yet); "
+        "or, with reason language, when nothing is generated for it")
+    reason: Literal["language"] | SkipJsonSchema[None] = _sometimes(
+        "language: the model does not answer in the question's language (PRECACHE_LLM_LANGUAGES), so nothing "
+        "is generated; the answer says so in the asker's language, and the question is kept for an admin to answer")
     suggestions: list[Suggestion] | SkipJsonSchema[None] = _sometimes(
         "up to three answers near the question, nearest first, one per answer: pick one with POST /v1/feedback")
 

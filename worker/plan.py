@@ -1,8 +1,8 @@
 """How a batch of generation jobs is planned: which jobs need the model, and which backend call each goes in.
 
 A job that needs no model gets the outcome it is to be settled with (worker/work.py): its work is done
-(a redelivery, a duplicate), its question failed the quality gate too often or crashed the worker too often,
-or its question does not exist. The rest are grouped by answer level and sampling, quick first (its askers
+(a redelivery, a duplicate), its question is in a language the model does not answer in, failed the quality
+gate too often or crashed the worker too often, or does not exist. The rest are grouped by answer level and sampling, quick first (its askers
 are waiting); a question the worker died while generating is generated alone, so that a model crashing on it
 takes no other job down with it.
 """
@@ -16,6 +16,8 @@ from sqlalchemy import select
 from precache import keys
 from precache.context import AppContext
 from precache.jobs import PENDING
+from precache.language import language_of
+from precache.localized import generates
 from precache.models import PredictedQuestion, Question
 from worker.work import AlreadyDone, Failed, Group, Item, JobRequest, LeftForReview, NoQuestion, Outcome
 
@@ -47,6 +49,9 @@ class Plan:
         item = Item(index, request, question, rctx)
         if (done := already_done(item)) is not None:
             return done
+        if not generates(rctx.settings, question.text):  # FAQ and predictive precompute queue any question
+            return LeftForReview(item, f"the model does not answer in {language_of(question.text)!r} "
+                                 "(PRECACHE_LLM_LANGUAGES); the question is left for an admin to answer")
         gated = rctx.store.gated_count(question.id) if request.kind != "detailed" else 0
         if gated >= rctx.settings.quality_max_tries:
             return LeftForReview(item, f"{gated} answers failed the quality gate; the question is left for review")

@@ -10,8 +10,13 @@ Signals, each in [0, 1]:
 - confidence: exp(mean token log-probability) of the generation, when it came from a model;
 - judge: an optional LLM rating (off by default).
 
+Relevance is read on the scale of the embedder of the question's language: a Korean question and its
+answer are embedded by the Korean model (precache/data/calibration.yaml names its "unrelated" and "on
+topic" cosines), and a Korean question with an answer in another language is at cosine 0.
+
 Penalties, each a factor in [0, 1] (1 = no problem found): empty, truncated mid-sentence,
-repeated n-grams (loops), refusal, an answer in another language than the question, and
+repeated n-grams (loops), refusal, an answer that only restates the question (small models echo
+a question they cannot answer, in Korean above all), an answer in another language than the question, and
 injection: a link, e-mail address or phone number, or an instruction to ignore what came before or
 to send a password, that no trusted source (the FAQ's reference answer) vouches for scores 0.
 The worker scores every generated answer with `score` before storing it; `precache score`
@@ -24,6 +29,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from precache.language import KOREAN, language_of
+from precache.semantic import calibration
 
 WEIGHTS = {"relevance": 1.0, "reference": 1.0, "confidence": 0.5, "judge": 1.0}
 # Cosine similarities of MiniLM below RELEVANCE_FLOOR mean "unrelated", above RELEVANCE_CEIL "on topic".
@@ -84,6 +92,19 @@ def repetition_penalty(text: str, n: int = 3) -> float:
     repeated = sum(count - 1 for count in grams.values() if count > 1)
     share = repeated / total  # 0: every n-gram distinct; near 1: the same phrase again and again
     return float(min(1.0, max(0.0, 1.0 - 2.0 * max(0.0, share - 0.1))))
+
+
+def _letter_pairs(text: str) -> set[str]:
+    letters = "".join(_WORD.findall(text.casefold()))
+    return {letters[i:i + 2] for i in range(len(letters) - 1)}
+
+
+def echo_penalty(question: str, answer: str) -> float:
+    """Return 0.2 for an answer that only restates its question (80 % of its letter pairs are the question's)."""
+    pairs = _letter_pairs(answer)
+    if len(pairs) < 3:
+        return 1.0
+    return 0.2 if len(pairs & _letter_pairs(question)) >= 0.8 * len(pairs) else 1.0
 
 
 def refusal_penalty(text: str) -> float:
@@ -186,7 +207,7 @@ def injection_penalty(answer: str, sources: list[str]) -> float:
 
 
 # The names penalties() returns, as stored in an answer's quality_components.
-PENALTIES = ("empty", "truncated", "repetition", "refusal", "language", "injection")
+PENALTIES = ("empty", "truncated", "repetition", "refusal", "echo", "language", "injection")
 
 
 def penalties(question: str, answer: str, finish_reason: str | None = None,
@@ -199,6 +220,7 @@ def penalties(question: str, answer: str, finish_reason: str | None = None,
         "truncated": truncation_penalty(answer, finish_reason),
         "repetition": repetition_penalty(answer),
         "refusal": refusal_penalty(answer),
+        "echo": echo_penalty(question, answer),
         "language": language_penalty(question, answer),
         "injection": injection_penalty(answer, [reference] if reference else []),
     }
@@ -210,6 +232,15 @@ class Scorer:
     def __init__(self, embedder, judge=None):
         self.embedder = embedder
         self.judge = judge  # callable (question, answer) -> float in [0, 1], or None
+
+    def relevance_range(self, question: str) -> tuple[float, float]:
+        """The cosines of "unrelated" and "on topic" under the embedder of the question's language."""
+        part = getattr(self.embedder, "parts", {}).get(language_of(question))
+        if language_of(question) == KOREAN and part is not None:
+            found = calibration.shipped().get(part.model_spec, {}).get("relevance")
+            if found:
+                return float(found[0]), float(found[1])
+        return RELEVANCE_FLOOR, RELEVANCE_CEIL
 
     def score(self, question: str, answer: str, reference: str | None = None,
               mean_logprob: float | None = None, finish_reason: str | None = None) -> Score:
@@ -241,7 +272,7 @@ class Scorer:
     def _components(self, question: str, answer: str, mean_logprob, vectors, slot) -> dict[str, float]:
         """The scores of a non-empty answer: relevance, and reference, confidence and judge when there are."""
         q, a, r = slot
-        components = {"relevance": _scale(float(vectors[q] @ vectors[a]), RELEVANCE_FLOOR, RELEVANCE_CEIL)}
+        components = {"relevance": _scale(float(vectors[q] @ vectors[a]), *self.relevance_range(question))}
         if r is not None:
             components["reference"] = _scale(float(vectors[a] @ vectors[r]), REFERENCE_FLOOR, REFERENCE_CEIL)
         if mean_logprob is not None:

@@ -30,6 +30,13 @@ class ModelSettings(BaseModel):
     llm_model_file: str = Field(
         "", description="GGUF file name inside the hub repo named by LLM_MODEL (llama_cpp; downloaded once)."
     )
+    llm_languages: str = Field(
+        "en", pattern=r"^\s*(en|ko)\s*(,\s*(en|ko)\s*)*$",
+        description="Languages the model answers in, comma-separated ('en', 'ko'). A question in another language "
+        "is not generated: its asker gets the language file's no_model_answer at once, and the question is kept "
+        "for an admin to answer (an FAQ entry). The default model, SmolLM2-135M, writes no Korean (nor does "
+        "Gemma 3 270M, tried: docs/benchmarks.md); set 'en,ko' with a model that does.",
+    )
     llm_quantization: Literal["none", "8bit", "4bit"] = Field(
         "none", description="Weight quantization for the transformers backend (bitsandbytes; CUDA, or its CPU backend)."
     )

@@ -1,9 +1,13 @@
 """Korean askers through /v1/ask: matched by meaning in Korean, never served a near miss, answered in Korean."""
 
 import pytest
+from sqlalchemy import select
 
+from precache import keys
 from precache.faq import FaqEntry, import_faq
+from precache.models import Question
 from precache.localized import korean_file
+from web import create_app
 
 pytestmark = pytest.mark.model
 
@@ -46,7 +50,7 @@ def test_spacing_variants_are_one_exact_question(faq_app, client):
 @pytest.mark.parametrize("near_miss", ["거실 불 꺼 줘", "부산에 매장이 있나요?"])
 def test_a_near_miss_is_never_served_the_other_answer(faq_app, client, near_miss):
     body = _ask(client, near_miss)
-    assert body["source"] == "fallback" and body["answer"] == korean_file()["fallback_answer"]
+    assert body["source"] == "fallback" and body["answer"] not in {answer for _, answer in FAQ}
 
 
 def test_a_korean_ask_never_matches_an_english_question(faq_app, client):
@@ -54,12 +58,32 @@ def test_a_korean_ask_never_matches_an_english_question(faq_app, client):
     assert body["answer"] != FAQ[4][1]
 
 
-def test_korean_askers_get_korean_templates_and_fallback(client):
+def test_korean_askers_get_korean_templates(client):
     greeting = _ask(client, "안녕하세요!")
     assert greeting["source"] == "template" and greeting["intent"] == "greeting"
     assert greeting["answer"] == "안녕하세요! 궁금한 점을 물어보시면 최선을 다해 답변해 드리겠습니다."
+    assert _ask(client, "고맙습니다")["intent"] == "thanks"
+
+
+def test_a_korean_miss_is_not_generated_by_a_model_that_writes_no_korean(app, client, ctx):
+    """The default model writes no Korean: the asker is told so in Korean at once, nothing is queued, and the
+    question is kept for an admin to answer."""
+    body = _ask(client, "포인트는 언제 소멸되나요?")
+    assert body == {"status": "pending", "answer": korean_file()["no_model_answer"], "source": "fallback",
+                    "queued": False, "reason": "language"}
+    with ctx.sessions() as session:  # kept for an admin
+        assert session.scalar(select(Question.id).where(Question.text == "포인트는 언제 소멸되나요?")) is not None
+    assert ctx.redis.zcard(keys.sent_jobs()) == 0  # nothing for the workers
+    english = _ask(client, "When do my points expire?")
+    assert english["status"] == "pending" and english["job_id"]  # English is generated as ever
+
+
+def test_with_a_korean_model_korean_misses_are_queued_with_a_korean_fallback(config):
+    app = create_app(config | {"llm_languages": "en,ko"})
+    client = app.test_client()
     pending = _ask(client, "포인트는 언제 소멸되나요?")
     assert pending["status"] == "pending" and pending["answer"] == korean_file()["fallback_answer"]
     assert client.get(pending["poll"]).json["answer"] == korean_file()["fallback_answer"]  # the poll too
     english = _ask(client, "When do my points expire?")
     assert english["answer"] == "I don't have an answer to that yet. It is being prepared now; please ask again in a moment."
+    app.extensions["precache"].close()

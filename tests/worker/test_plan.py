@@ -13,7 +13,7 @@ from tests.worker.test_generation import ctx, enqueue, smollm2  # noqa: F401 - f
 from worker.backends import Backend
 from worker.generation import JobRequest, answer_questions
 from worker.plan import Plan
-from worker.work import AlreadyDone, Failed, Group, NoQuestion
+from worker.work import AlreadyDone, Failed, Group, LeftForReview, NoQuestion
 
 pytestmark = pytest.mark.model
 
@@ -35,6 +35,21 @@ def test_a_plan_tells_how_jobs_that_need_no_model_end_and_settles_none(ctx):
     ctx.jobs.finish(job_id, ctx.ns, question_hash(normalize("What is an API?")), error="failed elsewhere")
     done = plan.add(ctx, 4, JobRequest(question_id, job_id))
     assert isinstance(done, AlreadyDone) and done.job_finished and done.index == 4
+
+
+def test_a_question_in_a_language_the_model_does_not_write_is_left_for_review(ctx, smollm2):
+    """FAQ and predictive precompute queue any question: a Korean one never reaches a model that writes no Korean
+    (SmolLM2 answers "배송은 얼마나 걸리나요?" with "배송은 어릭짐, 어릭짐, ..."), and is left for an admin."""
+    job_id, question_id = enqueue(ctx, "배송은 얼마나 걸리나요?")
+    outcome = Plan().add(ctx, 0, JobRequest(question_id, job_id))
+    assert isinstance(outcome, LeftForReview) and "PRECACHE_LLM_LANGUAGES" in outcome.reason
+    assert answer_questions(ctx, smollm2, [JobRequest(question_id, job_id)]) == [None]
+    assert ctx.jobs.get(job_id)["status"] == "failed"
+    with ctx.sessions() as session:
+        assert session.scalars(select(Answer).where(Answer.question_id == question_id)).all() == []
+    ctx.settings.llm_languages = "en,ko"  # a model that writes Korean: planned for it
+    job_id, question_id = enqueue(ctx, "환불은 어떻게 받나요?")
+    assert Plan().add(ctx, 0, JobRequest(question_id, job_id)) is None
 
 
 def test_a_redelivered_job_in_a_batch_is_not_generated_again(ctx, smollm2):

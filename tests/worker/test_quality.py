@@ -4,7 +4,8 @@ import pytest
 
 from precache.config import load_settings
 from precache.semantic.embedders import embedder_for
-from worker.quality import PENALTIES, Scorer, finished, penalties, repetition_penalty, truncation_penalty
+from worker.quality import (PENALTIES, Scorer, echo_penalty, finished, penalties, repetition_penalty,
+                            truncation_penalty)
 
 QUESTION = "How do I make text bold in Markdown?"
 GOOD = "Wrap the text in two asterisks on each side, like **this**, and it is shown in bold."
@@ -108,3 +109,18 @@ def test_the_question_does_not_vouch_for_what_its_answer_tells_others(scorer):
 def test_what_the_reference_contains_and_plain_answers_pass(scorer, answer):
     reference = "See https://www.example.com/help/reset or write to help@example.com (phone +44 20 7946 0958)."
     assert scorer.score(RESET, answer, reference=reference).components["injection"] == 1.0
+
+
+def test_an_answer_that_only_restates_its_question_is_penalised():
+    assert echo_penalty("비밀번호를 어떻게 재설정하나요?", "비밀번호를 어떻게 재설정하나요?") == 0.2
+    assert echo_penalty("How do I reset my password?", "How do I reset my password?") == 0.2
+    assert echo_penalty("How do I reset my password?", "Open Settings, choose Security, then Reset password.") == 1.0
+    assert echo_penalty("축구 잘해", "네") == 1.0  # too short to tell
+
+
+def test_korean_relevance_is_read_on_the_korean_embedders_scale(scorer):
+    question = "배송은 얼마나 걸리나요?"
+    on_topic = scorer.score(question, "주문 후 보통 2~3일 안에 도착합니다. 주말과 공휴일은 배송 기간에 포함되지 않습니다.")
+    in_english = scorer.score(question, "Shipping usually takes two to three days after you order.")
+    assert 0.0 < on_topic.components["relevance"] < 1.0  # not squeezed to 1 as under the MiniLM scale
+    assert in_english.components["relevance"] == 0.0 and in_english.quality < 0.1  # another language's block
