@@ -132,4 +132,21 @@ def stats():
             click.echo(f"  {key:<14} {value}")
 
 
-COMMANDS = (db, faq, precompute, ask, stats)
+@click.command()
+def reembed():
+    """Embed again, under the configured embedder, the questions and feedback embedded under another."""
+    from tqdm import tqdm
+
+    from precache.semantic.embedders import embedder_for
+    from precache.semantic.reembed import pending
+    from precache.semantic.reembed import reembed as run
+
+    ctx = context()
+    questions, feedback = pending(ctx)
+    with tqdm(total=len(questions), desc="re-embedding questions", unit="q", disable=not questions) as bar:
+        done = run(ctx, embedder_for(ctx.settings, threads=None), progress=bar.update)
+    click.echo(f"under {done['embedder']}: {done['questions']} questions and {done['feedback']} feedback vectors "
+               f"embedded again ({feedback} feedback vectors were of another embedder)")
+
+
+COMMANDS = (db, faq, precompute, ask, stats, reembed)

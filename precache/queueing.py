@@ -17,6 +17,7 @@ GENERATION_TIME_LIMIT_S = 300  # hard limit of one generation task
 HOUSEKEEPING_TIME_LIMIT_S = 120
 PRECOMPUTE_FAQ = "worker.tasks.precompute_faq_answers"
 SWEEP = "worker.tasks.sweep_lost_asks"
+REEMBED = "worker.tasks.reembed_questions"
 # Scheduled jobs (celery beat): task name -> the setting holding its period in seconds.
 SCHEDULE = {
     PRECOMPUTE_FAQ: "precompute_interval_s",
@@ -25,6 +26,7 @@ SCHEDULE = {
     "worker.tasks.regenerate_low_quality_answers": "regenerate_interval_s",
     "worker.tasks.prune_ask_log": "prune_interval_s",
     SWEEP: "sweep_interval_s",
+    REEMBED: "reembed_interval_s",
 }
 
 

@@ -40,9 +40,11 @@ from precache import asklog, keys
 from precache.feedback import forget_deleted_feedback
 from precache.context import AppContext
 from precache.db import session_scope
+from precache.language import KOREAN, language_of
 from precache.models import (Answer, AskLog, FaqQuestion, Feedback, LearnedPhrasing, PredictedQuestion, Question,
                              utcnow)
 from precache.normalize import normalize
+from precache.semantic import calibration
 from precache.store import AnswerStore
 
 log = logging.getLogger(__name__)
@@ -210,17 +212,20 @@ def _asker():
     return func.coalesce(AskLog.asker, "row:" + cast(AskLog.id, String))
 
 
-def cluster(questions: list[str], vectors, similarity: float) -> list[list[int]]:
+def cluster(questions: list[str], vectors, similarity: float | list[float]) -> list[list[int]]:
     """Group paraphrases greedily: each question joins the first cluster whose seed it is close to
-    (cosine >= similarity) and whose seed it does not contradict (the semantic guards)."""
+    (cosine >= similarity, or the larger of the two questions' own when given per question) and whose
+    seed it does not contradict (the semantic guards)."""
     from precache.semantic.guards import compatible, details
 
     seeds: list[int] = []
     groups: list[list[int]] = []
     facts = [details(q) for q in questions]
+    least = similarity if isinstance(similarity, list) else [similarity] * len(questions)
     for i in range(len(questions)):
         for g, seed in enumerate(seeds):
-            if float(vectors[i] @ vectors[seed]) >= similarity and compatible(facts[i], facts[seed]) is None:
+            if (float(vectors[i] @ vectors[seed]) >= max(least[i], least[seed])
+                    and compatible(facts[i], facts[seed]) is None):
                 groups[g].append(i)
                 break
         else:
@@ -256,7 +261,10 @@ def _predict(ctx: AppContext, embedder) -> dict:
 def _frequent_groups(missed: list, askers: dict[str, set[str]], embedder, settings) -> list[list[int]]:
     """Cluster the missed questions; return the clusters enough distinct askers missed, most askers first."""
     texts = [text for _, text, _ in missed]
-    groups = cluster(texts, embedder.encode(texts), settings.predictive_cluster_similarity)
+    # A Korean question's embedder puts unrelated questions at cosines English paraphrases have: its own cut-off.
+    korean = calibration.for_language(settings, KOREAN).join_similarity
+    least = [korean if language_of(text) == KOREAN else settings.predictive_cluster_similarity for text in texts]
+    groups = cluster(texts, embedder.encode(texts), least)
     # One asker counts once per cluster, however many of its phrasings they asked.
     counts = [len(set().union(*(askers[missed[i][0]] for i in g))) for g in groups]
     frequent = [(n, g) for n, g in zip(counts, groups) if n >= settings.predictive_min_misses]

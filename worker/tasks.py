@@ -173,6 +173,15 @@ def prune_ask_log() -> dict:
 
 
 @app.task(acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT_S)
+def reembed_questions() -> dict:
+    """Embed again, under the configured embedder, what was embedded under another (a slice per run)."""
+    from precache.semantic.reembed import reembed
+
+    return _scheduled("reembed", lambda ctx: reembed(ctx, embedder_for(ctx.settings, threads=None),
+                                                      budget_s=HOUSEKEEPING_TIME_LIMIT_S / 2))
+
+
+@app.task(acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT_S)
 def sweep_lost_asks() -> dict:
     """Write asks kept in Redis during a database outage to SQL; queue unanswered questions without a job;
     send again the jobs whose message the broker lost with a dying worker."""

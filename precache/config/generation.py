@@ -102,6 +102,10 @@ class ScheduleSettings(BaseModel):
         600, ge=10, description="Beat period of the job regenerating answers below the quality threshold."
     )
     prune_interval_s: int = Field(3600, ge=10, description="Beat period of the ask-log pruning job.")
+    reembed_interval_s: int = Field(
+        60, ge=10, description="Beat period of the job that embeds again, under the configured embedder, the "
+        "questions and feedback embedded under another (after EMBEDDING_MODEL or KOREAN_EMBEDDING_MODEL changed; "
+        "a bounded slice per run, progress in the log; `precache reembed` does it all at once).")
     ask_log_retention_days: int = Field(
         30, ge=1, description="Ask-log rows older than this are deleted; so are questions asked by nobody for this "
         "long that nothing else keeps (no FAQ entry, curated, pinned or approved answer, prediction or learned "

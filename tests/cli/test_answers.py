@@ -107,3 +107,19 @@ def test_db_upgrade_drops_the_hot_cache_when_the_schema_changed(runner, ctx, con
     again = runner.invoke(main, ["db", "upgrade"])  # nothing to migrate: the hot cache stays
     assert again.exit_code == 0 and "dropped" not in again.output
     assert ctx.redis.get("precache:answer:ns:new-key") == b"{}"
+
+
+@pytest.mark.model
+def test_reembed_embeds_what_another_embedder_indexed(runner, ctx):
+    from precache.db import session_scope
+    from precache.models import QuestionEmbedding
+    from precache.semantic.reembed import pending
+    from tests.precache.semantic.test_index import _store_answered
+
+    ids = [_store_answered(ctx, q, "답변입니다.") for q in ("배송은 얼마나 걸리나요?", "환불은 어떻게 받나요?")]
+    with session_scope(ctx.sessions) as session:
+        session.add_all(QuestionEmbedding(question_id=i, model="old-model", dim=2, vector=b"\0" * 8) for i in ids)
+    result = runner.invoke(main, ["reembed"])
+    assert result.exit_code == 0, result.output
+    assert "2 questions and 0 feedback vectors embedded again" in result.output
+    assert pending(ctx) == ([], 0)

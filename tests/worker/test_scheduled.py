@@ -265,3 +265,17 @@ def test_prune_removes_what_askers_grew_and_nothing_uses_and_keeps_the_rest(ctx)
     # The unused question and the proposal nobody confirmed are gone; what is asked, FAQ, curated, a link's
     # target or new stays.
     assert left == {f"Question that is {name}?" for name in ("asked", "faq", "curated", "target", "recent")}
+
+
+def test_korean_misses_cluster_only_at_their_embedders_cut_off(ctx):
+    """multilingual-e5-small puts unrelated Korean questions near 0.85: at the English cut-off (0.7) shipping and
+    refunds would be one cluster, and one's answer linked to the other's askers."""
+    from precache.config import load_settings
+    from precache.semantic import calibration
+    from precache.semantic.embedders import embedder_for
+
+    texts = ["배송은 얼마나 걸리나요?", "환불은 어떻게 받나요?", "배송 기간이 얼마나 걸리나요?"]
+    vectors = embedder_for(load_settings()).encode(texts)
+    assert scheduled.cluster(texts, vectors, 0.7) == [[0, 1, 2]]
+    korean = calibration.for_language(load_settings(), "ko").join_similarity
+    assert scheduled.cluster(texts, vectors, [korean] * 3) == [[0, 2], [1]]  # the paraphrases, and refunds alone
