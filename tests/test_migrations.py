@@ -106,3 +106,25 @@ def test_0011_keeps_each_faq_question_for_the_tenant_whose_curated_answer_it_has
         rows = sorted(tuple(r) for r in conn.execute(select(faq.c.tenant, faq.c.question_id, faq.c.reference)))
     engine.dispose()
     assert rows == [("", 2, None), ("acme", 1, "Acme says so.")]
+
+
+def test_0012_gives_korean_spacing_variants_one_key(database_url):
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0011")
+    engine = create_engine(database_url)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    questions = table("questions", *map(column, ["id", "qhash", "text", "normalized", "created_at", "canonical_id",
+                                                 "is_faq"]))
+    stored = [("비밀번호 재설정 방법", 1), ("비밀번호재설정 방법", 0), ("How do I reset it?", 0)]
+    with engine.begin() as conn:
+        for i, (text, age) in enumerate(stored, 1):
+            old = text.lower().rstrip("?")
+            conn.execute(questions.insert().values(id=i, qhash=question_hash(old), text=text, normalized=old,
+                                                   created_at=t0 - timedelta(days=age), is_faq=False))
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(questions))}
+    engine.dispose()
+    assert rows[1].normalized == "비밀번호재설정방법" and rows[1].qhash == question_hash("비밀번호재설정방법")
+    assert rows[2].canonical_id == 1 and rows[2].qhash != rows[1].qhash  # the younger one points at the older
+    assert rows[3].qhash == question_hash("how do i reset it")  # English as before

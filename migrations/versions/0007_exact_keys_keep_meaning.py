@@ -112,13 +112,16 @@ questions = sa.table('questions', sa.column('id', sa.Integer), sa.column('text',
                      sa.column('canonical_id', sa.Integer), sa.column('created_at', sa.DateTime))
 
 
-def rekey_questions(conn) -> tuple[int, int]:
-    """Give each question the new rule's key, merging those that now share one; return (rekeyed, merged)."""
+def rekey_questions(conn, rule=None) -> tuple[int, int]:
+    """Give each question the new rule's key, merging those that now share one; return (rekeyed, merged).
+
+    `rule` is the normalisation (this revision's by default; a later revision passes its own)."""
+    normalize_ = rule or normalize
     rows = conn.execute(sa.select(questions).order_by(questions.c.created_at, questions.c.id)).all()
     oldest: dict[str, sa.Row] = {}
     changes = []
     for row in rows:
-        norm = normalize(row.text)
+        norm = normalize_(row.text)
         qhash, canonical_id = question_hash(norm), row.canonical_id
         if (first := oldest.setdefault(qhash, row)) is not row:
             canonical_id = first.canonical_id if first.canonical_id not in (None, row.id) else first.id
@@ -132,13 +135,14 @@ def rekey_questions(conn) -> tuple[int, int]:
     return len(changes), len(rows) - len(oldest)
 
 
-def rehash_asked(conn, name: str) -> int:
+def rehash_asked(conn, name: str, rule=None) -> int:
     """Recompute `qhash` from `question` in a table of asked questions (not unique); return rows changed."""
+    normalize_ = rule or normalize
     table = sa.table(name, sa.column('id', sa.Integer), sa.column('question', sa.Text), sa.column('qhash', sa.String))
     changed, last = 0, 0
     while rows := conn.execute(sa.select(table).where(table.c.id > last).order_by(table.c.id).limit(BATCH)).all():
         last = rows[-1].id
-        updates = [{"row_id": r.id, "qhash": h} for r in rows if (h := question_hash(normalize(r.question))) != r.qhash]
+        updates = [{"row_id": r.id, "qhash": h} for r in rows if (h := question_hash(normalize_(r.question))) != r.qhash]
         if updates:
             conn.execute(table.update().where(table.c.id == sa.bindparam("row_id")), updates)
         changed += len(updates)
