@@ -76,8 +76,18 @@ class VectorSearch:
         return self.exact(vector, k, size)
 
     def exact(self, vector: np.ndarray, k: int, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Return the k nearest rows by a full scan."""
-        sims = self._buf[: self._size if size is None else size] @ vector
+        """Return the k nearest rows by a full scan.
+
+        Only the columns where the query is not zero are read: a question vector fills its language's block
+        and leaves the others zero (precache/semantic/embedders.py), so half the matrix adds nothing.
+        """
+        rows = self._buf[: self._size if size is None else size]
+        filled = np.flatnonzero(vector)
+        if len(filled) and (filled[0] > 0 or filled[-1] < self.dim - 1):
+            span = slice(int(filled[0]), int(filled[-1]) + 1)
+            sims = rows[:, span] @ vector[span]
+        else:
+            sims = rows @ vector
         k = min(k, len(sims))
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top], kind="stable")]

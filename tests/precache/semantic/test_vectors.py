@@ -21,3 +21,18 @@ def test_exact_and_hnswlib_search_agree():
         (ep, es), (ap, as_) = exact.search(query, 5), ann.search(query, 5)
         assert list(ep) == list(ap)
         np.testing.assert_allclose(es, as_, atol=1e-5)
+
+
+def test_a_query_in_one_block_reads_only_that_block_and_finds_the_same():
+    rng = np.random.default_rng(1)
+    rows = np.zeros((50, 8), dtype=np.float32)
+    rows[:25, :4] = rng.normal(size=(25, 4))  # one language's block
+    rows[25:, 4:] = rng.normal(size=(25, 4))  # the other's
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    search = VectorSearch(8)
+    search.add(rows)
+    query = rows[3] + 0.01 * np.concatenate([rng.normal(size=4), np.zeros(4)]).astype(np.float32)
+    positions, sims = search.search(query, 5)
+    full = rows @ query
+    assert positions[0] == 3 and set(positions) <= set(range(25))
+    np.testing.assert_allclose(sims, np.sort(full)[::-1][:5], rtol=1e-6)
