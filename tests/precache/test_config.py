@@ -36,3 +36,11 @@ def test_every_field_is_described():
     from precache.config import Settings
 
     assert all(field.description for field in Settings.model_fields.values())
+
+
+def test_llm_languages_are_checked_at_start(monkeypatch):
+    monkeypatch.setenv("PRECACHE_LLM_LANGUAGES", "en, ko")
+    assert load_settings().llm_languages == "en, ko"
+    monkeypatch.setenv("PRECACHE_LLM_LANGUAGES", "en,jp")
+    with pytest.raises(ConfigError, match="PRECACHE_LLM_LANGUAGES"):
+        load_settings()
