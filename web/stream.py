@@ -62,6 +62,9 @@ def _better(ctx: AppContext, qhash: str, body: dict, deadline: float):
     if body["source"] == "template":
         yield sse("done", {})
         return
+    if body.get("reason") == "language":
+        yield sse("done", {"reason": "the model does not answer in this language; the question is kept for an admin"})
+        return
     if body.get("queued") is False:
         yield sse("done", {"reason": "the queue is unavailable; the question is kept and answered later"})
         return

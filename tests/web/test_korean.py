@@ -87,3 +87,22 @@ def test_with_a_korean_model_korean_misses_are_queued_with_a_korean_fallback(con
     english = _ask(client, "When do my points expire?")
     assert english["answer"] == "I don't have an answer to that yet. It is being prepared now; please ask again in a moment."
     app.extensions["precache"].close()
+
+
+def test_a_korean_miss_streams_the_honest_answer_and_ends(client):
+    import json
+
+    r = client.get("/v1/ask/stream", query_string={"question": "포인트는 언제 소멸되나요?"})
+    events = [tuple(line.split(": ", 1)[1] for line in block.splitlines())
+              for block in r.get_data(as_text=True).split("\n\n") if block.strip()]
+    assert [event for event, _ in events] == ["pending", "done"]  # no job, no tokens to wait for
+    assert json.loads(events[0][1])["answer"] == korean_file()["no_model_answer"]
+    assert "does not answer in this language" in json.loads(events[1][1])["reason"]
+
+
+def test_a_korean_chat_question_gets_the_honest_answer_in_korean(client):
+    r = client.post("/v1/chat/completions", json={"model": "precache", "messages": [
+        {"role": "user", "content": "포인트는 언제 소멸되나요?"}]})
+    assert r.status_code == 200
+    assert r.json["choices"][0]["message"]["content"] == korean_file()["no_model_answer"]
+    assert r.headers["x-precache-source"] == "fallback"
