@@ -74,12 +74,13 @@ SINO_UNITS = {"십": 10, "백": 100, "천": 1000, "만": 10000}
 # "한 분" is "the one who did", not one person: 분 counts only after digits.
 COUNTERS = "개|명|시|번|달|살|시간|장|권|잔|마리|병|대|벌|켤레|가지|군데|주|초|층|년|월|일|원|달러|불|퍼센트|프로|배|박"
 # A counter ends the word or a particle follows it ("두시에", "일층이랑"); "네일" (nail) is no number.
-COUNTED_BY = sorted(["에", "이", "은", "는", "을", "를", "랑", "이랑", "과", "와", "까지", "부터", "쯤", "정도", "짜리", "만",
-                     "도", "인지", "인가", "하고", "반", "이나", "나", "이에요", "입니다", "이요", "으로", "로", "에서"], key=len, reverse=True)
+COUNTED_BY = sorted("에 이 은 는 을 를 랑 이랑 과 와 까지 부터 쯤 정도 짜리 만 도 인지 인가 하고 반 이나 나 이에요 입니다 이요 으로 로 "
+                    "에서".split(), key=len, reverse=True)
+SINO_COUNTERS = "원|만원|천원|달러|층|퍼센트|프로|시|도|분|초|년|개월|회|인분|킬로|키로|미터|그램|리터|호|박"
 _AFTER = rf"(?=$|[^가-힣]|(?:{'|'.join(COUNTED_BY)}))"
-_NATIVE = re.compile(rf"(?<![가-힣])(?:({'|'.join(NATIVE_TENS)})\s?)?({'|'.join(sorted(NATIVE_UNITS, key=len, reverse=True))})?"
-                     rf"(?<=[가-힣])\s?(?:{COUNTERS}){_AFTER}")
-_SINO = re.compile(rf"(?<![가-힣])([일이삼사오육칠팔구십백천만]+)\s?(원|만원|천원|달러|층|퍼센트|프로|시|도|분|초|년|개월|회|인분|킬로|키로|미터|그램|리터|호|박){_AFTER}")
+_NATIVE = re.compile(rf"(?<![가-힣])(?:({'|'.join(NATIVE_TENS)})\s?)?"
+                     rf"({'|'.join(sorted(NATIVE_UNITS, key=len, reverse=True))})?(?<=[가-힣])\s?(?:{COUNTERS}){_AFTER}")
+_SINO = re.compile(rf"(?<![가-힣])([일이삼사오육칠팔구십백천만]+)\s?({SINO_COUNTERS}){_AFTER}")
 _DIGITS = re.compile(r"(\d+(?:[.,]\d+)*)\s?(만|천|백)?\s?([가-힣]+|%)?")
 _WORD = re.compile(r"[가-힣]+|[A-Za-z][A-Za-z0-9+#]*")
 NEAR = 0.4  # overlap of letter pairs above which a difference in negation alone decides
@@ -89,7 +90,6 @@ NEAR = 0.4  # overlap of letter pairs above which a difference in negation alone
 class KoreanDetails:
     """The details of a Korean question that its answer depends on."""
 
-    stems: frozenset[str]  # words with their particles taken off
     negated: bool
     actions: frozenset[tuple[str, int]]  # (pair, side) of each opposite action named
     places: frozenset[str]
@@ -156,9 +156,11 @@ def _actions(words: list[str]) -> set[tuple[str, int]]:
     for pair, sides in OPPOSITES.items():
         for side, stems in enumerate(sides):
             for stem in stems:
-                named.setdefault(pair, []).extend((m.start(), side) for m in re.finditer(re.escape(stem), text)
-                                                  if stem in ("갚",) or m.start() == 0 or not "가" <= text[m.start() - 1] <= "힣"
-                                                  or pair in NOUN_FIRST)
+                # A verb stem starts a word (켜 in 켜줘, not in 켜켜이); a noun-first action may end a compound
+                # (가입해지).
+                named.setdefault(pair, []).extend(
+                    (m.start(), side) for m in re.finditer(re.escape(stem), text)
+                    if pair in NOUN_FIRST or m.start() == 0 or text[m.start() - 1] == " ")
     found = set()
     for pair, mentions in named.items():
         sides = {side for _, side in mentions}
@@ -178,13 +180,12 @@ def details(text: str) -> KoreanDetails:
     negated = negated or bool(NEGATION_INSIDE.search(joined))
     squashed = [a + b for a, b in zip(words, words[1:])]  # 이번 주 -> 이번주
     return KoreanDetails(
-        stems=frozenset(SAME.get(s.casefold(), s.casefold()) for s in stems),
         negated=negated,
         actions=frozenset(_actions(words)),
         places=_all_named(words, PLACES),
         days=_all_named(words + squashed, DAYS),
         numbers=frozenset(_numbers(text)),
-        objects=frozenset((KIND_OF.get(w, KIND_OF.get(_alias_of(w), "")), w) for w in _all_named(words, KIND_OF)),
+        objects=frozenset((KIND_OF.get(w, ""), w) for w in _all_named(words, KIND_OF)),
         excluded=frozenset(SAME.get(a, a) for a, b in zip(stems, words[1:]) if b.startswith(("말고", "빼고", "제외"))),
         bigrams=_bigrams(text),
     )
@@ -193,10 +194,6 @@ def details(text: str) -> KoreanDetails:
 def _bigrams(text: str) -> frozenset[str]:
     letters = re.sub(r"\s+|안 |못 |않|없|말고|지 마|지마", "", text.casefold())
     return frozenset(letters[i:i + 2] for i in range(len(letters) - 1))
-
-
-def _alias_of(word: str) -> str:
-    return next((k for k, v in SAME.items() if v == word), word)
 
 
 def _all_named(words: list[str], lexicon) -> frozenset[str]:
