@@ -73,8 +73,9 @@ class SemanticTier:
                 self._recent.popitem(last=False)
 
     def warm(self) -> None:
-        """Load the embedder now, so the first ask of this process is not the one that waits for it."""
+        """Load the embedders now (each language's), so the first ask of this process is not the one that waits."""
         self.vector("warm up")
+        self.vector("준비 운동")
 
     def refreshed(self, ctx: AppContext) -> bool:
         """Bring the index up to date (or go on with what is loaded); tell whether there is anything to search."""
