@@ -51,3 +51,18 @@ def test_calibrate_prints_a_curve_and_a_threshold(monkeypatch):
     assert "100 asks (20 out of scope)" in result.output
     assert "threshold for <= 0.50% wrong hits on every file" in result.output
     assert len([line for line in result.output.splitlines() if line.strip().startswith(("0.", "1."))]) >= 17
+
+
+def test_a_paraphrase_group_file_caches_half_its_groups_and_asks_the_rest(tmp_path):
+    import json
+
+    path = tmp_path / "groups.jsonl"
+    rows = [{"group": f"g{i}", "topic": 0, "formal": [f"질문 {i} 형식 {j}" for j in range(2)],
+             "informal": [f"질문 {i} 반말 {j}" for j in range(2)]} for i in range(4)]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    [task] = tasks_of(path, outside=[])
+    cached = dict(task.cache)
+    assert len(cached) == 2 and all(text.endswith("형식 0") for text in cached)  # each group's first phrasing
+    in_scope = [key for _, key in task.askers if key is not None]
+    assert len(in_scope) == 2 * 3 and set(in_scope) == set(cached.values())  # its other 3 phrasings ask for it
+    assert sum(key is None for _, key in task.askers) == 2 * 4  # every phrasing of the other groups: out of scope
