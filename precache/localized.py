@@ -48,6 +48,6 @@ def no_model_answer(settings) -> str:
     return korean_file(settings.korean_file)["no_model_answer"]
 
 
-def generates(settings, question: str) -> bool:
-    """Tell whether the model answers in the question's language (LLM_LANGUAGES)."""
-    return language_of(question) in {lang.strip() for lang in settings.llm_languages.split(",")}
+def generates(settings, language: str) -> bool:
+    """Tell whether the model answers in a language (LLM_LANGUAGES)."""
+    return language in {lang.strip() for lang in settings.llm_languages.split(",")}

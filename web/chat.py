@@ -102,7 +102,7 @@ def _reply(ladder: Ladder, item: Ask, policy: str) -> Reply:
     try:
         if policy == "no-store":  # an instant answer, else a reply generated for this request alone
             outcome = ladder.instant(item)
-            if outcome is None and not generates(ladder.settings, item.question):
+            if outcome is None and not generates(ladder.settings, item.language):
                 return Reply(item.question, "fallback", no_model_answer(ladder.settings))
             if outcome is None:
                 ladder.take_new_question(ladder.for_tenant(item.tenant), item)
@@ -110,7 +110,7 @@ def _reply(ladder: Ladder, item: Ask, policy: str) -> Reply:
                 return Reply(item.question, "generated", job_id=job_id, kept=False)
             ladder.count(item, outcome)  # counted, not logged: nothing of the question is kept
             return _from_body(item.question, outcome.body)
-        if policy == "no-cache" and not generates(ladder.settings, item.question):
+        if policy == "no-cache" and not generates(ladder.settings, item.language):
             return Reply(item.question, "fallback", no_model_answer(ladder.settings))
         if policy == "no-cache":  # a new answer that replaces the cached one
             return Reply(item.question, "generated", job_id=ladder.renew(item))

@@ -9,6 +9,7 @@ feedback) and the `precache ask` command all answer through it.
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import redis
 from kombu.exceptions import OperationalError as BrokerError
@@ -19,7 +20,7 @@ from precache.config import Settings
 from precache.context import AppContext, Context
 from precache.jobs import PENDING, READY
 from precache.language import KOREAN, language_of
-from precache.localized import fallback_for, generates, no_model_answer
+from precache.localized import fallback_in, generates, no_model_answer
 from precache.logs import request_id
 from precache.normalize import normalize, question_hash
 from precache.semantic import calibration
@@ -61,6 +62,11 @@ class Ask:
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
+
+    @cached_property
+    def language(self) -> str:
+        """The question's language, read once (an exact hit never needs it)."""
+        return language_of(self.question)
 
 
 @dataclass
@@ -126,7 +132,7 @@ class Ladder:
             outcome = self._instant(ctx, ask) or self._miss(ctx, ask)
         except (redis.RedisError, OSError) as exc:  # neither SQL nor Redis can keep the question
             log.warning("cannot record a miss anywhere: %s", exc)
-            fallback = fallback_for(self.settings, ask.question)
+            fallback = fallback_in(self.settings, ask.language)
             self._record(ctx, ask, {"answer": fallback, "source": "fallback"})
             return Outcome(503, error_body(503, "queue_unavailable", "the generation queue is unavailable; the "
                                            "fallback answer is given", answer=fallback, source="fallback"))
@@ -167,7 +173,7 @@ class Ladder:
         ctx = self.for_tenant(ask.tenant)
         self.take_new_question(ctx, ask)
         job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: self._store_question(ctx, ask),
-                                          request_id.get(), "renew", language=language_of(ask.question))
+                                          request_id.get(), "renew", language=ask.language)
         (metrics.JOINS if joined else metrics.MISSES).inc()
         # Not instant, and not a miss either: anyone can send no-cache at will, so predictive precompute
         # must not count it (worker/scheduled.py), and the sweep need not queue it (it is queued).
@@ -204,8 +210,7 @@ class Ladder:
         hit = ctx.store.lookup(match.qhash) if match else None
         if hit is not None:
             return self._cached(ctx, ask, hit[0], "semantic", similarity=round(match.similarity, 4))
-        korean = language_of(ask.question) == KOREAN
-        intent = match_intent(self.korean_intents if korean else self.intents, ask.normalized)
+        intent = match_intent(self.korean_intents if ask.language == KOREAN else self.intents, ask.normalized)
         if intent is not None:
             return Outcome(200, {"status": "ready", "answer": intent.answer, "source": "template", "quality": None,
                                  "answer_id": None, "matched_question": None, "intent": intent.name})
@@ -247,7 +252,7 @@ class Ladder:
     def _miss(self, ctx: AppContext, ask: Ask) -> Outcome:
         """Queue the question once (a paraphrase being generated is joined), wait for it within the deadline;
         else the fallback with the job to poll and suggestions."""
-        if not generates(self.settings, ask.question):
+        if not generates(self.settings, ask.language):
             return self._not_generated(ctx, ask)
         try:
             job_id, joined = self._join_paraphrase(ctx, ask), True
@@ -255,7 +260,7 @@ class Ladder:
                 # Joining a question already pending is free.
                 self.take_new_question(ctx, ask, joining=lambda: ctx.jobs.pending_job(ctx.ns, ask.qhash, "quick"))
                 job_id, joined = ctx.jobs.enqueue(ctx.ns, ask.qhash, lambda: self._store_question(ctx, ask),
-                                                  request_id=request_id.get(), language=language_of(ask.question))
+                                                  request_id=request_id.get(), language=ask.language)
         except (*QUEUE_ERRORS, SQLAlchemyError) as exc:
             return self._deferred(ctx, ask, exc)
         (metrics.JOINS if joined else metrics.MISSES).inc()
@@ -268,7 +273,7 @@ class Ladder:
             log.warning("cannot wait for job %s: %s", job_id, exc)
         if payload is not None:  # as a cached answer: one asked for in detail waits for the detailed one too
             return self._cached(ctx, ask, payload, "generated", job_id=job_id)
-        body = pending_body(job_id, fallback_for(self.settings, ask.question), ask.tenant)
+        body = pending_body(job_id, fallback_in(self.settings, ask.language), ask.tenant)
         suggestions = self.tier.suggestions(ctx, ask.vector)
         if suggestions:
             body["suggestions"] = suggestions
@@ -278,7 +283,7 @@ class Ladder:
         """Return the pending job of a question that means the same, if any (one generation for both)."""
         if ask.vector is None:
             return None
-        join = calibration.for_text(self.settings, ask.question).join_similarity
+        join = calibration.for_language(self.settings, ask.language).join_similarity
         job_id = inflight.find(ctx.redis, ctx.ns, ask.question, ask.vector, join)
         record = ctx.jobs.get(job_id) if job_id else None
         return job_id if record and record["status"] == PENDING else None
@@ -313,7 +318,8 @@ class Ladder:
         except SQLAlchemyError:
             recovery.defer(ctx.redis, recovery.QUESTION, text=ask.question.strip(), normalized=ask.normalized,
                            qhash=ask.qhash)  # a RedisError here leaves nowhere to keep it: answer() gives a 503
-        return Outcome(202, {"status": "pending", "answer": fallback_for(self.settings, ask.question), "source": "fallback",
+        return Outcome(202, {"status": "pending", "answer": fallback_in(self.settings, ask.language),
+                             "source": "fallback",
                              "queued": False})
 
     def _record(self, ctx: AppContext, ask: Ask, body: dict, stale: bool = False) -> None:

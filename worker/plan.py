@@ -2,9 +2,9 @@
 
 A job that needs no model gets the outcome it is to be settled with (worker/work.py): its work is done
 (a redelivery, a duplicate), its question is in a language the model does not answer in, failed the quality
-gate too often or crashed the worker too often, or does not exist. The rest are grouped by answer level and sampling, quick first (its askers
-are waiting); a question the worker died while generating is generated alone, so that a model crashing on it
-takes no other job down with it.
+gate too often or crashed the worker too often, or does not exist. The rest are grouped by answer level and
+sampling, quick first (its askers are waiting); a question the worker died while generating is generated
+alone, so that a model crashing on it takes no other job down with it.
 """
 
 import logging
@@ -49,8 +49,9 @@ class Plan:
         item = Item(index, request, question, rctx)
         if (done := already_done(item)) is not None:
             return done
-        if not generates(rctx.settings, question.text):  # FAQ and predictive precompute queue any question
-            return LeftForReview(item, f"the model does not answer in {language_of(question.text)!r} "
+        language = language_of(question.text)
+        if not generates(rctx.settings, language):  # FAQ and predictive precompute queue any question
+            return LeftForReview(item, f"the model does not answer in {language!r} "
                                  "(PRECACHE_LLM_LANGUAGES); the question is left for an admin to answer")
         gated = rctx.store.gated_count(question.id) if request.kind != "detailed" else 0
         if gated >= rctx.settings.quality_max_tries:

@@ -236,10 +236,10 @@ class Scorer:
     def relevance_range(self, question: str) -> tuple[float, float]:
         """The cosines of "unrelated" and "on topic" under the embedder of the question's language."""
         part = getattr(self.embedder, "parts", {}).get(language_of(question))
-        if language_of(question) == KOREAN and part is not None:
-            found = calibration.shipped().get(part.model_spec, {}).get("relevance")
-            if found:
-                return float(found[0]), float(found[1])
+        if part is not None and language_of(question) == KOREAN:
+            found = calibration.of_model(part.model_spec)
+            if found is not None and found.relevance is not None:
+                return found.relevance
         return RELEVANCE_FLOOR, RELEVANCE_CEIL
 
     def score(self, question: str, answer: str, reference: str | None = None,

@@ -9,7 +9,7 @@ embedder it does not list falls back to the English values, with a warning to ca
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -29,6 +29,18 @@ class Calibration:
     join_similarity: float  # least cosine to join a pending question's job
     agreement: float  # least cosine at which two askers' phrasings agree (learning)
     measured_with: str = ""  # the embedder and engine version these were measured with
+    relevance: tuple[float, float] | None = None  # question-answer cosines read as unrelated and on topic
+
+
+def of_model(model: str) -> Calibration | None:
+    """Return the shipped calibration of an embedder, or None when it has none."""
+    found = shipped().get(model)
+    if found is None:
+        return None
+    relevance = found.get("relevance")
+    return Calibration(float(found["threshold"]), float(found["min_similarity"]), float(found["join_similarity"]),
+                       float(found["agreement"]), str(found["measured_with"]),
+                       (float(relevance[0]), float(relevance[1])) if relevance else None)
 
 
 @lru_cache(maxsize=None)
@@ -54,16 +66,12 @@ def for_language(settings, language: str) -> Calibration:
     model = settings.korean_embedding_model
     if language != KOREAN or not model:
         return english(settings)
-    found = shipped().get(model)
-    if found is None:
+    base = of_model(model)
+    if base is None:
         _warn_uncalibrated(model)
         base = english(settings)
-    else:
-        base = Calibration(float(found["threshold"]), float(found["min_similarity"]),
-                           float(found["join_similarity"]), float(found["agreement"]), str(found["measured_with"]))
     if settings.korean_semantic_threshold:
-        base = Calibration(settings.korean_semantic_threshold, base.min_similarity, base.join_similarity,
-                           base.agreement, base.measured_with)
+        base = replace(base, threshold=settings.korean_semantic_threshold)
     return base
 
 
