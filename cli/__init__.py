@@ -2,7 +2,7 @@
 
 import click
 
-from cli import admin, answers, processes, scoring
+from cli import admin, answers, documents, processes, scoring
 
 
 @click.group()
@@ -10,6 +10,6 @@ def main():
     """precache: instant answers for slow LLMs."""
 
 
-for _module in (processes, answers, admin, scoring):
+for _module in (processes, answers, documents, admin, scoring):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -19,7 +19,8 @@ class LanguageFileError(ValueError):
 
 @lru_cache(maxsize=8)
 def korean_file(path: Path | None = None) -> dict:
-    """Return the Korean file's contents: fallback_answer, no_model_answer and intents."""
+    """Return the Korean file's contents: fallback_answer, no_model_answer, not_in_documents_answer (optional)
+    and intents."""
     source = path or resources.files("precache") / "data" / "korean.yaml"
     try:
         data = yaml.safe_load(source.read_text(encoding="utf-8"))
@@ -46,6 +47,14 @@ def fallback_in(settings, language: str) -> str:
 def no_model_answer(settings) -> str:
     """Return the Korean answer given where the model cannot answer in Korean."""
     return korean_file(settings.korean_file)["no_model_answer"]
+
+
+def not_in_documents_answer(settings, question: str) -> str:
+    """Return the answer to a question the tenant's documents do not cover, in the question's language."""
+    if language_of(question) == KOREAN:
+        data = korean_file(settings.korean_file)
+        return data.get("not_in_documents_answer") or data["no_model_answer"]
+    return settings.not_in_documents_answer
 
 
 def generates(settings, language: str) -> bool:

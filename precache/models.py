@@ -1,4 +1,5 @@
-"""Database models: questions (FAQ and asked), their answers, the ask log, and question embeddings."""
+"""Database models: questions (FAQ and asked), their answers, the ask log, question embeddings, and the
+team's documents with their passages."""
 
 from datetime import datetime, timezone
 
@@ -62,7 +63,8 @@ class Answer(Base):
     # The tenant a curated answer belongs to ("" = no tenant); generated answers carry it in `namespace`.
     tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
-    # None: served when its quality clears the threshold; "approved": served anyway; "rejected": never served.
+    # None: served when its quality clears the threshold; "approved": served anyway; "rejected": never served;
+    # "outdated": never served, its documents changed (precache.documents.changes).
     review: Mapped[str | None] = mapped_column(String(16))
     model: Mapped[str | None] = mapped_column(String(255))
     quality: Mapped[float | None] = mapped_column(Float)
@@ -74,6 +76,11 @@ class Answer(Base):
     job_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None: no documents took part; "grounded": written from `sources`; "not_in_documents": no passage was
+    # relevant (the configured answer); "ungrounded": the model alone (PRECACHE_GROUNDING=preferred).
+    grounding: Mapped[str | None] = mapped_column(String(20))
+    # The passages the answer used, best first: [{"document", "excerpt", "score"}] (the asker's view).
+    sources: Mapped[list | None] = mapped_column(JSON, default=list)
 
     question: Mapped[Question] = relationship(back_populates="answers")
 
@@ -199,3 +206,46 @@ class LearnedPhrasing(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retracted_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class Document(Base):
+    """A document of one tenant, as imported (`precache docs import`): its name, and the hash of its text."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_documents_tenant_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    name: Mapped[str] = mapped_column(String(1000))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    chars: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    passages: Mapped[list["Passage"]] = relationship(back_populates="document", cascade="all, delete-orphan",
+                                                     passive_deletes=True)
+
+
+class Passage(Base):
+    """A passage of a document (at most ~1,000 characters, cut along headings and paragraphs), with its vector."""
+
+    __tablename__ = "passages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    heading: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(255))  # the embedder the vector is of (embedding_key)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+
+    document: Mapped[Document] = relationship(back_populates="passages")
+
+
+class AnswerDocument(Base):
+    """A document an answer used: when the document changes or goes, the answer stops being served."""
+
+    __tablename__ = "answer_documents"
+
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True,
+                                             index=True)

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from precache import keys
 from precache.db import session_scope
-from precache.models import Answer, FaqQuestion, HotCacheDrop, LearnedPhrasing, PredictedQuestion, Question, utcnow
+from precache.models import (Answer, AnswerDocument, FaqQuestion, HotCacheDrop, LearnedPhrasing, PredictedQuestion,
+                             Question, utcnow)
 from precache.normalize import namespace_id
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ def answer_payload(answer: Answer, question: Question) -> dict:
         "level": answer.level,
         "curated": answer.curated,
         "expires_at": _epoch(answer.expires_at),
+        "grounding": answer.grounding,
+        "sources": answer.sources or [],
     }
 
 
@@ -56,12 +59,17 @@ def answering_question(qhash: str, tenant: str, visible: Callable):
                                                        LearnedPhrasing.retracted_at.is_(None))
                .order_by(LearnedPhrasing.id.desc()).limit(1).correlate(phrasing).scalar_subquery())
     vouched = (select(own.id).where(own.question_id == phrasing.id, own.curated | own.pinned, visible(own),
-                                    (own.review != "rejected") | own.review.is_(None)).correlate(phrasing).exists())
+                                    not_set_aside(own)).correlate(phrasing).exists())
     predicted = (select(PredictedQuestion.canonical_id).where(PredictedQuestion.question_id == phrasing.id,
                                                               PredictedQuestion.tenant == tenant)
                  .correlate(phrasing).scalar_subquery())
     return (select(func.coalesce(case((vouched, None), else_=learned), predicted, phrasing.canonical_id, phrasing.id))
             .where(phrasing.qhash == qhash).scalar_subquery())
+
+
+def not_set_aside(answer=Answer):
+    """The SQL condition of answers nobody set aside: not rejected by an admin, not outdated by a changed document."""
+    return answer.review.is_(None) | (answer.review == "approved")
 
 
 def serving_order() -> tuple:
@@ -111,7 +119,7 @@ class AnswerStore:
         """The SQL condition of answers served from cache: visible, not rejected, and good enough or vouched for."""
         vouched = Answer.pinned | Answer.curated | (Answer.review == "approved")
         good = Answer.quality.is_(None) | (Answer.quality >= self.settings.quality_threshold)
-        return self.visible() & ((Answer.review != "rejected") | Answer.review.is_(None)) & (vouched | good)
+        return self.visible() & not_set_aside() & (vouched | good)
 
     def lookup(self, qhash: str, hot: bool = True) -> tuple[dict, str] | None:
         """Return (answer, "redis" | "sql") for a question hash, refilling Redis on an SQL hit.
@@ -200,8 +208,10 @@ class AnswerStore:
             return session.scalar(select(FaqQuestion.reference).where(FaqQuestion.tenant == self.tenant,
                                                                       FaqQuestion.question_id == question_id))
 
-    def save_answer(self, question_id: int, text: str, level: str = "quick", **fields) -> dict:
-        """Store an answer in SQL, then put the question's best servable answer in the hot cache; return its payload."""
+    def save_answer(self, question_id: int, text: str, level: str = "quick", documents=(), **fields) -> dict:
+        """Store an answer in SQL, then put the question's best servable answer in the hot cache; return its payload.
+
+        `documents`: the ids of the documents it was written from (a change of one outdates it)."""
         curated = fields.pop("curated", False)
         expires = None if curated else utcnow() + timedelta(seconds=self.settings.answer_ttl_s)
         with session_scope(self.sessions) as session:
@@ -210,6 +220,7 @@ class AnswerStore:
                             curated=curated, expires_at=expires, **fields)
             session.add(answer)
             session.flush()
+            session.add_all(AnswerDocument(answer_id=answer.id, document_id=document) for document in documents)
             payload = answer_payload(answer, question)
             qhash = question.qhash
         self.recache(qhash)
@@ -294,7 +305,7 @@ class AnswerStore:
     def vouched(self, question_id: int) -> bool:
         """Tell whether a question has a curated or pinned answer of its own in this namespace (not rejected)."""
         query = select(Answer.id).where(Answer.question_id == question_id, Answer.curated | Answer.pinned,
-                                        self.visible(), (Answer.review != "rejected") | Answer.review.is_(None))
+                                        self.visible(), not_set_aside())
         with self.sessions() as session:
             return session.scalar(query.limit(1)) is not None
 

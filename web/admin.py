@@ -1,5 +1,5 @@
-"""The admin API under /v1/admin (header X-API-Key): import FAQ entries, trigger precompute, review,
-approve, reject (invalidate), pin and replace answers. Without PRECACHE_API_KEY it is disabled."""
+"""The admin API under /v1/admin (header X-API-Key): import FAQ entries and documents, trigger precompute,
+review, approve, reject (invalidate), pin and replace answers. Without PRECACHE_API_KEY it is disabled."""
 
 import hmac
 
@@ -47,6 +47,43 @@ def faq_import():
     if problems:
         raise ApiError(400, "invalid_entries", "; ".join(problems[:20]) + "; nothing imported")
     return jsonify(import_faq(_ctx(body.get("tenant")), parsed))
+
+
+@bp.post("/documents")
+def documents_import():
+    """Body {"documents": [{"name", "text"}], "prune"?: bool, "tenant"?}: import them (Markdown or plain text),
+    as `precache docs import` does; each one is stored whole or not at all."""
+    from precache.documents.importing import import_documents
+    from precache.documents.reading import Document
+    from precache.semantic.embedders import embedder_for
+
+    body = read_json_object(request)
+    entries, prune = body.get("documents"), body.get("prune", False)
+    if not isinstance(entries, list) or not entries:
+        raise ApiError(400, "invalid_field", "documents: send a non-empty list of {\"name\", \"text\"} objects")
+    if not isinstance(prune, bool):
+        raise ApiError(400, "invalid_field", "prune: true or false")
+    problems = [f"documents[{n}]: send {{\"name\": a non-empty text, \"text\": a text with words}}"
+                for n, entry in enumerate(entries)
+                if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip()
+                or len(entry["name"]) > 1000 or not isinstance(entry.get("text"), str) or not entry["text"].strip()]
+    names = [entry["name"].strip() for entry in entries if isinstance(entry, dict) and not problems]
+    if not problems and len(set(names)) < len(names):
+        problems.append("documents: each name once")
+    if problems:
+        raise ApiError(400, "invalid_documents", "; ".join(problems[:20]) + "; nothing imported")
+    ctx = _ctx(body.get("tenant"))
+    documents = [Document(name, entry["text"]) for name, entry in zip(names, entries)]
+    report = import_documents(ctx, embedder_for(ctx.settings), documents, prune=prune)
+    return jsonify(report.view())
+
+
+@bp.get("/documents")
+def documents_list():
+    """The tenant's documents (?tenant=): name, passages, characters, content hash, when imported."""
+    from precache.documents.importing import listed
+
+    return jsonify({"documents": listed(_ctx())})
 
 
 @bp.post("/precompute")

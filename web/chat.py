@@ -5,7 +5,10 @@ down the same ladder as POST /v1/ask. Instant answers come back at once; a miss 
 generated answer up to PRECACHE_CHAT_WAIT_MS, streamed token by token with `stream: true`, and gets
 the fallback after that. Cache-Control: no-cache generates a new answer that replaces the cached one;
 no-store answers without keeping anything. Headers: x-precache-source, x-precache-question,
-x-precache-answer-id and x-precache-job-id where there is one.
+x-precache-answer-id and x-precache-job-id where there is one, and x-precache-sources (JSON, ASCII: the
+documents and scores of the passages the answer used) where the answer is known when headers are sent.
+The body's `precache` field (the last chunk's, when streamed) carries `grounded` and the whole `sources`
+(clients ignore fields they do not know).
 """
 
 import json
@@ -14,7 +17,7 @@ import math
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
@@ -48,6 +51,12 @@ class Reply:
     answer_id: int | None = None
     job_id: str | None = None
     kept: bool = True  # the job's answer is stored (a "reply" answer, for no-store, is not)
+    grounded: bool = False  # written from passages of the team's documents
+    sources: list = field(default_factory=list)  # those passages: [{"document", "excerpt", "score"}]
+
+    def grounding(self) -> dict:
+        """The body's `precache` field: how the answer was grounded, and its sources."""
+        return {"grounded": self.grounded, "sources": self.sources}
 
 
 @bp.get("/v1/models")
@@ -81,14 +90,14 @@ def completions():
                 **_headers(reply), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}))
     reply = _reply(ladder, item, policy)
     text = reply.text if reply.text is not None else _awaited(ctx, reply, deadline)
-    return jsonify(_completion(meta, text, prompt_tokens)), 200, _headers(reply)
+    return jsonify(_completion(meta, text, prompt_tokens, reply.grounding())), 200, _headers(reply)
 
 
-def _completion(meta: dict, text: str, prompt_tokens: int) -> dict:
-    """OpenAI's chat.completion body for one answer."""
+def _completion(meta: dict, text: str, prompt_tokens: int, grounding: dict) -> dict:
+    """OpenAI's chat.completion body for one answer, with precache's own field."""
     return {**meta, "object": "chat.completion", "choices": [{
         "index": 0, "message": {"role": "assistant", "content": text, "refusal": None}, "logprobs": None,
-        "finish_reason": "stop"}], "usage": _usage(prompt_tokens, text)}
+        "finish_reason": "stop"}], "usage": _usage(prompt_tokens, text), "precache": grounding}
 
 
 def cache_policy(header: str) -> str:
@@ -125,7 +134,8 @@ def _reply(ladder: Ladder, item: Ask, policy: str) -> Reply:
 
 def _from_body(question: str, body: dict) -> Reply:
     if body["status"] == "ready":
-        return Reply(question, body["source"], body["answer"], body.get("answer_id"))
+        return Reply(question, body["source"], body["answer"], body.get("answer_id"),
+                     grounded=body.get("grounded", False), sources=body.get("sources", []))
     if body.get("job_id"):  # a miss: its answer is awaited (or streamed) before the fallback
         return Reply(question, "generated", job_id=body["job_id"])
     return Reply(question, "fallback", body["answer"])  # not queued now: kept for the sweep
@@ -156,14 +166,15 @@ def _finished_text(ctx: AppContext, reply: Reply, record_: dict | None) -> str |
     if payload is None:
         return None
     reply.answer_id = payload["answer_id"]
+    reply.grounded, reply.sources = payload.get("grounding") == "grounded", payload.get("sources") or []
     return payload["answer"]
 
 
 def _stream(ctx: AppContext, reply: Reply, meta: dict, deadline: float, prompt_tokens: int | None):
     """Yield the chunks: the role, the text (split, or as the worker generates it), the end, [DONE]."""
-    def chunk(delta: dict, finish: str | None = None) -> str:
+    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
         body = {**meta, "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
         return f"data: {json.dumps(body)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
@@ -174,7 +185,8 @@ def _stream(ctx: AppContext, reply: Reply, meta: dict, deadline: float, prompt_t
             continue
         sent.append(piece)
         yield chunk({"content": piece})
-    yield chunk({}, "stop")
+    _streamed_sources(ctx, reply)
+    yield chunk({}, "stop", precache=reply.grounding())
     if prompt_tokens is not None:
         yield f"data: {json.dumps({**meta, 'object': 'chat.completion.chunk', 'choices': [], 'usage': _usage(prompt_tokens, ''.join(sent))})}\n\n"
     yield "data: [DONE]\n\n"
@@ -201,6 +213,16 @@ def _pieces(ctx: AppContext, reply: Reply, deadline: float):
             yield fallback_for(ctx.settings, reply.question)
 
 
+def _streamed_sources(ctx: AppContext, reply: Reply) -> None:
+    """Note the sources of a streamed job's stored answer once it is written (an instant one has them)."""
+    if reply.job_id is None or not reply.kept or reply.answer_id is not None:
+        return
+    try:
+        _finished_text(ctx, reply, ctx.jobs.wait(reply.job_id, 2.0))  # the job ends just after its last token
+    except (*QUEUE_ERRORS, SQLAlchemyError) as exc:  # the answer is sent; only its sources are not
+        log.warning("cannot read the sources of job %s: %s", reply.job_id, exc)
+
+
 def split(text: str, parts: int = 3) -> list[str]:
     """Split a text at spaces into at most `parts` pieces that join back to it."""
     words = re.findall(r"\S+\s*|\s+", text)
@@ -224,4 +246,7 @@ def _headers(reply: Reply) -> dict:
         headers["x-precache-answer-id"] = str(reply.answer_id)
     if reply.job_id is not None:
         headers["x-precache-job-id"] = reply.job_id
+    if reply.sources:  # documents and scores only: an excerpt can be long, and headers have limits
+        headers["x-precache-sources"] = json.dumps([{"document": s["document"], "score": s["score"]}
+                                                    for s in reply.sources])
     return headers

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from web.errors import ApiError
+from web.responses import GROUNDED, SOURCES, SourceView
 from web.schemas import check_plain_text, check_question, read_json_object
 
 ROLES = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -153,9 +154,18 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class Grounding(BaseModel):
+    """precache's own field of a chat completion (clients ignore it): how the answer was grounded."""
+
+    model_config = _RESPONSE
+
+    grounded: bool = Field(description=GROUNDED)
+    sources: list[SourceView] = Field(description=SOURCES)
+
+
 class ChatCompletion(BaseModel):
     """A chat completion (OpenAI's `chat.completion`); headers x-precache-source, x-precache-question, and
-    x-precache-answer-id / x-precache-job-id where there is one."""
+    x-precache-answer-id / x-precache-job-id / x-precache-sources where there is one."""
 
     model_config = _RESPONSE
 
@@ -165,6 +175,7 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[ChatChoice]
     usage: Usage
+    precache: Grounding
 
 
 class ModelCard(BaseModel):

@@ -79,7 +79,8 @@ class Outcome:
 def ready_body(payload: dict, source: str, **extra) -> dict:
     """Return the 200 body for a stored answer."""
     body = {"status": "ready", "answer": payload["answer"], "source": source, "quality": payload["quality"],
-            "answer_id": payload["answer_id"], "matched_question": payload["matched_question"]}
+            "answer_id": payload["answer_id"], "matched_question": payload["matched_question"],
+            "grounded": payload.get("grounding") == "grounded", "sources": payload.get("sources") or []}
     if payload.get("level"):
         body["level"] = payload["level"]
     return body | extra
@@ -213,7 +214,8 @@ class Ladder:
         intent = match_intent(self.korean_intents if ask.language == KOREAN else self.intents, ask.normalized)
         if intent is not None:
             return Outcome(200, {"status": "ready", "answer": intent.answer, "source": "template", "quality": None,
-                                 "answer_id": None, "matched_question": None, "intent": intent.name})
+                                 "answer_id": None, "matched_question": None, "grounded": False, "sources": [],
+                                 "intent": intent.name})
         taught = ctx.store.taught_answer(ask.qhash, ask.asker) if ask.asker else None
         if taught is not None:  # what this asker picked for these words: theirs at once, others' once confirmed
             return self._cached(ctx, ask, taught, "exact")

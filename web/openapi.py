@@ -25,6 +25,7 @@ from web.responses import (
 from web.schemas import (
     TENANT_PATTERN,
     AskRequest,
+    DocumentsImportRequest,
     FaqImportRequest,
     FeedbackRequest,
     PinRequest,
@@ -157,6 +158,11 @@ _ANSWER_VERBS = (
 ADMIN_OPERATIONS = (
     Operation("post", "/v1/admin/faq", "adminFaqImport", "Import FAQ entries (all or none)",
               request=FaqImportRequest, responses=_ADMIN_OK),
+    Operation("post", "/v1/admin/documents", "adminDocumentsImport",
+              "Import documents (each whole or not at all); answers that used a changed one stop being served",
+              request=DocumentsImportRequest, responses=_ADMIN_OK),
+    Operation("get", "/v1/admin/documents", "adminDocuments", "The tenant's documents", query=(_ADMIN_TENANT,),
+              responses=_ADMIN_OK),
     Operation("post", "/v1/admin/precompute", "adminPrecompute", "Queue every FAQ question without an answer",
               request=TenantRequest, responses=_ADMIN_OK),
     Operation("get", "/v1/admin/review", "adminReview", "Answers below the quality threshold, not yet reviewed",

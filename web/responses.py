@@ -55,6 +55,20 @@ def _sometimes(description: str):
     return Field(None, description=description, json_schema_extra=_drop_default)
 
 
+class SourceView(BaseModel):
+    """A passage of the team's documents that an answer was written from."""
+
+    model_config = _RESPONSE
+
+    document: str = Field(description="the document's name, as imported")
+    excerpt: str = Field(description="the passage's text (at most ~1,000 characters)")
+    score: float = Field(description="cosine similarity of the question and the passage")
+
+
+GROUNDED = "true when the answer was written from passages of the team's documents (`sources`)"
+SOURCES = "the passages the answer used, best first; empty when no document took part"
+
+
 class AskReady(BaseModel):
     """200 from POST /v1/ask (and GET /v1/jobs/{job_id} once generated): an answer to show now."""
 
@@ -66,6 +80,8 @@ class AskReady(BaseModel):
     quality: float | None = Field(description="0..1; null for template answers")
     answer_id: int | None = Field(description="stored answer id; null for template answers")
     matched_question: str | None = Field(description="the stored question that matched; null for templates")
+    grounded: bool = Field(description=GROUNDED)
+    sources: list[SourceView] = Field(description=SOURCES)
     job_id: str | SkipJsonSchema[None] = _sometimes(
         "the generation job (source generated), or the detailed answer's job while it is pending")
     intent: str | SkipJsonSchema[None] = _sometimes("the template intent that matched (source template only)")
@@ -141,6 +157,8 @@ class JobStatus(BaseModel):
     quality: float | None | SkipJsonSchema[None] = _sometimes("when ready")
     answer_id: int | None | SkipJsonSchema[None] = _sometimes("when ready")
     matched_question: str | None | SkipJsonSchema[None] = _sometimes("when ready")
+    grounded: bool | SkipJsonSchema[None] = _sometimes(f"when ready: {GROUNDED}")
+    sources: list[SourceView] | SkipJsonSchema[None] = _sometimes(f"when ready: {SOURCES}")
     error: str | SkipJsonSchema[None] = _sometimes("why generation failed (status failed only)")
 
 

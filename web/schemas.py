@@ -46,6 +46,19 @@ class FaqImportRequest(BaseModel):
     tenant: StrictStr | None = None
 
 
+class DocumentItem(BaseModel):
+    name: StrictStr  # as `precache docs import` names files: a path relative to the folder imported
+    text: StrictStr  # Markdown or plain text
+
+
+class DocumentsImportRequest(BaseModel):
+    """Admin: documents to import; a changed one replaces its passages, `prune` removes those not sent."""
+
+    documents: list[DocumentItem]
+    prune: bool = False
+    tenant: StrictStr | None = None
+
+
 class TenantRequest(BaseModel):
     """Admin: the tenant to work in (none: the default namespace)."""
 

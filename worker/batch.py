@@ -13,6 +13,7 @@ import redis
 
 from precache import keys
 from precache.context import AppContext
+from precache.documents.grounding import grounded_chat
 from precache.telemetry import record_batch, record_generation
 from precache.tokens import TokenSink
 from worker.backends import Backend, Generation, GenerationStuck, GenerationTimeout
@@ -22,11 +23,13 @@ from worker.work import Failed, Generated, Item, Outcome, Preempted, Slow
 log = logging.getLogger(__name__)
 
 
-def chat_for(settings, question: str, level: str = "quick") -> list[dict]:
-    """Return the chat sent to the model for a question at an answer level."""
+def chat_for(settings, question: str, level: str = "quick", passages=()) -> list[dict]:
+    """Return the chat sent to the model for a question at an answer level (from these passages, when given)."""
     system = settings.system_prompt
     if level == "detailed":
         system = f"{system} {settings.detailed_instruction}"
+    if passages:
+        return grounded_chat(system, settings.grounded_instruction, question, list(passages))
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
@@ -86,7 +89,7 @@ class Runner:
         """Run the backend call, counted as started and ended; askers' quick answers are streamed as generated."""
         settings = self.ctx.settings
         limit = settings.llm_max_tokens_detailed if call.level == "detailed" else settings.llm_max_tokens_quick
-        chats = [chat_for(settings, item.question.text, call.level) for item in items]
+        chats = [chat_for(settings, item.question.text, call.level, item.passages) for item in items]
         _count(self.ctx, items, "started")
         sink = TokenSink(self.ctx.redis, [item.request.job_id if item.request.kind in ("quick", "renew") else None
                                           for item in items])

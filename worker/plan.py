@@ -2,7 +2,9 @@
 
 A job that needs no model gets the outcome it is to be settled with (worker/work.py): its work is done
 (a redelivery, a duplicate), its question is in a language the model does not answer in, failed the quality
-gate too often or crashed the worker too often, or does not exist. The rest are grouped by answer level and
+gate too often or crashed the worker too often, does not exist, or is not in the tenant's documents (no
+passage passes the relevance check, precache.documents.retrieval). The others carry the passages they
+are answered from. The rest are grouped by answer level and
 sampling, quick first (its askers are waiting); a question the worker died while generating is generated
 alone, so that a model crashing on it takes no other job down with it.
 """
@@ -15,11 +17,14 @@ from sqlalchemy import select
 
 from precache import keys
 from precache.context import AppContext
+from precache.documents.retrieval import ground
 from precache.jobs import PENDING
 from precache.language import language_of
 from precache.localized import generates
 from precache.models import PredictedQuestion, Question
-from worker.work import AlreadyDone, Failed, Group, Item, JobRequest, LeftForReview, NoQuestion, Outcome
+from precache.semantic.embedders import embedder_for
+from worker.work import (AlreadyDone, Failed, Group, Item, JobRequest, LeftForReview, NoQuestion, NotInDocuments,
+                         Outcome)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +68,10 @@ class Plan:
             return Failed(item, RuntimeError(
                 f"the worker died during {died} generations of this question (the model crashes on it?); "
                 "given up, see PRECACHE_GENERATION_MAX_CRASHES"))
-        item = replace(item, gated=gated, alone=died > 0)
+        grounding, passages = ground(rctx, embedder_for(rctx.settings, threads=None), question.text)
+        item = replace(item, gated=gated, alone=died > 0, grounding=grounding, passages=tuple(passages))
+        if grounding == "not_in_documents":
+            return NotInDocuments(item)
         group = _group(item)
         key = (rctx.ns, question.id, group.level)
         (self.duplicates if key in self.grouped else self.groups[group]).append(item)

@@ -14,6 +14,10 @@ Relevance is read on the scale of the embedder of the question's language: a Kor
 answer are embedded by the Korean model (precache/data/calibration.yaml names its "unrelated" and "on
 topic" cosines), and a Korean question with an answer in another language is at cosine 0.
 
+An answer written from passages of the team's documents has one more: groundedness, the share of its
+content words that its passages contain (precache.documents.grounding). Below GROUNDED_MIN_SUPPORT
+the `unsupported` penalty puts it under the serving threshold: it claims what its passages don't say.
+
 Penalties, each a factor in [0, 1] (1 = no problem found): empty, truncated mid-sentence,
 repeated n-grams (loops), refusal, an answer that only restates the question (small models echo
 a question they cannot answer, in Korean above all), an answer in another language than the question, and
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from precache.documents.grounding import groundedness
 from precache.language import KOREAN, language_of
 from precache.semantic import calibration
 
@@ -207,31 +212,42 @@ def injection_penalty(answer: str, sources: list[str]) -> float:
 
 
 # The names penalties() returns, as stored in an answer's quality_components.
-PENALTIES = ("empty", "truncated", "repetition", "refusal", "echo", "language", "injection")
+PENALTIES = ("empty", "truncated", "repetition", "refusal", "echo", "language", "injection", "unsupported")
+
+
+def unsupported_penalty(support: float, least: float) -> float:
+    """Return 1.0 for an answer its passages support enough, else a factor that keeps it under 0.5."""
+    return 1.0 if support >= least else round(0.5 * support / least, 4) if least else 1.0
 
 
 def penalties(question: str, answer: str, finish_reason: str | None = None,
-              reference: str | None = None) -> dict[str, float]:
+              reference: str | None = None, passages: list[str] | None = None,
+              least_support: float = 0.7) -> dict[str, float]:
     """Return each degeneration penalty of an answer (1.0 = no problem found)."""
     if not answer.strip():
         return {"empty": 0.0}
-    return {
+    found = {
         "empty": 1.0,
         "truncated": truncation_penalty(answer, finish_reason),
         "repetition": repetition_penalty(answer),
         "refusal": refusal_penalty(answer),
         "echo": echo_penalty(question, answer),
         "language": language_penalty(question, answer),
-        "injection": injection_penalty(answer, [reference] if reference else []),
+        # What its passages say vouches for a link too: they are the team's own documents.
+        "injection": injection_penalty(answer, ([reference] if reference else []) + list(passages or [])),
     }
+    if passages is not None:
+        found["unsupported"] = unsupported_penalty(groundedness(answer, passages), least_support)
+    return found
 
 
 class Scorer:
     """Score (question, answer[, reference]) pairs with one embedder and an optional judge."""
 
-    def __init__(self, embedder, judge=None):
+    def __init__(self, embedder, judge=None, least_support: float = 0.7):
         self.embedder = embedder
         self.judge = judge  # callable (question, answer) -> float in [0, 1], or None
+        self.least_support = least_support  # GROUNDED_MIN_SUPPORT
 
     def relevance_range(self, question: str) -> tuple[float, float]:
         """The cosines of "unrelated" and "on topic" under the embedder of the question's language."""
@@ -243,12 +259,14 @@ class Scorer:
         return RELEVANCE_FLOOR, RELEVANCE_CEIL
 
     def score(self, question: str, answer: str, reference: str | None = None,
-              mean_logprob: float | None = None, finish_reason: str | None = None) -> Score:
-        """Return the quality of one answer and its components."""
-        return self.score_many([(question, answer, reference, mean_logprob, finish_reason)])[0]
+              mean_logprob: float | None = None, finish_reason: str | None = None,
+              passages: list[str] | None = None) -> Score:
+        """Return the quality of one answer and its components (`passages`: the ones it was written from)."""
+        return self.score_many([(question, answer, reference, mean_logprob, finish_reason, passages)])[0]
 
     def score_many(self, items: list[tuple]) -> list[Score]:
-        """Score many (question, answer, reference, mean_logprob, finish_reason) tuples in one encode."""
+        """Score many (question, answer, reference, mean_logprob, finish_reason[, passages]) tuples in one
+        encode."""
         positions: dict[str, int] = {}  # each distinct text is encoded once
 
         def at(text: str) -> int:
@@ -260,13 +278,16 @@ class Scorer:
         return [self._combine(item, vectors, slot) for item, slot in zip(items, slots)]
 
     def _combine(self, item, vectors, slot) -> Score:
-        question, answer, reference, mean_logprob, finish_reason = item
-        found = penalties(question, answer, finish_reason, reference)
+        question, answer, reference, mean_logprob, finish_reason, passages = (*item, None)[:6]
+        found = penalties(question, answer, finish_reason, reference, passages, self.least_support)
         components = self._components(question, answer, mean_logprob, vectors, slot) if answer.strip() else {}
+        shown = dict(components)  # what it is made of, and the share its passages support (not weighed)
+        if passages is not None and answer.strip():
+            shown["groundedness"] = groundedness(answer, passages)
         weight = sum(WEIGHTS[name] for name in components)
         base = sum(WEIGHTS[name] * value for name, value in components.items()) / weight if weight else 0.0
         factor = math.prod(found.values())
-        components = {name: round(value, 4) for name, value in {**components, **found}.items()}
+        components = {name: round(value, 4) for name, value in {**shown, **found}.items()}
         return Score(quality=round(base * factor, 4), components=components)
 
     def _components(self, question: str, answer: str, mean_logprob, vectors, slot) -> dict[str, float]:

@@ -11,16 +11,26 @@ from sqlalchemy.exc import OperationalError
 
 from precache import keys, logs
 from precache.context import AppContext
+from precache.documents.retrieval import passages_current
+from precache.documents.grounding import extractive_answer
+from precache.localized import not_in_documents_answer
 from precache.semantic.embedders import embedder_for
 from precache.semantic.store import index_question
 from worker.backends import Backend, BackendError, BackendUnavailable, Generation
 from worker.quality import Scorer, finished, llm_judge
-from worker.work import (AlreadyDone, Failed, Generated, Item, LeftForReview, NoQuestion, Outcome, Preempted,
-                         Slow)
+from worker.work import (AlreadyDone, Failed, Generated, Item, LeftForReview, NoQuestion, NotInDocuments, Outcome,
+                         Preempted, Slow)
 
 log = logging.getLogger(__name__)
-# Worth a retry: the database or Redis briefly unreachable, a backend endpoint busy. Nothing else is retried.
-TRANSIENT_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutError, BackendUnavailable)
+
+
+class DocumentsChanged(RuntimeError):
+    """A grounded answer's passages were replaced while it was generated: it is generated again from the new."""
+
+
+# Worth a retry: the database or Redis briefly unreachable, a backend endpoint busy, the documents changed
+# under a generation. Nothing else is retried.
+TRANSIENT_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutError, BackendUnavailable, DocumentsChanged)
 
 
 def settle(outcome: Outcome | NoQuestion, backend: Backend) -> dict | None | Exception:
@@ -46,6 +56,8 @@ def settle(outcome: Outcome | NoQuestion, backend: Backend) -> dict | None | Exc
             return served[0] if served else None
         case LeftForReview(item, reason):
             return _leave_for_review(item, reason)
+        case NotInDocuments(item):
+            return _not_in_documents(item)
         case NoQuestion(_, question_id):
             return ValueError(f"question {question_id} does not exist")
     raise TypeError(f"not an outcome: {outcome!r}")
@@ -56,13 +68,18 @@ def complete(item: Item, backend: Backend, gen: Generation, level: str, latency_
     ctx, request, question = item.ctx, item.request, item.question
     logs.request_id.set(request.request_id)
     try:
-        payload = _store(ctx, backend, question, gen, request.job_id, level, latency_ms)
+        if item.passages and not passages_current(ctx.sessions, [p.passage_id for p in item.passages]):
+            raise DocumentsChanged("its passages changed while it was generated")
+        payload, components = _store(ctx, backend, item, gen, level, latency_ms)
         _index(ctx, question.id)
         if not ctx.store.servable_answer(payload["answer_id"]):
-            return _gated(item, payload)
+            if item.passages and level == "quick" and components.get("unsupported", 1.0) < 1.0:
+                payload = _store_extract(item, payload, components)
+            else:
+                return _gated(item, payload)
         if request.kind == "renew":
             ctx.store.supersede(question.id, question.qhash, payload["answer_id"])
-        if level == "quick" and not ctx.store.has_level(question.id, "detailed"):
+        if level == "quick" and not item.passages and not ctx.store.has_level(question.id, "detailed"):
             # Queued before the quick job finishes, so a streaming asker always finds it.
             ctx.jobs.enqueue(ctx.ns, question.qhash, lambda: question.id, kind="detailed")
     except TRANSIENT_ERRORS as exc:
@@ -127,21 +144,23 @@ def send_back(items: list[Item]) -> None:
     log.info("askers waiting: %d background answers sent back to their queue", len(items))
 
 
-def _store(ctx: AppContext, backend: Backend, question, gen: Generation, job_id: str, level: str,
-           latency_ms: float) -> dict:
-    """Score and store one generated answer; an empty one is never cached."""
-    settings = ctx.settings
+def _store(ctx: AppContext, backend: Backend, item: Item, gen: Generation, level: str,
+           latency_ms: float) -> tuple[dict, dict]:
+    """Score and store one generated answer (with the passages it was written from); return its payload and its
+    quality components. An empty one is never cached."""
+    settings, question = ctx.settings, item.question
     if not gen.text.strip():
         raise BackendError("the model returned an empty answer; nothing was cached")
     text, finish_reason = finished(gen.text, gen.finish_reason)
     judge = llm_judge(backend) if settings.quality_judge else None  # the LLM judge uses the generation model
-    result = Scorer(embedder_for(settings, threads=None), judge).score(
+    passages = [passage.text for passage in item.passages] if item.passages else None
+    result = Scorer(embedder_for(settings, threads=None), judge, settings.grounded_min_support).score(
         question.text, text, reference=ctx.store.reference(question.id), mean_logprob=gen.mean_logprob,
-        finish_reason=finish_reason)
+        finish_reason=finish_reason, passages=passages)
     log.info("generated answer for question %s in %.0f ms (%d tokens, quality %.3f)", question.id, latency_ms,
              gen.completion_tokens, result.quality)
-    return ctx.store.save_answer(
-        question.id,
+    return _save(
+        item,
         text,
         level=level,
         model=settings.llm_model,
@@ -151,8 +170,54 @@ def _store(ctx: AppContext, backend: Backend, question, gen: Generation, job_id:
         prompt_tokens=gen.prompt_tokens,
         completion_tokens=gen.completion_tokens,
         mean_logprob=gen.mean_logprob,
-        job_id=job_id,
-    )
+        job_id=item.request.job_id,
+    ), result.components
+
+
+def _save(item: Item, text: str, **fields) -> dict:
+    """Store an answer of the item's question with how it was grounded and its sources (the documents behind
+    them recorded: a change of one outdates it)."""
+    passages = item.passages
+    return item.ctx.store.save_answer(item.question.id, text, grounding=item.grounding,
+                                      sources=[passage.source() for passage in passages],
+                                      documents={passage.document_id for passage in passages}, **fields)
+
+
+def _store_extract(item: Item, generated: dict, components: dict) -> dict:
+    """Store and serve, in place of a generated answer its passages do not support, the best passage's own
+    sentences (the generated one stays for review)."""
+    ctx, question = item.ctx, item.question
+    text = extractive_answer(question.text, list(item.passages))
+    result = Scorer(embedder_for(ctx.settings, threads=None), None, ctx.settings.grounded_min_support).score(
+        question.text, text, passages=[passage.text for passage in item.passages])
+    log.info("answer %s to question %s is not supported by its passages (groundedness %.2f): serving the "
+             "passage's own sentences", generated["answer_id"], question.id,
+             components.get("groundedness", 0.0))
+    # Served whatever the relevance score says: it is the team's own text, cited (quality None, as curated).
+    return _save(item, text, level="quick", model="extractive", quality=None,
+                         quality_components={**result.components, "extractive": True,
+                                             "replaces": generated["answer_id"]},
+                         job_id=item.request.job_id)
+
+
+def _not_in_documents(item: Item) -> dict | Exception | None:
+    """Store and serve the configured answer of a question the tenant's documents do not cover (no sources);
+    it is outdated when they change (precache.documents.changes)."""
+    ctx, question = item.ctx, item.question
+    try:
+        payload = ctx.store.save_answer(question.id, not_in_documents_answer(ctx.settings, question.text),
+                                        grounding="not_in_documents", sources=[], model="documents",
+                                        quality_components={"not_in_documents": True},
+                                        job_id=item.request.job_id)
+        _index(ctx, question.id)
+    except TRANSIENT_ERRORS as exc:
+        return retry_or_fail(item, exc)
+    except Exception as exc:
+        return fail(item, exc)
+    log.info("question %s: no passage of the documents is relevant; the not-in-documents answer is served",
+             question.id)
+    ctx.jobs.finish(item.request.job_id, ctx.ns, question.qhash, answer_id=payload["answer_id"])
+    return payload
 
 
 def _index(ctx: AppContext, question_id: int) -> None:

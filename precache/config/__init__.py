@@ -10,7 +10,7 @@ from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from precache.config.generation import DEFAULT_MODEL, ModelSettings, ReliabilitySettings, ScheduleSettings
-from precache.config.matching import FeedbackSettings, QualitySettings, SemanticSettings
+from precache.config.matching import FeedbackSettings, GroundingSettings, QualitySettings, SemanticSettings
 from precache.config.serving import AnswerSettings, LimitSettings, ProcessSettings, StorageSettings
 from precache.logs import redact
 
@@ -23,10 +23,11 @@ class ConfigError(ValueError):
 
 
 # The groups are listed last first: pydantic orders the fields from the last base to the first, and that
-# order (storage, model, answers, semantic, quality, feedback, limits, schedule, reliability, processes)
-# is the one a configuration with several wrong values reports them in.
+# order (storage, model, answers, semantic, quality, grounding, feedback, limits, schedule, reliability,
+# processes) is the one a configuration with several wrong values reports them in.
 class Settings(ProcessSettings, ReliabilitySettings, ScheduleSettings, LimitSettings, FeedbackSettings,
-               QualitySettings, SemanticSettings, AnswerSettings, ModelSettings, StorageSettings, BaseSettings):
+               GroundingSettings, QualitySettings, SemanticSettings, AnswerSettings, ModelSettings, StorageSettings,
+               BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )

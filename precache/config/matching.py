@@ -122,3 +122,33 @@ class FeedbackSettings(BaseModel):
         "threshold stays.")
     learn_support: int = Field(
         2, ge=1, description="Right observations an answer needs at or above a lower threshold before it is used.")
+
+
+class GroundingSettings(BaseModel):
+    """Answers grounded in the team's documents (`precache docs import`)."""
+
+    grounding: Literal["auto", "required", "preferred", "off"] = Field(
+        "auto", description="How a miss is answered in a tenant with documents: 'required' (from the passages that "
+        "pass the relevance check only; none: NOT_IN_DOCUMENTS_ANSWER, never the model's memory), 'preferred' "
+        "(from the passages when one is relevant, else the model alone, marked grounded: false), 'off' (the model "
+        "alone). 'auto': required where the tenant has documents, off where it has none.")
+    not_in_documents_answer: str = Field(
+        "I could not find this in our documentation, so I cannot answer it reliably. Please contact support.",
+        min_length=1, description="Answer given when no passage of the tenant's documents is relevant to the "
+        "question (grounded: false, no sources); cached until the tenant's documents change. Korean askers get "
+        "the KOREAN_FILE's not_in_documents_answer.")
+    passage_relevance: float = Field(
+        0.4, ge=-1.0, le=1.0, description="Least cosine (EMBEDDING_MODEL) of a question and a passage for the "
+        "passage to count as answering it (the relevance check). On StackFAQ (bench/grounding.py --sweep) 0.4 "
+        "keeps a source for 99 % of in-scope questions and refuses 95 % of out-of-scope ones from another domain; "
+        "questions next to the documents' subjects need a higher value. Korean questions use the Korean "
+        "embedder's calibration (precache/data/calibration.yaml).")
+    grounding_passages: int = Field(3, ge=1, le=10, description="Documents whose best passage is retrieved for "
+                                    "a question (the sources shown, at most).")
+    grounded_min_support: float = Field(
+        0.7, ge=0.0, le=1.0, description="Least share of a generated answer's content words that its passages must "
+        "contain; below it the answer is kept for review, not served, and the asker gets an extractive answer "
+        "(sentences of the best passage).")
+    grounded_instruction: str = Field(
+        "Answer only from the passages given. Reuse their words. If they do not answer the question, say so.",
+        description="Added to the system message when the model answers from passages.")

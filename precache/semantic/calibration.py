@@ -50,6 +50,13 @@ def shipped() -> dict[str, dict]:
     return yaml.safe_load(text) or {}
 
 
+def passage_relevance(model: str) -> float | None:
+    """Return the least cosine of a question and a passage that answers it, under a shipped embedder; None if
+    not calibrated."""
+    found = shipped().get(model) or {}
+    return float(found["passage_relevance"]) if "passage_relevance" in found else None
+
+
 def english(settings) -> Calibration:
     return Calibration(settings.semantic_threshold, settings.semantic_min_similarity,
                        settings.semantic_join_similarity, settings.learn_agreement, settings.embedding_model)

@@ -66,7 +66,8 @@ def test_judge_score_is_a_component(scorer):
 
 
 def test_penalties_named_in_penalties_are_the_ones_computed():
-    assert tuple(penalties("How do I reset my password?", "Open Settings, then Security.")) == PENALTIES
+    assert tuple(penalties("How do I reset my password?", "Open Settings, then Security.")) == PENALTIES[:-1]
+    assert tuple(penalties("How do I reset my password?", "Open Settings.", passages=["Open Settings."])) == PENALTIES
     assert set(penalties("How do I reset my password?", "  ")) <= set(PENALTIES)
 
 

@@ -1,0 +1,1 @@
+"""The team's documents: read, cut into passages, stored, retrieved, and the answers grounded in them."""
