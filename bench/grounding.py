@@ -9,7 +9,7 @@ questions ("far"). In-scope questions: every paraphrase of the imported entries.
 Retrieval (no model): right article among the first 3 sources (after the relevance check), for
  - baseline: all-MiniLM-L6-v2 cosine top-3 over whole articles (each truncated to the model's window);
  - dense: the same embedder over passages (precache.documents.passages), a document by its best passage;
- - hybrid: dense and BM25 fused (precache.documents.retrieval, as shipped);
+ - hybrid: dense and BM25 scores mixed (precache.documents.retrieval, as shipped);
 and the relevance check: in-scope questions keeping a source, out-of-scope ones getting none.
 --sweep prints both across least relevances (the ceiling of a cosine cut-off on this data).
 
@@ -133,7 +133,7 @@ def main() -> None:
     print("|---|---|")
     print(f"| baseline: MiniLM cosine top-3 over whole articles | {base_hits:.1%} |")
     print(f"| dense over passages | {recall(dense):.1%} |")
-    print(f"| hybrid (dense + BM25, RRF), shipped | {recall(hybrid):.1%} |")
+    print(f"| hybrid (dense + BM25 mixed), shipped | {recall(hybrid):.1%} |")
     print(f"| hybrid, after the relevance check (>= {floor}) | {recall(hybrid, floor):.1%} |")
     print(f"\nrelevance check at {floor}: in-scope keeping a source "
           f"{1 - refused(hybrid, floor):.1%}; not in the documents: near {refused(near_found, floor):.1%}, "

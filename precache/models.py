@@ -64,7 +64,8 @@ class Answer(Base):
     tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # None: served when its quality clears the threshold; "approved": served anyway; "rejected": never served;
-    # "outdated": never served, its documents changed (precache.documents.changes).
+    # "outdated": never served, its documents changed (precache.documents.changes); "unsupported": never served,
+    # it says what its passages do not (worker/settle.py).
     review: Mapped[str | None] = mapped_column(String(16))
     model: Mapped[str | None] = mapped_column(String(255))
     quality: Mapped[float | None] = mapped_column(Float)

@@ -72,11 +72,17 @@ def complete(item: Item, backend: Backend, gen: Generation, level: str, latency_
             raise DocumentsChanged("its passages changed while it was generated")
         payload, components = _store(ctx, backend, item, gen, level, latency_ms)
         _index(ctx, question.id)
-        if not ctx.store.servable_answer(payload["answer_id"]):
-            if item.passages and level == "quick" and components.get("unsupported", 1.0) < 1.0:
-                payload = _store_extract(item, payload, components)
-            else:
+        unsupported = bool(item.passages) and components.get("unsupported", 1.0) < 1.0
+        if unsupported:  # never served, whatever QUALITY_THRESHOLD says
+            ctx.store.set_aside(payload["answer_id"], question.qhash, "unsupported")
+        if unsupported or not ctx.store.servable_answer(payload["answer_id"]):
+            if not item.passages:
                 return _gated(item, payload)
+            if level != "quick":
+                return _leave_for_review(item, "the detailed answer did not pass (its passages do not support it, "
+                                         "or its quality); the quick answer stays")
+            # The passages' own sentences now, rather than the asker waiting on regenerations.
+            payload = _store_extract(item, payload, components)
         if request.kind == "renew":
             ctx.store.supersede(question.id, question.qhash, payload["answer_id"])
         if level == "quick" and not item.passages and not ctx.store.has_level(question.id, "detailed"):
@@ -185,7 +191,7 @@ def _save(item: Item, text: str, **fields) -> dict:
 
 def _store_extract(item: Item, generated: dict, components: dict) -> dict:
     """Store and serve, in place of a generated answer its passages do not support, the best passage's own
-    sentences (the generated one stays for review)."""
+    sentences (the generated one is kept, never served: review "unsupported")."""
     ctx, question = item.ctx, item.question
     text = extractive_answer(question.text, list(item.passages))
     result = Scorer(embedder_for(ctx.settings, threads=None), None, ctx.settings.grounded_min_support).score(

@@ -51,7 +51,9 @@ def supported(answer: str, article: str) -> float:
 @pytest.fixture(scope="module")
 def grounded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("documents")
-    with running_stack("sqlite", tmp, not_in_documents_answer=NOT_IN_DOCUMENTS, llm_max_tokens_quick=64) as stack:
+    # The shipped quality gate (the stack's default turns it off for plumbing tests); groundedness applies anyway.
+    with running_stack("sqlite", tmp, not_in_documents_answer=NOT_IN_DOCUMENTS, llm_max_tokens_quick=64,
+                       quality_threshold=0.5) as stack:
         write(tmp / "help", ARTICLES)
         imported = stack.cli("docs", "import", str(tmp / "help"))
         assert imported.returncode == 0, imported.stderr
