@@ -13,12 +13,17 @@ Retrieval (no model): right article among the first 3 sources (after the relevan
 and the relevance check: in-scope questions keeping a source, out-of-scope ones getting none.
 --sweep prints both across least relevances (the ceiling of a cosine cut-off on this data).
 
+Korean (--korean): the answers of ../shared/data/korean/chatbot_data.csv given to at least two questions are
+the documents (one per answer; --titled does not apply), their questions the in-scope ones; the questions of
+other answers are near out-of-scope, StyleKQC requests far ones. Embedded by the Korean embedder, scored
+against its `passage_relevance` (precache/data/calibration.yaml); --sweep prints the curve.
+
 Generation (--generate N, the default model with llama.cpp): N in-scope questions answered from their
 passages as the worker does, and the same questions without passages; prints seconds per answer,
 groundedness (share of content words in the passages), and how many are served as generated or
 replaced by the extractive answer (sentences of the best passage).
 
-    .venv/bin/python bench/grounding.py [--sweep] [--titled] [--generate 20]
+    .venv/bin/python bench/grounding.py [--sweep] [--titled] [--generate 20] [--korean]
 """
 
 import argparse
@@ -39,7 +44,7 @@ import numpy as np  # noqa: E402
 from precache.config import load_settings  # noqa: E402
 from precache.documents.grounding import extractive_answer, grounded_chat, groundedness  # noqa: E402
 from precache.documents.passages import split  # noqa: E402
-from precache.documents.retrieval import Library, embedded_text, relevant  # noqa: E402
+from precache.documents.retrieval import Library, embedded_text, least_relevance, relevant  # noqa: E402
 from precache.semantic.embedders import embedder_for  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -54,6 +59,25 @@ def stackfaq(titled: bool) -> list[dict]:
         articles.append({"name": name, "text": "\n\n".join(a.strip() for a in answers if a and a.strip()),
                          "questions": [q for q in entry["rephr"] if q and q.strip() not in ("", "*")]})
     return articles
+
+
+def korean(seed: int) -> tuple[list[dict], list[str], list[str]]:
+    """Return (articles, near out-of-scope questions, far ones) of the Korean set (see the module)."""
+    import csv
+
+    with (DATA / "korean" / "chatbot_data.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    by_answer: dict[str, list[str]] = {}
+    for row in rows:
+        by_answer.setdefault(row["A"].strip(), []).append(row["Q"].strip())
+    shared = sorted(answer for answer, questions in by_answer.items() if len(questions) >= 2)
+    random.Random(seed).shuffle(shared)
+    articles = [{"name": f"article-{n:03d}.md", "text": answer, "questions": by_answer[answer]}
+                for n, answer in enumerate(shared[:300])]
+    near = [q for answer in shared[300:] for q in by_answer[answer]][:300]
+    lines = (DATA / "korean" / "stylekqc_groups_train_dev.jsonl").read_text(encoding="utf-8").splitlines()
+    far = [json.loads(line)["formal"][0] for line in random.Random(seed).sample(lines, 300)]
+    return articles, near, far
 
 
 def banking77(count: int, seed: int) -> list[str]:
@@ -82,16 +106,19 @@ def main() -> None:
     parser.add_argument("--titled", action="store_true", help="name each article by its question")
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--generate", type=int, default=0)
+    parser.add_argument("--korean", action="store_true", help="the Korean set instead of StackFAQ")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    settings = load_settings(korean_embedding_model="")
+    settings = load_settings() if args.korean else load_settings(korean_embedding_model="")
     embedder = embedder_for(settings, threads=None)
-    articles = stackfaq(args.titled)
-    random.Random(args.seed).shuffle(articles)
-    imported, held = articles[args.held_out:], articles[:args.held_out]
+    if args.korean:
+        imported, near, far = korean(args.seed)
+    else:
+        articles = stackfaq(args.titled)
+        random.Random(args.seed).shuffle(articles)
+        imported, held = articles[args.held_out:], articles[:args.held_out]
+        near, far = [q for a in held for q in a["questions"]], banking77(args.far, args.seed)
     asked = [(q, doc_id) for doc_id, a in enumerate(imported) for q in a["questions"]]
-    near = [q for a in held for q in a["questions"]]
-    far = banking77(args.far, args.seed)
     library = build(imported, embedder)
 
     started = time.perf_counter()
@@ -126,12 +153,12 @@ def main() -> None:
     def refused(results, floor) -> float:
         return float(np.mean([not any(f.similarity >= floor for f in found) for _, found in results]))
 
-    floor = settings.passage_relevance
+    floor = least_relevance(settings, asked[0][0])
     print(f"\n{len(imported)} articles imported, {len(asked)} in-scope questions, {len(near)} near and {len(far)} "
           f"far out-of-scope questions; {encode_ms:.1f} ms per question encode\n")
     print("| retrieval | right article in the first 3 sources |")
     print("|---|---|")
-    print(f"| baseline: MiniLM cosine top-3 over whole articles | {base_hits:.1%} |")
+    print(f"| baseline: cosine top-3 over whole articles (the question's embedder) | {base_hits:.1%} |")
     print(f"| dense over passages | {recall(dense):.1%} |")
     print(f"| hybrid (dense + BM25 mixed), shipped | {recall(hybrid):.1%} |")
     print(f"| hybrid, after the relevance check (>= {floor}) | {recall(hybrid, floor):.1%} |")
@@ -141,7 +168,7 @@ def main() -> None:
     if args.sweep:
         print("\n| least relevance | right in first 3 | in-scope answered | near refused | far refused |")
         print("|---|---|---|---|---|")
-        for cut in np.arange(0.15, 0.61, 0.025):
+        for cut in (np.arange(0.78, 0.92, 0.01) if args.korean else np.arange(floor - 0.2, floor + 0.125, 0.025)):
             print(f"| {cut:.3f} | {recall(hybrid, cut):.1%} | {1 - refused(hybrid, cut):.1%} | "
                   f"{refused(near_found, cut):.1%} | {refused(far_found, cut):.1%} |")
     if args.generate:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from precache import asklog, keys, recovery
 from precache.config import Settings
 from precache.context import AppContext, Context
+from precache.documents.retrieval import has_documents
 from precache.jobs import PENDING, READY
 from precache.language import KOREAN, language_of
 from precache.localized import fallback_in, generates, no_model_answer
@@ -254,7 +255,7 @@ class Ladder:
     def _miss(self, ctx: AppContext, ask: Ask) -> Outcome:
         """Queue the question once (a paraphrase being generated is joined), wait for it within the deadline;
         else the fallback with the job to poll and suggestions."""
-        if not generates(self.settings, ask.language):
+        if not generates(self.settings, ask.language) and not self._documents_answer(ctx):
             return self._not_generated(ctx, ask)
         try:
             job_id, joined = self._join_paraphrase(ctx, ask), True
@@ -280,6 +281,16 @@ class Ladder:
         if suggestions:
             body["suggestions"] = suggestions
         return Outcome(202, body)
+
+    def _documents_answer(self, ctx: AppContext) -> bool:
+        """Tell whether the tenant's documents answer misses (in any language: the passages' own sentences where
+        the model does not write it)."""
+        if self.settings.grounding == "off":
+            return False
+        try:
+            return has_documents(ctx.sessions, ctx.tenant)
+        except SQLAlchemyError:  # not knowing: said at once as before
+            return False
 
     def _join_paraphrase(self, ctx: AppContext, ask: Ask) -> str | None:
         """Return the pending job of a question that means the same, if any (one generation for both)."""

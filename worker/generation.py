@@ -55,7 +55,8 @@ def answer_questions(ctx: AppContext, backend: Backend, requests: list[JobReques
             results[index] = settle(outcome, backend)  # at once: a later copy of its job finds it finished
     runner = Runner(ctx, backend, worker, on_stuck)
     for group, items in plan.groups.items():
-        _generate_group(runner, group, items, askers_waiting, results)
+        if items:
+            _generate_group(runner, group, items, askers_waiting, results)
     for item in plan.duplicates:  # finished with what the first copy of its question stored
         outcome = already_done(item) or Failed(
             item, RuntimeError("the same question earlier in its batch got no servable answer"))

@@ -2,9 +2,10 @@
 
 A job that needs no model gets the outcome it is to be settled with (worker/work.py): its work is done
 (a redelivery, a duplicate), its question is in a language the model does not answer in, failed the quality
-gate too often or crashed the worker too often, does not exist, or is not in the tenant's documents (no
-passage passes the relevance check, precache.documents.retrieval). The others carry the passages they
-are answered from. The rest are grouped by answer level and
+gate too often or crashed the worker too often, or does not exist; or the tenant's documents answer it
+without the model: no passage passes the relevance check (precache.documents.retrieval: the
+not-in-documents answer), or its passages are answered with their own sentences (GROUNDED_ANSWERS
+extractive, or a language the model does not write). The others carry the passages they are written from. The rest are grouped by answer level and
 sampling, quick first (its askers are waiting); a question the worker died while generating is generated
 alone, so that a model crashing on it takes no other job down with it.
 """
@@ -23,8 +24,8 @@ from precache.language import language_of
 from precache.localized import generates
 from precache.models import PredictedQuestion, Question
 from precache.semantic.embedders import embedder_for
-from worker.work import (AlreadyDone, Failed, Group, Item, JobRequest, LeftForReview, NoQuestion, NotInDocuments,
-                         Outcome)
+from worker.work import (AlreadyDone, Extracted, Failed, Group, Item, JobRequest, LeftForReview, NoQuestion,
+                         NotInDocuments, Outcome)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,14 @@ class Plan:
         item = Item(index, request, question, rctx)
         if (done := already_done(item)) is not None:
             return done
+        grounding, passages = ground(rctx, embedder_for(rctx.settings, threads=None), question.text)
+        item = replace(item, grounding=grounding, passages=tuple(passages))
+        if grounding == "not_in_documents":
+            return NotInDocuments(item)
         language = language_of(question.text)
+        if grounding == "grounded" and (rctx.settings.grounded_answers == "extractive"
+                                        or not generates(rctx.settings, language)):
+            return Extracted(item)  # the passages' own sentences, in their language, without the model
         if not generates(rctx.settings, language):  # FAQ and predictive precompute queue any question
             return LeftForReview(item, f"the model does not answer in {language!r} "
                                  "(PRECACHE_LLM_LANGUAGES); the question is left for an admin to answer")
@@ -68,10 +76,7 @@ class Plan:
             return Failed(item, RuntimeError(
                 f"the worker died during {died} generations of this question (the model crashes on it?); "
                 "given up, see PRECACHE_GENERATION_MAX_CRASHES"))
-        grounding, passages = ground(rctx, embedder_for(rctx.settings, threads=None), question.text)
-        item = replace(item, gated=gated, alone=died > 0, grounding=grounding, passages=tuple(passages))
-        if grounding == "not_in_documents":
-            return NotInDocuments(item)
+        item = replace(item, gated=gated, alone=died > 0)
         group = _group(item)
         key = (rctx.ns, question.id, group.level)
         (self.duplicates if key in self.grouped else self.groups[group]).append(item)

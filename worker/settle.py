@@ -18,8 +18,8 @@ from precache.semantic.embedders import embedder_for
 from precache.semantic.store import index_question
 from worker.backends import Backend, BackendError, BackendUnavailable, Generation
 from worker.quality import Scorer, finished, llm_judge
-from worker.work import (AlreadyDone, Failed, Generated, Item, LeftForReview, NoQuestion, NotInDocuments, Outcome,
-                         Preempted, Slow)
+from worker.work import (AlreadyDone, Extracted, Failed, Generated, Item, LeftForReview, NoQuestion, NotInDocuments,
+                         Outcome, Preempted, Slow)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ def settle(outcome: Outcome | NoQuestion, backend: Backend) -> dict | None | Exc
         case LeftForReview(item, reason):
             return _leave_for_review(item, reason)
         case NotInDocuments(item):
-            return _not_in_documents(item)
+            return _without_model(item, _not_in_documents)
+        case Extracted(item):
+            return _without_model(item, _store_extract)
         case NoQuestion(_, question_id):
             return ValueError(f"question {question_id} does not exist")
     raise TypeError(f"not an outcome: {outcome!r}")
@@ -189,41 +191,46 @@ def _save(item: Item, text: str, **fields) -> dict:
                                       documents={passage.document_id for passage in passages}, **fields)
 
 
-def _store_extract(item: Item, generated: dict, components: dict) -> dict:
-    """Store and serve, in place of a generated answer its passages do not support, the best passage's own
-    sentences (the generated one is kept, never served: review "unsupported")."""
+def _store_extract(item: Item, generated: dict | None = None, components: dict | None = None) -> dict:
+    """Store and serve the best passage's own sentences: in place of a generated answer its passages do not
+    support (kept, never served: review "unsupported"), or of any where the model is not used."""
     ctx, question = item.ctx, item.question
     text = extractive_answer(question.text, list(item.passages))
     result = Scorer(embedder_for(ctx.settings, threads=None), None, ctx.settings.grounded_min_support).score(
         question.text, text, passages=[passage.text for passage in item.passages])
-    log.info("answer %s to question %s is not supported by its passages (groundedness %.2f): serving the "
-             "passage's own sentences", generated["answer_id"], question.id,
-             components.get("groundedness", 0.0))
+    replaced = {}
+    if generated is not None:
+        log.info("answer %s to question %s did not pass (groundedness %.2f): serving the passage's own "
+                 "sentences", generated["answer_id"], question.id, (components or {}).get("groundedness", 0.0))
+        replaced = {"replaces": generated["answer_id"]}
     # Served whatever the relevance score says: it is the team's own text, cited (quality None, as curated).
     return _save(item, text, level="quick", model="extractive", quality=None,
-                         quality_components={**result.components, "extractive": True,
-                                             "replaces": generated["answer_id"]},
-                         job_id=item.request.job_id)
+                 quality_components={**result.components, "extractive": True, **replaced},
+                 job_id=item.request.job_id)
 
 
-def _not_in_documents(item: Item) -> dict | Exception | None:
-    """Store and serve the configured answer of a question the tenant's documents do not cover (no sources);
-    it is outdated when they change (precache.documents.changes)."""
-    ctx, question = item.ctx, item.question
+def _without_model(item: Item, write) -> dict | Exception | None:
+    """Store the answer `write(item)` gives without the model, index its question, finish its job."""
     try:
-        payload = ctx.store.save_answer(question.id, not_in_documents_answer(ctx.settings, question.text),
-                                        grounding="not_in_documents", sources=[], model="documents",
-                                        quality_components={"not_in_documents": True},
-                                        job_id=item.request.job_id)
-        _index(ctx, question.id)
+        payload = write(item)
+        _index(item.ctx, item.question.id)
     except TRANSIENT_ERRORS as exc:
         return retry_or_fail(item, exc)
     except Exception as exc:
         return fail(item, exc)
+    item.ctx.jobs.finish(item.request.job_id, item.ctx.ns, item.question.qhash, answer_id=payload["answer_id"])
+    return payload
+
+
+def _not_in_documents(item: Item) -> dict:
+    """Store the configured answer of a question the tenant's documents do not cover (no sources); it is
+    outdated when they change (precache.documents.changes)."""
+    ctx, question = item.ctx, item.question
     log.info("question %s: no passage of the documents is relevant; the not-in-documents answer is served",
              question.id)
-    ctx.jobs.finish(item.request.job_id, ctx.ns, question.qhash, answer_id=payload["answer_id"])
-    return payload
+    return ctx.store.save_answer(question.id, not_in_documents_answer(ctx.settings, question.text),
+                                 grounding="not_in_documents", sources=[], model="documents",
+                                 quality_components={"not_in_documents": True}, job_id=item.request.job_id)
 
 
 def _index(ctx: AppContext, question_id: int) -> None:

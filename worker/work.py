@@ -105,6 +105,11 @@ class NotInDocuments(Outcome):
 
 
 @dataclass(frozen=True)
+class Extracted(Outcome):
+    """The job is answered with its passages' own sentences, without the model."""
+
+
+@dataclass(frozen=True)
 class NoQuestion:
     """The job's question does not exist: nothing to generate, nor to finish."""
 

@@ -149,6 +149,11 @@ class GroundingSettings(BaseModel):
         0.7, ge=0.0, le=1.0, description="Least share of a generated answer's content words that its passages must "
         "contain; below it the answer is kept for review, not served, and the asker gets an extractive answer "
         "(sentences of the best passage).")
+    grounded_answers: Literal["generated", "extractive"] = Field(
+        "generated", description="How an answer is written from its passages: 'generated' (by the model, from the "
+        "passages only; one they do not support gets the extractive answer instead) or 'extractive' (the best "
+        "passage's own sentences, without the model: instant, always supported). Questions in a language the "
+        "model does not write (LLM_LANGUAGES) get the extractive answer either way.")
     grounded_instruction: str = Field(
         "Answer only from the passages given. Reuse their words. If they do not answer the question, say so.",
         description="Added to the system message when the model answers from passages.")

@@ -106,3 +106,17 @@ def test_a_korean_chat_question_gets_the_honest_answer_in_korean(client):
     assert r.status_code == 200
     assert r.json["choices"][0]["message"]["content"] == korean_file()["no_model_answer"]
     assert r.headers["x-precache-source"] == "fallback"
+
+
+def test_a_korean_miss_is_queued_where_the_tenants_documents_can_answer_it(app, client, ctx):
+    """The model writes no Korean, but the tenant's documents can: the passages' own sentences (worker)."""
+    from precache.documents.importing import import_documents
+    from precache.documents.reading import Document
+    from precache.semantic.embedders import embedder_for
+
+    import_documents(ctx.for_tenant("shop"), embedder_for(ctx.settings, threads=None),
+                     [Document("포인트.md", "# 포인트\n\n포인트는 적립일로부터 1년 후에 소멸됩니다.")])
+    pending = client.post("/v1/ask", json={"question": "포인트는 언제 소멸되나요?", "tenant": "shop"}).json
+    assert pending["status"] == "pending" and pending["job_id"] and "reason" not in pending
+    assert pending["answer"] == korean_file()["fallback_answer"]
+    assert _ask(client, "포인트는 언제 소멸되나요?")["reason"] == "language"  # a tenant without documents

@@ -101,3 +101,23 @@ def test_a_generation_whose_passages_changed_meanwhile_is_done_again_and_nothing
     assert settle(Generated(item, faithful, "quick", 900.0), smollm2) is None  # sent again, pending
     assert ctx.jobs.get(item.request.job_id)["status"] == "pending"
     assert not ctx.store.has_answer(item.question.id)
+
+
+def test_a_korean_question_is_answered_from_korean_documents_by_a_model_that_writes_no_korean(ctx, smollm2):  # noqa: F811
+    article = Document("포인트.md", "# 포인트\n\n포인트는 적립일로부터 1년 후에 소멸됩니다. 소멸 30일 전에 문자로 알려 드립니다.")
+    import_documents(ctx, embedder_for(ctx.settings, threads=None), [article])
+    job_id, question_id = enqueue(ctx, "포인트는 언제 소멸되나요?")
+    [served] = answer_questions(ctx, smollm2, [JobRequest(question_id, job_id)])
+    assert served["answer"] == "포인트는 적립일로부터 1년 후에 소멸됩니다. 소멸 30일 전에 문자로 알려 드립니다."
+    assert (served["grounding"], served["sources"][0]["document"]) == ("grounded", "포인트.md")
+    assert stored(ctx, served["answer_id"]).model == "extractive"
+
+
+def test_extractive_grounded_answers_never_run_the_model(config):
+    ctx = Context(load_settings(**config, grounded_answers="extractive"))
+    import_documents(ctx, embedder_for(ctx.settings, threads=None), [REFUNDS, SHIPPING])
+    job_id, question_id = enqueue(ctx, QUESTION)
+    [served] = answer_questions(ctx, None, [JobRequest(question_id, job_id)])  # no model at all
+    assert served["answer"].startswith("You can ask for a refund within 30 days")
+    assert served["sources"][0]["document"] == "refunds.md"
+    ctx.close()
