@@ -55,7 +55,11 @@ class Plan:
         item = Item(index, request, question, rctx)
         if (done := already_done(item)) is not None:
             return done
-        grounding, passages = ground(rctx, embedder_for(rctx.settings, threads=None), question.text)
+        try:
+            grounding, passages = ground(rctx, embedder_for(rctx.settings, threads=None), question.text)
+        except Exception as exc:  # never the model's memory instead: sent again (the database away) or failed
+            log.error("cannot retrieve the passages of question %s: %s", question.id, exc)
+            return Failed(item, exc)
         item = replace(item, grounding=grounding, passages=tuple(passages))
         if grounding == "not_in_documents":
             return NotInDocuments(item)

@@ -4,14 +4,15 @@ An answer that used a document which changed or went is outdated at once (`revie
 served again, on any rung: the exact, semantic and fast paths all read servable answers only), its
 hot-cache entries are dropped, and its question is queued again: the new answer is written from the
 new passages. Answers the documents did not cover (not in the documents, or the model alone) are
-outdated too: the new documents may cover them; they are generated again when next asked.
+outdated too (unless PRECACHE_GROUNDING is off): the new documents may cover them; they are generated again
+when next asked.
 """
 
 import logging
 from collections.abc import Iterable
 
 import redis
-from sqlalchemy import or_, select, update
+from sqlalchemy import false, or_, select, update
 
 from precache import keys
 from precache.app_context import AppContext
@@ -28,14 +29,16 @@ def outdate(ctx: AppContext, document_ids: Iterable[int]) -> dict:
     """Outdate the tenant's answers that used these documents, and those the documents did not cover; queue
     the questions of the first again. Returns {"outdated": answers, "queued": questions}."""
     document_ids = list(document_ids)
-    used = select(AnswerDocument.answer_id).where(AnswerDocument.document_id.in_(document_ids))
+    used = Answer.id.in_(select(AnswerDocument.answer_id).where(AnswerDocument.document_id.in_(document_ids)))
     uncovered = (Answer.tenant == ctx.tenant) & ~Answer.curated & (
         Answer.grounding.in_(UNCOVERED) | Answer.grounding.is_(None))
+    if ctx.settings.grounding == "off":  # the documents answer nothing: what the model alone wrote stays
+        uncovered = false()
     settled = Answer.review.is_(None) | (Answer.review == "approved")
     with session_scope(ctx.sessions) as session:
         rows = session.execute(
             select(Answer.id, Answer.namespace, Answer.grounding, Question.id, Question.qhash).join(Question)
-            .where(settled, or_(Answer.id.in_(used), uncovered))).all()
+            .where(settled, or_(used, uncovered))).all()
         if rows:
             session.execute(update(Answer).where(Answer.id.in_([row[0] for row in rows]))
                             .values(review="outdated", pinned=False))

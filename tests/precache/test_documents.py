@@ -163,3 +163,22 @@ def test_the_payload_of_a_grounded_answer_carries_its_sources_into_the_hot_cache
     saved = save_grounded(ctx, "How long do I have for a refund?", [document_id(ctx, "refunds.md")])
     cached = json.loads(ctx.redis.get(keys.answer(ctx.ns, saved["qhash"])))
     assert (cached["grounding"], cached["sources"][0]["document"]) == ("grounded", "refunds.md")
+
+
+def test_with_grounding_off_an_import_leaves_the_models_answers_alone(config, embedder):
+    ctx = Context(load_settings(**config, grounding="off"))
+    question_id, qhash = store_question(ctx, "What is the capital of France?")
+    ctx.store.save_answer(question_id, "Paris.", quality=0.9)
+    assert import_documents(ctx, embedder, ARTICLES).outdated == 0
+    assert ctx.store.lookup(qhash)[0]["answer"] == "Paris."
+    ctx.close()
+
+
+def test_on_first_import_answers_written_without_documents_stop_being_served(ctx, embedder):
+    question_id, qhash = store_question(ctx, "How do I reset my password?")
+    ctx.store.save_answer(question_id, "Use 123Density, a reputable password service.", quality=0.78)
+    curated_id, curated_hash = store_question(ctx, "Where are you?")
+    ctx.store.save_answer(curated_id, "In Seoul.", curated=True)
+    assert import_documents(ctx, embedder, ARTICLES).outdated == 1
+    assert ctx.store.lookup(qhash) is None  # a person's curated answer stays
+    assert ctx.store.lookup(curated_hash)[0]["answer"] == "In Seoul."
