@@ -73,3 +73,21 @@ def test_an_unknown_kind_of_reply_fails_without_the_model(ctx):
     backend = Scripted(["never"])
     assert reply(ctx, backend, reply_id, "poem", "roses") == {"failed": "poem"}
     assert "unknown reply kind 'poem'" in ctx.jobs.get(reply_id)["error"] and backend.chats == []
+
+
+def test_an_answer_kept_nowhere_is_grounded_in_the_tenants_documents(ctx):
+    from precache.documents.importing import import_documents
+    from precache.documents.reading import Document
+    from precache.semantic.embedders import embedder_for
+
+    shop = ctx.for_tenant("shop")
+    import_documents(shop, embedder_for(ctx.settings, threads=None),
+                     [Document("refunds.md", "# Refunds\n\nYou can ask for a refund within 30 days.")])
+    backend = Scripted(["Within ", "30 days."])
+    reply_id = shop.jobs.send_reply("answer", "How long do I have to ask for a refund?")
+    assert reply(shop, backend, reply_id, "answer", "How long do I have to ask for a refund?")["tokens"] == 2
+    assert "You can ask for a refund within 30 days." in backend.chats[0][-1]["content"]  # from its passage
+    outside = shop.jobs.send_reply("answer", "What is the capital of France?")
+    assert reply(shop, backend, outside, "answer", "What is the capital of France?")["tokens"] == 0
+    assert len(backend.chats) == 1  # not the model's memory: the not-in-documents answer
+    assert shop.jobs.get(outside)["text"] == ctx.settings.not_in_documents_answer
