@@ -226,12 +226,6 @@ class AnswerStore:
         self.recache(qhash)
         return payload
 
-    def set_aside(self, answer_id: int, qhash: str, review: str) -> None:
-        """Never serve this answer (kept for the record with why: "unsupported" by its passages, "outdated")."""
-        with session_scope(self.sessions) as session:
-            session.execute(update(Answer).where(Answer.id == answer_id).values(review=review, pinned=False))
-        self.recache(qhash)
-
     def supersede(self, question_id: int, qhash: str, keep: int) -> None:
         """Make the question's other generated answers in this namespace due a refresh, so that `keep` (fresh)
         is served before them: an asker's Cache-Control: no-cache. Curated and pinned answers stay first."""

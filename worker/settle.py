@@ -74,10 +74,7 @@ def complete(item: Item, backend: Backend, gen: Generation, level: str, latency_
             raise DocumentsChanged("its passages changed while it was generated")
         payload, components = _store(ctx, backend, item, gen, level, latency_ms)
         _index(ctx, question.id)
-        unsupported = bool(item.passages) and components.get("unsupported", 1.0) < 1.0
-        if unsupported:  # never served, whatever QUALITY_THRESHOLD says
-            ctx.store.set_aside(payload["answer_id"], question.qhash, "unsupported")
-        if unsupported or not ctx.store.servable_answer(payload["answer_id"]):
+        if not ctx.store.servable_answer(payload["answer_id"]):
             if not item.passages:
                 return _gated(item, payload)
             if level != "quick":
@@ -167,6 +164,8 @@ def _store(ctx: AppContext, backend: Backend, item: Item, gen: Generation, level
         finish_reason=finish_reason, passages=passages)
     log.info("generated answer for question %s in %.0f ms (%d tokens, quality %.3f)", question.id, latency_ms,
              gen.completion_tokens, result.quality)
+    # Saying what its passages do not: stored never to be served, whatever QUALITY_THRESHOLD says.
+    unsupported = passages is not None and result.components.get("unsupported", 1.0) < 1.0
     return _save(
         item,
         text,
@@ -179,6 +178,7 @@ def _store(ctx: AppContext, backend: Backend, item: Item, gen: Generation, level
         completion_tokens=gen.completion_tokens,
         mean_logprob=gen.mean_logprob,
         job_id=item.request.job_id,
+        review="unsupported" if unsupported else None,
     ), result.components
 
 
