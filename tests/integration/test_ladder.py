@@ -72,10 +72,14 @@ def test_detail_detailed_waits_for_the_detailed_answer(stack):
 def test_fifty_concurrent_askers_share_one_generation(stack):
     with ThreadPoolExecutor(50) as pool:
         responses = list(pool.map(lambda _: stack.ask("Why is the sky blue at noon?"), range(50)))
-    assert {r.status_code for r in responses} == {202}
-    job_ids = {r.json()["job_id"] for r in responses}
+    # On a busy machine the answer can be stored before the last askers arrive: they get it (200).
+    pending = [r.json() for r in responses if r.status_code == 202]
+    ready = [r.json() for r in responses if r.status_code == 200]
+    assert pending and len(pending) + len(ready) == 50
+    job_ids = {body["job_id"] for body in pending}
     assert len(job_ids) == 1
-    stack.wait_job(job_ids.pop())
+    done = stack.wait_job(job_ids.pop())
+    assert {body["answer_id"] for body in ready} <= {done["answer_id"]}
     assert stack.quick_answers()["Why is the sky blue at noon?"] == 1  # one generation, one stored question
 
 

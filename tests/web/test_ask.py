@@ -16,7 +16,7 @@ def test_exact_hit_ignores_case_spacing_and_punctuation(app, client):
     assert r.status_code == 200
     assert r.json == {"status": "ready", "answer": "Use the reset link.", "source": "exact", "quality": 0.8,
                       "answer_id": saved["answer_id"], "matched_question": "How do I reset my password?",
-                      "level": "quick"}
+                      "grounded": False, "sources": [], "level": "quick"}
 
 
 def test_every_ask_is_logged_with_source_and_latency(app, client):
