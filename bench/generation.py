@@ -9,6 +9,12 @@ call), and the peak memory during the batch (process RSS on CPU; torch's peak al
     .venv/bin/python bench/generation.py --backends transformers --arch qwen2.5-1.5b --device cuda \\
         --dtype fp16 --quantization none 8bit 4bit --max-new-tokens 128     # a GPU, random Qwen2.5 weights
 
+--mid-batch: the time to the first token of a question that arrives while a batch is being decoded
+(it joins the running call at its next step: `admit`, continuous batching) against the same question
+on an idle backend, and against waiting for the batch to end (as before joining); llama.cpp only.
+
+    .venv/bin/python bench/generation.py --backends llama_cpp --mid-batch --batch-sizes 8 --max-new-tokens 64
+
 The transformers model is built here from a config with random weights (timing does not depend on
 the weights) and its output length is forced to --max-new-tokens; llama.cpp runs the real SmolLM2.
 """
@@ -102,6 +108,34 @@ def measure(backend, batch: int, max_new_tokens: int, cuda: bool, repeat: int) -
             "first_sequential_s": best["first_s"], "peak_mb": best["peak_mb"]}
 
 
+def mid_batch(backend, batch: int, max_new_tokens: int, delay_s: float, repeat: int) -> dict:
+    """Time to first token of a chat that arrives `delay_s` into a batch of `batch`, against it on an idle
+    backend and against waiting for the batch's end; the fastest of `repeat` alternating runs of each."""
+    late, best = chats(batch + 1)[-1], {"idle_s": float("inf"), "joined_s": float("inf"), "after_s": float("inf")}
+    for _ in range(repeat):
+        first: dict = {}
+        start = time.perf_counter()
+        backend.generate([late], max_new_tokens, on_token=lambda i, text: first.setdefault(i, time.perf_counter()))
+        best["idle_s"] = min(best["idle_s"], first[0] - start)
+        first, arrived = {}, {}
+
+        def admit(room: int) -> list:
+            if "at" in arrived or time.perf_counter() - start < delay_s:
+                return []
+            arrived["at"] = time.perf_counter()
+            return [late]
+
+        start = time.perf_counter()
+        backend.generate(chats(batch), max_new_tokens, admit=admit,
+                         on_token=lambda i, text: first.setdefault(i, time.perf_counter()))
+        best["joined_s"] = min(best["joined_s"], first[batch] - arrived["at"])
+        start = time.perf_counter()  # before joining: it waited for the whole batch, then started alone
+        backend.generate(chats(batch), max_new_tokens)
+        ended = time.perf_counter()
+        best["after_s"] = min(best["after_s"], ended - (start + delay_s) + best["idle_s"])
+    return {"batch": batch, **best, "ratio": best["joined_s"] / best["idle_s"]}
+
+
 def llama_cpp_backend(args):
     from precache.config import load_settings
     from worker.backends import load_backend
@@ -190,7 +224,21 @@ def main() -> None:
     parser.add_argument("--quantization", nargs="+", choices=["none", "8bit", "4bit"], default=["none"])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--mid-batch", action="store_true", help="time to first token of a question joining a batch")
+    parser.add_argument("--delay", type=float, default=0.5, help="--mid-batch: seconds into the batch it arrives")
     args = parser.parse_args()
+    if args.mid_batch:
+        backend = llama_cpp_backend(args)
+        backend.generate(chats(2), 4)  # warm up
+        print(f"device: {_device_name(args.device)}; max new tokens {args.max_new_tokens}; arrives {args.delay} s in")
+        print("| batch | first token, idle (s) | joining the batch (s) | joining ÷ idle | waiting for the batch (s) |")
+        print("|---|---|---|---|---|")
+        for batch in args.batch_sizes:
+            row = mid_batch(backend, batch, args.max_new_tokens, args.delay, args.repeat)
+            print(f"| {batch} | {row['idle_s']:.3f} | {row['joined_s']:.3f} | **{row['ratio']:.2f}×** | "
+                  f"{row['after_s']:.2f} |", flush=True)
+        backend.close()
+        return
     print(f"device: {_device_name(args.device)}; max new tokens {args.max_new_tokens}")
     print("| backend | model | batch | batched tok/s | sequential tok/s | batched ÷ sequential | first answer, "
           "batched (s) | first answer, sequential (s) | peak MB |")

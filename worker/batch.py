@@ -43,6 +43,7 @@ class Call:
     timeout_s: float | None = None  # None: PRECACHE_GENERATION_TIMEOUT_S, or more for a job sent again for it
     preempt: Callable[[], bool] | None = None  # background work: stopped when this says askers' work waits
     until: float | None = None  # the monotonic time by which its tries, halves included, must have ended
+    join: Callable[[int], list] | None = None  # jobs that arrived meanwhile (Items), up to a room: they join it
 
 
 @dataclass(frozen=True)
@@ -86,16 +87,35 @@ class Runner:
             yield Generated(item, gen, call.level, latency_ms)
 
     def _within(self, items: list[Item], call: Call) -> list[Generation]:
-        """Run the backend call, counted as started and ended; askers' quick answers are streamed as generated."""
+        """Run the backend call, counted as started and ended; askers' quick answers are streamed as generated.
+
+        Jobs that join it (`call.join`, on a backend that `joins`) are appended to `items` as they join."""
         settings = self.ctx.settings
         limit = settings.llm_max_tokens_detailed if call.level == "detailed" else settings.llm_max_tokens_quick
+        streamed = ("quick", "renew")
         chats = [chat_for(settings, item.question.text, call.level, item.passages) for item in items]
         _count(self.ctx, items, "started")
-        sink = TokenSink(self.ctx.redis, [item.request.job_id if item.request.kind in ("quick", "renew") else None
+        sink = TokenSink(self.ctx.redis, [item.request.job_id if item.request.kind in streamed else None
                                           for item in items])
+        started = time.monotonic()
+
+        def admit(room: int) -> list[list[dict]]:
+            """The chats of the jobs that join now (none once half the call's time is spent)."""
+            if time.monotonic() - started > call.timeout_s / 2:
+                return []
+            joining = call.join(room)
+            _count(self.ctx, joining, "started")
+            for item in joining:
+                items.append(item)
+                sink.job_ids.append(item.request.job_id if item.request.kind in streamed else None)
+            if joining:
+                log.info("%d quick jobs joined the running batch", len(joining))
+            return [chat_for(settings, item.question.text, call.level, item.passages) for item in joining]
+
+        joins = {"admit": admit} if call.join is not None and self.backend.joins else {}
         try:
             gens = generate_within(self.backend, chats, limit, call.timeout_s, preempt=call.preempt,
-                                   temperature=call.temperature, seed=call.seed, on_token=sink)
+                                   temperature=call.temperature, seed=call.seed, on_token=sink, **joins)
         except Exception:  # it returned, with an error (a process that dies counts no end: a crash)
             sink.end(["error"] * len(items))
             _count(self.ctx, items, "ended")
@@ -121,7 +141,8 @@ class Runner:
         def again(part: list[Item], timeout: float) -> Iterable[Outcome]:
             if time.monotonic() + 2 * timeout > call.until:  # sent again later, with the time it was to get
                 return [Slow(item, exc, timeout) for item in part]
-            return self.generate(part, replace(call, timeout_s=timeout, preempt=None))  # halves are not preempted
+            # Halves are neither preempted nor joined.
+            return self.generate(part, replace(call, timeout_s=timeout, preempt=None, join=None))
 
         if len(items) > 1:
             half = len(items) // 2

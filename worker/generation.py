@@ -17,7 +17,7 @@ from precache import logs
 from precache.context import AppContext
 from worker.backends import Backend
 from worker.batch import Call, Runner, chat_for
-from worker.plan import Plan, already_done
+from worker.plan import JOINABLE, Plan, already_done
 from worker.settle import send_back, settle
 from worker.work import Failed, Group, Item, JobRequest
 
@@ -37,10 +37,14 @@ def answer_question(ctx: AppContext, backend: Backend, question_id: int, job_id:
 
 def answer_questions(ctx: AppContext, backend: Backend, requests: list[JobRequest], worker: str = "",
                      askers_waiting: Callable[[], bool] = lambda: False,
-                     on_stuck: Callable[[], None] = lambda: None) -> list:
+                     on_stuck: Callable[[], None] = lambda: None,
+                     joiners: Callable[[int], list[JobRequest]] | None = None) -> list:
     """Run a batch of jobs: settle those that need no model, generate the rest together, finish each job.
 
-    Returns one outcome per request, in order: the answer payload, None, or the exception that failed it.
+    Returns one outcome per request, in order: the answer payload, None, or the exception that failed it;
+    then one per job that joined. `joiners(room)`, when given, returns up to `room` quick jobs that arrived
+    meanwhile: they join the batch's first quick backend call between two of its decoding steps (on a
+    backend that `joins`), or are planned and generated after it.
     Detailed answers (background work) yield to askers: before each backend call of them (each answer,
     on a backend that generates one after the other) `askers_waiting()` is asked, and when it is true the
     rest of them is sent back to their queue, pending, and the batch returns.
@@ -54,9 +58,22 @@ def answer_questions(ctx: AppContext, backend: Backend, requests: list[JobReques
         if (outcome := plan.add(ctx, index, request)) is not None:
             results[index] = settle(outcome, backend)  # at once: a later copy of its job finds it finished
     runner = Runner(ctx, backend, worker, on_stuck)
-    for group, items in plan.groups.items():
+
+    def join(room: int) -> list[Item]:
+        """Plan the jobs that arrived meanwhile; return those the running quick call is to generate."""
+        joining = []
+        for request in joiners(room) if joiners is not None else []:
+            index = len(results)
+            results.append(None)
+            if (outcome := plan.add(ctx, index, request)) is not None:
+                results[index] = settle(outcome, backend)
+            elif (item := plan.take(index, JOINABLE)) is not None:
+                joining.append(item)
+        return joining  # the others wait in their group, generated after this one
+
+    for group, items in plan.groups.items():  # a group that joiners reach later is generated in its turn
         if items:
-            _generate_group(runner, group, items, askers_waiting, results)
+            _generate_group(runner, group, items, askers_waiting, results, join if group == JOINABLE else None)
     for item in plan.duplicates:  # finished with what the first copy of its question stored
         outcome = already_done(item) or Failed(
             item, RuntimeError("the same question earlier in its batch got no servable answer"))
@@ -65,9 +82,10 @@ def answer_questions(ctx: AppContext, backend: Backend, requests: list[JobReques
 
 
 def _generate_group(runner: Runner, group: Group, items: list[Item], askers_waiting: Callable[[], bool],
-                    results: list) -> None:
+                    results: list, join: Callable[[int], list[Item]] | None = None) -> None:
     """Generate and settle one group in batches of LLM_MAX_BATCH (one at a time when alone, or background work
-    on a backend that generates one chat after another); background work gives way to waiting askers."""
+    on a backend that generates one chat after another); background work gives way to waiting askers. `join`:
+    jobs that arrive meanwhile join the running call (each call takes them until it ends)."""
     settings, background = runner.ctx.settings, group.level == "detailed"
     size = 1 if group.alone or (background and runner.backend.sequential) else settings.llm_max_batch
     for start in range(0, len(items), size):
@@ -77,7 +95,7 @@ def _generate_group(runner: Runner, group: Group, items: list[Item], askers_wait
         # Seeded by the questions and their tries: each sampled try differs from the one before.
         seed = sum(item.question.id * 1000 + item.gated for item in chunk) if group.sampled else 0
         call = Call(group.level, settings.regenerate_temperature if group.sampled else 0.0, seed,
-                    preempt=askers_waiting if background else None)
+                    preempt=askers_waiting if background else None, join=join)
         for outcome in runner.generate(chunk, call):
             results[outcome.index] = settle(outcome, runner.backend)
 

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # Quick first: its askers are waiting.
 ORDER = [Group(level, sampled, alone) for level, sampled in (("quick", False), ("detailed", False), ("detailed", True))
          for alone in (False, True)]
+JOINABLE = ORDER[0]  # the group a quick job that arrives while it is generated joins (worker/joining.py)
 
 
 @dataclass
@@ -86,6 +87,12 @@ class Plan:
         (self.duplicates if key in self.grouped else self.groups[group]).append(item)
         self.grouped.add(key)
         return None
+
+
+    def take(self, index: int, group: Group) -> Item | None:
+        """Take the job at `index` of its batch out of `group`, if it was just put there (to generate it now)."""
+        items = self.groups[group]
+        return items.pop() if items and items[-1].index == index else None
 
 
 def already_done(item: Item) -> AlreadyDone | None:

@@ -3,7 +3,9 @@
 The generation tasks are batch tasks (celery-batches): the worker buffers their messages and runs
 each task once per batch of up to PRECACHE_LLM_MAX_BATCH requests, or after PRECACHE_LLM_BATCH_WAIT_MS.
 Messages are acknowledged only after the batch returns (acks_late), so a worker killed mid-batch
-loses none of them: the broker redelivers them (docs/generation.md, "Batching").
+loses none of them: the broker redelivers them (docs/generation.md, "Batching"). Quick messages that
+arrive while a quick batch is generated join it at its next decoding step, on a backend that can
+(worker/joining.py).
 """
 
 import collections
@@ -12,7 +14,7 @@ import threading
 import time
 
 import redis
-from celery_batches import Batches
+from celery_batches import Batches, SimpleRequest
 
 from precache import broker, liveness
 from precache.context import AppContext
@@ -21,7 +23,7 @@ from precache.precompute import queue_unanswered
 from precache.recovery import sweep
 from precache.queueing import (GENERATE_DETAILED, GENERATE_QUICK, GENERATION_TIME_LIMIT_S, HOUSEKEEPING_TIME_LIMIT_S,
                                QUICK, job_kind)
-from worker import app, replies, runtime, scheduled
+from worker import app, joining, replies, runtime, scheduled
 from worker.generation import JobRequest, answer_questions
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,11 @@ class GenerationBatches(Batches):
             Batches._do_flush(self.app.tasks[name])
 
     def flush(self, requests):
-        """Hand a batch to the pool (its one thread may be busy): counted until the batch starts."""
+        """Hand a batch to the pool (its one thread may be busy): counted until the batch starts. Quick
+        messages join the running quick batch instead, when one runs that takes them."""
+        if self.name == GENERATE_QUICK and joining.quick.offer(list(requests)):
+            log.info("%d quick tasks join the running batch", len(requests))
+            return None
         with _waiting_lock:
             _waiting[self.name] += 1
         return super().flush(requests)
@@ -62,15 +68,33 @@ def _run_batch(task, requests) -> dict:
     worker = requests[0].hostname or ""
     log.info("%s: a batch of %d tasks: %s", task.name, len(requests), " ".join(r.id for r in requests))
     _events(task, requests, "task-started")
+    backend = runtime.backend()
+    joined, messages = [], []  # quick messages that joined while it ran (worker/joining.py)
+
+    def joiners(room: int) -> list[JobRequest]:
+        taken = joining.quick.take(room)
+        messages.extend(taken)
+        joined.extend(SimpleRequest.from_request(r) for r in taken)
+        _events(task, joined[len(joined) - len(taken):], "task-started")
+        return [_job(task, r) for r in joined[len(joined) - len(taken):]]
+
+    takes = task.name == GENERATE_QUICK and backend.joins
+    if takes:
+        joining.quick.open()
     started = time.monotonic()
     try:
-        outcomes = answer_questions(runtime.context(), runtime.backend(), jobs, worker=worker,
-                                    askers_waiting=lambda: askers_waiting(task.app), on_stuck=runtime.discard_backend)
+        outcomes = answer_questions(runtime.context(), backend, jobs, worker=worker,
+                                    askers_waiting=lambda: askers_waiting(task.app), on_stuck=runtime.discard_backend,
+                                    joiners=joiners if takes else None)
     finally:  # released however the batch ended: a held job is only a dead worker's to resend
-        liveness_release(runtime.context(), worker, [job.job_id for job in jobs])
+        if takes and (left := joining.quick.close()):
+            task.flush(left)  # offered too late to join: a batch of their own
+        liveness_release(runtime.context(), worker, [job.job_id for job in jobs] + [r.args[1] for r in joined])
     took = time.monotonic() - started  # each job of the batch took the batch's time, as Flower shows it
-    _report(task, requests, outcomes, took)
-    return {"jobs": len(jobs), "failed": sum(isinstance(o, Exception) for o in outcomes)}
+    _report(task, requests + joined, outcomes, took)
+    for message in messages:  # settled: acknowledged as the batch's own messages are when it returns
+        message.acknowledge()
+    return {"jobs": len(jobs) + len(joined), "failed": sum(isinstance(o, Exception) for o in outcomes)}
 
 
 def _job(task, request) -> JobRequest:

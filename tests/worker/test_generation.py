@@ -62,3 +62,24 @@ def test_a_batch_is_one_backend_call_per_level_and_each_job_gets_its_own_answer(
     totals = _totals(ctx.redis)[("llama_cpp", "w1")]
     assert totals["batches"] == 2 and totals["count"] == 4  # the detailed batch, and one for the three quick
     assert int(ctx.redis.get(keys.generations("quick"))) == 3
+
+
+def test_a_quick_job_that_arrives_mid_batch_joins_the_running_call(ctx, smollm2, monkeypatch):
+    first = [enqueue(ctx, q) for q in ("What is an API?", "What is a compiler?")]
+    late_job, late_question = enqueue(ctx, "What is a database?")
+    offered = [[JobRequest(late_question, late_job)]]
+    calls = []
+    generate = smollm2.generate
+
+    def counted(chats, *args, **kwargs):
+        calls.append(len(chats))
+        return generate(chats, *args, **kwargs)
+
+    monkeypatch.setattr(smollm2, "generate", counted)
+    outcomes = answer_questions(ctx, smollm2, [JobRequest(q, j) for j, q in first],
+                                joiners=lambda room: offered.pop() if offered and room else [])
+    assert calls == [2]  # one backend call: the late job joined it
+    assert len(outcomes) == 3 and all(isinstance(o, dict) for o in outcomes)
+    assert outcomes[2]["matched_question"] == "What is a database?"
+    assert ctx.jobs.get(late_job)["status"] == "ready"
+    assert ctx.redis.xlen(keys.tokens(late_job)) > 1  # its asker saw it streamed, as the others'

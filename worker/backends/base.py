@@ -61,6 +61,8 @@ class Backend(ABC):
     # True when a batch is generated one chat after another (no speed gained by batching): background work is
     # then given to the model one answer at a time, so that askers' work waits for one answer at most.
     sequential: bool = False
+    # True when `generate` takes `admit`: new chats join a running call between two decoding steps.
+    joins: bool = False
 
     def __init__(self, settings):
         self.settings = settings
@@ -83,6 +85,10 @@ class Backend(ABC):
         answer before stripping); a backend that cannot stream calls it never, and the answer arrives whole.
         `stop`, when set, makes the generation raise GenerationStopped before its next token (a backend whose
         one call cannot be interrupted, an HTTP request, bounds it with its own timeout instead).
+        A backend that `joins` also takes `admit(room)`: called between two decoding steps, it returns up to
+        `room` new chats (room: PRECACHE_LLM_MAX_BATCH less the live sequences), which join the call; their
+        answers follow the others' in the list returned, in the order they joined, and `on_token` numbers them
+        after the chats given.
         """
 
     def exclusive(self) -> threading.Lock:

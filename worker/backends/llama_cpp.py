@@ -1,7 +1,11 @@
-"""llama.cpp backend: a GGUF model run by llama-cpp-python, on CPU or with layers offloaded to a GPU."""
+"""llama.cpp backend: a GGUF model run by llama-cpp-python, on CPU or with layers offloaded to a GPU; the chats of a
+batch are decoded together, one sequence each in one context."""
 
 import codecs
+import heapq
 import os
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,19 +20,21 @@ except ImportError:  # reported by load(), so that the registry can still import
 
 
 class LlamaCppBackend(Backend):
-    """Generate with llama.cpp, one chat after the other.
+    """Generate with llama.cpp, the chats of a batch decoded together.
 
-    llama-cpp-python's high-level API holds one sequence per context: it does not batch independent
-    sequences, so a batch of chats is generated one after the other (docs/generation.md, "Batching").
-    Decoding is greedy (argmax of the logits), or sampled at a temperature from a seeded generator,
-    after the repetition penalty (PRECACHE_LLM_REPETITION_PENALTY) on the answer's tokens so far;
-    the end-of-turn token ends an answer but is not counted in it, and mean_logprob is the mean
+    llama-cpp-python's high-level API holds one sequence per context, so this backend drives llama.cpp's batch
+    API itself: one context holds PRECACHE_LLM_MAX_BATCH sequences, each with a KV cache of PRECACHE_LLM_CONTEXT
+    tokens of its own, and each llama_decode takes one token of every unfinished answer (the whole prompt of a
+    chat that starts). An answer that ends leaves the batch and its cells are removed; a larger batch's next
+    chat takes its sequence. Decoding is greedy (argmax of the logits), or sampled at a temperature from a
+    seeded generator, after the repetition penalty (PRECACHE_LLM_REPETITION_PENALTY) on that answer's tokens so
+    far; the end-of-turn token ends an answer but is not counted in it, and mean_logprob is the mean
     log-softmax of the chosen tokens (under the model's own logits: untempered, unpenalised).
     """
 
     name = "llama_cpp"
-    sequential = True
-    _stop = None  # the stop event of the running `generate`
+    sequential = False  # a batch's chats are decoded together
+    joins = True  # chats join a running call between two decoding steps (`admit`)
 
     def load(self) -> None:
         """Load the GGUF file (a path, or a file of a hub repo) and its chat template."""
@@ -45,14 +51,37 @@ class LlamaCppBackend(Backend):
         self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self._formatter = self._chat_formatter(self.llm.model_path)
         self._stop_ids = self._stop_token_ids()
+        self._n_vocab = self.llm.n_vocab()
+        self._ctx, self._batch = self._batch_context()
 
     def _params(self) -> dict:
         return {
-            "n_ctx": self.settings.llm_context,
-            "n_threads": self.settings.llm_threads or os.cpu_count(),
+            "n_ctx": 256,  # the Llama object tokenizes and reads the model's metadata; its own context decodes nothing
+            "n_threads": self._threads(),
             "n_gpu_layers": self.settings.llm_gpu_layers,
             "verbose": False,
         }
+
+    def _threads(self) -> int:
+        return self.settings.llm_threads or os.cpu_count()
+
+    def _batch_context(self):
+        """Open the context that decodes a batch's chats together, and the llama_batch that feeds it."""
+        n_seq = self.settings.llm_max_batch
+        context = -(-self.settings.llm_context // 256) * 256  # llama.cpp rounds a context up to a multiple of 256
+        params = llama_cpp.llama_context_default_params()
+        params.n_seq_max = n_seq
+        # Not unified: each sequence has `context` cells of its own, and attends over its own cells only.
+        params.kv_unified = False
+        params.n_ctx = params.n_batch = n_seq * context  # n_batch: one decode takes every prompt of a batch
+        params.n_threads = params.n_threads_batch = self._threads()
+        # As the Llama object's own context (no flash attention by default): the same numbers as before batching.
+        params.flash_attn_type = self.llm.context_params.flash_attn_type
+        ctx = llama_cpp.llama_init_from_model(self.llm.model, params)
+        if ctx is None:
+            raise BackendError(f"cannot open a llama.cpp context of {n_seq} sequences of {context} tokens "
+                               "(PRECACHE_LLM_MAX_BATCH, PRECACHE_LLM_CONTEXT): not enough memory?")
+        return ctx, llama_cpp.llama_batch_init(n_seq * context, 0, 1)
 
     def _open(self, path) -> "llama_cpp.Llama":
         try:
@@ -72,16 +101,34 @@ class LlamaCppBackend(Backend):
             ) from exc
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0, on_token: OnToken | None = None, stop=None) -> list[Generation]:
-        """Answer each chat in turn."""
+                 seed: int = 0, on_token: OnToken | None = None, stop=None, admit=None) -> list[Generation]:
+        """Answer the chats, decoded together: LLM_MAX_BATCH at a time, a chat starting when one before it ends;
+        `admit(room)`'s chats join between two steps (continuous batching: Backend.generate)."""
+        answers = [self._answer(i, chat, max_new_tokens) for i, chat in enumerate(chats)]
         rng = np.random.default_rng(seed) if temperature > 0 else None
-        self._stop = stop
-        return [self._generate_one(chat, max_new_tokens, temperature, rng,
-                                   (lambda text, i=i: on_token(i, text)) if on_token else None)
-                for i, chat in enumerate(chats)]
+
+        def joining(room: int) -> list[_Answer]:
+            joined = [self._joined(len(answers) + k, chat, max_new_tokens) for k, chat in enumerate(admit(room))]
+            answers.extend(joined)
+            return [answer for answer in joined if not answer.finish]
+
+        self._decode(answers, temperature, rng, on_token, stop, joining if admit is not None else None)
+        return [self._generation(answer) for answer in answers]
+
+    def _joined(self, index: int, chat: list[Message], max_new_tokens: int) -> "_Answer":
+        """The answer of a chat that joins a running call; one that cannot fit ends at once, empty (its job fails
+        alone, not the batch)."""
+        try:
+            return self._answer(index, chat, max_new_tokens)
+        except BackendError:
+            return _Answer(index, [], 0, finish="length")
 
     def close(self) -> None:
-        """Free the model while the library is still loaded (not at interpreter exit)."""
+        """Free the context and the model while the library is still loaded (not at interpreter exit)."""
+        if getattr(self, "_ctx", None) is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
         if getattr(self, "llm", None) is not None:
             self.llm.close()
             self.llm = None
@@ -109,61 +156,122 @@ class LlamaCppBackend(Backend):
                 ids.add(tokens[0])
         return ids
 
-    def _generate_one(self, chat: list[Message], max_new_tokens: int, temperature: float = 0.0,
-                      rng: np.random.Generator | None = None, emit=None) -> Generation:
+    def _answer(self, index: int, chat: list[Message], max_new_tokens: int) -> "_Answer":
         prompt = self._formatter(messages=chat).prompt
         # The template writes any BOS itself, as Transformers' apply_chat_template does.
         tokens = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
-        budget = min(max_new_tokens, self.llm.n_ctx() - len(tokens))
+        context = llama_cpp.llama_n_ctx_seq(self._ctx)
+        budget = min(max_new_tokens, context - len(tokens))
         if budget <= 0:
             raise BackendError(
-                f"prompt of {len(tokens)} tokens does not fit the context of "
-                f"{self.llm.n_ctx()} tokens (PRECACHE_LLM_CONTEXT)"
+                f"prompt of {len(tokens)} tokens does not fit the context of {context} tokens (PRECACHE_LLM_CONTEXT)"
             )
-        self.llm.reset()
-        answer, logprobs, finish = self._decode(tokens, budget, temperature, rng, emit)
-        text = self.llm.detokenize(answer).decode("utf-8", "replace").strip()
-        mean = float(np.mean(logprobs)) if logprobs else 0.0
-        return Generation(text, len(tokens), len(answer), mean, finish)
+        return _Answer(index, tokens, budget)
 
-    def _decode(self, prompt: list[int], budget: int, temperature: float = 0.0,
-                rng: np.random.Generator | None = None, emit=None) -> tuple[list[int], list[float], str]:
-        answer, logprobs, pending = [], [], prompt
-        # A token may end inside a UTF-8 character: the decoder holds such bytes until the next one.
-        text = codecs.getincrementaldecoder("utf-8")("replace")
-        finish = "length"
-        while len(answer) < budget:
-            if self._stop is not None and self._stop.is_set():
-                raise GenerationStopped("stopped between two tokens, as asked")
-            self.llm.eval(pending)
-            token, logprob = self._next_token(temperature, rng, answer)
-            if token in self._stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                finish = "stop"
+    def _decode(self, answers: list["_Answer"], temperature: float, rng: np.random.Generator | None,
+                on_token: OnToken | None, stop, joining=None) -> None:
+        """Decode the answers together: each step adds one token to every live answer, in one llama_decode.
+        `joining(room)`: answers that join before a step, while sequences are free."""
+        memory = llama_cpp.llama_get_memory(self._ctx)
+        llama_cpp.llama_memory_clear(memory, False)  # what a stopped call left
+        waiting, live, free = deque(answers), [], list(range(llama_cpp.llama_n_seq_max(self._ctx)))
+        while True:
+            if joining is not None and len(free) > len(waiting):
+                waiting.extend(joining(len(free) - len(waiting)))
+            if not (waiting or live):
                 break
-            answer.append(token)
-            logprobs.append(logprob)
-            pending = [token]
-            if emit is not None and (piece := text.decode(self.llm.detokenize([token]))):
-                emit(piece)
-        if emit is not None and (rest := text.decode(b"", final=True)):
-            emit(rest)
-        return answer, logprobs, finish
+            while waiting and free:  # a chat starts in the lowest free sequence
+                answer = waiting.popleft()
+                answer.seq, answer.pending = heapq.heappop(free), answer.prompt
+                live.append(answer)
+            self._pack(live, free, memory)
+            if stop is not None and stop.is_set():
+                raise GenerationStopped("stopped between two tokens, as asked")
+            logits = self._step(live)
+            top = logits.max(axis=1, keepdims=True)
+            log_norms = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+            for answer, row, log_norm in zip(live, logits, log_norms):
+                self._extend(answer, row, log_norm, temperature, rng, on_token)
+                if answer.finish:
+                    llama_cpp.llama_memory_seq_rm(memory, answer.seq, -1, -1)
+                    heapq.heappush(free, answer.seq)
+            live = [answer for answer in live if not answer.finish]
 
-    def _next_token(self, temperature: float = 0.0, rng: np.random.Generator | None = None,
-                    answer: list[int] = ()) -> tuple[int, float]:
-        """Return the next token (argmax, or sampled at `temperature`) and its log-probability."""
-        # Read the logits of the last decoded position: llm.scores is only filled with logits_all=True.
-        pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
-        logits = np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),)).astype(np.float64)
-        top = float(logits.max())
-        log_probs = logits - (top + np.log(np.exp(logits - top).sum()))
-        chosen = penalise_repeats(logits, answer, self.settings.llm_repetition_penalty)
+    def _pack(self, live: list["_Answer"], free: list[int], memory) -> None:
+        """Move the answers of the highest sequences into free lower ones, and sort the answers by sequence.
+
+        llama.cpp decodes the sequences of a batch in one pass only where their ids follow each other (its
+        cache is not unified); each gap costs a pass more, about the time of a token alone, at every step.
+        Moving a sequence copies its cells once.
+        """
+        while free and live and free[0] < max(answer.seq for answer in live):
+            answer, hole = max(live, key=lambda answer: answer.seq), heapq.heappop(free)
+            llama_cpp.llama_memory_seq_cp(memory, answer.seq, hole, -1, -1)
+            llama_cpp.llama_memory_seq_rm(memory, answer.seq, -1, -1)
+            heapq.heappush(free, answer.seq)
+            answer.seq = hole
+        live.sort(key=lambda answer: answer.seq)
+
+    def _step(self, live: list["_Answer"]) -> np.ndarray:
+        """Decode the pending tokens of the live answers in one llama_decode; return each one's next-token logits."""
+        batch, n = self._batch, 0
+        for answer in live:
+            for offset, token in enumerate(answer.pending):
+                batch.token[n], batch.pos[n], batch.n_seq_id[n], batch.logits[n] = token, answer.pos + offset, 1, False
+                batch.seq_id[n][0] = answer.seq
+                n += 1
+            batch.logits[n - 1] = True  # the logits of its last token only
+            answer.pos += len(answer.pending)
+        batch.n_tokens = n
+        if (status := llama_cpp.llama_decode(self._ctx, batch)) != 0:
+            raise BackendError(f"llama_decode failed (status {status})")
+        # One row per live answer, in batch order; llm.scores is only filled by the Llama object's own eval.
+        rows = np.ctypeslib.as_array(llama_cpp.llama_get_logits(self._ctx), shape=(len(live), self._n_vocab))
+        return rows.astype(np.float64)
+
+    def _extend(self, answer: "_Answer", logits: np.ndarray, log_norm: float, temperature: float,
+                rng: np.random.Generator | None, on_token: OnToken | None) -> None:
+        """Choose the answer's next token (argmax, or sampled at `temperature`): add it, or end the answer."""
+        chosen = penalise_repeats(logits, answer.tokens, self.settings.llm_repetition_penalty)
         if temperature > 0 and rng is not None:
             tempered = np.exp((chosen - chosen.max()) / temperature)
             token = int(rng.choice(len(chosen), p=tempered / tempered.sum()))
         else:
             token = int(np.argmax(chosen))
-        return token, float(log_probs[token])
+        if token in self._stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            answer.finish = "stop"
+        else:
+            answer.tokens.append(token)
+            answer.logprobs.append(float(logits[token] - log_norm))
+            answer.pending = [token]
+            if on_token is not None and (piece := answer.text.decode(self.llm.detokenize([token]))):
+                on_token(answer.index, piece)
+            if len(answer.tokens) == answer.budget:
+                answer.finish = "length"
+        if answer.finish and on_token is not None and (rest := answer.text.decode(b"", final=True)):
+            on_token(answer.index, rest)
+
+    def _generation(self, answer: "_Answer") -> Generation:
+        text = self.llm.detokenize(answer.tokens).decode("utf-8", "replace").strip()
+        mean = float(np.mean(answer.logprobs)) if answer.logprobs else 0.0
+        return Generation(text, len(answer.prompt), len(answer.tokens), mean, answer.finish)
+
+
+@dataclass(eq=False)
+class _Answer:
+    """One chat's answer while it is decoded: its sequence in the context and its tokens so far."""
+
+    index: int  # the chat's place in the batch: on_token's i
+    prompt: list[int]
+    budget: int  # the most tokens it may have: max_new_tokens, or what the context leaves
+    seq: int = -1  # its sequence id in the context, once started
+    pos: int = 0  # how many of its tokens the context holds
+    pending: list[int] = field(default_factory=list)  # what the next step decodes: the prompt, then the last token
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    finish: str | None = None  # "stop" or "length" once it ended
+    # A token may end inside a UTF-8 character: the decoder holds such bytes until the next one.
+    text: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
 
 
 def penalise_repeats(logits: np.ndarray, tokens, penalty: float) -> np.ndarray:

@@ -5,12 +5,13 @@ import math
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
 
 from precache.config import load_settings
-from worker.backends import BackendError
+from worker.backends import BackendError, GenerationStopped
 from worker.backends.llama_cpp import LlamaCppBackend, penalise_repeats
 from worker.quality import repetition_penalty
 
@@ -23,6 +24,8 @@ PASSWORD = [
 ]
 HI = [{"role": "user", "content": "Hi!"}]
 YES = [{"role": "user", "content": "Write the word yes fifty times."}]
+CHINESE = [{"role": "user", "content": "Say hello in Chinese."}]  # its answer has characters split across tokens
+FOUR = [CAPITAL, PASSWORD, HI, YES]
 
 
 def make_backend(**overrides) -> LlamaCppBackend:
@@ -34,6 +37,31 @@ def backend():
     backend = make_backend(llm_model="smollm2")
     backend.load()
     return backend
+
+
+@pytest.fixture(scope="module")
+def alone(backend):
+    """The greedy answer of each of FOUR generated on its own, 40 tokens at most."""
+    return [backend.generate([chat], max_new_tokens=40)[0] for chat in FOUR]
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Record each llama_decode: the sequence id of each of its tokens, and the sequences holding KV cells then."""
+    import llama_cpp
+
+    calls = []
+    decode = llama_cpp.llama_decode
+
+    def recording(ctx, batch):
+        memory = llama_cpp.llama_get_memory(ctx)
+        seqs = range(llama_cpp.llama_n_seq_max(ctx))
+        holding = {s for s in seqs if llama_cpp.llama_memory_seq_pos_max(memory, s) >= 0}
+        calls.append(([batch.seq_id[i][0] for i in range(batch.n_tokens)], holding))
+        return decode(ctx, batch)
+
+    monkeypatch.setattr(llama_cpp, "llama_decode", recording)
+    return calls
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +82,116 @@ def test_batch_of_two_questions_gives_two_different_answers(backend):
         assert answer.prompt_tokens > 0
         assert 0 < answer.completion_tokens <= 24
         assert math.isfinite(answer.mean_logprob) and answer.mean_logprob < 0
+
+
+def test_a_greedy_batch_of_four_gives_each_chat_the_answer_it_gets_alone(backend, alone):
+    assert backend.sequential is False  # the worker hands it whole batches, background work included
+    assert backend.generate(FOUR, max_new_tokens=40) == alone  # texts, token counts, logprobs, finish reasons
+    assert backend.generate(FOUR[::-1], max_new_tokens=40) == alone[::-1]  # wherever a chat sits in the batch
+
+
+def test_a_batch_is_decoded_together_and_an_answer_that_ends_leaves_it(backend, alone, decodes):
+    answers = backend.generate(FOUR, max_new_tokens=40)
+    assert answers == alone
+    assert {a.finish_reason for a in answers} == {"stop", "length"}  # some end early, some run to the budget
+    # An answer takes one decode per token, and one more to choose its end of turn.
+    steps = [a.completion_tokens + (a.finish_reason == "stop") for a in answers]
+    assert len(decodes) == max(steps)  # as many decodes as the longest answer needs, not the sum of them
+    first, _ = decodes[0]
+    assert len(first) == sum(a.prompt_tokens for a in answers)  # every prompt in the first decode
+    for step, (seqs, holding) in enumerate(decodes[1:], start=2):
+        assert len(seqs) == len(set(seqs)) == sum(needed >= step for needed in steps)  # a token per live answer
+        assert holding <= set(seqs)  # an answer that ended has no cells left
+        assert seqs == list(range(len(seqs)))  # packed: llama.cpp decodes only consecutive sequences in one pass
+
+
+def test_a_batch_larger_than_llm_max_batch_starts_a_chat_where_an_answer_ended(alone, decodes):
+    two = make_backend(llm_model="smollm2", llm_max_batch=2)
+    two.load()
+    try:
+        assert two.generate(FOUR, max_new_tokens=40) == alone  # a reused sequence keeps nothing of the one before
+    finally:
+        two.close()
+    assert max(len(set(seqs)) for seqs, _ in decodes) == 2
+    assert any(len(seqs) > len(set(seqs)) > 1 for seqs, _ in decodes[1:])  # a prompt decoded beside an answer
+
+
+def test_chats_that_join_a_running_call_get_the_answers_they_get_alone(backend, alone, decodes):
+    offered = [[FOUR[2], FOUR[3]]]  # offered at the third step of a call of two
+    steps, pieces = [], {}
+
+    def admit(room):
+        steps.append(room)
+        return offered.pop() if len(steps) == 3 and offered else []
+
+    answers = backend.generate(FOUR[:2], max_new_tokens=40, admit=admit,
+                               on_token=lambda i, text: pieces.setdefault(i, []).append(text))
+    assert answers == alone  # the joined answers follow, in the order they joined
+    assert steps[0] == backend.settings.llm_max_batch - 2  # room: the free sequences
+    assert len(decodes[2][0]) == 2 + answers[2].prompt_tokens + answers[3].prompt_tokens  # their prompts at step 3
+    assert "".join(pieces[3]).strip() == answers[3].text  # streamed under their own numbers
+
+
+def test_a_joining_chat_that_cannot_fit_ends_empty_and_the_call_goes_on(backend, alone):
+    offered = [[[{"role": "user", "content": "word " * 3000}]]]  # offered once, at the first step
+    answers = backend.generate(FOUR[:1], max_new_tokens=40, admit=lambda room: offered.pop() if offered else [])
+    assert answers[0] == alone[0]
+    assert (answers[1].text, answers[1].completion_tokens) == ("", 0)  # its job fails on its own
+
+
+def test_on_token_streams_every_answer_of_a_batch_at_once(backend):
+    chats = [CAPITAL, CHINESE, PASSWORD]
+    order, pieces = [], {0: [], 1: [], 2: []}
+
+    def on_token(i, text):
+        order.append(i)
+        pieces[i].append(text)
+
+    answers = backend.generate(chats, max_new_tokens=40, on_token=on_token)
+    for i, answer in enumerate(answers):
+        joined = "".join(pieces[i])
+        assert joined.strip() == answer.text and "\ufffd" not in joined  # whole characters, the answer's own
+    assert "".join(pieces[1]) != answers[1].text  # the stream is the text before stripping (it ends in a newline)
+    last_start = max(order.index(i) for i in range(3))
+    first_end = min(len(order) - 1 - order[::-1].index(i) for i in range(3))
+    assert last_start < first_end  # every answer began before any ended: they stream together
+    assert backend.generate(chats, max_new_tokens=40) == answers  # streaming changes no answer
+
+
+def test_a_stop_asked_mid_batch_ends_the_whole_call_before_its_next_step(backend, alone):
+    stop, pieces = threading.Event(), []
+
+    def on_token(i, text):
+        pieces.append(i)
+        if len(pieces) == 6:  # in the second step of four answers
+            stop.set()
+
+    with pytest.raises(GenerationStopped):
+        backend.generate(FOUR, max_new_tokens=200, on_token=on_token, stop=stop)
+    assert 6 <= len(pieces) <= 8  # the step under way ends; no step starts after it
+    assert backend.generate(FOUR, max_new_tokens=40) == alone  # nothing of the stopped batch is left in the model
+
+
+def test_a_sampled_batch_is_the_same_again_for_the_same_seed(backend, alone):
+    first = backend.generate(FOUR, max_new_tokens=40, temperature=1.0, seed=7)
+    assert backend.generate(FOUR, max_new_tokens=40, temperature=1.0, seed=7) == first
+    assert backend.generate(FOUR, max_new_tokens=40, temperature=1.0, seed=8) != first
+    assert [a.text for a in first] != [a.text for a in alone]  # sampled, not greedy
+    assert all(math.isfinite(a.mean_logprob) and a.mean_logprob < 0 for a in first)
+
+
+def test_a_prompt_that_leaves_no_room_for_one_token_is_refused(backend):
+    def chat(words: int):
+        return [{"role": "user", "content": "a" + " a" * (words - 1)}]
+
+    [short] = backend.generate([chat(1)], max_new_tokens=1)
+    fits = chat(1 + 1023 - short.prompt_tokens)  # one token a word: a prompt of 1023 tokens, in a context of 1024
+    [answer] = backend.generate([fits], max_new_tokens=8)
+    assert answer.prompt_tokens == 1023 and answer.completion_tokens <= 1
+    too_long = chat(1 + 1024 - short.prompt_tokens)
+    with pytest.raises(BackendError, match=r"prompt of 1024 tokens does not fit the context of 1024 tokens "
+                                           r"\(PRECACHE_LLM_CONTEXT\)"):
+        backend.generate([CAPITAL, too_long], max_new_tokens=8)
 
 
 def test_tiny_budget_stops_for_length(backend):
