@@ -72,11 +72,14 @@ def _run_batch(task, requests) -> dict:
     joined, messages = [], []  # quick messages that joined while it ran (worker/joining.py)
 
     def joiners(room: int) -> list[JobRequest]:
-        taken = joining.quick.take(room)
-        messages.extend(taken)
-        joined.extend(SimpleRequest.from_request(r) for r in taken)
-        _events(task, joined[len(joined) - len(taken):], "task-started")
-        return [_job(task, r) for r in joined[len(joined) - len(taken):]]
+        raw = joining.quick.take(room)
+        if not raw:
+            return []
+        taken = [SimpleRequest.from_request(r) for r in raw]
+        messages.extend(raw)
+        joined.extend(taken)
+        _events(task, taken, "task-started")
+        return [_job(task, r) for r in taken]
 
     takes = task.name == GENERATE_QUICK and backend.joins
     if takes:
@@ -129,7 +132,7 @@ def liveness_release(ctx: AppContext, hostname: str, job_ids: list[str]) -> None
 
 
 def _events(task, requests, kind: str, **fields) -> None:
-    if not task.app.conf.worker_send_task_events:
+    if not requests or not task.app.conf.worker_send_task_events:
         return
     with task.app.events.default_dispatcher(hostname=requests[0].hostname) as dispatcher:
         for request in requests:

@@ -113,3 +113,26 @@ def test_an_askers_question_does_not_wait_for_a_detailed_answer_being_generated(
         wait_for(lambda: ctx.jobs.get(detailed[0])["status"] == "ready", proc, log, timeout=300)  # then it is done
     finally:
         stop(proc)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_question_that_arrives_mid_batch_joins_it_and_every_job_is_answered_once(stack, tmp_path):
+    env, ctx = stack
+    env["PRECACHE_LLM_MAX_TOKENS_QUICK"] = "300"  # a batch long enough to arrive in
+    log = tmp_path / "worker.log"
+    proc = start(["worker"], env, log)
+    try:
+        wait_for(lambda: "ready." in log.read_text(), proc, log)
+        first = [enqueue(ctx, question) for question in ("Write a long story about a dragon.",
+                                                         "Write a long poem about the sea.")]
+        wait_for(lambda: "generating a quick batch of 2" in log.read_text(), proc, log)
+        late = [enqueue(ctx, "What is an API?")]
+        wait_for(lambda: _all_ready(ctx, first + late), proc, log, timeout=300)
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert "1 quick jobs joined the running batch" in text, text[-3000:]
+    assert "generating a quick batch of 1" not in text  # the late one was not a batch of its own
+    assert "Traceback" not in text
+    answers = _answers(env["PRECACHE_DATABASE_URL"])
+    assert sorted(q for q, level, _ in answers if level == "quick") == sorted(q for _, q in first + late)
