@@ -49,7 +49,12 @@ ARCHS = {
 
 
 def chats(n: int) -> list[list[dict]]:
-    return [[{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)] + f" (case {i})"}] for i in range(n)]
+    """The chats a worker sends for n new questions (`chat_for`: its system prompt, then the question)."""
+    from precache.config import load_settings
+    from worker.batch import chat_for
+
+    settings = load_settings()
+    return [chat_for(settings, QUESTIONS[i % len(QUESTIONS)] + f" (case {i})") for i in range(n)]
 
 
 class PeakMemory:
@@ -140,7 +145,7 @@ def llama_cpp_backend(args):
     from precache.config import load_settings
     from worker.backends import load_backend
 
-    return load_backend(load_settings(llm_backend="llama_cpp", llm_model="smollm2", llm_threads=args.threads,
+    return load_backend(load_settings(llm_backend="llama_cpp", llm_model=args.model, llm_threads=args.threads,
                                       llm_context=4096, llm_gpu_layers=-1 if args.device == "cuda" else 0))
 
 
@@ -181,7 +186,8 @@ def _run(args, folder: Path) -> list[dict]:
     rows = []
     setups = []
     if "llama_cpp" in args.backends:
-        setups.append(("llama_cpp", "SmolLM2-135M Q4_1 GGUF", lambda: llama_cpp_backend(args)))
+        label = "SmolLM2-135M Q4_1 GGUF" if args.model == "smollm2" else Path(args.model).name
+        setups.append(("llama_cpp", label, lambda: llama_cpp_backend(args)))
     if "transformers" in args.backends:
         build_random_model(args.arch, folder)
         for quantization in args.quantization:
@@ -223,6 +229,7 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto")
     parser.add_argument("--quantization", nargs="+", choices=["none", "8bit", "4bit"], default=["none"])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--model", default="smollm2", help="llama_cpp: the GGUF (a path, or smollm2: the shipped one)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--mid-batch", action="store_true", help="time to first token of a question joining a batch")
     parser.add_argument("--delay", type=float, default=0.5, help="--mid-batch: seconds into the batch it arrives")

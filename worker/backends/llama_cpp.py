@@ -19,6 +19,9 @@ except ImportError:  # reported by load(), so that the registry can still import
     llama_cpp = None
 
 
+COPY_GAIN = 8  # prompt tokens another sequence's cells must save before they are copied rather than decoded
+
+
 class LlamaCppBackend(Backend):
     """Generate with llama.cpp, the chats of a batch decoded together.
 
@@ -75,12 +78,14 @@ class LlamaCppBackend(Backend):
         params.kv_unified = False
         params.n_ctx = params.n_batch = n_seq * context  # n_batch: one decode takes every prompt of a batch
         params.n_threads = params.n_threads_batch = self._threads()
-        # As the Llama object's own context (no flash attention by default): the same numbers as before batching.
-        params.flash_attn_type = self.llm.context_params.flash_attn_type
+        # Flash attention where the device has it (llama.cpp decides; the CPU does): a step of 8 sequences costs a
+        # quarter less on two CPU cores, a step of one the same (docs/benchmarks.md, "Batched generation").
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
         ctx = llama_cpp.llama_init_from_model(self.llm.model, params)
         if ctx is None:
             raise BackendError(f"cannot open a llama.cpp context of {n_seq} sequences of {context} tokens "
                                "(PRECACHE_LLM_MAX_BATCH, PRECACHE_LLM_CONTEXT): not enough memory?")
+        self._held = [[] for _ in range(n_seq)]  # the tokens whose cells each free sequence still holds
         return ctx, llama_cpp.llama_batch_init(n_seq * context, 0, 1)
 
     def _open(self, path) -> "llama_cpp.Llama":
@@ -173,29 +178,58 @@ class LlamaCppBackend(Backend):
         """Decode the answers together: each step adds one token to every live answer, in one llama_decode.
         `joining(room)`: answers that join before a step, while sequences are free."""
         memory = llama_cpp.llama_get_memory(self._ctx)
-        llama_cpp.llama_memory_clear(memory, False)  # what a stopped call left
         waiting, live, free = deque(answers), [], list(range(llama_cpp.llama_n_seq_max(self._ctx)))
-        while True:
-            if joining is not None and len(free) > len(waiting):
-                waiting.extend(joining(len(free) - len(waiting)))
-            if not (waiting or live):
-                break
-            while waiting and free:  # a chat starts in the lowest free sequence
-                answer = waiting.popleft()
-                answer.seq, answer.pending = heapq.heappop(free), answer.prompt
-                live.append(answer)
-            self._pack(live, free, memory)
-            if stop is not None and stop.is_set():
-                raise GenerationStopped("stopped between two tokens, as asked")
-            logits = self._step(live)
-            top = logits.max(axis=1, keepdims=True)
-            log_norms = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-            for answer, row, log_norm in zip(live, logits, log_norms):
-                self._extend(answer, row, log_norm, temperature, rng, on_token)
-                if answer.finish:
-                    llama_cpp.llama_memory_seq_rm(memory, answer.seq, -1, -1)
-                    heapq.heappush(free, answer.seq)
-            live = [answer for answer in live if not answer.finish]
+        try:
+            while True:
+                if joining is not None and len(free) > len(waiting):
+                    waiting.extend(joining(len(free) - len(waiting)))
+                if not (waiting or live):
+                    break
+                while waiting and free:  # a chat starts in the lowest free sequence
+                    answer = waiting.popleft()
+                    self._start(answer, heapq.heappop(free), live, memory)
+                    live.append(answer)
+                self._pack(live, free, memory)
+                if stop is not None and stop.is_set():
+                    raise GenerationStopped("stopped between two tokens, as asked")
+                logits = self._step(live)
+                top = logits.max(axis=1, keepdims=True)
+                log_norms = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1, dtype=np.float64))
+                for answer, row, log_norm in zip(live, logits, log_norms):
+                    self._extend(answer, row, log_norm, temperature, rng, on_token)
+                    if answer.finish:  # its cells stay: the next chat in the sequence reuses their common prefix
+                        self._held[answer.seq] = answer.cells()
+                        heapq.heappush(free, answer.seq)
+                live = [answer for answer in live if not answer.finish]
+        except BaseException:  # a stop, or a failed decode: what the sequences hold is no longer known
+            llama_cpp.llama_memory_clear(memory, False)
+            self._held = [[] for _ in self._held]
+            raise
+
+    def _start(self, answer: "_Answer", seq: int, live: list["_Answer"], memory) -> None:
+        """Start the answer in sequence `seq`, reusing the longest prefix of its prompt that a sequence holds.
+
+        Chats share their opening (the chat template, the system prompt): their tokens are decoded once, not once
+        per chat. The sequence's own cells are kept up to where they part from the prompt. Where another sequence
+        holds a longer common prefix, its cells are copied first: llama.cpp copies a sequence's whole cache (a
+        memory copy, far cheaper than decoding COPY_GAIN tokens). At least the prompt's last token is decoded, for
+        the logits of the first answer token.
+        """
+        holding = {other.seq: other.cells() for other in live}
+        holding.update((s, held) for s, held in enumerate(self._held) if s not in holding)
+        own = shared_prefix(holding[seq], answer.prompt)
+        source, common = max(((s, shared_prefix(held, answer.prompt)) for s, held in holding.items()),
+                             key=lambda item: item[1])
+        if common >= own + COPY_GAIN:
+            llama_cpp.llama_memory_seq_cp(memory, source, seq, -1, -1)
+        else:
+            common = own
+        common = min(common, len(answer.prompt) - 1)
+        if not llama_cpp.llama_memory_seq_rm(memory, seq, common, -1):  # a cache that cannot cut a sequence short
+            llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
+            common = 0
+        self._held[seq] = []
+        answer.seq, answer.pos, answer.pending = seq, common, answer.prompt[common:]
 
     def _pack(self, live: list["_Answer"], free: list[int], memory) -> None:
         """Move the answers of the highest sequences into free lower ones, and sort the answers by sequence.
@@ -208,6 +242,7 @@ class LlamaCppBackend(Backend):
             answer, hole = max(live, key=lambda answer: answer.seq), heapq.heappop(free)
             llama_cpp.llama_memory_seq_cp(memory, answer.seq, hole, -1, -1)
             llama_cpp.llama_memory_seq_rm(memory, answer.seq, -1, -1)
+            self._held[hole] = self._held[answer.seq] = []
             heapq.heappush(free, answer.seq)
             answer.seq = hole
         live.sort(key=lambda answer: answer.seq)
@@ -227,14 +262,14 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"llama_decode failed (status {status})")
         # One row per live answer, in batch order; llm.scores is only filled by the Llama object's own eval.
         rows = np.ctypeslib.as_array(llama_cpp.llama_get_logits(self._ctx), shape=(len(live), self._n_vocab))
-        return rows.astype(np.float64)
+        return rows.copy()  # the next decode overwrites them
 
     def _extend(self, answer: "_Answer", logits: np.ndarray, log_norm: float, temperature: float,
                 rng: np.random.Generator | None, on_token: OnToken | None) -> None:
         """Choose the answer's next token (argmax, or sampled at `temperature`): add it, or end the answer."""
         chosen = penalise_repeats(logits, answer.tokens, self.settings.llm_repetition_penalty)
         if temperature > 0 and rng is not None:
-            tempered = np.exp((chosen - chosen.max()) / temperature)
+            tempered = np.exp((chosen - chosen.max()).astype(np.float64) / temperature)
             token = int(rng.choice(len(chosen), p=tempered / tempered.sum()))
         else:
             token = int(np.argmax(chosen))
@@ -272,6 +307,17 @@ class _Answer:
     finish: str | None = None  # "stop" or "length" once it ended
     # A token may end inside a UTF-8 character: the decoder holds such bytes until the next one.
     text: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+
+    def cells(self) -> list[int]:
+        """The tokens its sequence holds cells of: the prompt and the answer so far, less what is still pending."""
+        return (self.prompt + self.tokens)[:self.pos]
+
+
+def shared_prefix(held: list[int], prompt: list[int]) -> int:
+    """How many tokens `held` and `prompt` have in common from the start."""
+    n = min(len(held), len(prompt))
+    differs = np.asarray(held[:n]) != np.asarray(prompt[:n])
+    return int(differs.argmax()) if differs.any() else n
 
 
 def penalise_repeats(logits: np.ndarray, tokens, penalty: float) -> np.ndarray:
