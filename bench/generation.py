@@ -124,10 +124,10 @@ def mid_batch(backend, batch: int, max_new_tokens: int, delay_s: float, repeat: 
         best["idle_s"] = min(best["idle_s"], first[0] - start)
         first, arrived = {}, {}
 
-        def admit(room: int) -> list:
+        def admit(room: int) -> list:  # polled between two steps; it arrived at start + delay_s
             if "at" in arrived or time.perf_counter() - start < delay_s:
                 return []
-            arrived["at"] = time.perf_counter()
+            arrived["at"] = start + delay_s
             return [late]
 
         start = time.perf_counter()

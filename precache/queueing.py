@@ -90,7 +90,8 @@ def celery_config(settings) -> dict:
         "broker_url": settings.broker_url,
         "broker_transport_options": _transport_options(settings),
         # Generation tasks are batched (worker/tasks.py): a worker of one pool thread must hold a whole batch unacked.
-        "worker_prefetch_multiplier": settings.llm_max_batch,
+        # A batch's messages, and room for those that join it while it runs (worker/joining.py).
+        "worker_prefetch_multiplier": settings.llm_max_batch + settings.llm_join_room,
         "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES],
         "task_routes": (route,),
         "beat_schedule": _beat_schedule(settings),

@@ -68,6 +68,12 @@ class ModelSettings(BaseModel):
     llm_max_batch: int = Field(
         8, ge=1, le=256, description="Most generation requests one worker generates together in one batch."
     )
+    llm_join_room: int = Field(
+        2, ge=0, le=64,
+        description="Sequences a llama_cpp worker keeps beyond LLM_MAX_BATCH (and messages it prefetches) for quick "
+        "jobs that join a running batch: one that arrives while a full batch is decoded starts at the next step "
+        "instead of when an answer ends. Each costs LLM_CONTEXT tokens of KV cache.",
+    )
     llm_batch_wait_ms: int = Field(
         50, ge=1, le=60000, description="Longest a request waits at the worker for others to fill its batch."
     )

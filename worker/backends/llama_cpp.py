@@ -70,7 +70,7 @@ class LlamaCppBackend(Backend):
 
     def _batch_context(self):
         """Open the context that decodes a batch's chats together, and the llama_batch that feeds it."""
-        n_seq = self.settings.llm_max_batch
+        n_seq = self.settings.llm_max_batch + self.settings.llm_join_room  # room for chats that join a full batch
         context = -(-self.settings.llm_context // 256) * 256  # llama.cpp rounds a context up to a multiple of 256
         params = llama_cpp.llama_context_default_params()
         params.n_seq_max = n_seq
@@ -108,7 +108,8 @@ class LlamaCppBackend(Backend):
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
                  seed: int = 0, on_token: OnToken | None = None, stop=None, admit=None) -> list[Generation]:
         """Answer the chats, decoded together: LLM_MAX_BATCH at a time, a chat starting when one before it ends;
-        `admit(room)`'s chats join between two steps (continuous batching: Backend.generate)."""
+        `admit(room)`'s chats join between two steps (continuous batching: Backend.generate), into the
+        LLM_JOIN_ROOM sequences beyond LLM_MAX_BATCH too."""
         answers = [self._answer(i, chat, max_new_tokens) for i, chat in enumerate(chats)]
         rng = np.random.default_rng(seed) if temperature > 0 else None
 
@@ -179,27 +180,32 @@ class LlamaCppBackend(Backend):
         `joining(room)`: answers that join before a step, while sequences are free."""
         memory = llama_cpp.llama_get_memory(self._ctx)
         waiting, live, free = deque(answers), [], list(range(llama_cpp.llama_n_seq_max(self._ctx)))
+        limit = self.settings.llm_max_batch  # the call's own chats; joiners may take the room beyond it
         try:
             while True:
-                if joining is not None and len(free) > len(waiting):
-                    waiting.extend(joining(len(free) - len(waiting)))
-                if not (waiting or live):
-                    break
-                while waiting and free:  # a chat starts in the lowest free sequence
+                starting = min(len(waiting), len(free), max(0, limit - len(live)))
+                if joining is not None and len(free) > starting:
+                    for answer in joining(len(free) - starting):  # a chat starts in the lowest free sequence
+                        self._start(answer, heapq.heappop(free), live, memory)
+                        live.append(answer)
+                while waiting and free and len(live) < limit:
                     answer = waiting.popleft()
                     self._start(answer, heapq.heappop(free), live, memory)
                     live.append(answer)
+                if not live:
+                    break
                 self._pack(live, free, memory)
                 if stop is not None and stop.is_set():
                     raise GenerationStopped("stopped between two tokens, as asked")
-                logits = self._step(live)
-                top = logits.max(axis=1, keepdims=True)
-                log_norms = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1, dtype=np.float64))
-                for answer, row, log_norm in zip(live, logits, log_norms):
-                    self._extend(answer, row, log_norm, temperature, rng, on_token)
-                    if answer.finish:  # its cells stay: the next chat in the sequence reuses their common prefix
-                        self._held[answer.seq] = answer.cells()
-                        heapq.heappush(free, answer.seq)
+                for group in prompts_first(live):
+                    logits = self._step(group)
+                    top = logits.max(axis=1, keepdims=True)
+                    log_norms = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1, dtype=np.float64))
+                    for answer, row, log_norm in zip(group, logits, log_norms):
+                        self._extend(answer, row, log_norm, temperature, rng, on_token)
+                        if answer.finish:  # its cells stay: the next chat in the sequence reuses their common prefix
+                            self._held[answer.seq] = answer.cells()
+                            heapq.heappush(free, answer.seq)
                 live = [answer for answer in live if not answer.finish]
         except BaseException:  # a stop, or a failed decode: what the sequences hold is no longer known
             llama_cpp.llama_memory_clear(memory, False)
@@ -311,6 +317,16 @@ class _Answer:
     def cells(self) -> list[int]:
         """The tokens its sequence holds cells of: the prompt and the answer so far, less what is still pending."""
         return (self.prompt + self.tokens)[:self.pos]
+
+
+def prompts_first(live: list[_Answer]) -> list[list[_Answer]]:
+    """The decodes of one step: the prompts of chats that start beside answers under way go first, on their own, so
+    that a chat joining a running batch has its first token after its own prompt, not after a step of the batch
+    too (the whole step of 8 sequences is about the time of a short prompt alone on a CPU)."""
+    starting = [answer for answer in live if answer.pos < len(answer.prompt)]
+    if not starting or len(starting) == len(live):
+        return [live]
+    return [starting, [answer for answer in live if answer.pos >= len(answer.prompt)]]
 
 
 def shared_prefix(held: list[int], prompt: list[int]) -> int:

@@ -147,7 +147,8 @@ def test_a_batch_larger_than_llm_max_batch_starts_a_chat_where_an_answer_ended(a
     finally:
         two.close()
     assert max(len(set(seqs)) for seqs, _ in decodes) == 2
-    assert any(len(seqs) > len(set(seqs)) > 1 for seqs, _ in decodes[1:])  # a prompt decoded beside an answer
+    # A chat that starts where an answer ended: its prompt is decoded on its own, ahead of the answer under way.
+    assert any(len(seqs) > len(set(seqs)) == 1 for seqs, _ in decodes[1:])
 
 
 def test_chats_that_join_a_running_call_get_the_answers_they_get_alone(backend, alone, decodes):
@@ -161,10 +162,31 @@ def test_chats_that_join_a_running_call_get_the_answers_they_get_alone(backend, 
     answers = backend.generate(FOUR[:2], max_new_tokens=40, admit=admit,
                                on_token=lambda i, text: pieces.setdefault(i, []).append(text))
     assert answers == alone  # the joined answers follow, in the order they joined
-    assert steps[0] == backend.settings.llm_max_batch - 2  # room: the free sequences
-    joined = decodes[2][0]  # step 3: a token of each answer under way, and the prompts of those that join
-    assert sorted(set(joined)) == [0, 1, 2, 3]
+    settings = backend.settings
+    assert steps[0] == settings.llm_max_batch + settings.llm_join_room - 2  # room: the free sequences
+    # Step 3: the prompts of those that join, on their own, then a token of each answer under way.
+    assert sorted(set(decodes[2][0])) == [2, 3] and decodes[3][0] == [0, 1]
     assert "".join(pieces[3]).strip() == answers[3].text  # streamed under their own numbers
+
+
+def test_a_chat_joins_a_full_batch_at_its_next_step_in_the_room_beyond_llm_max_batch(decodes):
+    full = make_backend(llm_model="smollm2", llm_max_batch=2, llm_join_room=1)
+    full.load()
+    offered, rooms = [[FOUR[2]]], []
+
+    def admit(room):
+        rooms.append(room)
+        return offered.pop() if len(rooms) == 2 and offered else []
+
+    try:
+        answers = full.generate(FOUR[:2], max_new_tokens=40, admit=admit)
+    finally:
+        full.close()
+    assert rooms[:2] == [1, 1]  # the batch fills LLM_MAX_BATCH; one sequence is kept for a joiner
+    assert [a.text for a in answers] == [a.text for a in first_answers(FOUR[:3])]
+    # Step 2: the joiner's prompt goes first, on its own, then a token of each answer under way.
+    assert set(decodes[1][0]) == {2} and decodes[2][0] == [0, 1]
+    assert max(len(set(seqs)) for seqs, _ in decodes) == 3
 
 
 def test_a_joining_chat_that_cannot_fit_ends_empty_and_the_call_goes_on(backend, alone):
