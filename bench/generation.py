@@ -21,6 +21,7 @@ the weights) and its output length is forced to --max-new-tokens; llama.cpp runs
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -115,30 +116,41 @@ def measure(backend, batch: int, max_new_tokens: int, cuda: bool, repeat: int) -
 
 def mid_batch(backend, batch: int, max_new_tokens: int, delay_s: float, repeat: int) -> dict:
     """Time to first token of a chat that arrives `delay_s` into a batch of `batch`, against it on an idle
-    backend and against waiting for the batch's end; the fastest of `repeat` alternating runs of each."""
-    late, best = chats(batch + 1)[-1], {"idle_s": float("inf"), "joined_s": float("inf"), "after_s": float("inf")}
-    for _ in range(repeat):
+    backend and against waiting for the batch's end; the median of `repeat` alternating runs of each (where in a
+    decoding step it arrives is chance: the fastest run would flatter joining). Each run asks new questions (the
+    model holds none of them; all share the worker's system prompt), the idle one and the late one alike."""
+    questions, runs = chats(batch + 2 * repeat), {"idle_s": [], "joined_s": [], "after_s": []}
+    for k in range(repeat):
+        alone, late = questions[batch + 2 * k], questions[batch + 2 * k + 1]
         first: dict = {}
         start = time.perf_counter()
-        backend.generate([late], max_new_tokens, on_token=lambda i, text: first.setdefault(i, time.perf_counter()))
-        best["idle_s"] = min(best["idle_s"], first[0] - start)
-        first, arrived = {}, {}
+        backend.generate([alone], max_new_tokens, on_token=lambda i, text: first.setdefault(i, time.perf_counter()))
+        runs["idle_s"].append(first[0] - start)
+        first, arrived, taken = {}, {}, []
 
-        def admit(room: int) -> list:  # polled between two steps; it arrived at start + delay_s
-            if "at" in arrived or time.perf_counter() - start < delay_s:
+        def arrive() -> None:  # as a worker's flush offers a job to the running batch (worker/joining.py)
+            arrived["at"] = time.perf_counter()
+            backend.hurry()
+
+        def admit(room: int) -> list:  # polled between two steps
+            if "at" not in arrived or taken:
                 return []
-            arrived["at"] = start + delay_s
+            taken.append(late)
             return [late]
 
         start = time.perf_counter()
+        timer = threading.Timer(delay_s, arrive)
+        timer.start()
         backend.generate(chats(batch), max_new_tokens, admit=admit,
                          on_token=lambda i, text: first.setdefault(i, time.perf_counter()))
-        best["joined_s"] = min(best["joined_s"], first[batch] - arrived["at"])
+        timer.join()
+        runs["joined_s"].append(first[batch] - arrived["at"])
         start = time.perf_counter()  # before joining: it waited for the whole batch, then started alone
         backend.generate(chats(batch), max_new_tokens)
         ended = time.perf_counter()
-        best["after_s"] = min(best["after_s"], ended - (start + delay_s) + best["idle_s"])
-    return {"batch": batch, **best, "ratio": best["joined_s"] / best["idle_s"]}
+        runs["after_s"].append(ended - (start + delay_s) + runs["idle_s"][-1])
+    median = {key: statistics.median(values) for key, values in runs.items()}
+    return {"batch": batch, **median, "ratio": median["joined_s"] / median["idle_s"]}
 
 
 def llama_cpp_backend(args):
@@ -224,7 +236,8 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["llama_cpp", "transformers"])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 2, 4, 8, 16])
     parser.add_argument("--max-new-tokens", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=2, help="alternating runs per batch size; the fastest counts")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="alternating runs per batch size: the fastest counts (--mid-batch: the median)")
     parser.add_argument("--arch", choices=sorted(ARCHS), default="tiny", help="transformers model shape")
     parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto")
     parser.add_argument("--quantization", nargs="+", choices=["none", "8bit", "4bit"], default=["none"])

@@ -18,11 +18,12 @@ class Joining:
         self._lock = threading.Lock()
         self._open = False
         self._offered: list = []
+        self._hurry = None
 
-    def open(self) -> None:
-        """A quick batch that takes joiners starts."""
+    def open(self, hurry=None) -> None:
+        """A quick batch that takes joiners starts; `hurry()` tells its backend that some wait (Backend.hurry)."""
         with self._lock:
-            self._open = True
+            self._open, self._hurry = True, hurry
 
     def offer(self, requests: list) -> bool:
         """Offer messages to the running batch; False when none runs (the caller hands them to the pool)."""
@@ -30,7 +31,10 @@ class Joining:
             if not self._open:
                 return False
             self._offered.extend(requests)
-            return True
+            hurry = self._hurry
+        if hurry is not None:
+            hurry()
+        return True
 
     def take(self, room: int) -> list:
         """Return up to `room` of the messages offered, oldest first."""
@@ -41,7 +45,7 @@ class Joining:
     def close(self) -> list:
         """The running batch ends: return the messages it did not take (the caller hands them to the pool)."""
         with self._lock:
-            self._open = False
+            self._open, self._hurry = False, None
             left, self._offered = self._offered, []
             return left
 

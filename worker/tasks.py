@@ -83,7 +83,7 @@ def _run_batch(task, requests) -> dict:
 
     takes = task.name == GENERATE_QUICK and backend.joins
     if takes:
-        joining.quick.open()
+        joining.quick.open(hurry=backend.hurry)
     started = time.monotonic()
     try:
         outcomes = answer_questions(runtime.context(), backend, jobs, worker=worker,

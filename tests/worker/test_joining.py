@@ -23,3 +23,12 @@ def test_the_quick_task_offers_its_next_batch_to_the_running_one_instead_of_queu
         assert joining.quick.take(8) == ["message"]
     finally:
         joining.quick.close()
+
+
+def test_an_offer_hurries_the_running_batch_and_an_offer_between_batches_does_not():
+    hurried = []
+    room = Joining()
+    room.open(hurry=lambda: hurried.append(True))
+    assert room.offer(["a"]) and hurried == [True]  # its backend may end the step under way for it
+    room.close()
+    assert room.offer(["b"]) is False and hurried == [True]

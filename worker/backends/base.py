@@ -86,10 +86,14 @@ class Backend(ABC):
         `stop`, when set, makes the generation raise GenerationStopped before its next token (a backend whose
         one call cannot be interrupted, an HTTP request, bounds it with its own timeout instead).
         A backend that `joins` also takes `admit(room)`: called between two decoding steps, it returns up to
-        `room` new chats (room: PRECACHE_LLM_MAX_BATCH less the live sequences), which join the call; their
+        `room` new chats (room: the free sequences, PRECACHE_LLM_JOIN_ROOM included), which join the call; their
         answers follow the others' in the list returned, in the order they joined, and `on_token` numbers them
         after the chats given.
         """
+
+    def hurry(self) -> None:
+        """Chats wait to join the running call (any thread may say so): a backend that `joins` may end the
+        decoding step under way early, so that they start at once; the step is then done again. Others ignore it."""
 
     def exclusive(self) -> threading.Lock:
         """Return the lock that a caller holds while this model generates: one generation at a time.

@@ -2,8 +2,11 @@
 batch are decoded together, one sequence each in one context."""
 
 import codecs
+import ctypes
 import heapq
+import logging
 import os
+from contextlib import contextmanager
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -19,7 +22,10 @@ except ImportError:  # reported by load(), so that the registry can still import
     llama_cpp = None
 
 
-COPY_GAIN = 8  # prompt tokens another sequence's cells must save before they are copied rather than decoded
+ABORTED = 2  # llama_decode's status for a decode its abort callback ended
+# Prompt tokens that another sequence's cells must save before they are copied rather than decoded, for caches of
+# 2,048 tokens a sequence: copying such a cache costs about what decoding 3 prompt tokens does (2 CPU cores).
+COPY_GAIN = 8
 
 
 class LlamaCppBackend(Backend):
@@ -86,7 +92,13 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"cannot open a llama.cpp context of {n_seq} sequences of {context} tokens "
                                "(PRECACHE_LLM_MAX_BATCH, PRECACHE_LLM_CONTEXT): not enough memory?")
         self._held = [[] for _ in range(n_seq)]  # the tokens whose cells each free sequence still holds
+        self._hurry, self._room = Hurry(), 0
         return ctx, llama_cpp.llama_batch_init(n_seq * context, 0, 1)
+
+    def hurry(self) -> None:
+        """Chats wait to join: end the step under way early where it may be (a step of answer tokens, with room)."""
+        if self._room > 0:
+            self._hurry.set()
 
     def _open(self, path) -> "llama_cpp.Llama":
         try:
@@ -184,6 +196,8 @@ class LlamaCppBackend(Backend):
         try:
             while True:
                 starting = min(len(waiting), len(free), max(0, limit - len(live)))
+                self._room = len(free) - starting if joining is not None else 0
+                self._hurry.clear()  # before joiners are taken: one offered after this ends the next step early
                 if joining is not None and len(free) > starting:
                     for answer in joining(len(free) - starting):  # a chat starts in the lowest free sequence
                         self._start(answer, heapq.heappop(free), live, memory)
@@ -198,7 +212,8 @@ class LlamaCppBackend(Backend):
                 if stop is not None and stop.is_set():
                     raise GenerationStopped("stopped between two tokens, as asked")
                 for group in prompts_first(live):
-                    logits = self._step(group)
+                    if (logits := self._step(group, abortable=self._room > 0)) is None:
+                        break  # ended early for chats that wait to join: they start, then the step is done again
                     top = logits.max(axis=1, keepdims=True)
                     log_norms = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1, dtype=np.float64))
                     for answer, row, log_norm in zip(group, logits, log_norms):
@@ -211,14 +226,17 @@ class LlamaCppBackend(Backend):
             llama_cpp.llama_memory_clear(memory, False)
             self._held = [[] for _ in self._held]
             raise
+        finally:
+            self._room = 0
+            self._hurry.clear()
 
     def _start(self, answer: "_Answer", seq: int, live: list["_Answer"], memory) -> None:
         """Start the answer in sequence `seq`, reusing the longest prefix of its prompt that a sequence holds.
 
         Chats share their opening (the chat template, the system prompt): their tokens are decoded once, not once
         per chat. The sequence's own cells are kept up to where they part from the prompt. Where another sequence
-        holds a longer common prefix, its cells are copied first: llama.cpp copies a sequence's whole cache (a
-        memory copy, far cheaper than decoding COPY_GAIN tokens). At least the prompt's last token is decoded, for
+        holds a longer common prefix by COPY_GAIN tokens, its cells are copied first: llama.cpp copies a sequence's
+        whole cache, a memory copy that costs less than decoding them. At least the prompt's last token is decoded, for
         the logits of the first answer token.
         """
         holding = {other.seq: other.cells() for other in live}
@@ -226,7 +244,7 @@ class LlamaCppBackend(Backend):
         own = shared_prefix(holding[seq], answer.prompt)
         source, common = max(((s, shared_prefix(held, answer.prompt)) for s, held in holding.items()),
                              key=lambda item: item[1])
-        if common >= own + COPY_GAIN:
+        if common >= own + COPY_GAIN * llama_cpp.llama_n_ctx_seq(self._ctx) / 2048:
             llama_cpp.llama_memory_seq_cp(memory, source, seq, -1, -1)
         else:
             common = own
@@ -242,19 +260,23 @@ class LlamaCppBackend(Backend):
 
         llama.cpp decodes the sequences of a batch in one pass only where their ids follow each other (its
         cache is not unified); each gap costs a pass more, about the time of a token alone, at every step.
-        Moving a sequence copies its cells once.
+        Moving a sequence copies its cells once; the sequence it leaves keeps them, for a chat that shares them.
         """
         while free and live and free[0] < max(answer.seq for answer in live):
             answer, hole = max(live, key=lambda answer: answer.seq), heapq.heappop(free)
             llama_cpp.llama_memory_seq_cp(memory, answer.seq, hole, -1, -1)
-            llama_cpp.llama_memory_seq_rm(memory, answer.seq, -1, -1)
-            self._held[hole] = self._held[answer.seq] = []
+            self._held[hole], self._held[answer.seq] = [], answer.cells()  # the sequence it left keeps a copy
             heapq.heappush(free, answer.seq)
             answer.seq = hole
         live.sort(key=lambda answer: answer.seq)
 
-    def _step(self, live: list["_Answer"]) -> np.ndarray:
-        """Decode the pending tokens of the live answers in one llama_decode; return each one's next-token logits."""
+    def _step(self, live: list["_Answer"], abortable: bool = False) -> np.ndarray | None:
+        """Decode the pending tokens of the live answers in one llama_decode; return each one's next-token logits.
+
+        `abortable`: a step of one token per answer may end early when chats wait to join (`hurry`); llama.cpp then
+        removes what it wrote to the cache, the answers are as before it, and None is returned.
+        """
+        abortable = abortable and all(len(answer.pending) == 1 for answer in live)
         batch, n = self._batch, 0
         for answer in live:
             for offset, token in enumerate(answer.pending):
@@ -264,7 +286,13 @@ class LlamaCppBackend(Backend):
             batch.logits[n - 1] = True  # the logits of its last token only
             answer.pos += len(answer.pending)
         batch.n_tokens = n
-        if (status := llama_cpp.llama_decode(self._ctx, batch)) != 0:
+        with self._hurry.armed(self._ctx, abortable):
+            status = llama_cpp.llama_decode(self._ctx, batch)
+        if status == ABORTED and abortable:
+            for answer in live:
+                answer.pos -= len(answer.pending)
+            return None
+        if status != 0:
             raise BackendError(f"llama_decode failed (status {status})")
         # One row per live answer, in batch order; llm.scores is only filled by the Llama object's own eval.
         rows = np.ctypeslib.as_array(llama_cpp.llama_get_logits(self._ctx), shape=(len(live), self._n_vocab))
@@ -317,6 +345,45 @@ class _Answer:
     def cells(self) -> list[int]:
         """The tokens its sequence holds cells of: the prompt and the answer so far, less what is still pending."""
         return (self.prompt + self.tokens)[:self.pos]
+
+
+class Hurry:
+    """A flag that ends a llama.cpp decode early: llama.cpp asks its abort callback between two nodes of the graph,
+    and stops the decode (status 2, what it wrote to the cache removed) when it answers true.
+
+    The callback is libc's strlen over a two-byte buffer [flag, 0]: C, so a decode pays nothing for the check (a
+    Python callback would run at each of the graph's ~1,000 nodes), and its result, 1 while the flag is set, is a
+    true bool. Any thread may set the flag; the decoding thread clears it.
+    """
+
+    def __init__(self):
+        self._flag = ctypes.create_string_buffer(2)
+        self._never = ctypes.create_string_buffer(2)  # read by decodes that must not end early
+        strlen = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p).value
+        self.callback = llama_cpp.ggml_abort_callback(strlen)
+
+    def set(self) -> None:
+        self._flag[0] = 1
+
+    def clear(self) -> None:
+        self._flag[0] = 0
+
+    @contextmanager
+    def armed(self, ctx, abortable: bool):
+        """Let the flag end the decode made inside, if `abortable`. llama.cpp logs the cells it removes after an
+        early end as a warning (at its own ERROR level, through llama-cpp-python): expected here, so not shown."""
+        if not abortable:
+            llama_cpp.llama_set_abort_callback(ctx, self.callback, ctypes.cast(self._never, ctypes.c_void_p))
+            yield
+            return
+        logger = logging.getLogger("llama-cpp-python")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        llama_cpp.llama_set_abort_callback(ctx, self.callback, ctypes.cast(self._flag, ctypes.c_void_p))
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
 
 
 def prompts_first(live: list[_Answer]) -> list[list[_Answer]]:

@@ -189,6 +189,37 @@ def test_a_chat_joins_a_full_batch_at_its_next_step_in_the_room_beyond_llm_max_b
     assert max(len(set(seqs)) for seqs, _ in decodes) == 3
 
 
+def test_a_step_ended_early_for_a_joiner_is_done_again_and_no_answer_changes(backend, alone, decodes):
+    import llama_cpp
+
+    statuses = []
+    decode = llama_cpp.llama_decode
+
+    def recording(ctx, batch):
+        statuses.append(decode(ctx, batch))
+        return statuses[-1]
+
+    calls = []
+
+    def admit(room):  # at the third step a joiner is offered, as a worker's flush does: hurry, then admitted
+        calls.append(room)
+        if len(calls) == 3:
+            backend.hurry()
+        return [FOUR[2], FOUR[3]] if len(calls) == 4 else []
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(llama_cpp, "llama_decode", recording)
+        answers = backend.generate(FOUR[:2], max_new_tokens=40, admit=admit)
+    assert statuses[:4] == [0, 0, 2, 0]  # the third step ended early (2: aborted) and the joiners started at once
+    assert answers == alone  # the step was done again: nothing of the one cut short is left in the answers
+    assert sorted(set(decodes[2][0])) == [0, 1] and sorted(set(decodes[3][0])) == [2, 3]
+
+
+def test_hurry_ends_no_step_of_a_call_that_takes_no_joiners(backend, alone):
+    backend.hurry()  # nothing runs: no effect
+    assert backend.generate(FOUR, max_new_tokens=40, on_token=lambda i, text: backend.hurry()) == alone
+
+
 def test_a_joining_chat_that_cannot_fit_ends_empty_and_the_call_goes_on(backend, alone):
     offered = [[[{"role": "user", "content": "word " * 3000}]]]  # offered once, at the first step
     answers = backend.generate(FOUR[:1], max_new_tokens=40, admit=lambda room: offered.pop() if offered else [])
