@@ -24,13 +24,13 @@ def test_the_queues_are_declared_quick_first():
     assert config["broker_transport_options"]["queue_order_strategy"] == "priority"
 
 
-def test_a_message_outlives_a_batch_and_a_worker_holds_a_whole_batch():
+def test_a_message_outlives_a_batch_and_a_worker_holds_a_whole_batch_and_its_joiners():
     settings = load_settings(generation_timeout_s=30, broker_visibility_timeout_s=600, llm_max_batch=12)
     config = celery_config(settings)
     options = config["broker_transport_options"]
     assert options["visibility_timeout"] == 600 and options["unacked_restore_interval"] == 10
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
-    assert config["worker_prefetch_multiplier"] == 12
+    assert config["worker_prefetch_multiplier"] == 12 + 2  # and the messages that may join it (LLM_JOIN_ROOM)
     short = celery_config(load_settings(generation_timeout_s=1, broker_visibility_timeout_s=2))
     assert short["broker_transport_options"]["unacked_restore_interval"] == 1
 
