@@ -6,8 +6,8 @@ import ctypes
 import heapq
 import logging
 import os
-from contextlib import contextmanager
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,7 +97,7 @@ class LlamaCppBackend(Backend):
 
     def hurry(self) -> None:
         """Chats wait to join: end the step under way early where it may be (a step of answer tokens, with room)."""
-        if self._room > 0:
+        if getattr(self, "_room", 0) > 0:  # 0 too before load and between calls
             self._hurry.set()
 
     def _open(self, path) -> "llama_cpp.Llama":
@@ -236,8 +236,8 @@ class LlamaCppBackend(Backend):
         Chats share their opening (the chat template, the system prompt): their tokens are decoded once, not once
         per chat. The sequence's own cells are kept up to where they part from the prompt. Where another sequence
         holds a longer common prefix by COPY_GAIN tokens, its cells are copied first: llama.cpp copies a sequence's
-        whole cache, a memory copy that costs less than decoding them. At least the prompt's last token is decoded, for
-        the logits of the first answer token.
+        whole cache, a memory copy that costs less than decoding them. At least the prompt's last token is decoded,
+        for the logits of the first answer token.
         """
         holding = {other.seq: other.cells() for other in live}
         holding.update((s, held) for s, held in enumerate(self._held) if s not in holding)
