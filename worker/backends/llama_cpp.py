@@ -201,26 +201,16 @@ class LlamaCppBackend(Backend):
                 if joining is not None and len(free) > starting:
                     for answer in joining(len(free) - starting):  # a chat starts in the lowest free sequence
                         self._start(answer, heapq.heappop(free), live, memory)
-                        live.append(answer)
                 while waiting and free and len(live) < limit:
-                    answer = waiting.popleft()
-                    self._start(answer, heapq.heappop(free), live, memory)
-                    live.append(answer)
+                    self._start(waiting.popleft(), heapq.heappop(free), live, memory)
                 if not live:
                     break
                 self._pack(live, free, memory)
                 if stop is not None and stop.is_set():
                     raise GenerationStopped("stopped between two tokens, as asked")
                 for group in prompts_first(live):
-                    if (logits := self._step(group, abortable=self._room > 0)) is None:
+                    if not self._advance(group, free, temperature, rng, on_token):
                         break  # ended early for chats that wait to join: they start, then the step is done again
-                    top = logits.max(axis=1, keepdims=True)
-                    log_norms = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1, dtype=np.float64))
-                    for answer, row, log_norm in zip(group, logits, log_norms):
-                        self._extend(answer, row, log_norm, temperature, rng, on_token)
-                        if answer.finish:  # its cells stay: the next chat in the sequence reuses their common prefix
-                            self._held[answer.seq] = answer.cells()
-                            heapq.heappush(free, answer.seq)
                 live = [answer for answer in live if not answer.finish]
         except BaseException:  # a stop, or a failed decode: what the sequences hold is no longer known
             llama_cpp.llama_memory_clear(memory, False)
@@ -230,8 +220,24 @@ class LlamaCppBackend(Backend):
             self._room = 0
             self._hurry.clear()
 
+    def _advance(self, group: list["_Answer"], free: list[int], temperature: float, rng: np.random.Generator | None,
+                 on_token: OnToken | None) -> bool:
+        """Decode the group's pending tokens and choose each answer's next one; an answer that ends frees its
+        sequence. False when the step ended early (`hurry`): nothing of it is kept."""
+        if (logits := self._step(group, abortable=self._room > 0)) is None:
+            return False
+        top = logits.max(axis=1, keepdims=True)
+        log_norms = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1, dtype=np.float64))
+        for answer, row, log_norm in zip(group, logits, log_norms):
+            self._extend(answer, row, log_norm, temperature, rng, on_token)
+            if answer.finish:  # its cells stay: the next chat in the sequence reuses their common prefix
+                self._held[answer.seq] = answer.cells()
+                heapq.heappush(free, answer.seq)
+        return True
+
     def _start(self, answer: "_Answer", seq: int, live: list["_Answer"], memory) -> None:
-        """Start the answer in sequence `seq`, reusing the longest prefix of its prompt that a sequence holds.
+        """Start the answer in sequence `seq` (it joins `live`), reusing the longest prefix of its prompt that a
+        sequence holds.
 
         Chats share their opening (the chat template, the system prompt): their tokens are decoded once, not once
         per chat. The sequence's own cells are kept up to where they part from the prompt. Where another sequence
@@ -254,6 +260,7 @@ class LlamaCppBackend(Backend):
             common = 0
         self._held[seq] = []
         answer.seq, answer.pos, answer.pending = seq, common, answer.prompt[common:]
+        live.append(answer)
 
     def _pack(self, live: list["_Answer"], free: list[int], memory) -> None:
         """Move the answers of the highest sequences into free lower ones, and sort the answers by sequence.
